@@ -1,0 +1,1059 @@
+//! The catalogue (offices, services) and the capacity staff publish for an office day.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::decider::Decider;
+use crate::event::{DomainEvent, StreamName};
+use crate::ids::{OfficeId, ServiceId};
+use crate::text::{TextError, parse_text};
+use crate::time::{LocalDate, LocalTime, LocalTimeError, OfficeTimeZone};
+
+pub const MAX_SERVICE_MINUTES: u32 = 480;
+pub const MAX_UNIT_MINUTES: u32 = 240;
+pub const MAX_LANES: u16 = 64;
+
+fn parse_catalogue_name(input: &str) -> Result<String, TextError> {
+    parse_text(input, 200, false, false)
+}
+
+fn parse_office_address(input: &str) -> Result<String, TextError> {
+    // Postal addresses are often written on several lines.
+    parse_text(input, 500, true, true)
+}
+
+validated_string! {
+    /// The name of an office or service as citizens see it: 1–200 characters after
+    /// trimming, no control characters.
+    pub struct CatalogueName, error = TextError, validate = parse_catalogue_name;
+}
+
+validated_string! {
+    /// An office's postal address: up to 500 characters, may be empty, line breaks allowed.
+    pub struct OfficeAddress, error = TextError, validate = parse_office_address;
+}
+
+/// An office's catalogue entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficeDetails {
+    pub office: OfficeId,
+    pub name: CatalogueName,
+    pub address: OfficeAddress,
+    pub timezone: OfficeTimeZone,
+}
+
+/// A service's catalogue entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceDetails {
+    pub service: ServiceId,
+    pub name: CatalogueName,
+    pub duration_minutes: u32,
+}
+
+/// One capacity unit: a lane's slot on an office day. Lanes are numbered from 1.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UnitRef {
+    pub office: OfficeId,
+    pub date: LocalDate,
+    pub lane: u16,
+    pub start: LocalTime,
+}
+
+/// Where a unit sits on its lane's timeline within one office day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UnitSpan {
+    pub lane: u16,
+    pub start: LocalTime,
+    pub end: LocalTime,
+}
+
+/// Units of `unit_minutes` from `from` on lanes `first_lane..first_lane + lanes`.
+/// Only whole units are published; a remainder before `to` is not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityPublished {
+    pub office: OfficeId,
+    pub date: LocalDate,
+    pub from: LocalTime,
+    /// As requested; the last unit may end earlier.
+    pub to: LocalTime,
+    pub unit_minutes: u32,
+    pub lanes: u16,
+    pub first_lane: u16,
+    /// Total over all lanes: `lanes × ⌊(to − from) / unit_minutes⌋`.
+    pub units: u32,
+}
+
+fn units_per_lane(from: LocalTime, to: LocalTime, unit_minutes: u32) -> u32 {
+    let minutes = to
+        .minutes_since_midnight()
+        .saturating_sub(from.minutes_since_midnight());
+    minutes.checked_div(unit_minutes).unwrap_or(0)
+}
+
+impl CapacityPublished {
+    pub fn units_per_lane(&self) -> u32 {
+        units_per_lane(self.from, self.to, self.unit_minutes)
+    }
+
+    /// The end of the unit starting at `start`.
+    pub fn unit_end(&self, start: LocalTime) -> LocalTime {
+        start
+            .add_minutes(self.unit_minutes)
+            .expect("published units end no later than `to`")
+    }
+
+    /// Every published unit with its end, lane by lane, in time order.
+    pub fn spans(&self) -> impl Iterator<Item = UnitSpan> + '_ {
+        let per_lane = self.units_per_lane();
+        let lanes = self.first_lane..self.first_lane.saturating_add(self.lanes);
+        lanes.flat_map(move |lane| {
+            (0..per_lane).map(move |index| {
+                let start = self
+                    .from
+                    .add_minutes(index * self.unit_minutes)
+                    .expect("published units start before `to`");
+                UnitSpan {
+                    lane,
+                    start,
+                    end: self.unit_end(start),
+                }
+            })
+        })
+    }
+
+    pub fn units(&self) -> impl Iterator<Item = UnitRef> + '_ {
+        self.spans().map(|span| UnitRef {
+            office: self.office.clone(),
+            date: self.date,
+            lane: span.lane,
+            start: span.start,
+        })
+    }
+}
+
+/// Everything that happens to the catalogue and to published capacity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum CatalogueEvent {
+    #[serde(rename = "office.registered")]
+    OfficeRegistered(OfficeDetails),
+    #[serde(rename = "office.details_changed")]
+    OfficeDetailsChanged(OfficeDetails),
+    #[serde(rename = "service.registered")]
+    ServiceRegistered(ServiceDetails),
+    #[serde(rename = "service.details_changed")]
+    ServiceDetailsChanged(ServiceDetails),
+    #[serde(rename = "capacity.published")]
+    CapacityPublished(CapacityPublished),
+}
+
+impl DomainEvent for CatalogueEvent {
+    const EVENT_TYPES: &'static [&'static str] = &[
+        "office.registered",
+        "office.details_changed",
+        "service.registered",
+        "service.details_changed",
+        "capacity.published",
+    ];
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::OfficeRegistered(_) => "office.registered",
+            Self::OfficeDetailsChanged(_) => "office.details_changed",
+            Self::ServiceRegistered(_) => "service.registered",
+            Self::ServiceDetailsChanged(_) => "service.details_changed",
+            Self::CapacityPublished(_) => "capacity.published",
+        }
+    }
+
+    fn schema_version(&self) -> u32 {
+        1
+    }
+
+    fn streams(&self) -> Vec<StreamName> {
+        match self {
+            Self::OfficeRegistered(office) | Self::OfficeDetailsChanged(office) => {
+                vec![StreamName::office(&office.office)]
+            }
+            Self::ServiceRegistered(service) | Self::ServiceDetailsChanged(service) => {
+                vec![StreamName::service(&service.service)]
+            }
+            Self::CapacityPublished(published) => {
+                vec![StreamName::office_day(&published.office, published.date.into())]
+            }
+        }
+    }
+}
+
+/// What a registration did, for answering 201 Created or 200 OK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl RegistrationOutcome {
+    pub fn of(events: &[CatalogueEvent]) -> Self {
+        use CatalogueEvent as E;
+        match events.first() {
+            Some(E::OfficeRegistered(_) | E::ServiceRegistered(_)) => Self::Created,
+            Some(_) => Self::Updated,
+            None => Self::Unchanged,
+        }
+    }
+}
+
+/// Create or update an office (idempotent PUT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterOffice {
+    pub office: OfficeId,
+    pub name: CatalogueName,
+    pub address: OfficeAddress,
+    pub timezone: OfficeTimeZone,
+}
+
+/// Decides on one office's stream `office:{id}`.
+pub struct OfficeDecider;
+
+impl Decider for OfficeDecider {
+    type Command = RegisterOffice;
+    type Event = CatalogueEvent;
+    /// The current details, `None` before registration.
+    type State = Option<OfficeDetails>;
+    /// Validated fields leave nothing to refuse.
+    type Error = Infallible;
+
+    fn decide(command: &RegisterOffice, state: &Self::State) -> Result<Vec<CatalogueEvent>, Infallible> {
+        let details = OfficeDetails {
+            office: command.office.clone(),
+            name: command.name.clone(),
+            address: command.address.clone(),
+            timezone: command.timezone,
+        };
+        Ok(match state {
+            None => vec![CatalogueEvent::OfficeRegistered(details)],
+            Some(current) if *current == details => vec![],
+            Some(_) => vec![CatalogueEvent::OfficeDetailsChanged(details)],
+        })
+    }
+
+    fn evolve(state: Self::State, event: &CatalogueEvent) -> Self::State {
+        match event {
+            CatalogueEvent::OfficeRegistered(details) | CatalogueEvent::OfficeDetailsChanged(details) => {
+                Some(details.clone())
+            }
+            _ => state,
+        }
+    }
+}
+
+/// Create or update a service (idempotent PUT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterService {
+    pub service: ServiceId,
+    pub name: CatalogueName,
+    pub duration_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ServiceError {
+    #[error("a service takes 1 to {MAX_SERVICE_MINUTES} minutes, not {0}")]
+    DurationOutOfRange(u32),
+}
+
+/// Decides on one service's stream `service:{id}`.
+pub struct ServiceDecider;
+
+impl Decider for ServiceDecider {
+    type Command = RegisterService;
+    type Event = CatalogueEvent;
+    type State = Option<ServiceDetails>;
+    type Error = ServiceError;
+
+    fn decide(command: &RegisterService, state: &Self::State) -> Result<Vec<CatalogueEvent>, ServiceError> {
+        if !(1..=MAX_SERVICE_MINUTES).contains(&command.duration_minutes) {
+            return Err(ServiceError::DurationOutOfRange(command.duration_minutes));
+        }
+        let details = ServiceDetails {
+            service: command.service.clone(),
+            name: command.name.clone(),
+            duration_minutes: command.duration_minutes,
+        };
+        Ok(match state {
+            None => vec![CatalogueEvent::ServiceRegistered(details)],
+            Some(current) if *current == details => vec![],
+            Some(_) => vec![CatalogueEvent::ServiceDetailsChanged(details)],
+        })
+    }
+
+    fn evolve(state: Self::State, event: &CatalogueEvent) -> Self::State {
+        match event {
+            CatalogueEvent::ServiceRegistered(details) | CatalogueEvent::ServiceDetailsChanged(details) => {
+                Some(details.clone())
+            }
+            _ => state,
+        }
+    }
+}
+
+/// The units published so far for one office day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OfficeDayCapacity {
+    /// Unit end by (lane, start). Units of one lane never overlap, so within a lane
+    /// later starts also have later ends.
+    ends: BTreeMap<(u16, LocalTime), LocalTime>,
+}
+
+impl OfficeDayCapacity {
+    pub fn record(&mut self, published: &CapacityPublished) {
+        self.ends
+            .extend(published.spans().map(|span| ((span.lane, span.start), span.end)));
+    }
+
+    /// All units, by lane then start.
+    pub fn units(&self) -> impl Iterator<Item = UnitSpan> + '_ {
+        self.ends
+            .iter()
+            .map(|(&(lane, start), &end)| UnitSpan { lane, start, end })
+    }
+
+    pub fn unit_count(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether `[start, end)` on `lane` intersects a published unit.
+    pub fn overlaps(&self, lane: u16, start: LocalTime, end: LocalTime) -> bool {
+        // Only the latest unit starting before `end` can reach past `start`.
+        self.ends
+            .range((lane, LocalTime::MIDNIGHT)..(lane, end))
+            .next_back()
+            .is_some_and(|(_, &existing_end)| existing_end > start)
+    }
+}
+
+/// Publish units for one office and date on lanes 1..=`lanes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishCapacity {
+    pub office: OfficeId,
+    pub date: LocalDate,
+    pub from: LocalTime,
+    pub to: LocalTime,
+    pub unit_minutes: u32,
+    pub lanes: u16,
+    /// The decision time, to refuse dates already past in the office's zone.
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CapacityError {
+    #[error("office {0} is not registered")]
+    UnknownOffice(OfficeId),
+    #[error("a unit lasts 1 to {MAX_UNIT_MINUTES} minutes, not {0}")]
+    UnitMinutesOutOfRange(u32),
+    #[error("capacity is published on 1 to {MAX_LANES} lanes, not {0}")]
+    LanesOutOfRange(u16),
+    #[error("`to` ({to}) must be after `from` ({from})")]
+    EmptyRange { from: LocalTime, to: LocalTime },
+    #[error("{from}–{to} is shorter than one unit of {unit_minutes} minutes")]
+    RangeShorterThanUnit {
+        from: LocalTime,
+        to: LocalTime,
+        unit_minutes: u32,
+    },
+    #[error("{date} is already past in the office's time zone (today is {today})")]
+    DateInPast { date: LocalDate, today: chrono::NaiveDate },
+    #[error("a unit boundary is not a unique local time: {0}")]
+    DstTransition(#[from] LocalTimeError),
+    #[error("the new unit at {start} on lane {lane} overlaps a published unit")]
+    Overlap { lane: u16, start: LocalTime },
+}
+
+/// What a capacity decision reads: the office's stream and the office day's stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapacityState {
+    pub office: Option<OfficeDetails>,
+    pub day: OfficeDayCapacity,
+}
+
+/// Decides across `office:{id}` (it exists, its zone) and `office-day:{id}:{date}`
+/// (units already there): a consistency boundary of exactly those two streams.
+pub struct CapacityDecider;
+
+impl Decider for CapacityDecider {
+    type Command = PublishCapacity;
+    type Event = CatalogueEvent;
+    type State = CapacityState;
+    type Error = CapacityError;
+
+    fn decide(command: &PublishCapacity, state: &CapacityState) -> Result<Vec<CatalogueEvent>, CapacityError> {
+        let PublishCapacity {
+            office,
+            date,
+            from,
+            to,
+            unit_minutes,
+            lanes,
+            now,
+        } = command.clone();
+        if !(1..=MAX_UNIT_MINUTES).contains(&unit_minutes) {
+            return Err(CapacityError::UnitMinutesOutOfRange(unit_minutes));
+        }
+        if !(1..=MAX_LANES).contains(&lanes) {
+            return Err(CapacityError::LanesOutOfRange(lanes));
+        }
+        if to <= from {
+            return Err(CapacityError::EmptyRange { from, to });
+        }
+        let per_lane = units_per_lane(from, to, unit_minutes);
+        if per_lane == 0 {
+            return Err(CapacityError::RangeShorterThanUnit { from, to, unit_minutes });
+        }
+        let zone = match &state.office {
+            Some(details) if details.office == office => details.timezone,
+            _ => return Err(CapacityError::UnknownOffice(office)),
+        };
+        let today = zone.today(now);
+        if date.as_naive() < today {
+            return Err(CapacityError::DateInPast { date, today });
+        }
+
+        let published = CapacityPublished {
+            office,
+            date,
+            from,
+            to,
+            unit_minutes,
+            lanes,
+            first_lane: 1,
+            units: u32::from(lanes) * per_lane,
+        };
+        // Every unit boundary must name one instant; lanes share the boundaries.
+        for index in 0..=per_lane {
+            let boundary = from
+                .add_minutes(index * unit_minutes)
+                .expect("the last unit ends no later than `to`");
+            zone.instant(date, boundary)?;
+        }
+        if let Some(clash) = published
+            .spans()
+            .find(|unit| state.day.overlaps(unit.lane, unit.start, unit.end))
+        {
+            return Err(CapacityError::Overlap {
+                lane: clash.lane,
+                start: clash.start,
+            });
+        }
+        Ok(vec![CatalogueEvent::CapacityPublished(published)])
+    }
+
+    fn evolve(mut state: CapacityState, event: &CatalogueEvent) -> CapacityState {
+        match event {
+            CatalogueEvent::CapacityPublished(published) => state.day.record(published),
+            other => state.office = OfficeDecider::evolve(state.office, other),
+        }
+        state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{given, given_no_events};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn office_id() -> OfficeId {
+        "bss-hamborn".parse().unwrap()
+    }
+
+    fn time(input: &str) -> LocalTime {
+        input.parse().unwrap()
+    }
+
+    fn date(input: &str) -> LocalDate {
+        input.parse().unwrap()
+    }
+
+    fn register_office(zone: &str) -> RegisterOffice {
+        RegisterOffice {
+            office: office_id(),
+            name: "Bürger-Service-Station Hamborn".parse().unwrap(),
+            address: "Duisburger Str. 213\n47166 Duisburg".parse().unwrap(),
+            timezone: zone.parse().unwrap(),
+        }
+    }
+
+    fn office_registered(zone: &str) -> CatalogueEvent {
+        let RegisterOffice {
+            office,
+            name,
+            address,
+            timezone,
+        } = register_office(zone);
+        CatalogueEvent::OfficeRegistered(OfficeDetails {
+            office,
+            name,
+            address,
+            timezone,
+        })
+    }
+
+    fn berlin_office() -> CatalogueEvent {
+        office_registered("Europe/Berlin")
+    }
+
+    /// 2026-11-20 10:00 in Berlin, before every date used below except the "past" ones.
+    fn now() -> DateTime<Utc> {
+        "2026-11-20T09:00:00Z".parse().unwrap()
+    }
+
+    fn publish(day: &str, from: &str, to: &str, unit_minutes: u32, lanes: u16) -> PublishCapacity {
+        PublishCapacity {
+            office: office_id(),
+            date: date(day),
+            from: time(from),
+            to: time(to),
+            unit_minutes,
+            lanes,
+            now: now(),
+        }
+    }
+
+    fn published(day: &str, from: &str, to: &str, unit_minutes: u32, lanes: u16, units: u32) -> CatalogueEvent {
+        CatalogueEvent::CapacityPublished(CapacityPublished {
+            office: office_id(),
+            date: date(day),
+            from: time(from),
+            to: time(to),
+            unit_minutes,
+            lanes,
+            first_lane: 1,
+            units,
+        })
+    }
+
+    // --- catalogue names -------------------------------------------------------
+
+    #[test]
+    fn catalogue_name_and_address_rules() {
+        assert_eq!(CatalogueName::parse(" Reisepass ").unwrap().as_str(), "Reisepass");
+        assert_eq!(CatalogueName::parse(""), Err(TextError::Empty));
+        assert_eq!(CatalogueName::parse("a\nb"), Err(TextError::ControlCharacter));
+        assert_eq!(OfficeAddress::parse("").unwrap().as_str(), "");
+        assert_eq!(
+            OfficeAddress::parse(&"x".repeat(501)),
+            Err(TextError::TooLong { max: 500, actual: 501 })
+        );
+        assert_eq!(OfficeAddress::parse("a\tb"), Err(TextError::ControlCharacter));
+    }
+
+    // --- offices -----------------------------------------------------------------
+
+    #[test]
+    fn first_office_registration_registers() {
+        given_no_events::<OfficeDecider>()
+            .when(register_office("Europe/Berlin"))
+            .then([berlin_office()]);
+    }
+
+    #[test]
+    fn identical_office_registration_is_idempotent() {
+        given::<OfficeDecider>([berlin_office()])
+            .when(register_office("Europe/Berlin"))
+            .then([]);
+    }
+
+    #[test]
+    fn changed_office_details_are_recorded_and_then_current() {
+        let mut moved = register_office("Europe/Berlin");
+        moved.address = "Altmarkt 1\n47166 Duisburg".parse().unwrap();
+        let changed = CatalogueEvent::OfficeDetailsChanged(OfficeDetails {
+            office: moved.office.clone(),
+            name: moved.name.clone(),
+            address: moved.address.clone(),
+            timezone: moved.timezone,
+        });
+        given::<OfficeDecider>([berlin_office()])
+            .when(moved.clone())
+            .then([changed.clone()]);
+        // Once changed, the same details again change nothing, the old ones change back.
+        given::<OfficeDecider>([berlin_office(), changed.clone()])
+            .when(moved)
+            .then([]);
+        let OfficeDetails {
+            office,
+            name,
+            address,
+            timezone,
+        } = match berlin_office() {
+            CatalogueEvent::OfficeRegistered(details) => details,
+            _ => unreachable!(),
+        };
+        given::<OfficeDecider>([berlin_office(), changed])
+            .when(register_office("Europe/Berlin"))
+            .then([CatalogueEvent::OfficeDetailsChanged(OfficeDetails {
+                office,
+                name,
+                address,
+                timezone,
+            })]);
+    }
+
+    #[test]
+    fn registration_outcome_tells_created_from_updated() {
+        let events = OfficeDecider::decide(&register_office("Europe/Berlin"), &None).unwrap();
+        assert_eq!(RegistrationOutcome::of(&events), RegistrationOutcome::Created);
+        let state = OfficeDecider::fold(&events);
+        let same = OfficeDecider::decide(&register_office("Europe/Berlin"), &state).unwrap();
+        assert_eq!(RegistrationOutcome::of(&same), RegistrationOutcome::Unchanged);
+        let other_zone = OfficeDecider::decide(&register_office("Europe/Vienna"), &state).unwrap();
+        assert_eq!(RegistrationOutcome::of(&other_zone), RegistrationOutcome::Updated);
+    }
+
+    // --- services ----------------------------------------------------------------
+
+    fn register_service(duration_minutes: u32) -> RegisterService {
+        RegisterService {
+            service: "personalausweis".parse().unwrap(),
+            name: "Personalausweis".parse().unwrap(),
+            duration_minutes,
+        }
+    }
+
+    fn service_details(duration_minutes: u32) -> ServiceDetails {
+        let RegisterService {
+            service,
+            name,
+            duration_minutes,
+        } = register_service(duration_minutes);
+        ServiceDetails {
+            service,
+            name,
+            duration_minutes,
+        }
+    }
+
+    #[test]
+    fn service_registration_lifecycle() {
+        given_no_events::<ServiceDecider>()
+            .when(register_service(12))
+            .then([CatalogueEvent::ServiceRegistered(service_details(12))]);
+        given::<ServiceDecider>([CatalogueEvent::ServiceRegistered(service_details(12))])
+            .when(register_service(12))
+            .then([]);
+        given::<ServiceDecider>([CatalogueEvent::ServiceRegistered(service_details(12))])
+            .when(register_service(15))
+            .then([CatalogueEvent::ServiceDetailsChanged(service_details(15))]);
+    }
+
+    #[test]
+    fn service_duration_limits() {
+        given_no_events::<ServiceDecider>()
+            .when(register_service(0))
+            .then_error(ServiceError::DurationOutOfRange(0));
+        given_no_events::<ServiceDecider>()
+            .when(register_service(481))
+            .then_error(ServiceError::DurationOutOfRange(481));
+        given_no_events::<ServiceDecider>()
+            .when(register_service(480))
+            .then([CatalogueEvent::ServiceRegistered(service_details(480))]);
+    }
+
+    // --- events ------------------------------------------------------------------
+
+    #[test]
+    fn event_types_streams_and_stored_shape() {
+        let service = CatalogueEvent::ServiceRegistered(service_details(12));
+        let capacity = published("2026-12-01", "08:00", "12:00", 12, 2, 40);
+        let cases = [
+            (berlin_office(), "office.registered", "office:bss-hamborn"),
+            (
+                CatalogueEvent::OfficeDetailsChanged(match berlin_office() {
+                    CatalogueEvent::OfficeRegistered(details) => details,
+                    _ => unreachable!(),
+                }),
+                "office.details_changed",
+                "office:bss-hamborn",
+            ),
+            (service.clone(), "service.registered", "service:personalausweis"),
+            (
+                CatalogueEvent::ServiceDetailsChanged(service_details(15)),
+                "service.details_changed",
+                "service:personalausweis",
+            ),
+            (capacity, "capacity.published", "office-day:bss-hamborn:2026-12-01"),
+        ];
+        for (event, event_type, stream) in cases {
+            assert_eq!(event.event_type(), event_type);
+            assert!(CatalogueEvent::EVENT_TYPES.contains(&event_type));
+            assert_eq!(event.schema_version(), 1);
+            assert_eq!(event.streams(), [StreamName::parse(stream).unwrap()]);
+            // The serde tag agrees with event_type(), and the stored data has no tag.
+            assert_eq!(serde_json::to_value(&event).unwrap()["type"], event_type);
+            let data = event.to_data();
+            assert!(data.get("type").is_none());
+            assert_eq!(CatalogueEvent::from_stored(event_type, data).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn stored_capacity_data_is_plain_strings_and_numbers() {
+        assert_eq!(
+            published("2026-12-01", "08:00", "12:00", 12, 2, 40).to_data(),
+            json!({
+                "office": "bss-hamborn", "date": "2026-12-01", "from": "08:00", "to": "12:00",
+                "unit_minutes": 12, "lanes": 2, "first_lane": 1, "units": 40
+            })
+        );
+        assert_eq!(
+            berlin_office().to_data(),
+            json!({
+                "office": "bss-hamborn", "name": "Bürger-Service-Station Hamborn",
+                "address": "Duisburger Str. 213\n47166 Duisburg", "timezone": "Europe/Berlin"
+            })
+        );
+        // Stored data is validated on the way back in, too.
+        assert!(
+            CatalogueEvent::from_stored(
+                "office.registered",
+                json!({
+                    "office": "BAD", "name": "x", "address": "", "timezone": "Europe/Berlin"
+                })
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn capacity_published_lists_its_units() {
+        let CatalogueEvent::CapacityPublished(event) = published("2026-12-01", "08:00", "08:30", 12, 2, 4) else {
+            unreachable!()
+        };
+        let units: Vec<(u16, String)> = event.units().map(|u| (u.lane, u.start.to_string())).collect();
+        assert_eq!(
+            units,
+            [
+                (1, "08:00".into()),
+                (1, "08:12".into()),
+                (2, "08:00".into()),
+                (2, "08:12".into())
+            ]
+        );
+        assert_eq!(event.unit_end(time("08:12")), time("08:24"));
+        let first = event.units().next().unwrap();
+        assert_eq!(
+            first,
+            UnitRef {
+                office: office_id(),
+                date: date("2026-12-01"),
+                lane: 1,
+                start: time("08:00")
+            }
+        );
+        assert_eq!(StreamName::unit(&first).as_str(), "unit:bss-hamborn:2026-12-01:1:0800");
+    }
+
+    // --- capacity ----------------------------------------------------------------
+
+    #[test]
+    fn first_publish_creates_lanes_times_whole_units() {
+        given::<CapacityDecider>([berlin_office()])
+            .when(publish("2026-12-01", "08:00", "12:00", 12, 2))
+            .then([published("2026-12-01", "08:00", "12:00", 12, 2, 40)]);
+    }
+
+    #[test]
+    fn a_remainder_shorter_than_a_unit_is_not_published() {
+        given::<CapacityDecider>([berlin_office()])
+            .when(publish("2026-12-01", "08:00", "08:30", 12, 1))
+            .then([published("2026-12-01", "08:00", "08:30", 12, 1, 2)]);
+        // The unpublished remainder 08:24–08:30 is free for a later publish.
+        given::<CapacityDecider>([berlin_office(), published("2026-12-01", "08:00", "08:30", 12, 1, 2)])
+            .when(publish("2026-12-01", "08:24", "09:00", 12, 1))
+            .then([published("2026-12-01", "08:24", "09:00", 12, 1, 3)]);
+    }
+
+    #[test]
+    fn a_second_non_overlapping_publish_the_same_day_succeeds() {
+        given::<CapacityDecider>([berlin_office(), published("2026-12-01", "08:00", "12:00", 12, 2, 40)])
+            .when(publish("2026-12-01", "12:00", "16:00", 15, 2))
+            .then([published("2026-12-01", "12:00", "16:00", 15, 2, 32)]);
+    }
+
+    #[test]
+    fn repeating_the_same_publish_overlaps_at_the_first_unit() {
+        given::<CapacityDecider>([berlin_office(), published("2026-12-01", "08:00", "12:00", 12, 2, 40)])
+            .when(publish("2026-12-01", "08:00", "12:00", 12, 2))
+            .then_error(CapacityError::Overlap {
+                lane: 1,
+                start: time("08:00"),
+            });
+    }
+
+    #[test]
+    fn a_partial_overlap_with_another_unit_length_publishes_nothing() {
+        // Existing lane-1 units end at 12:00; a new 20-minute unit from 11:50 reaches into 11:48–12:00.
+        given::<CapacityDecider>([berlin_office(), published("2026-12-01", "08:00", "12:00", 12, 1, 20)])
+            .when(publish("2026-12-01", "11:50", "14:00", 20, 1))
+            .then_error(CapacityError::Overlap {
+                lane: 1,
+                start: time("11:50"),
+            });
+        // An existing unit strictly inside a new, longer one is an overlap too.
+        given::<CapacityDecider>([berlin_office(), published("2026-12-01", "09:12", "09:24", 12, 1, 1)])
+            .when(publish("2026-12-01", "08:00", "10:00", 60, 1))
+            .then_error(CapacityError::Overlap {
+                lane: 1,
+                start: time("09:00"),
+            });
+    }
+
+    #[test]
+    fn units_that_merely_touch_do_not_overlap() {
+        given::<CapacityDecider>([berlin_office(), published("2026-12-01", "10:00", "11:00", 30, 1, 2)])
+            .when(publish("2026-12-01", "09:00", "10:00", 60, 1))
+            .then([published("2026-12-01", "09:00", "10:00", 60, 1, 1)]);
+    }
+
+    #[test]
+    fn more_lanes_over_existing_ones_overlap_on_the_first_existing_lane() {
+        // lanes = 3 means lanes 1..=3, so lanes 1 and 2 collide with what exists.
+        given::<CapacityDecider>([berlin_office(), published("2026-12-01", "08:00", "12:00", 12, 2, 40)])
+            .when(publish("2026-12-01", "08:00", "12:00", 12, 3))
+            .then_error(CapacityError::Overlap {
+                lane: 1,
+                start: time("08:00"),
+            });
+        // Lane 3 alone at that time would be free; the state knows it precisely.
+        let state = CapacityDecider::fold(&[berlin_office(), published("2026-12-01", "08:00", "12:00", 12, 2, 40)]);
+        assert!(state.day.overlaps(2, time("11:59"), time("12:30")));
+        assert!(!state.day.overlaps(3, time("08:00"), time("12:00")));
+        assert!(!state.day.overlaps(1, time("12:00"), time("12:30")));
+        assert!(!state.day.overlaps(1, time("07:00"), time("08:00")));
+    }
+
+    #[test]
+    fn more_lanes_at_another_time_succeed_and_accumulate() {
+        let morning = published("2026-12-01", "08:00", "12:00", 12, 2, 40);
+        let afternoon = published("2026-12-01", "13:00", "14:00", 30, 3, 6);
+        given::<CapacityDecider>([berlin_office(), morning.clone()])
+            .when(publish("2026-12-01", "13:00", "14:00", 30, 3))
+            .then([afternoon.clone()]);
+        let state = CapacityDecider::fold(&[berlin_office(), morning, afternoon]);
+        assert_eq!(state.day.unit_count(), 46);
+        let lane3: Vec<UnitSpan> = state.day.units().filter(|u| u.lane == 3).collect();
+        assert_eq!(
+            lane3,
+            [
+                UnitSpan {
+                    lane: 3,
+                    start: time("13:00"),
+                    end: time("13:30")
+                },
+                UnitSpan {
+                    lane: 3,
+                    start: time("13:30"),
+                    end: time("14:00")
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_past_date_in_the_office_zone_is_rejected() {
+        // 23:30 UTC on Dec 1 is already Dec 2 in Berlin.
+        let mut command = publish("2026-12-01", "08:00", "12:00", 12, 1);
+        command.now = "2026-12-01T23:30:00Z".parse().unwrap();
+        given::<CapacityDecider>([berlin_office()])
+            .when(command.clone())
+            .then_error(CapacityError::DateInPast {
+                date: date("2026-12-01"),
+                today: date("2026-12-02").as_naive(),
+            });
+        // In a UTC office it is still Dec 1: today is allowed.
+        given::<CapacityDecider>([office_registered("UTC")])
+            .when(command)
+            .then([published("2026-12-01", "08:00", "12:00", 12, 1, 20)]);
+    }
+
+    #[test]
+    fn dst_days_publish_normal_hours() {
+        for day in ["2026-03-29", "2026-10-25"] {
+            let mut command = publish(day, "08:00", "12:00", 12, 2);
+            command.now = "2026-03-01T00:00:00Z".parse().unwrap();
+            given::<CapacityDecider>([berlin_office()])
+                .when(command)
+                .then([published(day, "08:00", "12:00", 12, 2, 40)]);
+        }
+    }
+
+    #[test]
+    fn units_in_a_dst_gap_or_overlap_are_refused() {
+        let mut spring = publish("2026-03-29", "01:00", "04:00", 30, 1);
+        spring.now = "2026-03-01T00:00:00Z".parse().unwrap();
+        given::<CapacityDecider>([berlin_office()])
+            .when(spring)
+            .then_error(CapacityError::DstTransition(LocalTimeError::Nonexistent {
+                date: date("2026-03-29").as_naive(),
+                time: time("02:00").as_naive(),
+            }));
+        let mut autumn = publish("2026-10-25", "02:30", "03:30", 30, 1);
+        autumn.now = "2026-03-01T00:00:00Z".parse().unwrap();
+        given::<CapacityDecider>([berlin_office()])
+            .when(autumn)
+            .then_error(CapacityError::DstTransition(LocalTimeError::Ambiguous {
+                date: date("2026-10-25").as_naive(),
+                time: time("02:30").as_naive(),
+            }));
+    }
+
+    #[test]
+    fn an_unknown_office_is_refused() {
+        given_no_events::<CapacityDecider>()
+            .when(publish("2026-12-01", "08:00", "12:00", 12, 2))
+            .then_error(CapacityError::UnknownOffice(office_id()));
+        // Neither does another office's registration count.
+        let mut elsewhere = publish("2026-12-01", "08:00", "12:00", 12, 2);
+        elsewhere.office = "bss-walsum".parse().unwrap();
+        given::<CapacityDecider>([berlin_office()])
+            .when(elsewhere)
+            .then_error(CapacityError::UnknownOffice("bss-walsum".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_office_zone_follows_details_changes() {
+        // Moved to UTC: 23:30 UTC on Dec 1 is still Dec 1 there.
+        let mut command = publish("2026-12-01", "08:00", "09:00", 60, 1);
+        command.now = "2026-12-01T23:30:00Z".parse().unwrap();
+        let CatalogueEvent::OfficeRegistered(mut details) = berlin_office() else {
+            unreachable!()
+        };
+        details.timezone = "UTC".parse().unwrap();
+        given::<CapacityDecider>([berlin_office(), CatalogueEvent::OfficeDetailsChanged(details)])
+            .when(command)
+            .then([published("2026-12-01", "08:00", "09:00", 60, 1, 1)]);
+    }
+
+    #[test]
+    fn range_and_limit_errors() {
+        let cases = [
+            (
+                publish("2026-12-01", "12:00", "12:00", 12, 1),
+                CapacityError::EmptyRange {
+                    from: time("12:00"),
+                    to: time("12:00"),
+                },
+            ),
+            (
+                publish("2026-12-01", "12:00", "08:00", 12, 1),
+                CapacityError::EmptyRange {
+                    from: time("12:00"),
+                    to: time("08:00"),
+                },
+            ),
+            (
+                publish("2026-12-01", "08:00", "08:11", 12, 1),
+                CapacityError::RangeShorterThanUnit {
+                    from: time("08:00"),
+                    to: time("08:11"),
+                    unit_minutes: 12,
+                },
+            ),
+            (
+                publish("2026-12-01", "08:00", "12:00", 0, 1),
+                CapacityError::UnitMinutesOutOfRange(0),
+            ),
+            (
+                publish("2026-12-01", "08:00", "12:00", 241, 1),
+                CapacityError::UnitMinutesOutOfRange(241),
+            ),
+            (
+                publish("2026-12-01", "08:00", "12:00", 12, 0),
+                CapacityError::LanesOutOfRange(0),
+            ),
+            (
+                publish("2026-12-01", "08:00", "12:00", 12, 65),
+                CapacityError::LanesOutOfRange(65),
+            ),
+        ];
+        for (command, error) in cases {
+            given::<CapacityDecider>([berlin_office()])
+                .when(command)
+                .then_error(error);
+        }
+        given::<CapacityDecider>([berlin_office()])
+            .when(publish("2026-12-01", "00:00", "23:59", 240, 64))
+            .then([published("2026-12-01", "00:00", "23:59", 240, 64, 64 * 5)]);
+    }
+
+    #[test]
+    fn capacity_errors_read_well() {
+        assert_eq!(
+            CapacityError::Overlap {
+                lane: 2,
+                start: time("09:00")
+            }
+            .to_string(),
+            "the new unit at 09:00 on lane 2 overlaps a published unit"
+        );
+        assert_eq!(
+            CapacityError::UnknownOffice(office_id()).to_string(),
+            "office bss-hamborn is not registered"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn unit_count_is_lanes_times_whole_units(
+            from in 0u32..24 * 60 - 1,
+            length in 1u32..24 * 60,
+            unit_minutes in 1u32..=MAX_UNIT_MINUTES,
+            lanes in 1u16..=8,
+        ) {
+            let to = (from + length).min(24 * 60 - 1);
+            prop_assume!(to > from);
+            let command = PublishCapacity {
+                office: office_id(),
+                date: date("2026-12-01"),
+                from: LocalTime::from_minutes_since_midnight(from).unwrap(),
+                to: LocalTime::from_minutes_since_midnight(to).unwrap(),
+                unit_minutes,
+                lanes,
+                now: now(),
+            };
+            let state = CapacityDecider::fold(&[berlin_office()]);
+            let per_lane = (to - from) / unit_minutes;
+            match CapacityDecider::decide(&command, &state) {
+                Ok(events) => {
+                    prop_assert_eq!(events.len(), 1);
+                    let CatalogueEvent::CapacityPublished(event) = &events[0] else { unreachable!() };
+                    prop_assert!(per_lane >= 1);
+                    prop_assert_eq!(event.units, u32::from(lanes) * per_lane);
+                    prop_assert_eq!(event.units().count() as u32, event.units);
+                    let day = CapacityDecider::fold(&[berlin_office(), events[0].clone()]).day;
+                    prop_assert_eq!(day.unit_count() as u32, event.units);
+                    for span in day.units() {
+                        prop_assert!(span.start >= command.from && span.end <= command.to);
+                        prop_assert_eq!(span.end.minutes_since_midnight() - span.start.minutes_since_midnight(), unit_minutes);
+                    }
+                    // Publishing the same again always collides.
+                    prop_assert_eq!(
+                        CapacityDecider::decide(&command, &CapacityDecider::fold(&[berlin_office(), events[0].clone()])),
+                        Err(CapacityError::Overlap { lane: 1, start: command.from })
+                    );
+                }
+                Err(error) => {
+                    prop_assert_eq!(per_lane, 0);
+                    prop_assert_eq!(error, CapacityError::RangeShorterThanUnit {
+                        from: command.from, to: command.to, unit_minutes,
+                    });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The pure domain core of Terminagent, an event-sourced appointment backend for
+//! citizen offices: value types that are parsed once and valid thereafter, the
+//! events and their storage contract, and deciders (`decide`/`evolve`) that turn a
+//! command and the state folded from past events into new events. Nothing here
+//! does I/O, awaits, reads a clock or draws random numbers: the current time and
+//! new ids are arguments, so every decision is a deterministic function of its
+//! inputs and replaying the log reproduces it.
+
+#[macro_use]
+mod macros;
+
+pub mod catalogue;
+pub mod citizen;
+pub mod decider;
+pub mod event;
+pub mod ids;
+pub mod testing;
+mod text;
+pub mod time;
+pub mod windows;
+
+pub use catalogue::{
+    CapacityDecider, CapacityError, CapacityPublished, CatalogueEvent, CatalogueName, OfficeAddress, OfficeDayCapacity,
+    OfficeDecider, OfficeDetails, PublishCapacity, RegisterOffice, RegisterService, RegistrationOutcome,
+    ServiceDecider, ServiceDetails, ServiceError, UnitRef, UnitSpan,
+};
+pub use citizen::{CitizenName, EmailAddress, EmailAddressError, PersonalData, PhoneNumber, PhoneNumberError};
+pub use decider::Decider;
+pub use event::{DomainEvent, EventDecodeError, EventEnvelope, StreamName, StreamNameError};
+pub use ids::{
+    BookingId, CorrelationId, EnvelopeId, EventId, OfficeId, ProposalId, ServiceId, SlugError, UlidIdError, WishId,
+};
+pub use text::TextError;
+pub use time::{
+    InvalidLocalDate, InvalidLocalTime, LocalDate, LocalTime, LocalTimeError, OfficeTimeZone, UnknownTimeZone,
+};
+pub use windows::{WeeklyWindows, WindowsError};

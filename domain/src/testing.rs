@@ -1,0 +1,137 @@
+//! Given/when/then tests for deciders, in the style of cqrs-es' `TestFramework`:
+//!
+//! ```
+//! # use terminagent_domain::testing::given_no_events;
+//! # use terminagent_domain::catalogue::*;
+//! # let command = RegisterService {
+//! #     service: "reisepass".parse().unwrap(),
+//! #     name: "Reisepass".parse().unwrap(),
+//! #     duration_minutes: 0,
+//! # };
+//! given_no_events::<ServiceDecider>()
+//!     .when(command)
+//!     .then_error(ServiceError::DurationOutOfRange(0));
+//! ```
+
+use std::fmt::Debug;
+use std::marker::PhantomData;
+
+use crate::decider::Decider;
+
+/// The state after the given history, waiting for a command.
+pub struct Given<D: Decider> {
+    state: D::State,
+    decider: PhantomData<D>,
+}
+
+/// The outcome of deciding one command.
+pub struct When<D: Decider> {
+    outcome: Result<Vec<D::Event>, D::Error>,
+}
+
+/// Starts a test from the events already in the log.
+pub fn given<D: Decider>(events: impl IntoIterator<Item = D::Event>) -> Given<D> {
+    let events: Vec<D::Event> = events.into_iter().collect();
+    Given {
+        state: D::fold(&events),
+        decider: PhantomData,
+    }
+}
+
+/// Starts a test from an empty log.
+pub fn given_no_events<D: Decider>() -> Given<D> {
+    given::<D>([])
+}
+
+impl<D: Decider> Given<D> {
+    pub fn when(self, command: D::Command) -> When<D> {
+        When {
+            outcome: D::decide(&command, &self.state),
+        }
+    }
+}
+
+impl<D: Decider> When<D>
+where
+    D::Event: PartialEq + Debug,
+    D::Error: PartialEq + Debug,
+{
+    /// Asserts that the command succeeded with exactly `expected`, in order.
+    #[track_caller]
+    pub fn then(self, expected: impl IntoIterator<Item = D::Event>) {
+        let expected: Vec<D::Event> = expected.into_iter().collect();
+        match self.outcome {
+            Ok(actual) if actual == expected => {}
+            Ok(actual) => panic!("expected events:\n{expected:#?}\nbut got events:\n{actual:#?}"),
+            Err(error) => panic!("expected events:\n{expected:#?}\nbut got error:\n{error:#?}"),
+        }
+    }
+
+    /// Asserts that the command was refused with `expected`.
+    #[track_caller]
+    pub fn then_error(self, expected: D::Error) {
+        match self.outcome {
+            Err(actual) if actual == expected => {}
+            Err(actual) => panic!("expected error:\n{expected:#?}\nbut got error:\n{actual:#?}"),
+            Ok(events) => panic!("expected error:\n{expected:#?}\nbut got events:\n{events:#?}"),
+        }
+    }
+
+    /// The raw outcome, for assertions the helpers above do not cover.
+    pub fn into_result(self) -> Result<Vec<D::Event>, D::Error> {
+        self.outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decider::tests::{Counter, CounterCommand::*, CounterEvent::*, NotEnough};
+
+    #[test]
+    fn then_passes_on_equal_events() {
+        given::<Counter>([Added(2)]).when(Take(2)).then([Taken(2)]);
+        given_no_events::<Counter>().when(Add(0)).then([]);
+    }
+
+    #[test]
+    fn then_error_passes_on_equal_error() {
+        given::<Counter>([Added(2), Taken(1)])
+            .when(Take(2))
+            .then_error(NotEnough {
+                wanted: 2,
+                available: 1,
+            });
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "expected events:\n[\n    Taken(\n        1,\n    ),\n]\nbut got events:\n[\n    Taken(\n        2,"
+    )]
+    fn then_shows_expected_and_actual_events() {
+        given::<Counter>([Added(2)]).when(Take(2)).then([Taken(1)]);
+    }
+
+    #[test]
+    #[should_panic(expected = "but got error:\nNotEnough {\n    wanted: 3,\n    available: 0,\n}")]
+    fn then_shows_an_unexpected_error() {
+        given_no_events::<Counter>().when(Take(3)).then([Taken(3)]);
+    }
+
+    #[test]
+    #[should_panic(expected = "expected error:")]
+    fn then_error_fails_on_success() {
+        given::<Counter>([Added(5)]).when(Take(3)).then_error(NotEnough {
+            wanted: 3,
+            available: 0,
+        });
+    }
+
+    #[test]
+    fn into_result_exposes_the_outcome() {
+        assert_eq!(
+            given::<Counter>([Added(1)]).when(Add(1)).into_result(),
+            Ok(vec![Added(1)])
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! The weekly hours a citizen can make, as given in a wish.
+
+use chrono::Weekday;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+const WEEKDAYS: [Weekday; 7] = [
+    Weekday::Mon,
+    Weekday::Tue,
+    Weekday::Wed,
+    Weekday::Thu,
+    Weekday::Fri,
+    Weekday::Sat,
+    Weekday::Sun,
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum WindowsError {
+    #[error("hour {hour} on {weekday} is not a start hour 0 to 23")]
+    HourOutOfRange { weekday: Weekday, hour: u32 },
+    #[error("the windows name no hour at all")]
+    NoHours,
+}
+
+/// Per weekday the local start hours (0–23) a citizen can make: a unit starting
+/// 08:00–08:59 local matches hour 8. Never empty.
+///
+/// JSON: `{"mon":[8,9],"fri":[12]}`; unknown keys are rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "WindowsJson", into = "WindowsJson")]
+pub struct WeeklyWindows {
+    /// Bit `h` of entry `d` is set when hour `h` on weekday `d` (Mon = 0) is wanted.
+    hour_masks: [u32; 7],
+}
+
+impl WeeklyWindows {
+    pub fn new(hours: impl IntoIterator<Item = (Weekday, u32)>) -> Result<Self, WindowsError> {
+        let mut hour_masks = [0u32; 7];
+        for (weekday, hour) in hours {
+            if hour > 23 {
+                return Err(WindowsError::HourOutOfRange { weekday, hour });
+            }
+            hour_masks[weekday.num_days_from_monday() as usize] |= 1 << hour;
+        }
+        if hour_masks.iter().all(|&mask| mask == 0) {
+            return Err(WindowsError::NoHours);
+        }
+        Ok(Self { hour_masks })
+    }
+
+    pub fn matches(&self, weekday: Weekday, hour: u32) -> bool {
+        hour < 24 && self.hour_masks[weekday.num_days_from_monday() as usize] & (1 << hour) != 0
+    }
+
+    /// Every (weekday, hour) wanted, Monday first, hours ascending.
+    pub fn iter(&self) -> impl Iterator<Item = (Weekday, u32)> + '_ {
+        WEEKDAYS
+            .into_iter()
+            .flat_map(move |weekday| self.hours(weekday).map(move |hour| (weekday, hour)))
+    }
+
+    pub fn hours(&self, weekday: Weekday) -> impl Iterator<Item = u32> + use<> {
+        let mask = self.hour_masks[weekday.num_days_from_monday() as usize];
+        (0..24).filter(move |hour| mask & (1 << hour) != 0)
+    }
+}
+
+/// The API shape; only used to (de)serialize [`WeeklyWindows`].
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowsJson {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    mon: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tue: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    wed: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    thu: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fri: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sat: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sun: Vec<u32>,
+}
+
+impl TryFrom<WindowsJson> for WeeklyWindows {
+    type Error = WindowsError;
+
+    fn try_from(json: WindowsJson) -> Result<Self, WindowsError> {
+        let WindowsJson {
+            mon,
+            tue,
+            wed,
+            thu,
+            fri,
+            sat,
+            sun,
+        } = json;
+        Self::new(
+            WEEKDAYS
+                .into_iter()
+                .zip([mon, tue, wed, thu, fri, sat, sun])
+                .flat_map(|(weekday, hours)| hours.into_iter().map(move |hour| (weekday, hour))),
+        )
+    }
+}
+
+impl From<WeeklyWindows> for WindowsJson {
+    fn from(windows: WeeklyWindows) -> Self {
+        let [mon, tue, wed, thu, fri, sat, sun] = WEEKDAYS.map(|weekday| windows.hours(weekday).collect());
+        Self {
+            mon,
+            tue,
+            wed,
+            thu,
+            fri,
+            sat,
+            sun,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn parse(value: serde_json::Value) -> Result<WeeklyWindows, serde_json::Error> {
+        serde_json::from_value(value)
+    }
+
+    #[test]
+    fn parses_the_api_shape_and_matches_hours() {
+        let windows = parse(json!({"mon": [8, 9], "fri": [12]})).unwrap();
+        assert!(windows.matches(Weekday::Mon, 8));
+        assert!(windows.matches(Weekday::Mon, 9));
+        assert!(!windows.matches(Weekday::Mon, 10));
+        assert!(windows.matches(Weekday::Fri, 12));
+        assert!(!windows.matches(Weekday::Tue, 8));
+        assert!(!windows.matches(Weekday::Fri, 44));
+        assert_eq!(
+            windows.iter().collect::<Vec<_>>(),
+            [(Weekday::Mon, 8), (Weekday::Mon, 9), (Weekday::Fri, 12)]
+        );
+    }
+
+    #[test]
+    fn duplicate_hours_are_a_set_and_serialize_sorted() {
+        let windows = parse(json!({"sun": [23, 0, 23], "wed": [], "tue": [7]})).unwrap();
+        assert_eq!(
+            serde_json::to_value(windows).unwrap(),
+            json!({"tue": [7], "sun": [0, 23]})
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_weekday_key() {
+        let err = parse(json!({"monday": [8]})).unwrap_err();
+        assert!(err.to_string().contains("unknown field `monday`"), "{err}");
+    }
+
+    #[test]
+    fn rejects_hour_above_23_and_non_hours() {
+        let err = parse(json!({"thu": [24]})).unwrap_err();
+        assert!(err.to_string().contains("hour 24 on Thu"), "{err}");
+        assert!(parse(json!({"thu": [-1]})).is_err());
+        assert!(parse(json!({"thu": [8.5]})).is_err());
+        assert_eq!(
+            WeeklyWindows::new([(Weekday::Sat, 30)]),
+            Err(WindowsError::HourOutOfRange {
+                weekday: Weekday::Sat,
+                hour: 30
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_windows_without_any_hour() {
+        assert!(parse(json!({})).is_err());
+        assert!(parse(json!({"mon": [], "tue": []})).is_err());
+        assert_eq!(WeeklyWindows::new([]), Err(WindowsError::NoHours));
+    }
+
+    proptest! {
+        #[test]
+        fn serde_round_trip(masks in prop::array::uniform7(0u32..1 << 24)) {
+            prop_assume!(masks.iter().any(|&m| m != 0));
+            let windows = WeeklyWindows { hour_masks: masks };
+            let json = serde_json::to_value(windows).unwrap();
+            prop_assert_eq!(parse(json.clone()).unwrap(), windows);
+            // The same (weekday, hour) pairs, whatever the route.
+            let rebuilt = WeeklyWindows::new(windows.iter()).unwrap();
+            prop_assert_eq!(rebuilt, windows);
+            for (weekday, hour) in windows.iter() {
+                prop_assert!(windows.matches(weekday, hour));
+            }
+            prop_assert_eq!(windows.iter().count(), masks.iter().map(|m| m.count_ones() as usize).sum::<usize>());
+        }
+    }
+}

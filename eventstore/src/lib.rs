@@ -1,0 +1,37 @@
+//! The Terminagent event log.
+//!
+//! One contract ([`EventStore`]) over two backends: Postgres (production) and
+//! SQLite (the embedded default). What every backend guarantees, and what the
+//! conformance suite in `tests/` checks on both:
+//!
+//! - an append is atomic; each condition (stream at an expected version) holds
+//!   or nothing is written and a typed [`Conflict`] comes back; appends contend
+//!   only when they touch the same stream;
+//! - a retried append (same event ids) is not stored twice;
+//! - reading the whole log after a position never skips an event, even when
+//!   writers commit out of order; positions are dense (1, 2, 3, …);
+//! - old event shapes are upcast on read ([`Upcasters`]);
+//! - personal data lives in sealed envelopes whose keys live outside the log
+//!   ([`PersonalDataVault`]): erasing a key erases the data, not the events.
+
+mod model;
+mod postgres;
+mod sqlite;
+mod store;
+mod subscription;
+mod upcast;
+mod vault;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use model::{
+    AppendError, AppendOutcome, Condition, Conflict, ExpectedVersion, LogEvent, MAX_STREAM_NAME_LEN, NewEvent,
+    StorageError, StoredEvent, StreamEvent,
+};
+pub use postgres::{PgEventStore, PgStoreOptions};
+pub use sqlite::SqliteEventStore;
+pub use store::{Backend, EventStore, StoreOptions};
+pub use subscription::Subscription;
+pub use upcast::{UpcastFn, Upcasters};
+pub use vault::{Opened, PersonalDataVault, SealedEnvelope, VaultError};

@@ -1,0 +1,525 @@
+//! The production backend: Postgres via sqlx.
+//!
+//! Appends are one call of `append_events` (one round trip, no global lock).
+//! Global positions are handed out by the sequencer task (`sequence_events`),
+//! which every process runs and which is woken after each local append; the
+//! advisory lock inside the function lets one sequencer work at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgListener, PgPoolOptions};
+use sqlx::types::Json;
+use sqlx::{PgPool, Row};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use ulid::Ulid;
+
+use crate::model::{
+    AppendError, AppendOutcome, Condition, Conflict, LogEvent, NewEvent, StorageError, StoredEvent, StreamEvent,
+    validate_batch,
+};
+use crate::upcast::Upcasters;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Channel on which sequencers announce a new log head to other processes.
+const LOG_CHANNEL: &str = "terminagent_log";
+/// How many events one sequencer call numbers at most.
+const SEQUENCER_BATCH: i32 = 10_000;
+/// Appends that only race on unconditioned streams are retried this often.
+const MAX_UNCONDITIONED_RETRIES: usize = 16;
+
+/// Settings of a Postgres store.
+#[derive(Debug, Clone)]
+pub struct PgStoreOptions {
+    pub max_connections: u32,
+    /// How often the sequencer looks for events it was not woken for (commits
+    /// of other processes, or of writers that died before waking it).
+    pub sequencer_poll: Duration,
+}
+
+impl Default for PgStoreOptions {
+    fn default() -> Self {
+        PgStoreOptions {
+            max_connections: 16,
+            sequencer_poll: Duration::from_millis(50),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PgEventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    upcasters: Upcasters,
+    sequencer_wake: Arc<Notify>,
+    head: watch::Sender<u64>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    listening: std::sync::Once,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for task in self
+            .tasks
+            .lock()
+            .map(|mut tasks| std::mem::take(&mut *tasks))
+            .unwrap_or_default()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl std::fmt::Debug for PgEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgEventStore").finish_non_exhaustive()
+    }
+}
+
+impl PgEventStore {
+    /// Connects; does not migrate (see [`PgEventStore::migrate`]).
+    pub async fn connect(url: &str, options: PgStoreOptions, upcasters: Upcasters) -> Result<Self, StorageError> {
+        let connect: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(connect)
+            .await?;
+        let (head, _) = watch::channel(0);
+        let store = PgEventStore {
+            inner: Arc::new(Inner {
+                pool,
+                upcasters,
+                sequencer_wake: Arc::new(Notify::new()),
+                head,
+                tasks: std::sync::Mutex::new(Vec::new()),
+                listening: std::sync::Once::new(),
+            }),
+        };
+        store.spawn_sequencer(options.sequencer_poll);
+        Ok(store)
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        MIGRATOR.run(&self.inner.pool).await?;
+        // A log written before this process started may still need numbering.
+        self.inner.sequencer_wake.notify_one();
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.inner.pool).await?;
+        Ok(())
+    }
+
+    pub async fn append(&self, events: &[NewEvent], conditions: &[Condition]) -> Result<AppendOutcome, AppendError> {
+        validate_batch(events, conditions)?;
+        let mut attempt = 0;
+        loop {
+            match self.try_append(events, conditions).await {
+                Ok(stream_versions) => {
+                    self.inner.sequencer_wake.notify_one();
+                    return Ok(AppendOutcome {
+                        stream_versions,
+                        already_appended: false,
+                    });
+                }
+                Err(failure) => {
+                    // A repeat of an append that went through earlier is not a conflict.
+                    if let Some(outcome) = self.previous_append(events).await? {
+                        return Ok(outcome);
+                    }
+                    match failure {
+                        AppendFailure::StreamRace => {
+                            if let Some(conflict) = self.failed_condition(conditions).await? {
+                                return Err(conflict.into());
+                            }
+                            attempt += 1;
+                            if attempt >= MAX_UNCONDITIONED_RETRIES {
+                                return Err(failure.into_append_error());
+                            }
+                        }
+                        failure => return Err(failure.into_append_error()),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn try_append(
+        &self,
+        events: &[NewEvent],
+        conditions: &[Condition],
+    ) -> Result<Vec<(String, u64)>, AppendFailure> {
+        call_append_events(&self.inner.pool, events, conditions).await
+    }
+
+    /// When every event of the batch is already stored, the outcome of that earlier append.
+    async fn previous_append(&self, events: &[NewEvent]) -> Result<Option<AppendOutcome>, StorageError> {
+        let ids: Vec<String> = events.iter().map(|e| e.event_id.to_string()).collect();
+        let found: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_id = ANY($1)")
+            .bind(&ids)
+            .fetch_one(&self.inner.pool)
+            .await?;
+        if found as usize != events.len() {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT se.stream, max(se.version) FROM stream_events se JOIN events e ON e.seq = se.event_seq \
+             WHERE e.event_id = ANY($1) GROUP BY se.stream ORDER BY se.stream",
+        )
+        .bind(&ids)
+        .fetch_all(&self.inner.pool)
+        .await?;
+        let stream_versions = rows
+            .into_iter()
+            .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)? as u64)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Some(AppendOutcome {
+            stream_versions,
+            already_appended: true,
+        }))
+    }
+
+    async fn failed_condition(&self, conditions: &[Condition]) -> Result<Option<Conflict>, StorageError> {
+        for condition in conditions {
+            let actual = self.stream_version(&condition.stream).await?;
+            if actual != condition.expected.as_number() {
+                return Ok(Some(Conflict {
+                    stream: condition.stream.clone(),
+                    expected: condition.expected.as_number(),
+                    actual,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    pub async fn stream_version(&self, stream: &str) -> Result<u64, StorageError> {
+        let version: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM stream_events WHERE stream = $1")
+            .bind(stream)
+            .fetch_one(&self.inner.pool)
+            .await?;
+        Ok(version.unwrap_or(0) as u64)
+    }
+
+    pub async fn read_stream(&self, stream: &str, after_version: u64) -> Result<Vec<StreamEvent>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT se.version, e.event_id, e.event_type, e.schema_version, e.streams, e.recorded_at, \
+                    e.correlation_id, e.causation_id, e.data \
+             FROM stream_events se JOIN events e ON e.seq = se.event_seq \
+             WHERE se.stream = $1 AND se.version > $2 ORDER BY se.version",
+        )
+        .bind(stream)
+        .bind(after_version as i64)
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let version = row.try_get::<i64, _>(0)? as u64;
+                Ok(StreamEvent {
+                    version,
+                    event: self.decode(row)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<LogEvent>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT l.position, e.event_id, e.event_type, e.schema_version, e.streams, e.recorded_at, \
+                    e.correlation_id, e.causation_id, e.data \
+             FROM event_log l JOIN events e ON e.seq = l.event_seq \
+             WHERE l.position > $1 ORDER BY l.position LIMIT $2",
+        )
+        .bind(after as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let position = row.try_get::<i64, _>(0)? as u64;
+                Ok(LogEvent {
+                    position,
+                    event: self.decode(row)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The position of the last event readers can see.
+    pub async fn head(&self) -> Result<u64, StorageError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM event_log")
+            .fetch_one(&self.inner.pool)
+            .await?;
+        Ok(head.unwrap_or(0) as u64)
+    }
+
+    /// Numbers every event that can be numbered now; returns the new head.
+    pub async fn sequence_now(&self) -> Result<u64, StorageError> {
+        loop {
+            let (sequenced, head): (i64, i64) = sqlx::query_as("SELECT sequenced, head FROM sequence_events($1)")
+                .bind(SEQUENCER_BATCH)
+                .fetch_one(&self.inner.pool)
+                .await?;
+            self.inner.head.send_if_modified(|current| {
+                let changed = head as u64 > *current;
+                if changed {
+                    *current = head as u64;
+                }
+                changed
+            });
+            if sequenced < SEQUENCER_BATCH as i64 {
+                return Ok(head as u64);
+            }
+        }
+    }
+
+    /// Waits until every event committed before this call is numbered and
+    /// readable by `read_all`; returns the head. The watermark holds events back
+    /// while older transactions run (on any database of the cluster), so this
+    /// may take as long as the longest such transaction.
+    pub async fn catch_up(&self) -> Result<u64, StorageError> {
+        let newest: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events")
+            .fetch_one(&self.inner.pool)
+            .await?;
+        let Some(newest) = newest else {
+            return self.sequence_now().await;
+        };
+        loop {
+            let head = self.sequence_now().await?;
+            let waiting: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM events e WHERE e.seq <= $1 \
+                   AND NOT EXISTS (SELECT 1 FROM event_log l WHERE l.event_seq = e.seq) \
+                   AND (e.tx, e.seq) > coalesce((SELECT (le.tx, le.seq) FROM event_log l \
+                        JOIN events le ON le.seq = l.event_seq ORDER BY l.position DESC LIMIT 1), ('0'::xid8, 0::bigint)))",
+            )
+            .bind(newest)
+            .fetch_one(&self.inner.pool)
+            .await?;
+            if !waiting {
+                return Ok(head);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// A receiver that changes whenever the visible head of the log may have
+    /// moved (local sequencing or a NOTIFY from another process).
+    pub fn head_changes(&self) -> watch::Receiver<u64> {
+        self.inner.listening.call_once(|| self.spawn_listener());
+        self.inner.head.subscribe()
+    }
+
+    fn spawn_sequencer(&self, poll: Duration) {
+        let store = Arc::downgrade(&self.inner);
+        let wake = self.inner.sequencer_wake.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let _ = tokio::time::timeout(poll, wake.notified()).await;
+                let Some(inner) = store.upgrade() else { return };
+                let store = PgEventStore { inner };
+                if let Err(error) = store.sequence_now().await {
+                    tracing::warn!(%error, "sequencing the event log failed; retrying");
+                    tokio::time::sleep(poll).await;
+                }
+            }
+        });
+        self.track(task);
+    }
+
+    fn spawn_listener(&self) {
+        let store = Arc::downgrade(&self.inner);
+        let pool = self.inner.pool.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let listener = async {
+                    let mut listener = PgListener::connect_with(&pool).await?;
+                    listener.listen(LOG_CHANNEL).await?;
+                    loop {
+                        let notification = listener.recv().await?;
+                        let Ok(head) = notification.payload().parse::<u64>() else {
+                            continue;
+                        };
+                        let Some(inner) = store.upgrade() else {
+                            return Ok::<(), sqlx::Error>(());
+                        };
+                        inner.head.send_if_modified(|current| {
+                            let changed = head > *current;
+                            if changed {
+                                *current = head;
+                            }
+                            changed
+                        });
+                    }
+                };
+                match listener.await {
+                    Ok(()) => return,
+                    Err(error) => {
+                        tracing::warn!(%error, "listening for log notifications failed; reconnecting");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        self.track(task);
+    }
+
+    fn track(&self, task: JoinHandle<()>) {
+        if let Ok(mut tasks) = self.inner.tasks.lock() {
+            tasks.push(task);
+        }
+    }
+
+    fn decode(&self, row: &sqlx::postgres::PgRow) -> Result<StoredEvent, StorageError> {
+        let event_id: String = row.try_get(1)?;
+        let event_type: String = row.try_get(2)?;
+        let schema_version = row.try_get::<i32, _>(3)? as u32;
+        let Json(data): Json<Value> = row.try_get(8)?;
+        let (schema_version, data) = self.inner.upcasters.upcast(&event_type, schema_version, data)?;
+        Ok(StoredEvent {
+            event_id: parse_ulid(&event_id)?,
+            event_type,
+            schema_version,
+            streams: row.try_get(4)?,
+            recorded_at: row.try_get::<DateTime<Utc>, _>(5)?,
+            correlation_id: row
+                .try_get::<Option<String>, _>(6)?
+                .as_deref()
+                .map(parse_ulid)
+                .transpose()?,
+            causation_id: row
+                .try_get::<Option<String>, _>(7)?
+                .as_deref()
+                .map(parse_ulid)
+                .transpose()?,
+            data,
+        })
+    }
+
+    pub(crate) fn vault_pool(&self) -> PgPool {
+        self.inner.pool.clone()
+    }
+}
+
+/// One call of the `append_events` function on `executor` (a pool, or a
+/// connection with a transaction held open by a test).
+pub(crate) async fn call_append_events<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    events: &[NewEvent],
+    conditions: &[Condition],
+) -> Result<Vec<(String, u64)>, AppendFailure> {
+    let mut link_events = Vec::new();
+    let mut link_streams = Vec::new();
+    for (index, event) in events.iter().enumerate() {
+        for stream in &event.streams {
+            link_events.push(index as i32 + 1);
+            link_streams.push(stream.as_str());
+        }
+    }
+    let rows = sqlx::query("SELECT stream, version FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        .bind(events.iter().map(|e| e.event_id.to_string()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.schema_version as i32).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.correlation_id.map(|id| id.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| e.causation_id.map(|id| id.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| Json(&e.data)).collect::<Vec<_>>())
+        .bind(link_events)
+        .bind(link_streams)
+        .bind(conditions.iter().map(|c| c.stream.as_str()).collect::<Vec<_>>())
+        .bind(
+            conditions
+                .iter()
+                .map(|c| c.expected.as_number() as i64)
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(executor)
+        .await
+        .map_err(AppendFailure::from_sqlx)?;
+    let mut versions = rows
+        .into_iter()
+        .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)? as u64)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(|e| AppendFailure::Storage(e.into()))?;
+    versions.sort();
+    Ok(versions)
+}
+
+pub(crate) fn parse_ulid(text: &str) -> Result<Ulid, StorageError> {
+    Ulid::from_string(text).map_err(|e| StorageError::corrupt(text, e))
+}
+
+pub(crate) enum AppendFailure {
+    Conflict(Conflict),
+    StreamRace,
+    DuplicateEventId,
+    Storage(StorageError),
+}
+
+impl AppendFailure {
+    /// The caller-facing error when no earlier identical append explains the failure.
+    pub(crate) fn into_append_error(self) -> AppendError {
+        match self {
+            AppendFailure::Conflict(conflict) => conflict.into(),
+            AppendFailure::StreamRace => StorageError::corrupt("append", "lost a race on a stream").into(),
+            AppendFailure::DuplicateEventId => {
+                AppendError::Invalid("some but not all event ids of the batch are already in the log".into())
+            }
+            AppendFailure::Storage(error) => error.into(),
+        }
+    }
+
+    fn from_sqlx(error: sqlx::Error) -> Self {
+        let Some(db) = error.as_database_error() else {
+            return AppendFailure::Storage(error.into());
+        };
+        let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() else {
+            return AppendFailure::Storage(error.into());
+        };
+        match (pg.code(), pg.constraint()) {
+            ("TA409", _) => match pg
+                .detail()
+                .and_then(|detail| serde_json::from_str::<ConflictDetail>(detail).ok())
+            {
+                Some(detail) => AppendFailure::Conflict(Conflict {
+                    stream: detail.stream,
+                    expected: detail.expected,
+                    actual: detail.actual,
+                }),
+                None => AppendFailure::Storage(StorageError::corrupt("append", pg.message())),
+            },
+            ("23505", Some("stream_events_pkey")) => AppendFailure::StreamRace,
+            ("23505", Some("events_event_id_unique")) => AppendFailure::DuplicateEventId,
+            _ => AppendFailure::Storage(error.into()),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ConflictDetail {
+    stream: String,
+    expected: u64,
+    actual: u64,
+}

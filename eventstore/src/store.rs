@@ -1,0 +1,156 @@
+//! One contract over both backends. Callers hold an [`EventStore`] and never
+//! care which database is behind it.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::model::{AppendError, AppendOutcome, Condition, LogEvent, NewEvent, StorageError, StreamEvent};
+use crate::postgres::{PgEventStore, PgStoreOptions};
+use crate::sqlite::SqliteEventStore;
+use crate::subscription::Subscription;
+use crate::upcast::Upcasters;
+use crate::vault::PersonalDataVault;
+
+/// Settings that apply to whichever backend the URL names.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    pub postgres: PgStoreOptions,
+    pub upcasters: Upcasters,
+}
+
+#[derive(Clone, Debug)]
+pub enum EventStore {
+    Postgres(PgEventStore),
+    Sqlite(SqliteEventStore),
+}
+
+/// Which backend a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Result<Backend, StorageError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else {
+            Err(StorageError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+}
+
+macro_rules! on_backend {
+    ($store:expr, $backend:ident => $body:expr) => {
+        match $store {
+            EventStore::Postgres($backend) => $body,
+            EventStore::Sqlite($backend) => $body,
+        }
+    };
+}
+
+impl EventStore {
+    /// Connects to `sqlite://PATH` (created if missing) or `postgres://…`.
+    /// Does not migrate; call [`EventStore::migrate`].
+    pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, StorageError> {
+        Ok(match Backend::of_url(url)? {
+            Backend::Postgres => {
+                EventStore::Postgres(PgEventStore::connect(url, options.postgres, options.upcasters).await?)
+            }
+            Backend::Sqlite => EventStore::Sqlite(SqliteEventStore::connect(url, options.upcasters).await?),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            EventStore::Postgres(_) => Backend::Postgres,
+            EventStore::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Applies the backend's migrations (idempotent).
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        on_backend!(self, store => store.migrate().await)
+    }
+
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        on_backend!(self, store => store.ping().await)
+    }
+
+    /// Appends the batch atomically: all events or none. Each condition names a
+    /// stream of the batch and the version it must be at; a failed condition
+    /// yields [`AppendError::Conflict`]. Appending a batch whose events are
+    /// already stored (a retry) stores nothing and reports `already_appended`.
+    pub async fn append(&self, events: &[NewEvent], conditions: &[Condition]) -> Result<AppendOutcome, AppendError> {
+        on_backend!(self, store => store.append(events, conditions).await)
+    }
+
+    /// The version of a stream's last event; 0 for a stream without events.
+    pub async fn stream_version(&self, stream: &str) -> Result<u64, StorageError> {
+        on_backend!(self, store => store.stream_version(stream).await)
+    }
+
+    /// The events of one stream with a version above `after_version`, in version order.
+    pub async fn read_stream(&self, stream: &str, after_version: u64) -> Result<Vec<StreamEvent>, StorageError> {
+        on_backend!(self, store => store.read_stream(stream, after_version).await)
+    }
+
+    /// Up to `limit` events of the whole log after `after`, in log order, never
+    /// skipping one: what is returned is a gap-free prefix of what is not yet read.
+    pub async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<LogEvent>, StorageError> {
+        on_backend!(self, store => store.read_all(after, limit).await)
+    }
+
+    /// The position of the last readable event (0 for an empty log).
+    pub async fn head(&self) -> Result<u64, StorageError> {
+        on_backend!(self, store => store.head().await)
+    }
+
+    /// Waits until every event committed before the call is readable by
+    /// `read_all`; returns the head. On SQLite appends are readable at once;
+    /// on Postgres this runs the sequencer until it has numbered them.
+    pub async fn catch_up(&self) -> Result<u64, StorageError> {
+        match self {
+            EventStore::Postgres(store) => store.catch_up().await,
+            EventStore::Sqlite(store) => store.head().await,
+        }
+    }
+
+    /// Makes readable what can be made readable now, without waiting for
+    /// transactions still running; returns the head.
+    pub async fn sequence_ready(&self) -> Result<u64, StorageError> {
+        match self {
+            EventStore::Postgres(store) => store.sequence_now().await,
+            EventStore::Sqlite(store) => store.head().await,
+        }
+    }
+
+    pub(crate) fn head_changes(&self) -> watch::Receiver<u64> {
+        on_backend!(self, store => store.head_changes())
+    }
+
+    /// Follows the log from `after`: first everything already there, then new
+    /// events as they become readable.
+    pub fn subscribe(&self, after: u64) -> Subscription {
+        Subscription::new(self.clone(), after, Duration::from_millis(500))
+    }
+
+    pub fn vault(&self) -> PersonalDataVault {
+        match self {
+            EventStore::Postgres(store) => PersonalDataVault::postgres(store.vault_pool()),
+            EventStore::Sqlite(store) => PersonalDataVault::sqlite(store.vault_pool()),
+        }
+    }
+
+    /// Closes the connections (waits for running queries).
+    pub async fn close(&self) {
+        match self {
+            EventStore::Postgres(store) => store.pool().close().await,
+            EventStore::Sqlite(store) => store.close().await,
+        }
+    }
+}

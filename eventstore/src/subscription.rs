@@ -1,0 +1,71 @@
+//! Catch-up-then-follow reading of the log.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::model::{LogEvent, StorageError};
+use crate::store::EventStore;
+
+const PAGE: usize = 1000;
+
+/// Yields every event after the starting position exactly once, in log order,
+/// waiting for new ones when it has caught up. It is woken by the store when
+/// the head moves and polls every `poll` besides, for writers it cannot hear.
+pub struct Subscription {
+    store: EventStore,
+    position: u64,
+    buffer: VecDeque<LogEvent>,
+    head: watch::Receiver<u64>,
+    poll: Duration,
+}
+
+impl Subscription {
+    pub(crate) fn new(store: EventStore, after: u64, poll: Duration) -> Self {
+        let head = store.head_changes();
+        Subscription {
+            store,
+            position: after,
+            buffer: VecDeque::new(),
+            head,
+            poll,
+        }
+    }
+
+    /// The position of the last event handed out (the checkpoint to resume from).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The next event, waiting for it if the subscriber has caught up.
+    pub async fn next(&mut self) -> Result<LogEvent, StorageError> {
+        loop {
+            if let Some(event) = self.buffer.pop_front() {
+                self.position = event.position;
+                return Ok(event);
+            }
+            // Mark the current head as seen before reading, so a change that
+            // lands during the read wakes the wait below.
+            self.head.borrow_and_update();
+            let page = self.store.read_all(self.position, PAGE).await?;
+            if page.is_empty() {
+                let _ = tokio::time::timeout(self.poll, self.head.changed()).await;
+            } else {
+                self.buffer.extend(page);
+            }
+        }
+    }
+
+    /// The next event if one is readable now, without waiting.
+    pub async fn try_next(&mut self) -> Result<Option<LogEvent>, StorageError> {
+        if self.buffer.is_empty() {
+            self.buffer.extend(self.store.read_all(self.position, PAGE).await?);
+        }
+        let event = self.buffer.pop_front();
+        if let Some(event) = &event {
+            self.position = event.position;
+        }
+        Ok(event)
+    }
+}

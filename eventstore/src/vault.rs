@@ -1,0 +1,208 @@
+//! Personal data: one envelope per citizen, sealed with a per-citizen key that
+//! lives in `personal_data_keys`, outside the event log. Events carry only the
+//! sealed envelope; erasing the key (crypto-shredding) makes it unreadable for
+//! good while every event still replays.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use rand::RngCore;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use ulid::Ulid;
+
+use crate::model::StorageError;
+
+/// A citizen's personal data, encrypted. Safe to store in events: without the
+/// key it says nothing but the envelope id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedEnvelope {
+    pub envelope_id: Ulid,
+    /// 96-bit nonce, hex.
+    pub nonce: String,
+    /// ChaCha20-Poly1305 ciphertext with tag, hex; the envelope id is bound as associated data.
+    pub ciphertext: String,
+}
+
+/// What opening an envelope found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened<T> {
+    Readable(T),
+    /// The key was erased: the data is gone for good.
+    Erased,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("envelope {0} does not decrypt with its key (tampered or corrupt)")]
+    Tampered(Ulid),
+    #[error("envelope {envelope_id} is malformed: {reason}")]
+    Malformed { envelope_id: Ulid, reason: String },
+}
+
+impl From<sqlx::Error> for VaultError {
+    fn from(error: sqlx::Error) -> Self {
+        VaultError::Storage(error.into())
+    }
+}
+
+#[derive(Clone, Debug)]
+enum KeyTable {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+/// Seals, opens and erases personal-data envelopes.
+#[derive(Clone, Debug)]
+pub struct PersonalDataVault {
+    keys: KeyTable,
+}
+
+impl PersonalDataVault {
+    pub(crate) fn postgres(pool: sqlx::PgPool) -> Self {
+        PersonalDataVault {
+            keys: KeyTable::Postgres(pool),
+        }
+    }
+
+    pub(crate) fn sqlite(pool: sqlx::SqlitePool) -> Self {
+        PersonalDataVault {
+            keys: KeyTable::Sqlite(pool),
+        }
+    }
+
+    /// Encrypts `data` into the envelope `envelope_id`, creating its key on
+    /// first use. Sealing after erasure creates a fresh key (a new start).
+    pub async fn seal<T: Serialize>(&self, envelope_id: Ulid, data: &T) -> Result<SealedEnvelope, VaultError> {
+        let plaintext = serde_json::to_vec(data).map_err(|e| VaultError::Malformed {
+            envelope_id,
+            reason: e.to_string(),
+        })?;
+        let key = self.key_or_create(envelope_id).await?;
+        let mut nonce = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let aad = envelope_id.to_bytes();
+        let ciphertext = ChaCha20Poly1305::new(Key::from_slice(&key))
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| VaultError::Malformed {
+                envelope_id,
+                reason: "encryption failed".into(),
+            })?;
+        Ok(SealedEnvelope {
+            envelope_id,
+            nonce: hex(&nonce),
+            ciphertext: hex(&ciphertext),
+        })
+    }
+
+    pub async fn open<T: DeserializeOwned>(&self, sealed: &SealedEnvelope) -> Result<Opened<T>, VaultError> {
+        let envelope_id = sealed.envelope_id;
+        let Some(key) = self.key(envelope_id).await? else {
+            return Ok(Opened::Erased);
+        };
+        let malformed = |reason: &str| VaultError::Malformed {
+            envelope_id,
+            reason: reason.into(),
+        };
+        let nonce = unhex(&sealed.nonce)
+            .filter(|n| n.len() == 12)
+            .ok_or_else(|| malformed("bad nonce"))?;
+        let ciphertext = unhex(&sealed.ciphertext).ok_or_else(|| malformed("bad ciphertext"))?;
+        let aad = envelope_id.to_bytes();
+        let plaintext = ChaCha20Poly1305::new(Key::from_slice(&key))
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &ciphertext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| VaultError::Tampered(envelope_id))?;
+        let data = serde_json::from_slice(&plaintext).map_err(|e| malformed(&e.to_string()))?;
+        Ok(Opened::Readable(data))
+    }
+
+    /// Deletes the envelope's key; returns whether there was one.
+    pub async fn erase(&self, envelope_id: Ulid) -> Result<bool, VaultError> {
+        let id = envelope_id.to_string();
+        let deleted = match &self.keys {
+            KeyTable::Postgres(pool) => sqlx::query("DELETE FROM personal_data_keys WHERE envelope_id = $1")
+                .bind(&id)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            KeyTable::Sqlite(pool) => sqlx::query("DELETE FROM personal_data_keys WHERE envelope_id = ?1")
+                .bind(&id)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(deleted > 0)
+    }
+
+    async fn key(&self, envelope_id: Ulid) -> Result<Option<Vec<u8>>, VaultError> {
+        let id = envelope_id.to_string();
+        let key = match &self.keys {
+            KeyTable::Postgres(pool) => {
+                sqlx::query_scalar("SELECT key FROM personal_data_keys WHERE envelope_id = $1")
+                    .bind(&id)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            KeyTable::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT key FROM personal_data_keys WHERE envelope_id = ?1")
+                    .bind(&id)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        Ok(key)
+    }
+
+    async fn key_or_create(&self, envelope_id: Ulid) -> Result<Vec<u8>, VaultError> {
+        let mut fresh = vec![0u8; 32];
+        rand::thread_rng().fill_bytes(&mut fresh);
+        let id = envelope_id.to_string();
+        // Insert-if-absent, then read: two sealers of one envelope agree on one key.
+        match &self.keys {
+            KeyTable::Postgres(pool) => {
+                sqlx::query("INSERT INTO personal_data_keys (envelope_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(&id)
+                    .bind(&fresh)
+                    .execute(pool)
+                    .await?;
+            }
+            KeyTable::Sqlite(pool) => {
+                sqlx::query("INSERT INTO personal_data_keys (envelope_id, key) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
+                    .bind(&id)
+                    .bind(&fresh)
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        self.key(envelope_id).await?.ok_or_else(|| VaultError::Malformed {
+            envelope_id,
+            reason: "key vanished while sealing".into(),
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}

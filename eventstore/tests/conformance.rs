@@ -1,0 +1,570 @@
+//! The event store contract, checked on both backends. Every case is a plain
+//! async function over an `EventStore`; the macro at the bottom runs each one
+//! once on a fresh Postgres database and once on a fresh SQLite file.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use serde_json::json;
+use terminagent_eventstore::testing::{TestDatabase, UncommittedAppend};
+use terminagent_eventstore::{
+    AppendError, Backend, Condition, EventStore, ExpectedVersion, NewEvent, Opened, StoreOptions, Upcasters,
+};
+use ulid::Ulid;
+
+fn event(streams: &[&str], data: serde_json::Value) -> NewEvent {
+    NewEvent {
+        event_id: Ulid::new(),
+        event_type: "test.happened".into(),
+        schema_version: 1,
+        streams: streams.iter().map(|s| s.to_string()).collect(),
+        recorded_at: Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap(),
+        correlation_id: Some(Ulid::new()),
+        causation_id: None,
+        data,
+    }
+}
+
+/// Everything readable once every committed event is numbered.
+async fn read_everything(store: &EventStore) -> Vec<terminagent_eventstore::LogEvent> {
+    store.catch_up().await.unwrap();
+    read_readable(store).await
+}
+
+/// Everything readable now, without waiting for running writers.
+async fn read_readable(store: &EventStore) -> Vec<terminagent_eventstore::LogEvent> {
+    store.sequence_ready().await.unwrap();
+    let mut all = Vec::new();
+    loop {
+        let page = store
+            .read_all(
+                all.last().map_or(0, |e: &terminagent_eventstore::LogEvent| e.position),
+                333,
+            )
+            .await
+            .unwrap();
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}
+
+fn assert_dense(events: &[terminagent_eventstore::LogEvent]) {
+    for (index, event) in events.iter().enumerate() {
+        assert_eq!(
+            event.position,
+            index as u64 + 1,
+            "positions must be 1, 2, 3, … without gaps"
+        );
+    }
+}
+
+async fn append_then_read_back_from_stream_and_log(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let first = event(&["office:a"], json!({"n": 1}));
+    let second = event(&["office:a", "office-day:a:2026-12-01"], json!({"n": 2}));
+    let outcome = store.append(&[first.clone(), second.clone()], &[]).await.unwrap();
+    assert_eq!(
+        outcome.stream_versions,
+        vec![("office-day:a:2026-12-01".into(), 1), ("office:a".into(), 2)]
+    );
+    assert!(!outcome.already_appended);
+
+    let stream = store.read_stream("office:a", 0).await.unwrap();
+    assert_eq!(stream.iter().map(|e| e.version).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(stream[0].event.event_id, first.event_id);
+    assert_eq!(stream[1].event.data, json!({"n": 2}));
+    assert_eq!(
+        stream[1].event.streams,
+        vec!["office-day:a:2026-12-01".to_string(), "office:a".to_string()]
+    );
+    assert_eq!(stream[1].event.recorded_at, second.recorded_at);
+    assert_eq!(stream[1].event.correlation_id, second.correlation_id);
+    assert_eq!(store.read_stream("office:a", 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store.read_stream("office-day:a:2026-12-01", 0).await.unwrap()[0].version,
+        1
+    );
+    assert_eq!(store.stream_version("office:a").await.unwrap(), 2);
+    assert_eq!(store.stream_version("nobody").await.unwrap(), 0);
+
+    let log = read_everything(&store).await;
+    assert_dense(&log);
+    assert_eq!(
+        log.iter().map(|e| e.event.event_id).collect::<Vec<_>>(),
+        vec![first.event_id, second.event_id]
+    );
+    assert_eq!(store.head().await.unwrap(), 2);
+    assert_eq!(store.read_all(1, 10).await.unwrap().len(), 1);
+    assert!(store.read_all(2, 10).await.unwrap().is_empty());
+}
+
+async fn failed_condition_appends_nothing_and_names_the_stream(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    store
+        .append(
+            &[event(&["unit:x"], json!({}))],
+            &[Condition::new("unit:x", ExpectedVersion::NoStream)],
+        )
+        .await
+        .unwrap();
+
+    let batch = [event(&["unit:y"], json!({})), event(&["unit:x", "unit:y"], json!({}))];
+    let conditions = [
+        Condition::new("unit:y", ExpectedVersion::NoStream),
+        Condition::new("unit:x", ExpectedVersion::NoStream),
+    ];
+    match store.append(&batch, &conditions).await {
+        Err(AppendError::Conflict(conflict)) => {
+            assert_eq!(conflict.stream, "unit:x");
+            assert_eq!((conflict.expected, conflict.actual), (0, 1));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        store.stream_version("unit:y").await.unwrap(),
+        0,
+        "nothing of the batch is written"
+    );
+    assert_eq!(read_everything(&store).await.len(), 1);
+
+    // Expecting a version the stream has not reached is a conflict too (no gaps in versions).
+    let ahead = store
+        .append(
+            &[event(&["unit:x"], json!({}))],
+            &[Condition::new("unit:x", ExpectedVersion::Exact(5))],
+        )
+        .await;
+    assert!(matches!(ahead, Err(AppendError::Conflict(c)) if c.actual == 1 && c.expected == 5));
+
+    let ok = store
+        .append(&batch, &[Condition::new("unit:x", ExpectedVersion::Exact(1))])
+        .await
+        .unwrap();
+    assert_eq!(ok.version_of("unit:x"), Some(2));
+    assert_eq!(ok.version_of("unit:y"), Some(2));
+}
+
+async fn retried_append_is_not_stored_twice(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let batch = [event(&["wish:1"], json!({"a": 1})), event(&["wish:1"], json!({"a": 2}))];
+    let conditions = [Condition::new("wish:1", ExpectedVersion::NoStream)];
+    let first = store.append(&batch, &conditions).await.unwrap();
+    let again = store.append(&batch, &conditions).await.unwrap();
+    assert!(again.already_appended);
+    assert_eq!(again.stream_versions, first.stream_versions);
+    assert_eq!(read_everything(&store).await.len(), 2);
+
+    let mixed = [batch[0].clone(), event(&["wish:1"], json!({}))];
+    assert!(matches!(store.append(&mixed, &[]).await, Err(AppendError::Invalid(_))));
+    assert_eq!(read_everything(&store).await.len(), 2);
+}
+
+async fn invalid_batches_are_refused(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    assert!(matches!(store.append(&[], &[]).await, Err(AppendError::Invalid(_))));
+    let lonely = [event(&["a"], json!({}))];
+    let elsewhere = [Condition::new("b", ExpectedVersion::NoStream)];
+    assert!(matches!(
+        store.append(&lonely, &elsewhere).await,
+        Err(AppendError::Invalid(_))
+    ));
+    let twice = [lonely[0].clone(), lonely[0].clone()];
+    assert!(matches!(store.append(&twice, &[]).await, Err(AppendError::Invalid(_))));
+    let long_name = "s".repeat(201);
+    assert!(matches!(
+        store.append(&[event(&[&long_name], json!({}))], &[]).await,
+        Err(AppendError::Invalid(_))
+    ));
+    assert_eq!(read_everything(&store).await.len(), 0);
+}
+
+/// Invariant 1's foundation: 64 racers at one expected version, one winner.
+async fn sixty_four_racers_on_one_stream_one_wins(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    store
+        .append(&[event(&["unit:hot"], json!({"published": true}))], &[])
+        .await
+        .unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(64));
+    let racers: Vec<_> = (0..64)
+        .map(|racer| {
+            let (store, start) = (store.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                store
+                    .append(
+                        &[event(
+                            &["unit:hot", &format!("booking:{racer}")],
+                            json!({ "racer": racer }),
+                        )],
+                        &[Condition::new("unit:hot", ExpectedVersion::Exact(1))],
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let (mut wins, mut conflicts) = (0, 0);
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(AppendError::Conflict(conflict)) => {
+                assert_eq!(
+                    (conflict.stream.as_str(), conflict.expected, conflict.actual),
+                    ("unit:hot", 1, 2)
+                );
+                conflicts += 1
+            }
+            Err(other) => panic!("a racer failed with {other}"),
+        }
+    }
+    assert_eq!((wins, conflicts), (1, 63));
+    assert_eq!(store.stream_version("unit:hot").await.unwrap(), 2);
+    assert_eq!(read_everything(&store).await.len(), 2, "losers wrote nothing");
+}
+
+/// Contention only per stream: racers on distinct streams all win.
+async fn racers_on_distinct_streams_all_win(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let racers: Vec<_> = (0..64)
+        .map(|unit| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = format!("unit:{unit}");
+                store
+                    .append(
+                        &[event(&[&stream], json!({}))],
+                        &[Condition::new(&stream, ExpectedVersion::NoStream)],
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for racer in racers {
+        racer.await.unwrap().unwrap();
+    }
+    assert_dense(&read_everything(&store).await);
+}
+
+/// Appends without a condition never conflict; versions stay dense.
+async fn unconditioned_appends_to_one_stream_all_land(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let writers: Vec<_> = (0..32)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append(&[event(&["audit"], json!({}))], &[]).await })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap().unwrap();
+    }
+    let versions: Vec<u64> = store
+        .read_stream("audit", 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(versions, (1..=32).collect::<Vec<_>>());
+}
+
+/// Invariant 2: a writer that inserted first but commits last is not skipped
+/// by a reader that read in between.
+async fn reader_never_skips_events_of_out_of_order_commits(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let early = event(&["a"], json!({"who": "slow writer"}));
+    let late = event(&["b"], json!({"who": "fast writer"}));
+
+    let mut slow = UncommittedAppend::begin(&store, db.url()).await.unwrap();
+    slow.append(std::slice::from_ref(&early)).await.unwrap();
+    // The fast writer commits while the slow one is open (on SQLite it waits for the lock).
+    let fast = {
+        let (store, late) = (store.clone(), late.clone());
+        tokio::spawn(async move { store.append(&[late], &[]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut seen = read_readable(&store).await;
+    slow.commit().await.unwrap();
+    fast.await.unwrap().unwrap();
+    store.catch_up().await.unwrap();
+    let after = seen.last().map_or(0, |e| e.position);
+    seen.extend(store.read_all(after, 100).await.unwrap());
+
+    assert_dense(&seen);
+    let ids: Vec<Ulid> = seen.iter().map(|e| e.event.event_id).collect();
+    assert_eq!(ids.len(), 2, "the reader saw every event exactly once: {ids:?}");
+    assert!(ids.contains(&early.event_id) && ids.contains(&late.event_id));
+    assert_eq!(
+        read_everything(&store).await,
+        seen,
+        "a fresh reader sees the same order"
+    );
+}
+
+/// Invariant 2, the harder shape: the older transaction gets the *later*
+/// sequence value. Ordering by sequence value alone would skip it.
+async fn reader_never_skips_an_older_transaction_that_commits_last(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let mut old = UncommittedAppend::begin(&store, db.url()).await.unwrap();
+    old.take_transaction_id().await.unwrap();
+    let young = {
+        let store = store.clone();
+        tokio::spawn(async move { store.append(&[event(&["young"], json!({}))], &[]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let first_read = read_readable(&store).await;
+    let old_event = event(&["old"], json!({}));
+    // On SQLite the young writer waits for the lock, so the append order is
+    // simply serial; on Postgres the old transaction inserts after the young one committed.
+    if store.backend() == Backend::Postgres {
+        young
+            .is_finished()
+            .then_some(())
+            .expect("the young writer committed while the old one is open");
+    }
+    old.append(std::slice::from_ref(&old_event)).await.unwrap();
+    let second_read = read_readable(&store).await;
+    assert!(second_read.len() <= first_read.len() + 1);
+    old.commit().await.unwrap();
+    young.await.unwrap().unwrap();
+    let everything = read_everything(&store).await;
+    assert_dense(&everything);
+    assert_eq!(everything.len(), 2);
+    // Whatever a reader saw earlier is a prefix of the final log: nothing was skipped.
+    assert_eq!(&everything[..first_read.len()], &first_read[..]);
+    assert_eq!(&everything[..second_read.len()], &second_read[..]);
+}
+
+/// Invariant 2 under load: 8 writers × 5,000 events, one live subscriber.
+async fn subscriber_sees_each_event_of_eight_concurrent_writers_exactly_once(db: &TestDatabase) {
+    const WRITERS: usize = 8;
+    const EVENTS_PER_WRITER: usize = 5_000;
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let mut subscription = store.subscribe(0);
+    let follower = tokio::spawn(async move {
+        let mut seen = Vec::with_capacity(WRITERS * EVENTS_PER_WRITER);
+        while seen.len() < WRITERS * EVENTS_PER_WRITER {
+            let event = tokio::time::timeout(Duration::from_secs(30), subscription.next())
+                .await
+                .expect("no stall")
+                .unwrap();
+            seen.push(event);
+        }
+        (seen, subscription)
+    });
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = format!("writer:{writer}");
+                for n in 0..EVENTS_PER_WRITER {
+                    store
+                        .append(&[event(&[&stream], json!({ "n": n }))], &[])
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let (seen, mut subscription) = follower.await.unwrap();
+    assert_dense(&seen);
+    let unique: HashSet<Ulid> = seen.iter().map(|e| e.event.event_id).collect();
+    assert_eq!(unique.len(), WRITERS * EVENTS_PER_WRITER);
+    // Each writer's own events arrive in the order it wrote them.
+    for writer in 0..WRITERS {
+        let stream = format!("writer:{writer}");
+        let ns: Vec<u64> = seen
+            .iter()
+            .filter(|e| e.event.streams[0] == stream)
+            .map(|e| e.event.data["n"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ns, (0..EVENTS_PER_WRITER as u64).collect::<Vec<_>>());
+    }
+    assert_eq!(
+        subscription.try_next().await.unwrap(),
+        None,
+        "nothing beyond what was written"
+    );
+}
+
+async fn subscription_resumes_from_its_checkpoint(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    for n in 0..5 {
+        store.append(&[event(&["s"], json!({ "n": n }))], &[]).await.unwrap();
+    }
+    let mut subscription = store.subscribe(0);
+    for _ in 0..3 {
+        subscription.next().await.unwrap();
+    }
+    let checkpoint = subscription.position();
+    assert_eq!(checkpoint, 3);
+    let mut resumed = store.subscribe(checkpoint);
+    let live = tokio::spawn(async move {
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(resumed.next().await.unwrap().event.data["n"].as_u64().unwrap());
+        }
+        got
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.append(&[event(&["s"], json!({ "n": 5 }))], &[]).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), live)
+        .await
+        .expect("woken by the append")
+        .unwrap();
+    assert_eq!(got, vec![3, 4, 5]);
+}
+
+async fn events_survive_closing_and_reopening(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let batch: Vec<NewEvent> = (0..10).map(|n| event(&["durable"], json!({ "n": n }))).collect();
+    store.append(&batch, &[]).await.unwrap();
+    let before = read_everything(&store).await;
+    store.close().await;
+    drop(store);
+
+    let reopened = db.store(StoreOptions::default()).await.unwrap();
+    assert_eq!(read_everything(&reopened).await, before);
+    assert_eq!(reopened.stream_version("durable").await.unwrap(), 10);
+    let next = reopened
+        .append(
+            &[event(&["durable"], json!({}))],
+            &[Condition::new("durable", ExpectedVersion::Exact(10))],
+        )
+        .await;
+    assert_eq!(next.unwrap().version_of("durable"), Some(11));
+}
+
+async fn old_event_shapes_are_upcast_on_read(db: &TestDatabase) {
+    let writer = db.store(StoreOptions::default()).await.unwrap();
+    let mut old = event(&["office:a"], json!({"title": "Stadtmitte"}));
+    old.event_type = "office.registered".into();
+    writer.append(&[old.clone()], &[]).await.unwrap();
+    writer.catch_up().await.unwrap();
+
+    fn v1_to_v2(mut data: serde_json::Value) -> Result<serde_json::Value, String> {
+        let title = data.as_object_mut().and_then(|o| o.remove("title")).ok_or("no title")?;
+        data["name"] = title;
+        Ok(data)
+    }
+    fn v2_to_v3(mut data: serde_json::Value) -> Result<serde_json::Value, String> {
+        data["timezone"] = json!("Europe/Berlin");
+        Ok(data)
+    }
+    let upcasters = Upcasters::new()
+        .with("office.registered", 1, v1_to_v2)
+        .with("office.registered", 2, v2_to_v3);
+    let reader = db
+        .store(StoreOptions {
+            upcasters,
+            ..StoreOptions::default()
+        })
+        .await
+        .unwrap();
+    let from_stream = &reader.read_stream("office:a", 0).await.unwrap()[0].event;
+    assert_eq!(from_stream.schema_version, 3);
+    assert_eq!(
+        from_stream.data,
+        json!({"name": "Stadtmitte", "timezone": "Europe/Berlin"})
+    );
+    let from_log = &reader.read_all(0, 10).await.unwrap()[0].event;
+    assert_eq!(from_log, from_stream);
+    // Other types and the stored bytes are untouched.
+    assert_eq!(
+        writer.read_all(0, 10).await.unwrap()[0].event.data,
+        json!({"title": "Stadtmitte"})
+    );
+}
+
+async fn erased_personal_data_is_gone_but_the_log_replays(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let vault = store.vault();
+    let citizen = Ulid::new();
+    let personal = json!({"name": "Erika Mustermann", "email": "erika@example.org"});
+    let sealed = vault.seal(citizen, &personal).await.unwrap();
+    let sealed_json = serde_json::to_value(&sealed).unwrap();
+    assert!(!sealed_json.to_string().contains("Erika"), "the envelope is encrypted");
+    store
+        .append(&[event(&["booking:1"], json!({ "citizen": sealed_json }))], &[])
+        .await
+        .unwrap();
+
+    let stored: terminagent_eventstore::SealedEnvelope =
+        serde_json::from_value(read_everything(&store).await[0].event.data["citizen"].clone()).unwrap();
+    assert_eq!(
+        vault.open::<serde_json::Value>(&stored).await.unwrap(),
+        Opened::Readable(personal)
+    );
+
+    let mut tampered = stored.clone();
+    tampered
+        .ciphertext
+        .replace_range(0..2, if &tampered.ciphertext[0..2] == "00" { "01" } else { "00" });
+    assert!(
+        vault.open::<serde_json::Value>(&tampered).await.is_err(),
+        "tampering is detected"
+    );
+
+    assert!(vault.erase(citizen).await.unwrap());
+    assert!(!vault.erase(citizen).await.unwrap(), "erasing twice is harmless");
+    assert_eq!(vault.open::<serde_json::Value>(&stored).await.unwrap(), Opened::Erased);
+    let replayed = read_everything(&store).await;
+    assert_eq!(replayed.len(), 1, "the log still replays in full");
+    assert_eq!(
+        replayed[0].event.data["citizen"],
+        serde_json::to_value(&stored).unwrap()
+    );
+
+    // Another citizen's data is unaffected.
+    let other = vault.seal(Ulid::new(), &json!("still here")).await.unwrap();
+    assert_eq!(
+        vault.open::<serde_json::Value>(&other).await.unwrap(),
+        Opened::Readable(json!("still here"))
+    );
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let db = super::TestDatabase::new(super::Backend::Postgres).await.expect("Postgres for tests");
+                    super::$case(&db).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let db = super::TestDatabase::new(super::Backend::Sqlite).await.unwrap();
+                    super::$case(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    append_then_read_back_from_stream_and_log,
+    failed_condition_appends_nothing_and_names_the_stream,
+    retried_append_is_not_stored_twice,
+    invalid_batches_are_refused,
+    sixty_four_racers_on_one_stream_one_wins,
+    racers_on_distinct_streams_all_win,
+    unconditioned_appends_to_one_stream_all_land,
+    reader_never_skips_events_of_out_of_order_commits,
+    reader_never_skips_an_older_transaction_that_commits_last,
+    subscriber_sees_each_event_of_eight_concurrent_writers_exactly_once,
+    subscription_resumes_from_its_checkpoint,
+    events_survive_closing_and_reopening,
+    old_event_shapes_are_upcast_on_read,
+    erased_personal_data_is_gone_but_the_log_replays,
+);
