@@ -87,6 +87,10 @@ impl PgEventStore {
     /// Connects; does not migrate (see [`PgEventStore::migrate`]).
     pub async fn connect(url: &str, options: PgStoreOptions, upcasters: Upcasters) -> Result<Self, StorageError> {
         let connect: PgConnectOptions = url.parse()?;
+        // One direct connection first: a refused or misnamed database shows as
+        // itself rather than as a pool time-out.
+        use sqlx::Connection;
+        sqlx::PgConnection::connect_with(&connect).await?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(Duration::from_secs(10))

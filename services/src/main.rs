@@ -1,1 +1,61 @@
-fn main() {}
+//! `terminagent`: the one binary (API.md "Running").
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use terminagent::app::{self, Application};
+use terminagent::config::{Cli, Command, Config, LogFormat, Role};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One readable line with its causes, not a backtrace.
+            let mut message = error.to_string();
+            for cause in error.chain().skip(1).map(ToString::to_string) {
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("terminagent: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (role, args) = match cli.command {
+        Command::Migrate(args) => {
+            terminagent::telemetry::init(LogFormat::Text);
+            app::open_store(&args.database_url).await?;
+            tracing::info!(database = %app::redact(&args.database_url), "migrations applied");
+            return Ok(());
+        }
+        Command::Serve(args) => (Role::All, args),
+        Command::Api(args) => (Role::Api, args),
+        Command::Matcher(args) => (Role::Matcher, args),
+        Command::Mailer(args) => (Role::Mailer, args),
+    };
+    terminagent::telemetry::init(args.log_format);
+    let config = Config::from_args(role, args)?;
+    let database = app::redact(&config.database_url);
+    let application = Application::build(config.clone())
+        .await
+        .context("starting terminagent")?;
+    tracing::info!(
+        address = %application.address(),
+        url = %format!("http://{}", application.address()),
+        public_url = application.public_url().as_str(),
+        role = role.name(),
+        database,
+        "listening"
+    );
+    application
+        .run_until(app::shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! Wiring: from a [`Config`] to a running process.
+
+use std::net::SocketAddr;
+
+use terminagent_eventstore::{EventStore, StorageError, StoreOptions};
+use tokio::net::TcpListener;
+
+use crate::config::{BusConfig, Config, MailTransport, PublicUrl};
+use crate::http::{self, AppState};
+use crate::readiness::{Bus, Dependencies};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("event store {url}: {source}")]
+    Store { url: String, source: StorageError },
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create the mail outbox {dir}: {source}")]
+    Outbox { dir: String, source: std::io::Error },
+    #[error("bad NATS address {url}: {source}")]
+    Nats {
+        url: String,
+        source: async_nats::ConnectError,
+    },
+    #[error("the {0} component is not part of this release yet")]
+    ComponentUnavailable(&'static str),
+}
+
+/// Opens the store named by `url` and applies its migrations.
+pub async fn open_store(url: &str) -> Result<EventStore, StartError> {
+    let failed = |source| StartError::Store {
+        url: redact(url),
+        source,
+    };
+    let store = EventStore::connect(url, StoreOptions::default())
+        .await
+        .map_err(failed)?;
+    store.migrate().await.map_err(failed)?;
+    Ok(store)
+}
+
+/// A process that has bound its port and is ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    public_url: PublicUrl,
+    router: axum::Router,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Application, StartError> {
+        if matches!(config.role, crate::config::Role::Matcher | crate::config::Role::Mailer) {
+            return Err(StartError::ComponentUnavailable(config.role.name()));
+        }
+        let store = open_store(&config.database_url).await?;
+        if let MailTransport::Files(dir) = &config.mail {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|source| StartError::Outbox {
+                    dir: dir.display().to_string(),
+                    source,
+                })?;
+        }
+        let bus = match &config.bus {
+            BusConfig::InProcess => Bus::InProcess,
+            BusConfig::Nats { url } => {
+                // Start even while NATS is down; /readyz says so until it is back.
+                let client = async_nats::ConnectOptions::new()
+                    .retry_on_initial_connect()
+                    .connect(url.as_str())
+                    .await
+                    .map_err(|source| StartError::Nats {
+                        url: url.clone(),
+                        source,
+                    })?;
+                Bus::Nats(client)
+            }
+        };
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                address: config.bind,
+                source,
+            })?;
+        let address = listener.local_addr().map_err(|source| StartError::Bind {
+            address: config.bind,
+            source,
+        })?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| PublicUrl::for_bound_address(address));
+        let dependencies = Dependencies {
+            store,
+            bus,
+            mail: config.mail.clone(),
+        };
+        let router = http::router(AppState { dependencies });
+        Ok(Application {
+            listener,
+            address,
+            public_url,
+            router,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn public_url(&self) -> &PublicUrl {
+        &self.public_url
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// A database URL fit for logs: the password replaced.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_do_not_reach_logs() {
+        assert_eq!(
+            super::redact("postgres://app:hunter2@db/terminagent"),
+            "postgres://app:***@db/terminagent"
+        );
+        assert_eq!(
+            super::redact("postgres://app@db/terminagent"),
+            "postgres://app@db/terminagent"
+        );
+        assert_eq!(super::redact("sqlite://terminagent.db"), "sqlite://terminagent.db");
+    }
+}

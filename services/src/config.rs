@@ -1,0 +1,399 @@
+//! The command line (API.md "Running") and the one typed configuration it
+//! parses into. Every flag can also come from its `TERMINAGENT_*` variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "terminagent",
+    version,
+    about = "Appointment booking and waitlist backend for citizen offices"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// API, matcher and mailer in one process.
+    Serve(RunArgs),
+    /// Only the HTTP API (scale-out; needs --nats-url).
+    Api(RunArgs),
+    /// Only the matcher (scale-out; needs --nats-url).
+    Matcher(RunArgs),
+    /// Only the mailer (scale-out; needs --nats-url).
+    Mailer(RunArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://PATH` (embedded, created if missing) or `postgres://…`.
+    #[arg(long, env = "TERMINAGENT_DATABASE_URL", default_value = "sqlite://terminagent.db")]
+    pub database_url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// `nats://host:port` for JetStream; unset: in-process bus (only with `serve`).
+    #[arg(long, env = "TERMINAGENT_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// `file:DIR` writes one .eml per mail; `smtp://host:port` or `smtps://host:port` sends.
+    #[arg(long, env = "TERMINAGENT_MAIL", default_value = "file:./outbox", value_parser = MailTransport::parse)]
+    pub mail: MailTransport,
+    /// Listen address; port 0 picks a free port (the bound address is logged).
+    #[arg(long, env = "TERMINAGENT_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Base of every link in mails; default `http://<bound address>`.
+    #[arg(long, env = "TERMINAGENT_PUBLIC_URL", value_parser = PublicUrl::parse)]
+    pub public_url: Option<PublicUrl>,
+    /// Bearer token for staff and operations endpoints; unset: they answer 401.
+    #[arg(long, env = "TERMINAGENT_ADMIN_TOKEN", value_parser = AdminToken::parse)]
+    pub admin_token: Option<AdminToken>,
+    /// Seed a demo catalogue if the log is empty.
+    #[arg(long, env = "TERMINAGENT_DEMO", default_value_t = false,
+          action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    pub demo: bool,
+    /// How long a proposal holds its units (e.g. `48h`, `30m`, `2s`).
+    #[arg(long, env = "TERMINAGENT_PROPOSAL_TTL", default_value = "48h", value_parser = parse_duration)]
+    pub proposal_ttl: Duration,
+    /// How long an unconfirmed booking holds its units.
+    #[arg(long, env = "TERMINAGENT_CONFIRM_TTL", default_value = "2h", value_parser = parse_duration)]
+    pub confirm_ttl: Duration,
+    /// Public writes per client address and minute; unset: no limit.
+    #[arg(long, env = "TERMINAGENT_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit: Option<u32>,
+    /// Log line format.
+    #[arg(long, env = "TERMINAGENT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines with key=value fields.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which components a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// API, matcher and mailer together.
+    All,
+    Api,
+    Matcher,
+    Mailer,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::All => "serve",
+            Role::Api => "api",
+            Role::Matcher => "matcher",
+            Role::Mailer => "mailer",
+        }
+    }
+}
+
+/// Everything a running process needs to know, parsed and checked once.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub role: Role,
+    pub database_url: String,
+    pub bus: BusConfig,
+    pub mail: MailTransport,
+    pub bind: SocketAddr,
+    /// None: derived from the bound address once it is known.
+    pub public_url: Option<PublicUrl>,
+    pub admin_token: Option<AdminToken>,
+    pub demo: bool,
+    pub proposal_ttl: Duration,
+    pub confirm_ttl: Duration,
+    pub rate_limit_per_minute: Option<u32>,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusConfig {
+    /// Components talk through memory; only possible when they share a process.
+    InProcess,
+    Nats {
+        url: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error(
+        "`terminagent {0}` runs one component of several processes, which talk through NATS: \
+         give --nats-url (or TERMINAGENT_NATS_URL); the in-process bus works only with `serve`"
+    )]
+    SplitProcessNeedsNats(&'static str),
+    #[error("--nats-url must look like nats://host:port, got {0:?}")]
+    BadNatsUrl(String),
+}
+
+impl Config {
+    pub fn from_args(role: Role, args: RunArgs) -> Result<Config, ConfigError> {
+        let bus = match args.nats_url {
+            None if role == Role::All => BusConfig::InProcess,
+            None => return Err(ConfigError::SplitProcessNeedsNats(role.name())),
+            Some(url) if url.starts_with("nats://") && url.len() > "nats://".len() => BusConfig::Nats { url },
+            Some(url) => return Err(ConfigError::BadNatsUrl(url)),
+        };
+        Ok(Config {
+            role,
+            database_url: args.database.database_url,
+            bus,
+            mail: args.mail,
+            bind: args.bind,
+            public_url: args.public_url,
+            admin_token: args.admin_token,
+            demo: args.demo,
+            proposal_ttl: args.proposal_ttl,
+            confirm_ttl: args.confirm_ttl,
+            rate_limit_per_minute: args.rate_limit,
+            log_format: args.log_format,
+        })
+    }
+}
+
+/// Where mails go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailTransport {
+    /// One RFC 5322 `.eml` file per mail in this directory.
+    Files(PathBuf),
+    Smtp {
+        host: String,
+        port: u16,
+        implicit_tls: bool,
+    },
+}
+
+impl MailTransport {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(dir) = text.strip_prefix("file:") {
+            if dir.is_empty() {
+                return Err("file: needs a directory, e.g. file:./outbox".into());
+            }
+            return Ok(MailTransport::Files(PathBuf::from(dir)));
+        }
+        let (rest, implicit_tls, default_port) = if let Some(rest) = text.strip_prefix("smtp://") {
+            (rest, false, 25)
+        } else if let Some(rest) = text.strip_prefix("smtps://") {
+            (rest, true, 465)
+        } else {
+            return Err(format!(
+                "expected file:DIR, smtp://host:port or smtps://host:port, got {text:?}"
+            ));
+        };
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) => (host, port.parse::<u16>().map_err(|_| format!("bad port in {text:?}"))?),
+            None => (rest, default_port),
+        };
+        if host.is_empty() {
+            return Err(format!("no host in {text:?}"));
+        }
+        Ok(MailTransport::Smtp {
+            host: host.to_owned(),
+            port,
+            implicit_tls,
+        })
+    }
+}
+
+/// The base URL of links in mails: `http(s)://host[:port][/prefix]`, kept without a trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let rest = text
+            .strip_prefix("http://")
+            .or_else(|| text.strip_prefix("https://"))
+            .ok_or_else(|| format!("public URL must start with http:// or https://, got {text:?}"))?;
+        if rest.is_empty() || rest.starts_with('/') || text.contains(char::is_whitespace) || text.contains(['?', '#']) {
+            return Err(format!(
+                "public URL needs a host and no query or fragment, got {text:?}"
+            ));
+        }
+        Ok(PublicUrl(text.trim_end_matches('/').to_owned()))
+    }
+
+    pub fn for_bound_address(address: SocketAddr) -> Self {
+        PublicUrl(format!("http://{address}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The staff/operations bearer token. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("the admin token must be non-empty, without spaces or control characters".into());
+        }
+        Ok(AdminToken(text.to_owned()))
+    }
+
+    /// Compares in time independent of where the first difference is.
+    pub fn matches(&self, presented: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), presented.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(…)")
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 48h, 30m, 2s)"))?;
+    if duration.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("terminagent").chain(args.iter().copied()))
+    }
+
+    fn run_args(cli: Cli) -> (Role, RunArgs) {
+        match cli.command {
+            Command::Serve(args) => (Role::All, args),
+            Command::Api(args) => (Role::Api, args),
+            Command::Matcher(args) => (Role::Matcher, args),
+            Command::Mailer(args) => (Role::Mailer, args),
+            Command::Migrate(_) => panic!("not a run command"),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let (role, args) = run_args(parse(&["serve"]).unwrap());
+        let config = Config::from_args(role, args).unwrap();
+        assert_eq!(config.database_url, "sqlite://terminagent.db");
+        assert_eq!(config.bus, BusConfig::InProcess);
+        assert_eq!(config.mail, MailTransport::Files(PathBuf::from("./outbox")));
+        assert_eq!(config.bind, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.public_url, None);
+        assert!(config.admin_token.is_none() && !config.demo && config.rate_limit_per_minute.is_none());
+        assert_eq!(config.proposal_ttl, Duration::from_secs(48 * 3600));
+        assert_eq!(config.confirm_ttl, Duration::from_secs(2 * 3600));
+    }
+
+    #[test]
+    fn every_flag_parses() {
+        let cli = parse(&[
+            "api",
+            "--database-url=postgres://postgres@127.0.0.1/terminagent",
+            "--nats-url=nats://127.0.0.1:4222",
+            "--mail=smtps://mail.example.org:2465",
+            "--bind=0.0.0.0:0",
+            "--public-url=https://termine.example.org/",
+            "--admin-token=s3cret",
+            "--demo",
+            "--proposal-ttl=2s",
+            "--confirm-ttl=30m",
+            "--rate-limit=60",
+            "--log-format=json",
+        ])
+        .unwrap();
+        let (role, args) = run_args(cli);
+        let config = Config::from_args(role, args).unwrap();
+        assert_eq!(config.role, Role::Api);
+        assert_eq!(
+            config.bus,
+            BusConfig::Nats {
+                url: "nats://127.0.0.1:4222".into()
+            }
+        );
+        assert_eq!(
+            config.mail,
+            MailTransport::Smtp {
+                host: "mail.example.org".into(),
+                port: 2465,
+                implicit_tls: true
+            }
+        );
+        assert_eq!(config.public_url.unwrap().as_str(), "https://termine.example.org");
+        assert!(config.admin_token.unwrap().matches("s3cret"));
+        assert!(config.demo);
+        assert_eq!(config.proposal_ttl, Duration::from_secs(2));
+        assert_eq!(config.confirm_ttl, Duration::from_secs(1800));
+        assert_eq!(config.rate_limit_per_minute, Some(60));
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        for bad in [
+            vec!["serve", "--mail=ftp://x"],
+            vec!["serve", "--mail=file:"],
+            vec!["serve", "--mail=smtp://:25"],
+            vec!["serve", "--bind=localhost"],
+            vec!["serve", "--public-url=termine.example.org"],
+            vec!["serve", "--proposal-ttl=soon"],
+            vec!["serve", "--confirm-ttl=0s"],
+            vec!["serve", "--rate-limit=0"],
+            vec!["serve", "--admin-token="],
+            vec!["serve", "--unknown"],
+        ] {
+            let error = parse(&bad).expect_err(&format!("{bad:?} must be refused"));
+            assert!(!error.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn split_processes_need_nats() {
+        let (role, args) = run_args(parse(&["matcher"]).unwrap());
+        assert_eq!(
+            Config::from_args(role, args).unwrap_err(),
+            ConfigError::SplitProcessNeedsNats("matcher")
+        );
+        let (role, args) = run_args(parse(&["serve", "--nats-url=localhost:4222"]).unwrap());
+        assert!(matches!(Config::from_args(role, args), Err(ConfigError::BadNatsUrl(_))));
+    }
+
+    #[test]
+    fn smtp_port_defaults() {
+        assert_eq!(
+            MailTransport::parse("smtp://127.0.0.1").unwrap(),
+            MailTransport::Smtp {
+                host: "127.0.0.1".into(),
+                port: 25,
+                implicit_tls: false
+            }
+        );
+    }
+
+    #[test]
+    fn admin_token_is_never_printed() {
+        let token = AdminToken::parse("very-secret").unwrap();
+        assert!(!format!("{token:?}").contains("very-secret"));
+        assert!(!token.matches("very-secreT") && !token.matches("very-secre"));
+    }
+}

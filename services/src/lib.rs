@@ -1,0 +1,8 @@
+//! The Terminagent services: configuration, the HTTP API, and the wiring that
+//! runs them. The `terminagent` binary (`main.rs`) is a thin shell over this.
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod readiness;
+pub mod telemetry;
