@@ -32,6 +32,8 @@ const PAGE: usize = 1000;
 const POOL_SIZE: u32 = 33;
 
 const SINGLE_TARGET_PERCENT: f64 = 80.0;
+/// Alternating rounds of baseline and appends per concurrency level.
+const ROUNDS: usize = 3;
 const BATCH_TARGET: f64 = 100_000.0;
 const READ_TARGET: f64 = 500_000.0;
 
@@ -119,23 +121,23 @@ async fn bench_backend(backend: Backend, plan: &Plan, report: &mut Report) -> Re
     let name = backend_name(backend);
 
     for (writers, events) in plan.single {
-        let what = format!("single-event appends, {writers} writers");
-        let baseline_rate = match &baseline {
-            Some(pool) => {
-                let rate = baseline_inserts(pool, writers, plan.warmup, events).await?;
-                report.line(
-                    name,
-                    &format!("baseline INSERT commits, {writers} writers"),
-                    rate,
-                    "rows/s",
-                    "",
-                );
-                Some(rate)
+        // Disk flush latency drifts on shared machines: alternate baseline and
+        // append rounds and compare medians, so both see the same conditions.
+        let per_round = events / ROUNDS;
+        let (mut baseline_rates, mut append_rates) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            if let Some(pool) = &baseline {
+                baseline_rates.push(baseline_inserts(pool, writers, plan.warmup, per_round).await?);
             }
-            None => None,
-        };
-        let rate = single_appends(&store, writers, plan.warmup, events).await?;
-        report.against_baseline(name, &what, rate, baseline_rate);
+            append_rates.push(single_appends(&store, writers, plan.warmup, per_round).await?);
+        }
+        let baseline_rate = (!baseline_rates.is_empty()).then(|| median(&mut baseline_rates));
+        if let Some(rate) = baseline_rate {
+            let what = format!("baseline INSERT commits, {writers} writers");
+            report.line(name, &what, rate, "rows/s", &format!("(median of {ROUNDS} rounds)"));
+        }
+        let what = format!("single-event appends, {writers} writers");
+        report.against_baseline(name, &what, median(&mut append_rates), baseline_rate);
     }
 
     let what = format!("{BATCH}-event batch appends, {} writers", plan.batch_writers);
@@ -164,6 +166,11 @@ async fn bench_backend(backend: Backend, plan: &Plan, report: &mut Report) -> Re
     }
     store.close().await;
     Ok(())
+}
+
+fn median(rates: &mut [f64]) -> f64 {
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
 }
 
 /// Times `total` operations spread evenly over `writers` concurrent tasks,

@@ -26,8 +26,8 @@ mod vault;
 pub mod testing;
 
 pub use model::{
-    AppendError, AppendOutcome, Condition, Conflict, ExpectedVersion, LogEvent, MAX_STREAM_NAME_LEN, NewEvent,
-    StorageError, StoredEvent, StreamEvent,
+    AppendError, AppendOutcome, Condition, Conflict, EventData, ExpectedVersion, LogEvent, MAX_STREAM_NAME_LEN,
+    NewEvent, StorageError, StoredEvent, StreamEvent,
 };
 pub use postgres::{PgEventStore, PgStoreOptions};
 pub use sqlite::SqliteEventStore;

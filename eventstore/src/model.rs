@@ -1,7 +1,9 @@
 //! What goes into the log and what comes out of it.
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use ulid::Ulid;
 
 /// Longest stream name the log accepts.
@@ -22,6 +24,45 @@ pub struct NewEvent {
     pub data: Value,
 }
 
+/// An event's data as the log returns it: JSON text, parsed only by whoever
+/// needs it (reading the log stays cheap; consumers parse straight into their
+/// own types).
+#[derive(Debug, Clone)]
+pub struct EventData(Box<RawValue>);
+
+impl EventData {
+    pub fn from_value(value: &Value) -> Self {
+        EventData(serde_json::value::to_raw_value(value).expect("a JSON value serialises"))
+    }
+
+    pub fn from_json(text: String) -> Result<Self, serde_json::Error> {
+        RawValue::from_string(text).map(EventData)
+    }
+
+    pub(crate) fn from_raw(raw: Box<RawValue>) -> Self {
+        EventData(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).expect("event data is valid JSON")
+    }
+
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+/// Equal when the JSON values are equal (backends may format the text differently).
+impl PartialEq for EventData {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str() || self.to_value() == other.to_value()
+    }
+}
+
 /// An event as the log holds it (after upcasting to its current shape).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
@@ -32,7 +73,7 @@ pub struct StoredEvent {
     pub recorded_at: DateTime<Utc>,
     pub correlation_id: Option<Ulid>,
     pub causation_id: Option<Ulid>,
-    pub data: Value,
+    pub data: EventData,
 }
 
 /// An event read from the whole log, with its global position (1, 2, 3, … in
@@ -182,6 +223,12 @@ pub(crate) fn validate_batch(events: &[NewEvent], conditions: &[Condition]) -> R
         if event.schema_version == 0 {
             return Err(AppendError::Invalid(format!(
                 "event {} has schema version 0",
+                event.event_id
+            )));
+        }
+        if event.streams.is_empty() {
+            return Err(AppendError::Invalid(format!(
+                "event {} names no stream",
                 event.event_id
             )));
         }

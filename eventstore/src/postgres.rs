@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgListener, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{PgPool, Row};
@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 use ulid::Ulid;
 
 use crate::model::{
-    AppendError, AppendOutcome, Condition, Conflict, LogEvent, NewEvent, StorageError, StoredEvent, StreamEvent,
-    validate_batch,
+    AppendError, AppendOutcome, Condition, Conflict, EventData, LogEvent, NewEvent, StorageError, StoredEvent,
+    StreamEvent, validate_batch,
 };
 use crate::upcast::Upcasters;
 
@@ -27,6 +27,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 
 /// Channel on which sequencers announce a new log head to other processes.
 const LOG_CHANNEL: &str = "terminagent_log";
+/// Sweeps of the sequencer are at least this far apart: under load each sweep
+/// numbers more events for the same commit, at the price of this much latency.
+const SEQUENCER_MIN_GAP: Duration = Duration::from_millis(5);
 /// How many events one sequencer call numbers at most.
 const SEQUENCER_BATCH: i32 = 10_000;
 /// Appends that only race on unconditioned streams are retried this often.
@@ -55,8 +58,18 @@ pub struct PgEventStore {
     inner: Arc<Inner>,
 }
 
+/// The end of a page read: its last position and that event's place in the log order.
+#[derive(Debug, Clone, Copy)]
+struct LogCursor {
+    position: u64,
+    tx: i64,
+    seq: i64,
+}
+
 struct Inner {
     pool: PgPool,
+    /// Where the last `read_all` stopped, so the next page needs no lookup.
+    last_read: std::sync::Mutex<Option<LogCursor>>,
     upcasters: Upcasters,
     sequencer_wake: Arc<Notify>,
     head: watch::Sender<u64>,
@@ -86,7 +99,10 @@ impl std::fmt::Debug for PgEventStore {
 impl PgEventStore {
     /// Connects; does not migrate (see [`PgEventStore::migrate`]).
     pub async fn connect(url: &str, options: PgStoreOptions, upcasters: Upcasters) -> Result<Self, StorageError> {
-        let connect: PgConnectOptions = url.parse()?;
+        // Parallel plans only slow the log's short range scans on small machines.
+        let connect: PgConnectOptions = url
+            .parse::<PgConnectOptions>()?
+            .options([("max_parallel_workers_per_gather", "0")]);
         // One direct connection first: a refused or misnamed database shows as
         // itself rather than as a pool time-out.
         use sqlx::Connection;
@@ -100,6 +116,7 @@ impl PgEventStore {
         let store = PgEventStore {
             inner: Arc::new(Inner {
                 pool,
+                last_read: std::sync::Mutex::new(None),
                 upcasters,
                 sequencer_wake: Arc::new(Notify::new()),
                 head,
@@ -166,13 +183,27 @@ impl PgEventStore {
         events: &[NewEvent],
         conditions: &[Condition],
     ) -> Result<Vec<(String, u64)>, AppendFailure> {
-        call_append_events(&self.inner.pool, events, conditions).await
+        match events {
+            [event] => match call_append_one(&self.inner.pool, event, conditions).await? {
+                Some(versions) => Ok(versions),
+                None => match self
+                    .failed_condition(conditions)
+                    .await
+                    .map_err(AppendFailure::Storage)?
+                {
+                    Some(conflict) => Err(AppendFailure::Conflict(conflict)),
+                    // A stream expected further along has reached that version since: try again.
+                    None => Err(AppendFailure::StreamRace),
+                },
+            },
+            _ => call_append_events(&self.inner.pool, events, conditions).await,
+        }
     }
 
     /// When every event of the batch is already stored, the outcome of that earlier append.
     async fn previous_append(&self, events: &[NewEvent]) -> Result<Option<AppendOutcome>, StorageError> {
         let ids: Vec<String> = events.iter().map(|e| e.event_id.to_string()).collect();
-        let found: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_id = ANY($1)")
+        let found: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE home AND event_id = ANY($1)")
             .bind(&ids)
             .fetch_one(&self.inner.pool)
             .await?;
@@ -180,8 +211,10 @@ impl PgEventStore {
             return Ok(None);
         }
         let rows = sqlx::query(
-            "SELECT se.stream, max(se.version) FROM stream_events se JOIN events e ON e.seq = se.event_seq \
-             WHERE e.event_id = ANY($1) GROUP BY se.stream ORDER BY se.stream",
+            "SELECT stream, max(version) FROM ( \
+                SELECT stream, version FROM events WHERE home AND event_id = ANY($1) \
+                UNION ALL SELECT stream, version FROM events WHERE NOT home AND event_id = ANY($1)) appended \
+             GROUP BY stream ORDER BY stream",
         )
         .bind(&ids)
         .fetch_all(&self.inner.pool)
@@ -211,7 +244,7 @@ impl PgEventStore {
     }
 
     pub async fn stream_version(&self, stream: &str) -> Result<u64, StorageError> {
-        let version: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM stream_events WHERE stream = $1")
+        let version: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM events WHERE stream = $1")
             .bind(stream)
             .fetch_one(&self.inner.pool)
             .await?;
@@ -220,10 +253,12 @@ impl PgEventStore {
 
     pub async fn read_stream(&self, stream: &str, after_version: u64) -> Result<Vec<StreamEvent>, StorageError> {
         let rows = sqlx::query(
-            "SELECT se.version, e.event_id, e.event_type, e.schema_version, e.streams, e.recorded_at, \
-                    e.correlation_id, e.causation_id, e.data \
-             FROM stream_events se JOIN events e ON e.seq = se.event_seq \
-             WHERE se.stream = $1 AND se.version > $2 ORDER BY se.version",
+            "SELECT r.version, r.event_id, coalesce(h.event_type, r.event_type), \
+                    coalesce(h.schema_version, r.schema_version), coalesce(h.streams, r.streams), \
+                    coalesce(h.recorded_at, r.recorded_at), coalesce(h.correlation_id, r.correlation_id), \
+                    coalesce(h.causation_id, r.causation_id), coalesce(h.data, r.data) \
+             FROM events r LEFT JOIN events h ON NOT r.home AND h.home AND h.event_id = r.event_id \
+             WHERE r.stream = $1 AND r.version > $2 ORDER BY r.version",
         )
         .bind(stream)
         .bind(after_version as i64)
@@ -241,32 +276,92 @@ impl PgEventStore {
     }
 
     pub async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<LogEvent>, StorageError> {
+        let Some(mut cursor) = self.cursor_at(after).await? else {
+            return Ok(Vec::new());
+        };
+        // Everything up to the newest segment's bound is numbered; the log
+        // order is (tx, seq), so one ordered index scan reads a page.
         let rows = sqlx::query(
-            "SELECT l.position, e.event_id, e.event_type, e.schema_version, e.streams, e.recorded_at, \
-                    e.correlation_id, e.causation_id, e.data \
-             FROM event_log l JOIN events e ON e.seq = l.event_seq \
-             WHERE l.position > $1 ORDER BY l.position LIMIT $2",
+            "SELECT e.tx, e.event_id, e.event_type, e.schema_version, e.streams, e.recorded_at, \
+                    e.correlation_id, e.causation_id, e.data, e.seq \
+             FROM events e \
+             WHERE e.home AND (e.tx, e.seq) > ($1, $2) \
+               AND (e.tx, e.seq) <= (SELECT s.last_tx, s.last_seq FROM log_segments s ORDER BY s.first_position DESC LIMIT 1) \
+             ORDER BY e.tx, e.seq LIMIT $3",
         )
-        .bind(after as i64)
+        .bind(cursor.tx)
+        .bind(cursor.seq)
         .bind(limit as i64)
         .fetch_all(&self.inner.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let position = row.try_get::<i64, _>(0)? as u64;
-                Ok(LogEvent {
-                    position,
-                    event: self.decode(row)?,
-                })
-            })
-            .collect()
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            cursor = LogCursor {
+                position: cursor.position + 1,
+                tx: row.try_get(0)?,
+                seq: row.try_get(9)?,
+            };
+            events.push(LogEvent {
+                position: cursor.position,
+                event: self.decode(row)?,
+            });
+        }
+        *self
+            .inner
+            .last_read
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(cursor);
+        Ok(events)
+    }
+
+    /// Where the event at `position` stands in the log order; `None` beyond the head.
+    async fn cursor_at(&self, position: u64) -> Result<Option<LogCursor>, StorageError> {
+        if position == 0 {
+            return Ok(Some(LogCursor {
+                position: 0,
+                tx: 0,
+                seq: 0,
+            }));
+        }
+        let remembered = *self
+            .inner
+            .last_read
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(cursor) = remembered.filter(|cursor| cursor.position == position) {
+            return Ok(Some(cursor));
+        }
+        let segment: Option<(i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT first_position, last_position, first_tx, first_seq FROM log_segments \
+             WHERE first_position <= $1 ORDER BY first_position DESC LIMIT 1",
+        )
+        .bind(position as i64)
+        .fetch_optional(&self.inner.pool)
+        .await?;
+        let Some((first, last, first_tx, first_seq)) = segment else {
+            return Ok(None);
+        };
+        if (last as u64) < position {
+            return Ok(None);
+        }
+        // Within a segment the events never change, so the n-th one is stable.
+        let (tx, seq): (i64, i64) = sqlx::query_as(
+            "SELECT tx, seq FROM events WHERE home AND (tx, seq) >= ($1, $2) ORDER BY tx, seq OFFSET $3 LIMIT 1",
+        )
+        .bind(first_tx)
+        .bind(first_seq)
+        .bind(position as i64 - first)
+        .fetch_one(&self.inner.pool)
+        .await?;
+        Ok(Some(LogCursor { position, tx, seq }))
     }
 
     /// The position of the last event readers can see.
     pub async fn head(&self) -> Result<u64, StorageError> {
-        let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM event_log")
-            .fetch_one(&self.inner.pool)
-            .await?;
+        let head: Option<i64> =
+            sqlx::query_scalar("SELECT last_position FROM log_segments ORDER BY first_position DESC LIMIT 1")
+                .fetch_optional(&self.inner.pool)
+                .await?;
         Ok(head.unwrap_or(0) as u64)
     }
 
@@ -295,7 +390,7 @@ impl PgEventStore {
     /// while older transactions run (on any database of the cluster), so this
     /// may take as long as the longest such transaction.
     pub async fn catch_up(&self) -> Result<u64, StorageError> {
-        let newest: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events")
+        let newest: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events WHERE home")
             .fetch_one(&self.inner.pool)
             .await?;
         let Some(newest) = newest else {
@@ -304,10 +399,9 @@ impl PgEventStore {
         loop {
             let head = self.sequence_now().await?;
             let waiting: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM events e WHERE e.seq <= $1 \
-                   AND NOT EXISTS (SELECT 1 FROM event_log l WHERE l.event_seq = e.seq) \
-                   AND (e.tx, e.seq) > coalesce((SELECT (le.tx, le.seq) FROM event_log l \
-                        JOIN events le ON le.seq = l.event_seq ORDER BY l.position DESC LIMIT 1), ('0'::xid8, 0::bigint)))",
+                "SELECT EXISTS (SELECT 1 FROM events e WHERE e.home AND e.seq <= $1 \
+                   AND (e.tx, e.seq) > coalesce((SELECT (s.last_tx, s.last_seq) FROM log_segments s \
+                        ORDER BY s.first_position DESC LIMIT 1), (0::bigint, 0::bigint)))",
             )
             .bind(newest)
             .fetch_one(&self.inner.pool)
@@ -330,8 +424,11 @@ impl PgEventStore {
         let store = Arc::downgrade(&self.inner);
         let wake = self.inner.sequencer_wake.clone();
         let task = tokio::spawn(async move {
+            let mut last_sweep = tokio::time::Instant::now();
             loop {
                 let _ = tokio::time::timeout(poll, wake.notified()).await;
+                tokio::time::sleep_until(last_sweep + SEQUENCER_MIN_GAP).await;
+                last_sweep = tokio::time::Instant::now();
                 let Some(inner) = store.upgrade() else { return };
                 let store = PgEventStore { inner };
                 if let Err(error) = store.sequence_now().await {
@@ -390,7 +487,8 @@ impl PgEventStore {
         let event_id: String = row.try_get(1)?;
         let event_type: String = row.try_get(2)?;
         let schema_version = row.try_get::<i32, _>(3)? as u32;
-        let Json(data): Json<Value> = row.try_get(8)?;
+        let Json(data): Json<Box<RawValue>> = row.try_get(8)?;
+        let data = EventData::from_raw(data);
         let (schema_version, data) = self.inner.upcasters.upcast(&event_type, schema_version, data)?;
         Ok(StoredEvent {
             event_id: parse_ulid(&event_id)?,
@@ -417,8 +515,67 @@ impl PgEventStore {
     }
 }
 
-/// One call of the `append_events` function on `executor` (a pool, or a
-/// connection with a transaction held open by a test).
+/// The one-event append (`sql/pg_append_one.sql`); `None` when a condition failed.
+async fn call_append_one(
+    pool: &PgPool,
+    event: &NewEvent,
+    conditions: &[Condition],
+) -> Result<Option<Vec<(String, u64)>>, AppendFailure> {
+    let expected: Vec<i64> = event
+        .streams
+        .iter()
+        .map(|stream| {
+            conditions
+                .iter()
+                .find(|c| &c.stream == stream)
+                .map_or(-1, |c| c.expected.as_number() as i64)
+        })
+        .collect();
+    let rows = if let [stream] = event.streams.as_slice() {
+        sqlx::query(include_str!("sql/pg_append_single.sql"))
+            .bind(event.event_id.to_string())
+            .bind(&event.event_type)
+            .bind(event.schema_version as i32)
+            .bind(event.recorded_at)
+            .bind(event.correlation_id.map(|id| id.to_string()))
+            .bind(event.causation_id.map(|id| id.to_string()))
+            .bind(Json(&event.data))
+            .bind(stream)
+            .bind(expected[0])
+            .fetch_all(pool)
+            .await
+    } else {
+        let mut sorted: Vec<&str> = event.streams.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        sqlx::query(include_str!("sql/pg_append_one.sql"))
+            .bind(event.event_id.to_string())
+            .bind(&event.event_type)
+            .bind(event.schema_version as i32)
+            .bind(event.recorded_at)
+            .bind(event.correlation_id.map(|id| id.to_string()))
+            .bind(event.causation_id.map(|id| id.to_string()))
+            .bind(Json(&event.data))
+            .bind(&event.streams)
+            .bind(&expected)
+            .bind(sorted)
+            .fetch_all(pool)
+            .await
+    }
+    .map_err(AppendFailure::from_sqlx)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut versions = rows
+        .iter()
+        .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)? as u64)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(|e| AppendFailure::Storage(e.into()))?;
+    versions.sort();
+    Ok(Some(versions))
+}
+
+/// One append statement (`sql/pg_append.sql`) on `executor`: a pool, or a
+/// connection with a transaction held open by a test.
 pub(crate) async fn call_append_events<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     events: &[NewEvent],
@@ -432,7 +589,7 @@ pub(crate) async fn call_append_events<'e>(
             link_streams.push(stream.as_str());
         }
     }
-    let rows = sqlx::query("SELECT stream, version FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+    let rows = sqlx::query(include_str!("sql/pg_append.sql"))
         .bind(events.iter().map(|e| e.event_id.to_string()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.schema_version as i32).collect::<Vec<_>>())
@@ -462,11 +619,21 @@ pub(crate) async fn call_append_events<'e>(
         .fetch_all(executor)
         .await
         .map_err(AppendFailure::from_sqlx)?;
-    let mut versions = rows
-        .into_iter()
-        .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)? as u64)))
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(|e| AppendFailure::Storage(e.into()))?;
+    let mut versions = Vec::with_capacity(rows.len());
+    for row in rows {
+        let read = |row: &sqlx::postgres::PgRow| -> Result<(bool, String, i64, Option<i64>), sqlx::Error> {
+            Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?))
+        };
+        let (conflict, stream, version, expected) = read(&row).map_err(|e| AppendFailure::Storage(e.into()))?;
+        if conflict {
+            return Err(AppendFailure::Conflict(Conflict {
+                stream,
+                expected: expected.unwrap_or_default() as u64,
+                actual: version as u64,
+            }));
+        }
+        versions.push((stream, version as u64));
+    }
     versions.sort();
     Ok(versions)
 }
@@ -503,27 +670,9 @@ impl AppendFailure {
             return AppendFailure::Storage(error.into());
         };
         match (pg.code(), pg.constraint()) {
-            ("TA409", _) => match pg
-                .detail()
-                .and_then(|detail| serde_json::from_str::<ConflictDetail>(detail).ok())
-            {
-                Some(detail) => AppendFailure::Conflict(Conflict {
-                    stream: detail.stream,
-                    expected: detail.expected,
-                    actual: detail.actual,
-                }),
-                None => AppendFailure::Storage(StorageError::corrupt("append", pg.message())),
-            },
-            ("23505", Some("stream_events_pkey")) => AppendFailure::StreamRace,
+            ("23505", Some("events_pkey")) => AppendFailure::StreamRace,
             ("23505", Some("events_event_id_unique")) => AppendFailure::DuplicateEventId,
             _ => AppendFailure::Storage(error.into()),
         }
     }
-}
-
-#[derive(serde::Deserialize)]
-struct ConflictDetail {
-    stream: String,
-    expected: u64,
-    actual: u64,
 }

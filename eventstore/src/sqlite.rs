@@ -15,8 +15,8 @@ use sqlx::{Row, SqlitePool};
 use tokio::sync::watch;
 
 use crate::model::{
-    AppendError, AppendOutcome, Condition, Conflict, LogEvent, NewEvent, StorageError, StoredEvent, StreamEvent,
-    validate_batch, versions_after,
+    AppendError, AppendOutcome, Condition, Conflict, EventData, LogEvent, NewEvent, StorageError, StoredEvent,
+    StreamEvent, validate_batch, versions_after,
 };
 use crate::postgres::parse_ulid;
 use crate::upcast::Upcasters;
@@ -179,7 +179,7 @@ impl SqliteEventStore {
         let recorded_at = DateTime::parse_from_rfc3339(row.try_get::<&str, _>(5)?)
             .map_err(|e| StorageError::corrupt(&event_id, format!("recorded_at: {e}")))?
             .with_timezone(&Utc);
-        let data = serde_json::from_str(row.try_get::<&str, _>(8)?)
+        let data = EventData::from_json(row.try_get::<String, _>(8)?)
             .map_err(|e| StorageError::corrupt(&event_id, format!("data: {e}")))?;
         let (schema_version, data) = self.inner.upcasters.upcast(&event_type, schema_version, data)?;
         Ok(StoredEvent {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::model::StorageError;
+use crate::model::{EventData, StorageError};
 
 /// Turns the data of one schema version into the next version's data.
 pub type UpcastFn = fn(Value) -> Result<Value, String>;
@@ -42,12 +42,21 @@ impl Upcasters {
     }
 
     /// Applies every registered step in turn; returns the final version and data.
-    pub fn upcast(&self, event_type: &str, mut version: u32, mut data: Value) -> Result<(u32, Value), StorageError> {
+    /// Data is parsed only when a step applies.
+    pub fn upcast(&self, event_type: &str, version: u32, data: EventData) -> Result<(u32, EventData), StorageError> {
         if self.steps.is_empty() {
             return Ok((version, data));
         }
-        // Borrowed lookup key without allocating per event.
-        let mut key = (event_type.to_owned(), version);
+        let key = (event_type.to_owned(), version);
+        if !self.steps.contains_key(&key) {
+            return Ok((version, data));
+        }
+        let (version, value) = self.upcast_value(key, data.to_value())?;
+        Ok((version, EventData::from_value(&value)))
+    }
+
+    fn upcast_value(&self, mut key: (String, u32), mut data: Value) -> Result<(u32, Value), StorageError> {
+        let (event_type, mut version) = (key.0.clone(), key.1);
         while let Some(step) = self.steps.get(&key) {
             data = step(data).map_err(|reason| {
                 StorageError::corrupt(format!("{event_type} v{version}"), format!("upcast failed: {reason}"))
