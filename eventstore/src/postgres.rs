@@ -16,6 +16,7 @@ use sqlx::{PgPool, Row};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use ulid::Ulid;
+use uuid::Uuid;
 
 use crate::model::{
     AppendError, AppendOutcome, Condition, Conflict, EventData, LogEvent, NewEvent, StorageError, StoredEvent,
@@ -27,9 +28,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 
 /// Channel on which sequencers announce a new log head to other processes.
 const LOG_CHANNEL: &str = "terminagent_log";
-/// Sweeps of the sequencer are at least this far apart: under load each sweep
-/// numbers more events for the same commit, at the price of this much latency.
-const SEQUENCER_MIN_GAP: Duration = Duration::from_millis(5);
 /// How many events one sequencer call numbers at most.
 const SEQUENCER_BATCH: i32 = 10_000;
 /// Appends that only race on unconditioned streams are retried this often.
@@ -42,6 +40,11 @@ pub struct PgStoreOptions {
     /// How often the sequencer looks for events it was not woken for (commits
     /// of other processes, or of writers that died before waking it).
     pub sequencer_poll: Duration,
+    /// The least time between two sequencer sweeps. An idle log is numbered at
+    /// once; under load each sweep (one commit) numbers what gathered since the
+    /// last, so sweeps cost less than the appends they follow — group commit
+    /// for the log order, at the price of at most this much read latency.
+    pub sequencer_min_gap: Duration,
 }
 
 impl Default for PgStoreOptions {
@@ -49,6 +52,7 @@ impl Default for PgStoreOptions {
         PgStoreOptions {
             max_connections: 16,
             sequencer_poll: Duration::from_millis(50),
+            sequencer_min_gap: Duration::from_millis(20),
         }
     }
 }
@@ -124,7 +128,7 @@ impl PgEventStore {
                 listening: std::sync::Once::new(),
             }),
         };
-        store.spawn_sequencer(options.sequencer_poll);
+        store.spawn_sequencer(options.sequencer_poll, options.sequencer_min_gap);
         Ok(store)
     }
 
@@ -202,7 +206,7 @@ impl PgEventStore {
 
     /// When every event of the batch is already stored, the outcome of that earlier append.
     async fn previous_append(&self, events: &[NewEvent]) -> Result<Option<AppendOutcome>, StorageError> {
-        let ids: Vec<String> = events.iter().map(|e| e.event_id.to_string()).collect();
+        let ids: Vec<Uuid> = events.iter().map(|e| Uuid::from(e.event_id)).collect();
         let found: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE home AND event_id = ANY($1)")
             .bind(&ids)
             .fetch_one(&self.inner.pool)
@@ -420,14 +424,14 @@ impl PgEventStore {
         self.inner.head.subscribe()
     }
 
-    fn spawn_sequencer(&self, poll: Duration) {
+    fn spawn_sequencer(&self, poll: Duration, min_gap: Duration) {
         let store = Arc::downgrade(&self.inner);
         let wake = self.inner.sequencer_wake.clone();
         let task = tokio::spawn(async move {
             let mut last_sweep = tokio::time::Instant::now();
             loop {
                 let _ = tokio::time::timeout(poll, wake.notified()).await;
-                tokio::time::sleep_until(last_sweep + SEQUENCER_MIN_GAP).await;
+                tokio::time::sleep_until(last_sweep + min_gap).await;
                 last_sweep = tokio::time::Instant::now();
                 let Some(inner) = store.upgrade() else { return };
                 let store = PgEventStore { inner };
@@ -484,28 +488,20 @@ impl PgEventStore {
     }
 
     fn decode(&self, row: &sqlx::postgres::PgRow) -> Result<StoredEvent, StorageError> {
-        let event_id: String = row.try_get(1)?;
+        let event_id = Ulid::from(row.try_get::<Uuid, _>(1)?);
         let event_type: String = row.try_get(2)?;
         let schema_version = row.try_get::<i32, _>(3)? as u32;
         let Json(data): Json<Box<RawValue>> = row.try_get(8)?;
         let data = EventData::from_raw(data);
         let (schema_version, data) = self.inner.upcasters.upcast(&event_type, schema_version, data)?;
         Ok(StoredEvent {
-            event_id: parse_ulid(&event_id)?,
+            event_id,
             event_type,
             schema_version,
             streams: row.try_get(4)?,
             recorded_at: row.try_get::<DateTime<Utc>, _>(5)?,
-            correlation_id: row
-                .try_get::<Option<String>, _>(6)?
-                .as_deref()
-                .map(parse_ulid)
-                .transpose()?,
-            causation_id: row
-                .try_get::<Option<String>, _>(7)?
-                .as_deref()
-                .map(parse_ulid)
-                .transpose()?,
+            correlation_id: row.try_get::<Option<Uuid>, _>(6)?.map(Ulid::from),
+            causation_id: row.try_get::<Option<Uuid>, _>(7)?.map(Ulid::from),
             data,
         })
     }
@@ -533,12 +529,12 @@ async fn call_append_one(
         .collect();
     let rows = if let [stream] = event.streams.as_slice() {
         sqlx::query(include_str!("sql/pg_append_single.sql"))
-            .bind(event.event_id.to_string())
+            .bind(Uuid::from(event.event_id))
             .bind(&event.event_type)
             .bind(event.schema_version as i32)
             .bind(event.recorded_at)
-            .bind(event.correlation_id.map(|id| id.to_string()))
-            .bind(event.causation_id.map(|id| id.to_string()))
+            .bind(event.correlation_id.map(Uuid::from))
+            .bind(event.causation_id.map(Uuid::from))
             .bind(Json(&event.data))
             .bind(stream)
             .bind(expected[0])
@@ -548,12 +544,12 @@ async fn call_append_one(
         let mut sorted: Vec<&str> = event.streams.iter().map(String::as_str).collect();
         sorted.sort_unstable();
         sqlx::query(include_str!("sql/pg_append_one.sql"))
-            .bind(event.event_id.to_string())
+            .bind(Uuid::from(event.event_id))
             .bind(&event.event_type)
             .bind(event.schema_version as i32)
             .bind(event.recorded_at)
-            .bind(event.correlation_id.map(|id| id.to_string()))
-            .bind(event.causation_id.map(|id| id.to_string()))
+            .bind(event.correlation_id.map(Uuid::from))
+            .bind(event.causation_id.map(Uuid::from))
             .bind(Json(&event.data))
             .bind(&event.streams)
             .bind(&expected)
@@ -590,20 +586,20 @@ pub(crate) async fn call_append_events<'e>(
         }
     }
     let rows = sqlx::query(include_str!("sql/pg_append.sql"))
-        .bind(events.iter().map(|e| e.event_id.to_string()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| Uuid::from(e.event_id)).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.schema_version as i32).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
         .bind(
             events
                 .iter()
-                .map(|e| e.correlation_id.map(|id| id.to_string()))
+                .map(|e| e.correlation_id.map(Uuid::from))
                 .collect::<Vec<_>>(),
         )
         .bind(
             events
                 .iter()
-                .map(|e| e.causation_id.map(|id| id.to_string()))
+                .map(|e| e.causation_id.map(Uuid::from))
                 .collect::<Vec<_>>(),
         )
         .bind(events.iter().map(|e| Json(&e.data)).collect::<Vec<_>>())
@@ -636,10 +632,6 @@ pub(crate) async fn call_append_events<'e>(
     }
     versions.sort();
     Ok(versions)
-}
-
-pub(crate) fn parse_ulid(text: &str) -> Result<Ulid, StorageError> {
-    Ulid::from_string(text).map_err(|e| StorageError::corrupt(text, e))
 }
 
 pub(crate) enum AppendFailure {

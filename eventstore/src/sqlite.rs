@@ -13,12 +13,12 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use tokio::sync::watch;
+use ulid::Ulid;
 
 use crate::model::{
     AppendError, AppendOutcome, Condition, Conflict, EventData, LogEvent, NewEvent, StorageError, StoredEvent,
     StreamEvent, validate_batch, versions_after,
 };
-use crate::postgres::parse_ulid;
 use crate::upcast::Upcasters;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -201,6 +201,10 @@ impl SqliteEventStore {
             data,
         })
     }
+}
+
+fn parse_ulid(text: &str) -> Result<Ulid, StorageError> {
+    Ulid::from_string(text).map_err(|e| StorageError::corrupt(text, e))
 }
 
 /// Streams are stored sorted, as Postgres stores them, so both backends read back alike.

@@ -19,10 +19,12 @@
 
 CREATE SEQUENCE events_seq;
 
+-- Ids are ULIDs stored as uuid (16 bytes, compared as bytes); stream names
+-- compare bytewise ("C"): no locale rules on the hot index.
 CREATE TABLE events (
-    stream         text    NOT NULL,
+    stream         text COLLATE "C" NOT NULL,
     version        bigint  NOT NULL,
-    event_id       text    NOT NULL,
+    event_id       uuid    NOT NULL,
     home           boolean NOT NULL,
     -- The rest is set on home rows only.
     seq            bigint,
@@ -32,8 +34,8 @@ CREATE TABLE events (
     schema_version integer,
     streams        text[],
     recorded_at    timestamptz,
-    correlation_id text,
-    causation_id   text,
+    correlation_id uuid,
+    causation_id   uuid,
     data           jsonb,
     CONSTRAINT events_pkey PRIMARY KEY (stream, version)
 );

@@ -11,14 +11,14 @@ WITH bases AS MATERIALIZED (
 )
 INSERT INTO events (stream, version, event_id, home, seq, event_type, schema_version, streams,
                     recorded_at, correlation_id, causation_id, data)
-SELECT b.stream, b.base + 1, $1, b.link = 1,
+SELECT b.stream, b.base + 1, $1::uuid, b.link = 1,
        CASE WHEN b.link = 1 THEN nextval('events_seq') END,
        CASE WHEN b.link = 1 THEN $2::text END,
        CASE WHEN b.link = 1 THEN $3::int4 END,
        CASE WHEN b.link = 1 THEN $10::text[] END,
        CASE WHEN b.link = 1 THEN $4::timestamptz END,
-       CASE WHEN b.link = 1 THEN $5::text END,
-       CASE WHEN b.link = 1 THEN $6::text END,
+       CASE WHEN b.link = 1 THEN $5::uuid END,
+       CASE WHEN b.link = 1 THEN $6::uuid END,
        CASE WHEN b.link = 1 THEN $7::jsonb END
 FROM bases b
 WHERE NOT EXISTS (SELECT 1 FROM bases f WHERE f.expected >= 0 AND f.expected <> f.base)
