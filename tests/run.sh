@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 
 bash deploy/ensure-services.sh
 
+# The end-to-end tests run the real binary; cargo builds a package's binary
+# only for that package's own tests, so build it first.
+cargo build -p terminagent --bins
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
   # nextest does not run doctests.
