@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use ulid::Ulid;
 
 /// Longest stream name the log accepts.
@@ -26,33 +25,39 @@ pub struct NewEvent {
 
 /// An event's data as the log returns it: JSON text, parsed only by whoever
 /// needs it (reading the log stays cheap; consumers parse straight into their
-/// own types).
+/// own types). The text comes from the log, which only ever stored JSON, so it
+/// is not parsed again on the way out.
 #[derive(Debug, Clone)]
-pub struct EventData(Box<RawValue>);
+pub struct EventData(Box<str>);
 
 impl EventData {
     pub fn from_value(value: &Value) -> Self {
-        EventData(serde_json::value::to_raw_value(value).expect("a JSON value serialises"))
+        EventData(value.to_string().into_boxed_str())
     }
 
+    /// Checks that `text` is JSON.
     pub fn from_json(text: String) -> Result<Self, serde_json::Error> {
-        RawValue::from_string(text).map(EventData)
+        serde_json::from_str::<serde::de::IgnoredAny>(&text)?;
+        Ok(EventData(text.into_boxed_str()))
     }
 
-    pub(crate) fn from_raw(raw: Box<RawValue>) -> Self {
-        EventData(raw)
+    /// Text the log itself stored as JSON.
+    pub(crate) fn from_stored(text: String) -> Self {
+        EventData(text.into_boxed_str())
     }
 
     pub fn as_str(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
+    /// The data as a JSON value; `Value::Null` if the stored text is not JSON
+    /// (which the log never stores).
     pub fn to_value(&self) -> Value {
-        serde_json::from_str(self.0.get()).expect("event data is valid JSON")
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
     }
 
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(self.0.get())
+        serde_json::from_str(&self.0)
     }
 }
 

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::value::RawValue;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgListener, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{PgPool, Row};
@@ -491,8 +490,7 @@ impl PgEventStore {
         let event_id = Ulid::from(row.try_get::<Uuid, _>(1)?);
         let event_type: String = row.try_get(2)?;
         let schema_version = row.try_get::<i32, _>(3)? as u32;
-        let Json(data): Json<Box<RawValue>> = row.try_get(8)?;
-        let data = EventData::from_raw(data);
+        let data = EventData::from_stored(jsonb_text(row, 8)?);
         let (schema_version, data) = self.inner.upcasters.upcast(&event_type, schema_version, data)?;
         Ok(StoredEvent {
             event_id,
@@ -632,6 +630,25 @@ pub(crate) async fn call_append_events<'e>(
     }
     versions.sort();
     Ok(versions)
+}
+
+/// The text of a jsonb column without parsing it: in the binary protocol jsonb
+/// is a version byte (1) followed by the JSON text Postgres produced.
+fn jsonb_text(row: &sqlx::postgres::PgRow, index: usize) -> Result<String, StorageError> {
+    use sqlx::ValueRef;
+    let raw = row.try_get_raw(index)?;
+    let corrupt = |reason: &str| StorageError::corrupt(format!("column {index}"), reason);
+    if raw.is_null() {
+        return Err(corrupt("data is null"));
+    }
+    let bytes = match raw.format() {
+        sqlx::postgres::PgValueFormat::Binary => match raw.as_bytes().map_err(|e| corrupt(&e.to_string()))? {
+            [1, text @ ..] => text,
+            _ => return Err(corrupt("unknown jsonb format version")),
+        },
+        sqlx::postgres::PgValueFormat::Text => raw.as_bytes().map_err(|e| corrupt(&e.to_string()))?,
+    };
+    String::from_utf8(bytes.to_vec()).map_err(|e| corrupt(&e.to_string()))
 }
 
 pub(crate) enum AppendFailure {

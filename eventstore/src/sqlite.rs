@@ -179,8 +179,7 @@ impl SqliteEventStore {
         let recorded_at = DateTime::parse_from_rfc3339(row.try_get::<&str, _>(5)?)
             .map_err(|e| StorageError::corrupt(&event_id, format!("recorded_at: {e}")))?
             .with_timezone(&Utc);
-        let data = EventData::from_json(row.try_get::<String, _>(8)?)
-            .map_err(|e| StorageError::corrupt(&event_id, format!("data: {e}")))?;
+        let data = EventData::from_stored(row.try_get::<String, _>(8)?);
         let (schema_version, data) = self.inner.upcasters.upcast(&event_type, schema_version, data)?;
         Ok(StoredEvent {
             event_id: parse_ulid(&event_id)?,
