@@ -115,6 +115,23 @@ pub trait DomainEvent: Serialize + DeserializeOwned {
         }
     }
 
+    /// Like [`DomainEvent::from_stored`], from the stored JSON text: parsed
+    /// once, straight into the event.
+    fn from_stored_json(event_type: &str, data: &str) -> Result<Self, EventDecodeError> {
+        if !Self::EVENT_TYPES.contains(&event_type) {
+            return Err(EventDecodeError::UnknownType(event_type.to_owned()));
+        }
+        let invalid = |error| EventDecodeError::InvalidData {
+            event_type: event_type.to_owned(),
+            error,
+        };
+        let tagged = format!(
+            r#"{{"type":{},"data":{data}}}"#,
+            serde_json::to_string(event_type).map_err(invalid)?
+        );
+        serde_json::from_str(&tagged).map_err(invalid)
+    }
+
     fn from_stored(event_type: &str, data: Value) -> Result<Self, EventDecodeError> {
         if !Self::EVENT_TYPES.contains(&event_type) {
             return Err(EventDecodeError::UnknownType(event_type.to_owned()));
@@ -264,7 +281,24 @@ mod tests {
         };
         let data = event.to_data();
         assert_eq!(data, json!({"door": 7, "colour": "green"}));
-        assert_eq!(DoorEvent::from_stored("door.painted", data).unwrap(), event);
+        assert_eq!(DoorEvent::from_stored("door.painted", data.clone()).unwrap(), event);
+        assert_eq!(
+            DoorEvent::from_stored_json("door.painted", &data.to_string()).unwrap(),
+            event
+        );
+    }
+
+    #[test]
+    fn decoding_from_text_tells_unknown_types_from_bad_data() {
+        assert!(matches!(
+            DoorEvent::from_stored_json("door.closed", r#"{"door": 1}"#),
+            Err(EventDecodeError::UnknownType(t)) if t == "door.closed"
+        ));
+        assert!(matches!(
+            DoorEvent::from_stored_json("door.opened", r#"{"door": "one"}"#),
+            Err(EventDecodeError::InvalidData { event_type, .. }) if event_type == "door.opened"
+        ));
+        assert!(DoorEvent::from_stored_json("door.opened", "not json").is_err());
     }
 
     #[test]

@@ -5,8 +5,12 @@ use std::net::SocketAddr;
 use terminagent_eventstore::{EventStore, StorageError, StoreOptions};
 use tokio::net::TcpListener;
 
+use std::sync::Arc;
+
+use crate::application::{Executor, SystemClock};
 use crate::config::{BusConfig, Config, MailTransport, PublicUrl};
 use crate::http::{self, AppState};
+use crate::projections::LiveProjection;
 use crate::readiness::{Bus, Dependencies};
 
 #[derive(Debug, thiserror::Error)]
@@ -93,12 +97,20 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| PublicUrl::for_bound_address(address));
+        let executor = Executor::new(store.clone(), Arc::new(SystemClock));
+        let catalogue = Arc::new(LiveProjection::spawn(store.clone()));
         let dependencies = Dependencies {
             store,
             bus,
             mail: config.mail.clone(),
         };
-        let router = http::router(AppState { dependencies });
+        let state = AppState {
+            dependencies,
+            executor,
+            catalogue,
+            admin_token: config.admin_token.clone(),
+        };
+        let router = http::router(state);
         Ok(Application {
             listener,
             address,

@@ -2,7 +2,9 @@
 //! runs them. The `terminagent` binary (`main.rs`) is a thin shell over this.
 
 pub mod app;
+pub mod application;
 pub mod config;
 pub mod http;
+pub mod projections;
 pub mod readiness;
 pub mod telemetry;

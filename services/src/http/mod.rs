@@ -1,13 +1,23 @@
 //! The HTTP surface. Handlers are thin: parse, call the application layer,
 //! map the result.
 
+mod audit;
+mod auth;
+mod catalogue;
+mod json;
 pub mod problem;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post, put};
+use std::sync::Arc;
+use terminagent_domain::CorrelationId;
+
+use crate::application::{ExecuteError, Executor};
+use crate::config::AdminToken;
+use crate::projections::{CatalogueView, LiveProjection};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -20,13 +30,60 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub dependencies: Dependencies,
+    pub executor: Executor,
+    pub catalogue: Arc<LiveProjection<CatalogueView>>,
+    pub admin_token: Option<AdminToken>,
+}
+
+impl AppState {
+    /// A fresh correlation id for the events of one request.
+    pub fn new_correlation(&self) -> CorrelationId {
+        CorrelationId::from_ulid(self.executor.new_id())
+    }
+
+    /// Read-your-writes: waits until the views reflect every event committed so far.
+    pub async fn catch_up_views(&self) -> Result<(), Problem> {
+        let head = self
+            .executor
+            .store()
+            .catch_up()
+            .await
+            .map_err(|e| Problem::internal(&e))?;
+        self.catalogue.caught_up_to(head).await;
+        Ok(())
+    }
+
+    /// The answer to a decision that did not go through.
+    pub fn execute_problem<E>(&self, error: ExecuteError<E>, rejected: impl FnOnce(E) -> Problem) -> Problem
+    where
+        E: std::error::Error,
+    {
+        match error {
+            ExecuteError::Rejected(reason) => rejected(reason),
+            ExecuteError::Contended { .. } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "contended",
+                "Busy",
+                "too many concurrent changes; try again",
+            )
+            .with_header(axum::http::header::RETRY_AFTER, "1"),
+            ExecuteError::Storage(error) => Problem::internal(&error),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/api/v1/offices", get(catalogue::list_offices))
+        .route("/api/v1/offices/{office}", put(catalogue::put_office))
+        .route("/api/v1/offices/{office}/capacity", post(catalogue::publish_capacity))
+        .route("/api/v1/services", get(catalogue::list_services))
+        .route("/api/v1/services/{service}", put(catalogue::put_service))
+        .route("/api/v1/events", get(audit::list_events))
         .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let request_id = request
@@ -55,6 +112,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, axum::Json(readiness)).into_response()
+}
+
+async fn method_not_allowed(request: Request<axum::body::Body>) -> Problem {
+    let detail = format!("{} is not allowed on {}", request.method(), request.uri().path());
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        detail,
+    )
 }
 
 async fn unknown_route(request: Request<axum::body::Body>) -> Problem {

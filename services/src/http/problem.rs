@@ -1,6 +1,6 @@
 //! Errors as `application/problem+json` (RFC 9457).
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -12,6 +12,8 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    #[serde(skip)]
+    headers: Vec<(HeaderName, &'static str)>,
 }
 
 impl Problem {
@@ -21,7 +23,34 @@ impl Problem {
             title: title.to_owned(),
             status: status.as_u16(),
             detail: detail.into(),
+            headers: Vec::new(),
         }
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: &'static str) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// 422: the request is well-formed but its content is not acceptable.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            "Invalid request",
+            detail,
+        )
+    }
+
+    /// 500 without internals: the detail goes to the log, not to the client.
+    pub fn internal(error: &dyn std::error::Error) -> Self {
+        tracing::error!(%error, "request failed");
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the request could not be completed",
+        )
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -46,6 +75,9 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, HeaderValue::from_static(value));
+        }
         response
     }
 }

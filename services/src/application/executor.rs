@@ -1,0 +1,173 @@
+//! Load → fold → decide → append under conditions → on conflict, again.
+//!
+//! A decision reads the streams its consistency boundary spans and appends
+//! with a condition on every read stream it writes to, so two decisions
+//! conflict only when they touch the same streams. A lost race is re-decided
+//! on fresh state, never retried blindly.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use terminagent_domain::{CorrelationId, Decider, DomainEvent, StreamName};
+use terminagent_eventstore::{AppendError, Condition, EventStore, ExpectedVersion, NewEvent, StorageError};
+
+/// How often a decision is re-made after losing a race before giving up.
+const MAX_ATTEMPTS: usize = 8;
+
+/// The current time, as an argument the domain never reads itself.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Monotonic ULIDs: ids made in one process sort in the order they were made.
+#[derive(Default)]
+pub struct IdSource(Mutex<ulid::Generator>);
+
+impl IdSource {
+    pub fn next(&self, now: DateTime<Utc>) -> ulid::Ulid {
+        let mut generator = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Overflow needs 2^80 ids in one millisecond; a fresh random id is as good then.
+        generator
+            .generate_from_datetime(now.into())
+            .unwrap_or_else(|_| ulid::Ulid::from_datetime(now.into()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError<E> {
+    /// The domain said no.
+    #[error(transparent)]
+    Rejected(E),
+    /// Lost the race for the same streams too often in a row.
+    #[error("too much contention on {streams:?}; try again")]
+    Contended { streams: Vec<String> },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Runs decisions of any [`Decider`] against the log.
+#[derive(Clone)]
+pub struct Executor {
+    store: EventStore,
+    clock: Arc<dyn Clock>,
+    ids: Arc<IdSource>,
+}
+
+impl Executor {
+    pub fn new(store: EventStore, clock: Arc<dyn Clock>) -> Self {
+        Executor {
+            store,
+            clock,
+            ids: Arc::new(IdSource::default()),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn new_id(&self) -> ulid::Ulid {
+        self.ids.next(self.clock.now())
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// Decides `command` on the state folded from `streams` and appends the
+    /// result. `command` is rebuilt by `make_command` on every attempt so it can
+    /// carry the current time. Returns the appended events (empty when the
+    /// decision was that nothing changes).
+    pub async fn execute<D>(
+        &self,
+        streams: &[StreamName],
+        correlation_id: CorrelationId,
+        make_command: impl Fn(DateTime<Utc>) -> D::Command,
+    ) -> Result<Vec<D::Event>, ExecuteError<D::Error>>
+    where
+        D: Decider,
+        D::Event: DomainEvent,
+    {
+        for _ in 0..MAX_ATTEMPTS {
+            let (history, versions) = self.load::<D::Event>(streams).await?;
+            let now = self.clock.now();
+            let decided = D::decide(&make_command(now), &D::fold(&history)).map_err(ExecuteError::Rejected)?;
+            if decided.is_empty() {
+                return Ok(decided);
+            }
+            let events: Vec<NewEvent> = decided
+                .iter()
+                .map(|event| NewEvent {
+                    event_id: self.ids.next(now),
+                    event_type: event.event_type().to_owned(),
+                    schema_version: event.schema_version(),
+                    streams: event.streams().iter().map(|s| s.as_str().to_owned()).collect(),
+                    recorded_at: now,
+                    correlation_id: Some(correlation_id.as_ulid()),
+                    causation_id: None,
+                    data: event.to_data(),
+                })
+                .collect();
+            let conditions: Vec<Condition> = versions
+                .iter()
+                .filter(|(stream, _)| events.iter().any(|event| event.streams.contains(stream)))
+                .map(|(stream, version)| Condition::new(stream.clone(), ExpectedVersion::after(*version)))
+                .collect();
+            match self.store.append(&events, &conditions).await {
+                Ok(_) => return Ok(decided),
+                Err(AppendError::Conflict(conflict)) => {
+                    tracing::debug!(%conflict, "decision lost a race; deciding again on fresh state");
+                }
+                Err(AppendError::Invalid(reason)) => {
+                    return Err(StorageError::Corrupt {
+                        at: "append".into(),
+                        reason,
+                    }
+                    .into());
+                }
+                Err(AppendError::Storage(error)) => return Err(error.into()),
+            }
+        }
+        Err(ExecuteError::Contended {
+            streams: streams.iter().map(|s| s.as_str().to_owned()).collect(),
+        })
+    }
+
+    /// The events of `streams` this event family knows (others are skipped),
+    /// and the version each stream was read at.
+    async fn load<E: DomainEvent>(
+        &self,
+        streams: &[StreamName],
+    ) -> Result<(Vec<E>, HashMap<String, u64>), StorageError> {
+        let mut history = Vec::new();
+        let mut versions = HashMap::new();
+        for stream in streams {
+            let events = self.store.read_stream(stream.as_str(), 0).await?;
+            versions.insert(stream.as_str().to_owned(), events.last().map_or(0, |e| e.version));
+            for stored in events {
+                if !E::EVENT_TYPES.contains(&stored.event.event_type.as_str()) {
+                    continue;
+                }
+                let event =
+                    E::from_stored_json(&stored.event.event_type, stored.event.data.as_str()).map_err(|error| {
+                        StorageError::Corrupt {
+                            at: stored.event.event_id.to_string(),
+                            reason: error.to_string(),
+                        }
+                    })?;
+                history.push(event);
+            }
+        }
+        Ok((history, versions))
+    }
+}

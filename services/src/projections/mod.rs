@@ -1,0 +1,89 @@
+//! Read models built from the log. Each is a plain struct that folds
+//! [`LogEvent`]s; [`LiveProjection`] keeps one current by subscription, and
+//! [`rebuild`] makes a fresh one from position 0 — the two must agree
+//! (invariant 6).
+
+mod catalogue;
+
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use terminagent_eventstore::{EventStore, LogEvent, StorageError};
+use tokio::sync::watch;
+
+pub use catalogue::{CatalogueView, OfficeEntry, ServiceEntry};
+
+/// A read model: folds log events in order. Events it does not know are ignored.
+pub trait Projection: Default + Send + Sync + 'static {
+    fn apply(&mut self, event: &LogEvent);
+}
+
+/// A projection kept current by a background subscription.
+pub struct LiveProjection<P> {
+    view: Arc<RwLock<P>>,
+    position: watch::Receiver<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<P: Projection> LiveProjection<P> {
+    /// Starts following the log from the beginning.
+    pub fn spawn(store: EventStore) -> Self {
+        let view = Arc::new(RwLock::new(P::default()));
+        let (sender, position) = watch::channel(0);
+        let task = tokio::spawn({
+            let view = view.clone();
+            async move {
+                let mut subscription = store.subscribe(0);
+                loop {
+                    match subscription.next().await {
+                        Ok(event) => {
+                            view.write()
+                                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                                .apply(&event);
+                            sender.send_replace(event.position);
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "projection could not read the log; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        }
+                    }
+                }
+            }
+        });
+        LiveProjection { view, position, task }
+    }
+
+    pub fn read(&self) -> RwLockReadGuard<'_, P> {
+        self.view.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The log position this view reflects.
+    pub fn position(&self) -> u64 {
+        *self.position.borrow()
+    }
+
+    /// Waits until the view reflects the log up to `position` (read-your-writes).
+    pub async fn caught_up_to(&self, position: u64) {
+        let mut receiver = self.position.clone();
+        let _ = receiver.wait_for(|seen| *seen >= position).await;
+    }
+}
+
+impl<P> Drop for LiveProjection<P> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A fresh projection from the whole log, as an auditor's replay makes it.
+pub async fn rebuild<P: Projection>(store: &EventStore) -> Result<(P, u64), StorageError> {
+    let head = store.catch_up().await?;
+    let mut view = P::default();
+    let mut position = 0;
+    while position < head {
+        let page = store.read_all(position, 1000).await?;
+        let Some(last) = page.last() else { break };
+        position = last.position;
+        page.iter().for_each(|event| view.apply(event));
+    }
+    Ok((view, position))
+}

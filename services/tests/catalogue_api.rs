@@ -1,0 +1,345 @@
+//! Catalogue, capacity and audit over HTTP (API.md "Catalogue and capacity",
+//! "Audit", "Conventions"), against an app on port 0, on both backends.
+
+use std::time::Duration;
+
+use chrono::{Days, Utc};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use terminagent::app::Application;
+use terminagent::config::{AdminToken, BusConfig, Config, LogFormat, MailTransport, Role};
+use terminagent::projections::{CatalogueView, OfficeEntry, rebuild};
+use terminagent_eventstore::testing::TestDatabase;
+use terminagent_eventstore::{Backend, EventStore, StoreOptions};
+
+const TOKEN: &str = "staff-secret-token";
+
+struct TestApp {
+    base: String,
+    client: Client,
+    db: TestDatabase,
+    _outbox: tempdir::Outbox,
+}
+
+mod tempdir {
+    pub struct Outbox(pub std::path::PathBuf);
+    impl Drop for Outbox {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl TestApp {
+    async fn spawn(backend: Backend) -> TestApp {
+        let db = TestDatabase::new(backend).await.expect("test database");
+        let outbox = std::env::temp_dir().join(format!("terminagent-outbox-{}", ulid::Ulid::new()));
+        let config = Config {
+            role: Role::All,
+            database_url: db.url().to_owned(),
+            bus: BusConfig::InProcess,
+            mail: MailTransport::Files(outbox.clone()),
+            bind: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            admin_token: Some(AdminToken::parse(TOKEN).unwrap()),
+            demo: false,
+            proposal_ttl: Duration::from_secs(48 * 3600),
+            confirm_ttl: Duration::from_secs(2 * 3600),
+            rate_limit_per_minute: None,
+            log_format: LogFormat::Text,
+        };
+        let app = Application::build(config).await.expect("app starts");
+        let base = format!("http://{}", app.address());
+        tokio::spawn(app.run_until(std::future::pending()));
+        TestApp {
+            base,
+            client: Client::new(),
+            db,
+            _outbox: tempdir::Outbox(outbox),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let is_problem = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v == "application/problem+json");
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            assert!(is_problem, "errors are problem+json: {status} {body}");
+            assert_eq!(body["status"].as_u64(), Some(status.as_u16() as u64), "{body}");
+        }
+        (status, body)
+    }
+
+    async fn staff(&self, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(method, path, Some(TOKEN), Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, Some(TOKEN), None).await
+    }
+}
+
+fn stadtmitte() -> Value {
+    json!({"name": "Bürger-Service-Station Stadtmitte", "address": "Sonnenwall 73-75, 47051 Duisburg", "timezone": "Europe/Berlin"})
+}
+
+fn next_week() -> String {
+    (Utc::now().date_naive() + Days::new(7)).format("%Y-%m-%d").to_string()
+}
+
+async fn offices_are_created_updated_listed_and_guarded(backend: Backend) {
+    use reqwest::Method;
+    let app = TestApp::spawn(backend).await;
+
+    let (status, problem) = app
+        .send(Method::PUT, "/api/v1/offices/stadtmitte", None, Some(stadtmitte()))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    let (status, _) = app
+        .send(
+            Method::PUT,
+            "/api/v1/offices/stadtmitte",
+            Some("wrong"),
+            Some(stadtmitte()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, office) = app.staff(Method::PUT, "/api/v1/offices/stadtmitte", stadtmitte()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(office["id"], "stadtmitte");
+    assert_eq!(office["timezone"], "Europe/Berlin");
+    let (status, _) = app.staff(Method::PUT, "/api/v1/offices/stadtmitte", stadtmitte()).await;
+    assert_eq!(status, StatusCode::OK, "the same PUT again changes nothing");
+    let mut renamed = stadtmitte();
+    renamed["name"] = json!("BSS Stadtmitte");
+    let (status, _) = app.staff(Method::PUT, "/api/v1/offices/stadtmitte", renamed).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .staff(
+            Method::PUT,
+            "/api/v1/offices/walsum",
+            json!({"name": "Walsum", "timezone": "Europe/Berlin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "the address may be left out");
+
+    let (status, list) = app.send(Method::GET, "/api/v1/offices", None, None).await;
+    assert_eq!(status, StatusCode::OK, "the list is public");
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["BSS Stadtmitte", "Walsum"],
+        "a write is visible to the next read"
+    );
+
+    for (path, body) in [
+        ("/api/v1/offices/Stadt%20Mitte", stadtmitte()),
+        ("/api/v1/offices/x", json!({"name": "X", "timezone": "Mars/Olympus"})),
+        ("/api/v1/offices/x", json!({"name": "", "timezone": "Europe/Berlin"})),
+        ("/api/v1/offices/x", json!({"name": "X"})),
+    ] {
+        let (status, problem) = app.staff(Method::PUT, path, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {problem}");
+    }
+
+    // Replay equals live: a view rebuilt from the log lists the same offices.
+    let store = EventStore::connect(app.db.url(), StoreOptions::default())
+        .await
+        .unwrap();
+    let (rebuilt, _) = rebuild::<CatalogueView>(&store).await.unwrap();
+    let rebuilt: Vec<OfficeEntry> = rebuilt.offices().cloned().collect();
+    assert_eq!(serde_json::to_value(&rebuilt).unwrap(), list);
+    store.close().await;
+}
+
+async fn services_are_registered_within_limits(backend: Backend) {
+    use reqwest::Method;
+    let app = TestApp::spawn(backend).await;
+    let (status, service) = app
+        .staff(
+            Method::PUT,
+            "/api/v1/services/personalausweis",
+            json!({"name": "Personalausweis", "duration_minutes": 12}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        service,
+        json!({"id": "personalausweis", "name": "Personalausweis", "duration_minutes": 12})
+    );
+    for minutes in [json!(0), json!(481), json!(-5), json!("12")] {
+        let (status, problem) = app
+            .staff(
+                Method::PUT,
+                "/api/v1/services/reisepass",
+                json!({"name": "Reisepass", "duration_minutes": minutes}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{minutes}: {problem}");
+    }
+    let (_, list) = app.send(Method::GET, "/api/v1/services", None, None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+async fn capacity_is_published_without_overlaps(backend: Backend) {
+    use reqwest::Method;
+    let app = TestApp::spawn(backend).await;
+    let morning = json!({"date": next_week(), "from": "08:00", "to": "12:00", "unit_minutes": 12, "lanes": 2});
+
+    let (status, _) = app
+        .staff(Method::POST, "/api/v1/offices/nowhere/capacity", morning.clone())
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.staff(Method::PUT, "/api/v1/offices/stadtmitte", stadtmitte()).await;
+
+    let (status, published) = app
+        .staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", morning.clone())
+        .await;
+    assert_eq!((status, published), (StatusCode::CREATED, json!({"units": 40})));
+    let (status, problem) = app
+        .staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", morning.clone())
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        problem["type"].as_str().unwrap().ends_with("/capacity-overlap"),
+        "{problem}"
+    );
+    let afternoon = json!({"date": next_week(), "from": "13:00", "to": "15:00", "unit_minutes": 15, "lanes": 3});
+    let (status, published) = app
+        .staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", afternoon)
+        .await;
+    assert_eq!((status, published), (StatusCode::CREATED, json!({"units": 24})));
+
+    let yesterday = (Utc::now().date_naive() - Days::new(1)).format("%Y-%m-%d").to_string();
+    for body in [
+        json!({"date": yesterday, "from": "08:00", "to": "12:00", "unit_minutes": 12, "lanes": 1}),
+        json!({"date": next_week(), "from": "12:00", "to": "08:00", "unit_minutes": 12, "lanes": 1}),
+        json!({"date": next_week(), "from": "8:00", "to": "12:00", "unit_minutes": 12, "lanes": 1}),
+        json!({"date": "2026-02-30", "from": "08:00", "to": "12:00", "unit_minutes": 12, "lanes": 1}),
+        json!({"date": next_week(), "from": "16:00", "to": "17:00", "unit_minutes": 0, "lanes": 1}),
+        json!({"date": next_week(), "from": "16:00", "to": "17:00", "unit_minutes": 12, "lanes": 0}),
+    ] {
+        let (status, problem) = app
+            .staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", body.clone())
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {problem}");
+    }
+}
+
+async fn bad_bodies_get_problems_not_crashes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let url = format!("{}/api/v1/offices/stadtmitte", app.base);
+    let send = |body: reqwest::RequestBuilder| async move {
+        let response = body.bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        response.status()
+    };
+    let malformed = app
+        .client
+        .put(&url)
+        .header("content-type", "application/json")
+        .body("{\"name\": ");
+    assert_eq!(send(malformed).await, StatusCode::BAD_REQUEST);
+    let not_json = app.client.put(&url).header("content-type", "text/plain").body("hello");
+    assert_eq!(send(not_json).await, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = json!({"name": "x".repeat(70 * 1024), "timezone": "Europe/Berlin"});
+    assert_eq!(
+        send(app.client.put(&url).json(&huge)).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(send(app.client.delete(&url)).await, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+async fn audit_trail_pages_through_the_log(backend: Backend) {
+    use reqwest::Method;
+    let app = TestApp::spawn(backend).await;
+    let (status, _) = app.send(Method::GET, "/api/v1/events", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.staff(Method::PUT, "/api/v1/offices/stadtmitte", stadtmitte()).await;
+    app.staff(
+        Method::PUT,
+        "/api/v1/services/reisepass",
+        json!({"name": "Reisepass", "duration_minutes": 12}),
+    )
+    .await;
+    let morning = json!({"date": next_week(), "from": "08:00", "to": "12:00", "unit_minutes": 12, "lanes": 2});
+    app.staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", morning)
+        .await;
+
+    let (status, page) = app.get("/api/v1/events").await;
+    assert_eq!(status, StatusCode::OK);
+    let types: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        vec!["office.registered", "service.registered", "capacity.published"]
+    );
+    let positions: Vec<u64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["position"].as_u64().unwrap())
+        .collect();
+    assert_eq!(positions, vec![1, 2, 3]);
+    assert_eq!(page["next"], 3);
+    let first = &page["events"][0];
+    assert_eq!(first["streams"], json!(["office:stadtmitte"]));
+    assert_eq!(first["data"]["timezone"], "Europe/Berlin");
+    assert!(first["recorded_at"].as_str().unwrap().ends_with('Z'));
+
+    let (_, second) = app.get("/api/v1/events?after=1&limit=1").await;
+    assert_eq!(second["events"][0]["position"], 2);
+    assert_eq!(second["next"], 2);
+    let (_, beyond) = app.get("/api/v1/events?after=3").await;
+    assert_eq!(
+        beyond,
+        json!({"events": [], "next": 3}),
+        "nothing after the head; next stays"
+    );
+    for bad in ["?limit=0", "?limit=1001", "?after=-1", "?after=abc"] {
+        let (status, _) = app.get(&format!("/api/v1/events{bad}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(super::Backend::Postgres).await } )* }
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(super::Backend::Sqlite).await } )* }
+    };
+}
+
+on_both_backends!(
+    offices_are_created_updated_listed_and_guarded,
+    services_are_registered_within_limits,
+    capacity_is_published_without_overlaps,
+    bad_bodies_get_problems_not_crashes,
+    audit_trail_pages_through_the_log,
+);
