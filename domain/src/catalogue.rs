@@ -189,6 +189,16 @@ impl DomainEvent for CatalogueEvent {
     }
 }
 
+impl CatalogueEvent {
+    /// How many capacity units this event published (0 for catalogue edits).
+    pub fn units_published(&self) -> u32 {
+        match self {
+            Self::CapacityPublished(published) => published.units,
+            _ => 0,
+        }
+    }
+}
+
 /// What a registration did, for answering 201 Created or 200 OK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistrationOutcome {

@@ -29,6 +29,8 @@ pub enum StartError {
         url: String,
         source: async_nats::ConnectError,
     },
+    #[error("seeding the demo catalogue: {0}")]
+    Demo(crate::demo::SeedError),
     #[error("the {0} component is not part of this release yet")]
     ComponentUnavailable(&'static str),
 }
@@ -98,6 +100,17 @@ impl Application {
             .clone()
             .unwrap_or_else(|| PublicUrl::for_bound_address(address));
         let executor = Executor::new(store.clone(), Arc::new(SystemClock));
+        if config.demo {
+            match crate::demo::seed_if_empty(&executor).await.map_err(StartError::Demo)? {
+                Some(seeded) => tracing::info!(
+                    offices = seeded.offices,
+                    services = seeded.services,
+                    capacity_units = seeded.capacity_units,
+                    "demo catalogue seeded"
+                ),
+                None => tracing::info!("demo catalogue not seeded: the log already holds events"),
+            }
+        }
         let catalogue = Arc::new(LiveProjection::spawn(store.clone()));
         let dependencies = Dependencies {
             store,

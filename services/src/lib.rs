@@ -4,6 +4,7 @@
 pub mod app;
 pub mod application;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod projections;
 pub mod readiness;

@@ -1,100 +1,15 @@
 //! Catalogue, capacity and audit over HTTP (API.md "Catalogue and capacity",
 //! "Audit", "Conventions"), against an app on port 0, on both backends.
 
-use std::time::Duration;
-
 use chrono::{Days, Utc};
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
-use terminagent::app::Application;
-use terminagent::config::{AdminToken, BusConfig, Config, LogFormat, MailTransport, Role};
 use terminagent::projections::{CatalogueView, OfficeEntry, rebuild};
-use terminagent_eventstore::testing::TestDatabase;
 use terminagent_eventstore::{Backend, EventStore, StoreOptions};
 
-const TOKEN: &str = "staff-secret-token";
+mod support;
 
-struct TestApp {
-    base: String,
-    client: Client,
-    db: TestDatabase,
-    _outbox: tempdir::Outbox,
-}
-
-mod tempdir {
-    pub struct Outbox(pub std::path::PathBuf);
-    impl Drop for Outbox {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-impl TestApp {
-    async fn spawn(backend: Backend) -> TestApp {
-        let db = TestDatabase::new(backend).await.expect("test database");
-        let outbox = std::env::temp_dir().join(format!("terminagent-outbox-{}", ulid::Ulid::new()));
-        let config = Config {
-            role: Role::All,
-            database_url: db.url().to_owned(),
-            bus: BusConfig::InProcess,
-            mail: MailTransport::Files(outbox.clone()),
-            bind: "127.0.0.1:0".parse().unwrap(),
-            public_url: None,
-            admin_token: Some(AdminToken::parse(TOKEN).unwrap()),
-            demo: false,
-            proposal_ttl: Duration::from_secs(48 * 3600),
-            confirm_ttl: Duration::from_secs(2 * 3600),
-            rate_limit_per_minute: None,
-            log_format: LogFormat::Text,
-        };
-        let app = Application::build(config).await.expect("app starts");
-        let base = format!("http://{}", app.address());
-        tokio::spawn(app.run_until(std::future::pending()));
-        TestApp {
-            base,
-            client: Client::new(),
-            db,
-            _outbox: tempdir::Outbox(outbox),
-        }
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let is_problem = response
-            .headers()
-            .get("content-type")
-            .is_some_and(|v| v == "application/problem+json");
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            assert!(is_problem, "errors are problem+json: {status} {body}");
-            assert_eq!(body["status"].as_u64(), Some(status.as_u16() as u64), "{body}");
-        }
-        (status, body)
-    }
-
-    async fn staff(&self, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(method, path, Some(TOKEN), Some(body)).await
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::GET, path, Some(TOKEN), None).await
-    }
-}
+use support::{TOKEN, TestApp};
 
 fn stadtmitte() -> Value {
     json!({"name": "Bürger-Service-Station Stadtmitte", "address": "Sonnenwall 73-75, 47051 Duisburg", "timezone": "Europe/Berlin"})

@@ -138,13 +138,7 @@ pub async fn publish_capacity(
         .await
         .map_err(|error| state.execute_problem(error, capacity_problem))?;
     state.catch_up_views().await?;
-    let units = events
-        .iter()
-        .map(|event| match event {
-            CatalogueEvent::CapacityPublished(published) => published.units,
-            _ => 0,
-        })
-        .sum();
+    let units = events.iter().map(CatalogueEvent::units_published).sum();
     Ok((StatusCode::CREATED, Json(CapacityAnswer { units })))
 }
 

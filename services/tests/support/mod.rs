@@ -1,0 +1,101 @@
+//! Shared by the HTTP tests: an app spawned in-process on port 0.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::time::Duration;
+
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use terminagent::app::Application;
+use terminagent::config::{AdminToken, BusConfig, Config, LogFormat, MailTransport, Role};
+use terminagent_eventstore::Backend;
+use terminagent_eventstore::testing::TestDatabase;
+
+pub const TOKEN: &str = "staff-secret-token";
+
+/// An app on port 0 with its own database and outbox (zero2prod style).
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub db: std::sync::Arc<TestDatabase>,
+    _outbox: tempdir::Outbox,
+}
+
+mod tempdir {
+    pub struct Outbox(pub std::path::PathBuf);
+    impl Drop for Outbox {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let db = TestDatabase::new(backend).await.expect("test database");
+        TestApp::spawn_on(std::sync::Arc::new(db), false).await
+    }
+
+    /// Another app on an existing database (as after a restart).
+    pub async fn spawn_on(db: std::sync::Arc<TestDatabase>, demo: bool) -> TestApp {
+        let outbox = std::env::temp_dir().join(format!("terminagent-outbox-{}", ulid::Ulid::new()));
+        let config = Config {
+            role: Role::All,
+            database_url: db.url().to_owned(),
+            bus: BusConfig::InProcess,
+            mail: MailTransport::Files(outbox.clone()),
+            bind: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            admin_token: Some(AdminToken::parse(TOKEN).unwrap()),
+            demo,
+            proposal_ttl: Duration::from_secs(48 * 3600),
+            confirm_ttl: Duration::from_secs(2 * 3600),
+            rate_limit_per_minute: None,
+            log_format: LogFormat::Text,
+        };
+        let app = Application::build(config).await.expect("app starts");
+        let base = format!("http://{}", app.address());
+        tokio::spawn(app.run_until(std::future::pending()));
+        TestApp {
+            base,
+            client: Client::new(),
+            db,
+            _outbox: tempdir::Outbox(outbox),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let is_problem = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v == "application/problem+json");
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            assert!(is_problem, "errors are problem+json: {status} {body}");
+            assert_eq!(body["status"].as_u64(), Some(status.as_u16() as u64), "{body}");
+        }
+        (status, body)
+    }
+
+    pub async fn staff(&self, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(method, path, Some(TOKEN), Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, Some(TOKEN), None).await
+    }
+}
