@@ -526,14 +526,7 @@ async fn call_append_one(
         })
         .collect();
     let rows = if let [stream] = event.streams.as_slice() {
-        sqlx::query(include_str!("sql/pg_append_single.sql"))
-            .bind(Uuid::from(event.event_id))
-            .bind(&event.event_type)
-            .bind(event.schema_version as i32)
-            .bind(event.recorded_at)
-            .bind(event.correlation_id.map(Uuid::from))
-            .bind(event.causation_id.map(Uuid::from))
-            .bind(Json(&event.data))
+        bind_event(sqlx::query(include_str!("sql/pg_append_single.sql")), event)
             .bind(stream)
             .bind(expected[0])
             .fetch_all(pool)
@@ -541,14 +534,7 @@ async fn call_append_one(
     } else {
         let mut sorted: Vec<&str> = event.streams.iter().map(String::as_str).collect();
         sorted.sort_unstable();
-        sqlx::query(include_str!("sql/pg_append_one.sql"))
-            .bind(Uuid::from(event.event_id))
-            .bind(&event.event_type)
-            .bind(event.schema_version as i32)
-            .bind(event.recorded_at)
-            .bind(event.correlation_id.map(Uuid::from))
-            .bind(event.causation_id.map(Uuid::from))
-            .bind(Json(&event.data))
+        bind_event(sqlx::query(include_str!("sql/pg_append_one.sql")), event)
             .bind(&event.streams)
             .bind(&expected)
             .bind(sorted)
@@ -566,6 +552,22 @@ async fn call_append_one(
         .map_err(|e| AppendFailure::Storage(e.into()))?;
     versions.sort();
     Ok(Some(versions))
+}
+
+/// Binds $1..$7 of the one-event statements: id, type, schema version,
+/// recorded at, correlation, causation, data.
+fn bind_event<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    event: &'q NewEvent,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(Uuid::from(event.event_id))
+        .bind(&event.event_type)
+        .bind(event.schema_version as i32)
+        .bind(event.recorded_at)
+        .bind(event.correlation_id.map(Uuid::from))
+        .bind(event.causation_id.map(Uuid::from))
+        .bind(Json(&event.data))
 }
 
 /// One append statement (`sql/pg_append.sql`) on `executor`: a pool, or a
