@@ -128,22 +128,81 @@ impl PersonalDataVault {
         Ok(Opened::Readable(data))
     }
 
-    /// Deletes the envelope's key; returns whether there was one.
+    /// Deletes the envelope's key and the e-mail index pointing at it, in one
+    /// transaction; returns whether there was a key.
     pub async fn erase(&self, envelope_id: Ulid) -> Result<bool, VaultError> {
         let id = envelope_id.to_string();
         let deleted = match &self.keys {
-            KeyTable::Postgres(pool) => sqlx::query("DELETE FROM personal_data_keys WHERE envelope_id = $1")
-                .bind(&id)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-            KeyTable::Sqlite(pool) => sqlx::query("DELETE FROM personal_data_keys WHERE envelope_id = ?1")
-                .bind(&id)
-                .execute(pool)
-                .await?
-                .rows_affected(),
+            KeyTable::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("DELETE FROM citizen_envelopes WHERE envelope_id = $1")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                let deleted = sqlx::query("DELETE FROM personal_data_keys WHERE envelope_id = $1")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                deleted
+            }
+            KeyTable::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("DELETE FROM citizen_envelopes WHERE envelope_id = ?1")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                let deleted = sqlx::query("DELETE FROM personal_data_keys WHERE envelope_id = ?1")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                deleted
+            }
         };
         Ok(deleted > 0)
+    }
+
+    /// The envelope of the citizen with this normalised e-mail address,
+    /// created on first use (`fresh` is its id then). Only a hash of the
+    /// address is stored. After erasure the same address gets a new envelope.
+    pub async fn envelope_for(&self, normalised_email: &str, fresh: Ulid) -> Result<Ulid, VaultError> {
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(normalised_email.as_bytes()).to_vec();
+        let fresh = fresh.to_string();
+        // Insert-if-absent, then read: two first requests of one citizen agree.
+        let id: String = match &self.keys {
+            KeyTable::Postgres(pool) => {
+                sqlx::query("INSERT INTO citizen_envelopes (email_hash, envelope_id) VALUES ($1, $2) ON CONFLICT (email_hash) DO NOTHING")
+                    .bind(&hash)
+                    .bind(&fresh)
+                    .execute(pool)
+                    .await?;
+                sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = $1")
+                    .bind(&hash)
+                    .fetch_one(pool)
+                    .await?
+            }
+            KeyTable::Sqlite(pool) => {
+                sqlx::query("INSERT INTO citizen_envelopes (email_hash, envelope_id) VALUES (?1, ?2) ON CONFLICT (email_hash) DO NOTHING")
+                    .bind(&hash)
+                    .bind(&fresh)
+                    .execute(pool)
+                    .await?;
+                sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = ?1")
+                    .bind(&hash)
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        Ulid::from_string(&id).map_err(|e| {
+            VaultError::Storage(StorageError::Corrupt {
+                at: id,
+                reason: e.to_string(),
+            })
+        })
     }
 
     async fn key(&self, envelope_id: Ulid) -> Result<Option<Vec<u8>>, VaultError> {

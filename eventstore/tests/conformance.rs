@@ -564,6 +564,48 @@ async fn erased_personal_data_is_gone_but_the_log_replays(db: &TestDatabase) {
     );
 }
 
+/// Decisions about "the same citizen" need their envelope by e-mail address;
+/// erasure must cut that link too.
+async fn a_citizen_keeps_one_envelope_until_erased(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let vault = store.vault();
+    let erika = vault.envelope_for("erika@example.org", Ulid::new()).await.unwrap();
+    assert_eq!(
+        vault.envelope_for("erika@example.org", Ulid::new()).await.unwrap(),
+        erika,
+        "same address, same envelope"
+    );
+    let max = vault.envelope_for("max@example.org", Ulid::new()).await.unwrap();
+    assert_ne!(max, erika);
+
+    // Two first requests of one citizen at once agree on one envelope.
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            let vault = vault.clone();
+            tokio::spawn(async move { vault.envelope_for("new@example.org", Ulid::new()).await.unwrap() })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for racer in racers {
+        seen.insert(racer.await.unwrap());
+    }
+    assert_eq!(seen.len(), 1);
+
+    let sealed = vault.seal(erika, &json!({"name": "Erika"})).await.unwrap();
+    assert!(vault.erase(erika).await.unwrap());
+    assert_eq!(vault.open::<serde_json::Value>(&sealed).await.unwrap(), Opened::Erased);
+    let after = vault.envelope_for("erika@example.org", Ulid::new()).await.unwrap();
+    assert_ne!(
+        after, erika,
+        "after erasure the address leads to a new, unrelated envelope"
+    );
+    assert_eq!(
+        vault.envelope_for("max@example.org", Ulid::new()).await.unwrap(),
+        max,
+        "others are untouched"
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod postgres {
@@ -603,4 +645,5 @@ conformance!(
     events_survive_closing_and_reopening,
     old_event_shapes_are_upcast_on_read,
     erased_personal_data_is_gone_but_the_log_replays,
+    a_citizen_keeps_one_envelope_until_erased,
 );
