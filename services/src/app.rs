@@ -122,6 +122,7 @@ impl Application {
             executor,
             catalogue,
             admin_token: config.admin_token.clone(),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         };
         let router = http::router(state);
         Ok(Application {

@@ -17,6 +17,7 @@ use terminagent_domain::CorrelationId;
 
 use crate::application::{ExecuteError, Executor};
 use crate::config::AdminToken;
+use crate::metrics::Metrics;
 use crate::projections::{CatalogueView, LiveProjection};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -33,6 +34,7 @@ pub struct AppState {
     pub executor: Executor,
     pub catalogue: Arc<LiveProjection<CatalogueView>>,
     pub admin_token: Option<AdminToken>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/api/v1/offices", get(catalogue::list_offices))
         .route("/api/v1/offices/{office}", put(catalogue::put_office))
         .route("/api/v1/offices/{office}/capacity", post(catalogue::publish_capacity))
@@ -84,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events", get(audit::list_events))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track_request))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let request_id = request
@@ -96,6 +100,37 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Counts and times every request under its route template.
+async fn track_request(
+    State(state): State<AppState>,
+    route: Option<axum::extract::MatchedPath>,
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let route = route.map_or_else(|| "unmatched".to_owned(), |route| route.as_str().to_owned());
+    let response = next.run(request).await;
+    state.metrics.observe_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// Prometheus scrape endpoint (no personal data in it).
+async fn metrics(State(state): State<AppState>) -> Response {
+    let head = state.executor.store().head().await.unwrap_or(0);
+    state.metrics.set_positions(head, state.catalogue.position());
+    let content_type = [(
+        axum::http::header::CONTENT_TYPE,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+    )];
+    (content_type, state.metrics.render()).into_response()
 }
 
 /// Alive: the process answers.
