@@ -6,6 +6,7 @@ pub mod application;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod links;
 pub mod metrics;
 pub mod projections;
 pub mod readiness;
