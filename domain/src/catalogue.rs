@@ -71,6 +71,12 @@ pub struct UnitSpan {
     pub end: LocalTime,
 }
 
+impl UnitSpan {
+    pub fn minutes(&self) -> u32 {
+        self.end.minutes_since_midnight() - self.start.minutes_since_midnight()
+    }
+}
+
 /// Units of `unit_minutes` from `from` on lanes `first_lane..first_lane + lanes`.
 /// Only whole units are published; a remainder before `to` is not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,6 +349,33 @@ impl OfficeDayCapacity {
             .range((lane, LocalTime::MIDNIGHT)..(lane, end))
             .next_back()
             .is_some_and(|(_, &existing_end)| existing_end > start)
+    }
+
+    /// The unit of `lane` starting exactly at `start`.
+    pub fn unit(&self, lane: u16, start: LocalTime) -> Option<UnitSpan> {
+        self.ends.get(&(lane, start)).map(|&end| UnitSpan { lane, start, end })
+    }
+
+    /// The lanes with a unit starting exactly at `start`, ascending.
+    pub fn lanes_starting_at(&self, start: LocalTime) -> impl Iterator<Item = u16> + '_ {
+        self.ends
+            .keys()
+            .filter(move |&&(_, unit_start)| unit_start == start)
+            .map(|&(lane, _)| lane)
+    }
+
+    /// The shortest run of consecutive units of `lane` from `start` (each starting
+    /// where the previous ended) that lasts at least `minutes`; `None` if the lane
+    /// has no such run. At least one unit, even for 0 minutes.
+    pub fn chain(&self, lane: u16, start: LocalTime, minutes: u32) -> Option<Vec<UnitSpan>> {
+        let mut chain: Vec<UnitSpan> = Vec::new();
+        let mut covered = 0;
+        while covered < minutes.max(1) {
+            let unit = self.unit(lane, chain.last().map_or(start, |last| last.end))?;
+            covered += unit.minutes();
+            chain.push(unit);
+        }
+        Some(chain)
     }
 }
 
@@ -872,6 +905,51 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn chains_run_through_consecutive_units_of_one_lane() {
+        // Lane 1: 12-minute units 08:00–09:00 then 30-minute units to 10:00; lane 2 only from 08:12.
+        let mut day = OfficeDayCapacity::default();
+        for event in [
+            published("2026-12-01", "08:00", "09:00", 12, 1, 5),
+            published("2026-12-01", "09:00", "10:00", 30, 1, 2),
+        ] {
+            let CatalogueEvent::CapacityPublished(published) = event else {
+                unreachable!()
+            };
+            day.record(&published);
+        }
+        day.record(&CapacityPublished {
+            first_lane: 2,
+            ..match published("2026-12-01", "08:12", "09:00", 12, 1, 4) {
+                CatalogueEvent::CapacityPublished(published) => published,
+                _ => unreachable!(),
+            }
+        });
+        let starts =
+            |chain: Option<Vec<UnitSpan>>| chain.map(|units| units.iter().map(|u| u.start).collect::<Vec<_>>());
+        assert_eq!(
+            day.unit(1, time("08:12")).map(|u| (u.end, u.minutes())),
+            Some((time("08:24"), 12))
+        );
+        assert_eq!(day.unit(1, time("08:13")), None);
+        assert_eq!(day.lanes_starting_at(time("08:12")).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(day.lanes_starting_at(time("08:00")).collect::<Vec<_>>(), [1]);
+        assert_eq!(
+            starts(day.chain(1, time("08:00"), 24)),
+            Some(vec![time("08:00"), time("08:12")])
+        );
+        assert_eq!(starts(day.chain(1, time("08:00"), 25)).map(|s| s.len()), Some(3));
+        // Across units of different length: 08:48 (12) + 09:00 (30) covers 40 minutes.
+        assert_eq!(
+            starts(day.chain(1, time("08:48"), 40)),
+            Some(vec![time("08:48"), time("09:00")])
+        );
+        assert_eq!(day.chain(1, time("09:30"), 31), None);
+        assert_eq!(day.chain(2, time("08:48"), 13), None);
+        assert_eq!(day.chain(3, time("08:00"), 12), None);
+        assert_eq!(starts(day.chain(1, time("08:00"), 0)).map(|s| s.len()), Some(1));
     }
 
     #[test]

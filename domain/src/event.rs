@@ -7,7 +7,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::catalogue::UnitRef;
-use crate::ids::{CorrelationId, EventId, OfficeId, ServiceId};
+use crate::ids::{BookingId, CorrelationId, EnvelopeId, EventId, OfficeId, ServiceId};
 
 const MAX_STREAM_CHARS: usize = 200;
 
@@ -73,6 +73,22 @@ impl StreamName {
             unit.start.hour(),
             unit.start.minute()
         ))
+    }
+
+    /// `booking:{booking}` (ULID in lowercase): one booking's life.
+    pub fn booking(booking: &BookingId) -> Self {
+        Self::from_parts(format!("booking:{}", booking.to_string().to_ascii_lowercase()))
+    }
+
+    /// `citizen:{envelope}` (ULID in lowercase): a citizen's open bookings and wishes.
+    pub fn citizen(envelope: &EnvelopeId) -> Self {
+        Self::from_parts(format!("citizen:{}", envelope.to_string().to_ascii_lowercase()))
+    }
+
+    /// `numbers:{office}:{YYYY-MM-DD}`: the waiting numbers handed out on one office
+    /// day, so that only confirmations of the same office day contend.
+    pub fn waiting_numbers(office: &OfficeId, date: NaiveDate) -> Self {
+        Self::from_parts(format!("numbers:{office}:{}", date.format("%Y-%m-%d")))
     }
 }
 
@@ -256,6 +272,19 @@ mod tests {
             start: LocalTime::parse("08:12").unwrap(),
         };
         assert_eq!(StreamName::unit(&unit).as_str(), "unit:bss-mitte:2026-12-01:6:0812");
+        let ulid: Ulid = "01JDQ7ZV3C9M8N4P6R2T5W7XYZ".parse().unwrap();
+        assert_eq!(
+            StreamName::booking(&BookingId::from_ulid(ulid)).as_str(),
+            "booking:01jdq7zv3c9m8n4p6r2t5w7xyz"
+        );
+        assert_eq!(
+            StreamName::citizen(&EnvelopeId::from_ulid(ulid)).as_str(),
+            "citizen:01jdq7zv3c9m8n4p6r2t5w7xyz"
+        );
+        assert_eq!(
+            StreamName::waiting_numbers(&office(), date.into()).as_str(),
+            "numbers:bss-mitte:2026-12-01"
+        );
     }
 
     #[test]

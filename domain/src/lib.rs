@@ -9,6 +9,7 @@
 #[macro_use]
 mod macros;
 
+pub mod booking;
 pub mod catalogue;
 pub mod citizen;
 pub mod decider;
@@ -19,6 +20,12 @@ mod text;
 pub mod time;
 pub mod windows;
 
+pub use booking::{
+    Booking, BookingCancelled, BookingCommand, BookingConfirmed, BookingDecider, BookingError, BookingEvent,
+    BookingInput, BookingLapsed, BookingPolicy, BookingRequestDecider, BookingRequestError, BookingRequestState,
+    BookingRequested, BookingState, BookingStatus, CancelBooking, ConfirmBooking, InvalidWaitingNumber, IssuedLink,
+    LapseBooking, LinkAction, RequestBooking, SealedPersonalData, WaitingNumber, candidate_units,
+};
 pub use catalogue::{
     CapacityDecider, CapacityError, CapacityPublished, CatalogueEvent, CatalogueName, OfficeAddress, OfficeDayCapacity,
     OfficeDecider, OfficeDetails, PublishCapacity, RegisterOffice, RegisterService, RegistrationOutcome,

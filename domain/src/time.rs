@@ -69,6 +69,17 @@ impl OfficeTimeZone {
         instant.with_timezone(&self.0)
     }
 
+    /// The office-local date and time of day of `instant`; `None` unless it falls on
+    /// a whole minute, since local times have no seconds.
+    pub fn local_minute(&self, instant: DateTime<Utc>) -> Option<(LocalDate, LocalTime)> {
+        let local = self.to_local(instant);
+        if local.second() != 0 || local.nanosecond() != 0 {
+            return None;
+        }
+        let date = LocalDate::try_from(local.date_naive()).ok()?;
+        Some((date, LocalTime::from_hm(local.hour(), local.minute())?))
+    }
+
     /// The office's calendar date at `now`.
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
         self.to_local(now).date_naive()
@@ -305,6 +316,21 @@ mod tests {
             OfficeTimeZone::parse("UTC").unwrap().today(late_evening_utc),
             date("2026-12-01").as_naive()
         );
+    }
+
+    #[test]
+    fn local_minute_is_the_office_clock_reading_on_whole_minutes() {
+        let zone = berlin();
+        assert_eq!(
+            zone.local_minute(utc("2026-03-30T06:00:00Z")),
+            Some((date("2026-03-30"), time("08:00")))
+        );
+        assert_eq!(
+            zone.local_minute(utc("2026-12-01T23:30:00Z")),
+            Some((date("2026-12-02"), time("00:30")))
+        );
+        assert_eq!(zone.local_minute(utc("2026-12-01T08:00:30Z")), None);
+        assert_eq!(zone.local_minute(utc("2026-12-01T08:00:00.5Z")), None);
     }
 
     #[test]

@@ -1,0 +1,1675 @@
+//! Bookings: a citizen requests consecutive units of one lane for some services,
+//! confirms by mail link and gets a waiting number, may cancel; a booking left
+//! unconfirmed lapses. Pending and confirmed bookings hold their units.
+//!
+//! Requesting decides across the catalogue (office, services, the office day's
+//! capacity), the holds on the wanted units and the citizen's open bookings, so
+//! [`BookingRequestDecider`] folds [`BookingInput`]. Confirming, cancelling and
+//! lapsing decide on the booking's own stream, confirming also on the office
+//! day's `numbers:` stream ([`BookingDecider`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::catalogue::{
+    CatalogueEvent, OfficeDayCapacity, OfficeDecider, OfficeDetails, ServiceDetails, UnitRef, UnitSpan,
+};
+use crate::decider::Decider;
+use crate::event::{DomainEvent, EventDecodeError, StreamName};
+use crate::ids::{BookingId, EnvelopeId, OfficeId, ServiceId};
+use crate::time::{LocalDate, LocalTime, LocalTimeError};
+
+pub const MAX_BOOKING_SERVICES: usize = 10;
+pub const MAX_WAITING_NUMBER: u16 = 9999;
+
+/// A citizen's personal data as events carry it: encrypted under the citizen's key,
+/// which lives outside the log (the JSON shape of the store's `SealedEnvelope`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedPersonalData {
+    pub envelope_id: EnvelopeId,
+    /// Hex.
+    pub nonce: String,
+    /// Hex, with the authentication tag.
+    pub ciphertext: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("a waiting number is 1 to {MAX_WAITING_NUMBER} written without leading zeros, got {0:?}")]
+pub struct InvalidWaitingNumber(pub String);
+
+/// What staff call a confirmed booking by ("Nummer 1112 Schalter 6"): 1–4 digits,
+/// unique per office day, handed out in order of confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct WaitingNumber(u16);
+
+impl WaitingNumber {
+    /// The `n`th number of an office day; `None` outside 1..=9999.
+    pub fn nth(n: u32) -> Option<Self> {
+        u16::try_from(n)
+            .ok()
+            .filter(|n| (1..=MAX_WAITING_NUMBER).contains(n))
+            .map(Self)
+    }
+
+    /// Only the canonical form, so stored text round-trips exactly.
+    pub fn parse(input: &str) -> Result<Self, InvalidWaitingNumber> {
+        let canonical =
+            (1..=4).contains(&input.len()) && !input.starts_with('0') && input.bytes().all(|b| b.is_ascii_digit());
+        canonical
+            .then(|| input.parse().ok().and_then(Self::nth))
+            .flatten()
+            .ok_or_else(|| InvalidWaitingNumber(input.to_owned()))
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for WaitingNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+string_conversions!(WaitingNumber, InvalidWaitingNumber);
+
+/// What a mail link does when its button is pressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkAction {
+    ConfirmBooking,
+    CancelBooking,
+}
+
+impl LinkAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConfirmBooking => "confirm_booking",
+            Self::CancelBooking => "cancel_booking",
+        }
+    }
+}
+
+/// A mail link as the log records it. Only the token's hash is kept, so the log
+/// holds no usable secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedLink {
+    pub action: LinkAction,
+    /// SHA-256 of the token, hex, computed by the caller.
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The limits a booking request is decided under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BookingPolicy {
+    /// How long a pending booking holds its units.
+    pub confirm_ttl: chrono::Duration,
+    /// The last bookable office-local date is today + this many days.
+    pub horizon_days: u32,
+    /// Open bookings (pending or confirmed, still ahead) one citizen may hold: against hoarding.
+    pub max_open_bookings: u32,
+}
+
+impl Default for BookingPolicy {
+    fn default() -> Self {
+        Self {
+            confirm_ttl: chrono::Duration::hours(2),
+            horizon_days: 21,
+            max_open_bookings: 3,
+        }
+    }
+}
+
+// --- events ----------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingRequested {
+    pub booking: BookingId,
+    pub office: OfficeId,
+    pub services: Vec<ServiceId>,
+    /// Consecutive units of one lane, in time order; all on one office-local date.
+    pub units: Vec<UnitRef>,
+    pub start: DateTime<Utc>,
+    /// The end of the last unit.
+    pub end: DateTime<Utc>,
+    pub citizen: SealedPersonalData,
+    pub confirm_by: DateTime<Utc>,
+    /// The links of the request mail (confirm, cancel).
+    pub links: Vec<IssuedLink>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingConfirmed {
+    pub booking: BookingId,
+    pub office: OfficeId,
+    /// The office day the number belongs to.
+    pub date: LocalDate,
+    pub number: WaitingNumber,
+    pub checkin_code_hash: String,
+    /// The cancel link of the confirmation mail.
+    pub links: Vec<IssuedLink>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingCancelled {
+    pub booking: BookingId,
+    /// The units it frees.
+    pub units: Vec<UnitRef>,
+    pub citizen: EnvelopeId,
+}
+
+/// Unconfirmed past `confirm_by`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingLapsed {
+    pub booking: BookingId,
+    /// The units it frees.
+    pub units: Vec<UnitRef>,
+    pub citizen: EnvelopeId,
+}
+
+/// Everything that happens to a booking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum BookingEvent {
+    #[serde(rename = "booking.requested")]
+    Requested(BookingRequested),
+    #[serde(rename = "booking.confirmed")]
+    Confirmed(BookingConfirmed),
+    #[serde(rename = "booking.cancelled")]
+    Cancelled(BookingCancelled),
+    #[serde(rename = "booking.lapsed")]
+    Lapsed(BookingLapsed),
+}
+
+/// The booking first (its home stream), then every unit, then the citizen: holds
+/// and releases contend on exactly the units and the citizen they touch.
+fn hold_streams(booking: &BookingId, units: &[UnitRef], citizen: &EnvelopeId) -> Vec<StreamName> {
+    let units = units.iter().map(StreamName::unit);
+    std::iter::once(StreamName::booking(booking))
+        .chain(units)
+        .chain([StreamName::citizen(citizen)])
+        .collect()
+}
+
+impl DomainEvent for BookingEvent {
+    const EVENT_TYPES: &'static [&'static str] = &[
+        "booking.requested",
+        "booking.confirmed",
+        "booking.cancelled",
+        "booking.lapsed",
+    ];
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::Requested(_) => "booking.requested",
+            Self::Confirmed(_) => "booking.confirmed",
+            Self::Cancelled(_) => "booking.cancelled",
+            Self::Lapsed(_) => "booking.lapsed",
+        }
+    }
+
+    fn schema_version(&self) -> u32 {
+        1
+    }
+
+    fn streams(&self) -> Vec<StreamName> {
+        match self {
+            Self::Requested(requested) => {
+                hold_streams(&requested.booking, &requested.units, &requested.citizen.envelope_id)
+            }
+            Self::Confirmed(confirmed) => vec![
+                StreamName::booking(&confirmed.booking),
+                StreamName::waiting_numbers(&confirmed.office, confirmed.date.into()),
+            ],
+            Self::Cancelled(cancelled) => hold_streams(&cancelled.booking, &cancelled.units, &cancelled.citizen),
+            Self::Lapsed(lapsed) => hold_streams(&lapsed.booking, &lapsed.units, &lapsed.citizen),
+        }
+    }
+}
+
+/// What a booking request reads: the catalogue (office, services, capacity) and the
+/// booking events on the unit and citizen streams. Stored as the wrapped event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BookingInput {
+    Catalogue(CatalogueEvent),
+    Booking(BookingEvent),
+}
+
+impl From<CatalogueEvent> for BookingInput {
+    fn from(event: CatalogueEvent) -> Self {
+        Self::Catalogue(event)
+    }
+}
+
+impl From<BookingEvent> for BookingInput {
+    fn from(event: BookingEvent) -> Self {
+        Self::Booking(event)
+    }
+}
+
+impl DomainEvent for BookingInput {
+    /// The union of both families (checked by a test).
+    const EVENT_TYPES: &'static [&'static str] = &[
+        "office.registered",
+        "office.details_changed",
+        "service.registered",
+        "service.details_changed",
+        "capacity.published",
+        "booking.requested",
+        "booking.confirmed",
+        "booking.cancelled",
+        "booking.lapsed",
+    ];
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::Catalogue(event) => event.event_type(),
+            Self::Booking(event) => event.event_type(),
+        }
+    }
+
+    fn schema_version(&self) -> u32 {
+        match self {
+            Self::Catalogue(event) => event.schema_version(),
+            Self::Booking(event) => event.schema_version(),
+        }
+    }
+
+    fn streams(&self) -> Vec<StreamName> {
+        match self {
+            Self::Catalogue(event) => event.streams(),
+            Self::Booking(event) => event.streams(),
+        }
+    }
+
+    fn to_data(&self) -> Value {
+        match self {
+            Self::Catalogue(event) => event.to_data(),
+            Self::Booking(event) => event.to_data(),
+        }
+    }
+
+    // Dispatching on the type name keeps each family's own decode errors (untagged
+    // deserialization would only say "no variant matched").
+    fn from_stored_json(event_type: &str, data: &str) -> Result<Self, EventDecodeError> {
+        if CatalogueEvent::EVENT_TYPES.contains(&event_type) {
+            CatalogueEvent::from_stored_json(event_type, data).map(Self::Catalogue)
+        } else {
+            BookingEvent::from_stored_json(event_type, data).map(Self::Booking)
+        }
+    }
+
+    fn from_stored(event_type: &str, data: Value) -> Result<Self, EventDecodeError> {
+        if CatalogueEvent::EVENT_TYPES.contains(&event_type) {
+            CatalogueEvent::from_stored(event_type, data).map(Self::Catalogue)
+        } else {
+            BookingEvent::from_stored(event_type, data).map(Self::Booking)
+        }
+    }
+}
+
+// --- requesting --------------------------------------------------------------------
+
+/// Book `services` at `office` from `start`. The id, links and time come from the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestBooking {
+    pub booking: BookingId,
+    pub office: OfficeId,
+    pub services: Vec<ServiceId>,
+    pub start: DateTime<Utc>,
+    pub citizen: SealedPersonalData,
+    pub links: Vec<IssuedLink>,
+    pub now: DateTime<Utc>,
+    pub policy: BookingPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BookingRequestError {
+    #[error("office {0} is not registered")]
+    UnknownOffice(OfficeId),
+    #[error("service {0} is not registered")]
+    UnknownService(ServiceId),
+    #[error("a booking names 1 to {MAX_BOOKING_SERVICES} services, not {0}")]
+    ServiceCount(usize),
+    #[error("service {0} is named twice")]
+    DuplicateService(ServiceId),
+    #[error("the start {start} is not in the future (now is {now})")]
+    StartNotInFuture { start: DateTime<Utc>, now: DateTime<Utc> },
+    #[error("{date} is beyond the booking horizon; the last bookable day is {last}")]
+    BeyondHorizon { date: NaiveDate, last: NaiveDate },
+    #[error("a citizen may hold at most {max} open bookings")]
+    TooManyOpenBookings { max: u32 },
+    #[error("no lane offers free units starting at {start}")]
+    SlotTaken { start: DateTime<Utc> },
+    #[error("the booking's end is not a unique local time: {0}")]
+    DstTransition(#[from] LocalTimeError),
+}
+
+/// What a booking request reads: `office:{office}`, each `service:{service}`,
+/// `office-day:{office}:{date}`, the [`candidate_units`]' `unit:` streams and
+/// `citizen:{envelope}`.
+///
+/// Events indexed under several of those streams are read once per stream, so the
+/// fold must not care: a cancelled or lapsed booking is ended for good, and reading
+/// its request again does not revive its holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BookingRequestState {
+    office: Option<OfficeDetails>,
+    services: BTreeMap<ServiceId, ServiceDetails>,
+    capacity: BTreeMap<(OfficeId, LocalDate), OfficeDayCapacity>,
+    /// The booking holding each held unit.
+    held: BTreeMap<UnitRef, BookingId>,
+    /// Requested, not yet ended: citizen and start.
+    open: BTreeMap<BookingId, (EnvelopeId, DateTime<Utc>)>,
+    ended: BTreeSet<BookingId>,
+}
+
+impl BookingRequestState {
+    /// The booking holding `unit`, if any.
+    pub fn holder(&self, unit: &UnitRef) -> Option<BookingId> {
+        self.held.get(unit).copied()
+    }
+
+    /// How many bookings of `citizen` are open and start after `now`.
+    pub fn open_future_bookings(&self, citizen: &EnvelopeId, now: DateTime<Utc>) -> usize {
+        self.open
+            .values()
+            .filter(|(owner, start)| owner == citizen && *start > now)
+            .count()
+    }
+
+    fn release(&mut self, booking: BookingId, units: &[UnitRef]) {
+        self.ended.insert(booking);
+        self.open.remove(&booking);
+        for unit in units {
+            if self.held.get(unit) == Some(&booking) {
+                self.held.remove(unit);
+            }
+        }
+    }
+}
+
+fn unit_ref(office: &OfficeId, date: LocalDate, span: &UnitSpan) -> UnitRef {
+    UnitRef {
+        office: office.clone(),
+        date,
+        lane: span.lane,
+        start: span.start,
+    }
+}
+
+/// Per lane with a unit starting at `local_start`, ascending, the units a booking of
+/// `minutes` would take there.
+fn lane_chains(
+    capacity: &OfficeDayCapacity,
+    local_start: LocalTime,
+    minutes: u32,
+) -> impl Iterator<Item = Vec<UnitSpan>> + '_ {
+    capacity
+        .lanes_starting_at(local_start)
+        .filter_map(move |lane| capacity.chain(lane, local_start, minutes))
+}
+
+/// Every unit, on any lane, that a booking of `needed_minutes` from `local_start`
+/// could take: the unit streams a request must read (and append to if taken).
+pub fn candidate_units(
+    capacity: &OfficeDayCapacity,
+    office: &OfficeId,
+    date: LocalDate,
+    local_start: LocalTime,
+    needed_minutes: u32,
+) -> Vec<UnitRef> {
+    lane_chains(capacity, local_start, needed_minutes)
+        .flatten()
+        .map(|span| unit_ref(office, date, &span))
+        .collect()
+}
+
+/// Decides a booking request; see [`BookingRequestState`] for what it reads.
+pub struct BookingRequestDecider;
+
+impl Decider for BookingRequestDecider {
+    type Command = RequestBooking;
+    type Event = BookingInput;
+    type State = BookingRequestState;
+    type Error = BookingRequestError;
+
+    fn decide(command: &RequestBooking, state: &BookingRequestState) -> Result<Vec<BookingInput>, BookingRequestError> {
+        use BookingRequestError as E;
+        let RequestBooking {
+            booking,
+            office,
+            services,
+            start,
+            citizen,
+            links,
+            now,
+            policy,
+        } = command;
+        let zone = match &state.office {
+            Some(details) if details.office == *office => details.timezone,
+            _ => return Err(E::UnknownOffice(office.clone())),
+        };
+        let mut needed: u32 = 0;
+        for service in services {
+            let details = state
+                .services
+                .get(service)
+                .ok_or_else(|| E::UnknownService(service.clone()))?;
+            needed = needed.saturating_add(details.duration_minutes);
+        }
+        if !(1..=MAX_BOOKING_SERVICES).contains(&services.len()) {
+            return Err(E::ServiceCount(services.len()));
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(twice) = services.iter().find(|service| !seen.insert(*service)) {
+            return Err(E::DuplicateService(twice.clone()));
+        }
+        if start <= now {
+            return Err(E::StartNotInFuture {
+                start: *start,
+                now: *now,
+            });
+        }
+        let start_day = zone.today(*start);
+        let last = zone
+            .today(*now)
+            .checked_add_days(Days::new(policy.horizon_days.into()))
+            .unwrap_or(NaiveDate::MAX);
+        if start_day > last {
+            return Err(E::BeyondHorizon { date: start_day, last });
+        }
+        if state.open_future_bookings(&citizen.envelope_id, *now) >= policy.max_open_bookings as usize {
+            return Err(E::TooManyOpenBookings {
+                max: policy.max_open_bookings,
+            });
+        }
+
+        let slot_taken = || E::SlotTaken { start: *start };
+        // No unit starts off a whole local minute, so such a start finds nothing.
+        let (date, local_start) = zone.local_minute(*start).ok_or_else(slot_taken)?;
+        let capacity = state.capacity.get(&(office.clone(), date)).ok_or_else(slot_taken)?;
+        let units = lane_chains(capacity, local_start, needed)
+            .map(|chain| {
+                let end = chain.last().map_or(local_start, |unit| unit.end);
+                let units: Vec<UnitRef> = chain.iter().map(|span| unit_ref(office, date, span)).collect();
+                (units, end)
+            })
+            .find(|(units, _)| units.iter().all(|unit| !state.held.contains_key(unit)));
+        let (units, end) = units.ok_or_else(slot_taken)?;
+        Ok(vec![
+            BookingEvent::Requested(BookingRequested {
+                booking: *booking,
+                office: office.clone(),
+                services: services.clone(),
+                units,
+                start: *start,
+                end: zone.instant(date, end)?,
+                citizen: citizen.clone(),
+                confirm_by: *now + policy.confirm_ttl,
+                links: links.clone(),
+            })
+            .into(),
+        ])
+    }
+
+    fn evolve(mut state: BookingRequestState, event: &BookingInput) -> BookingRequestState {
+        use BookingEvent as B;
+        use CatalogueEvent as C;
+        match event {
+            BookingInput::Catalogue(C::ServiceRegistered(details) | C::ServiceDetailsChanged(details)) => {
+                state.services.insert(details.service.clone(), details.clone());
+            }
+            BookingInput::Catalogue(C::CapacityPublished(published)) => state
+                .capacity
+                .entry((published.office.clone(), published.date))
+                .or_default()
+                .record(published),
+            BookingInput::Catalogue(office) => state.office = OfficeDecider::evolve(state.office, office),
+            BookingInput::Booking(B::Requested(requested)) => {
+                if !state.ended.contains(&requested.booking) {
+                    let owner = (requested.citizen.envelope_id, requested.start);
+                    state.open.insert(requested.booking, owner);
+                    state
+                        .held
+                        .extend(requested.units.iter().map(|unit| (unit.clone(), requested.booking)));
+                }
+            }
+            BookingInput::Booking(
+                B::Cancelled(BookingCancelled { booking, units, .. }) | B::Lapsed(BookingLapsed { booking, units, .. }),
+            ) => state.release(*booking, units),
+            BookingInput::Booking(B::Confirmed(_)) => {}
+        }
+        state
+    }
+}
+
+// --- confirming, cancelling, lapsing ---------------------------------------------
+
+/// Confirm a pending booking (its confirm link); hands out the next waiting number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmBooking {
+    pub booking: BookingId,
+    pub checkin_code_hash: String,
+    /// The cancel link of the confirmation mail.
+    pub cancel_link: IssuedLink,
+    pub now: DateTime<Utc>,
+}
+
+/// Cancel a booking before its start (its cancel link).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelBooking {
+    pub booking: BookingId,
+    pub now: DateTime<Utc>,
+}
+
+/// The lapse timer: frees the units of a booking still unconfirmed at `confirm_by`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LapseBooking {
+    pub booking: BookingId,
+    pub now: DateTime<Utc>,
+}
+
+/// What may happen to a booking after its request: one decider for all three,
+/// since they read the same state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BookingCommand {
+    Confirm(ConfirmBooking),
+    Cancel(CancelBooking),
+    Lapse(LapseBooking),
+}
+
+impl BookingCommand {
+    pub fn booking(&self) -> BookingId {
+        match self {
+            Self::Confirm(command) => command.booking,
+            Self::Cancel(command) => command.booking,
+            Self::Lapse(command) => command.booking,
+        }
+    }
+}
+
+impl From<ConfirmBooking> for BookingCommand {
+    fn from(command: ConfirmBooking) -> Self {
+        Self::Confirm(command)
+    }
+}
+
+impl From<CancelBooking> for BookingCommand {
+    fn from(command: CancelBooking) -> Self {
+        Self::Cancel(command)
+    }
+}
+
+impl From<LapseBooking> for BookingCommand {
+    fn from(command: LapseBooking) -> Self {
+        Self::Lapse(command)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BookingError {
+    #[error("booking {0} does not exist")]
+    UnknownBooking(BookingId),
+    #[error("booking {0} was cancelled")]
+    Cancelled(BookingId),
+    #[error("booking {0} lapsed unconfirmed")]
+    Lapsed(BookingId),
+    #[error("booking {booking} had to be confirmed by {confirm_by}")]
+    ConfirmationExpired {
+        booking: BookingId,
+        confirm_by: DateTime<Utc>,
+    },
+    #[error("all {MAX_WAITING_NUMBER} waiting numbers of {office} on {date} are handed out")]
+    NumbersExhausted { office: OfficeId, date: LocalDate },
+    #[error("booking {booking} started at {start} and can no longer be cancelled")]
+    TooLate { booking: BookingId, start: DateTime<Utc> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookingStatus {
+    PendingConfirmation,
+    Confirmed(WaitingNumber),
+    Cancelled,
+    Lapsed,
+}
+
+/// One booking as its stream tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    pub office: OfficeId,
+    /// The office-local date of its units: its office day.
+    pub date: LocalDate,
+    pub units: Vec<UnitRef>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub confirm_by: DateTime<Utc>,
+    pub citizen: EnvelopeId,
+    pub status: BookingStatus,
+}
+
+/// Folded from `booking:{id}` and, for confirming, `numbers:{office}:{date}` of its
+/// office day (find it with [`BookingState::numbers_stream`] after folding the
+/// booking stream). One state for both: bookings by id, numbers by office day.
+/// The numbers stream repeats confirmations that are also in booking streams, so
+/// statuses only move forward and a repeated event changes nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BookingState {
+    bookings: BTreeMap<BookingId, Booking>,
+    numbers: BTreeMap<(OfficeId, LocalDate), BTreeMap<BookingId, WaitingNumber>>,
+}
+
+impl BookingState {
+    pub fn booking(&self, booking: &BookingId) -> Option<&Booking> {
+        self.bookings.get(booking)
+    }
+
+    /// The `numbers:` stream a confirmation of `booking` must read too.
+    pub fn numbers_stream(&self, booking: &BookingId) -> Option<StreamName> {
+        self.booking(booking)
+            .map(|booking| StreamName::waiting_numbers(&booking.office, booking.date.into()))
+    }
+
+    pub fn numbers_handed_out(&self, office: &OfficeId, date: LocalDate) -> usize {
+        self.numbers.get(&(office.clone(), date)).map_or(0, BTreeMap::len)
+    }
+
+    fn advance(&mut self, booking: &BookingId, next: BookingStatus) {
+        use BookingStatus as S;
+        if let Some(booking) = self.bookings.get_mut(booking) {
+            if matches!(
+                (booking.status, next),
+                (S::PendingConfirmation, _) | (S::Confirmed(_), S::Cancelled)
+            ) {
+                booking.status = next;
+            }
+        }
+    }
+}
+
+/// Decides confirmations, cancellations and lapses of one booking.
+pub struct BookingDecider;
+
+impl Decider for BookingDecider {
+    type Command = BookingCommand;
+    type Event = BookingEvent;
+    type State = BookingState;
+    type Error = BookingError;
+
+    fn decide(command: &BookingCommand, state: &BookingState) -> Result<Vec<BookingEvent>, BookingError> {
+        use BookingStatus as S;
+        let id = command.booking();
+        let booking = state.booking(&id).ok_or(BookingError::UnknownBooking(id))?;
+        match command {
+            BookingCommand::Confirm(confirm) => match booking.status {
+                S::Confirmed(_) => Ok(vec![]),
+                S::Cancelled => Err(BookingError::Cancelled(id)),
+                S::Lapsed => Err(BookingError::Lapsed(id)),
+                S::PendingConfirmation if confirm.now >= booking.confirm_by => Err(BookingError::ConfirmationExpired {
+                    booking: id,
+                    confirm_by: booking.confirm_by,
+                }),
+                S::PendingConfirmation => {
+                    let handed_out = state.numbers_handed_out(&booking.office, booking.date);
+                    let number = u32::try_from(handed_out + 1)
+                        .ok()
+                        .and_then(WaitingNumber::nth)
+                        .ok_or_else(|| BookingError::NumbersExhausted {
+                            office: booking.office.clone(),
+                            date: booking.date,
+                        })?;
+                    Ok(vec![BookingEvent::Confirmed(BookingConfirmed {
+                        booking: id,
+                        office: booking.office.clone(),
+                        date: booking.date,
+                        number,
+                        checkin_code_hash: confirm.checkin_code_hash.clone(),
+                        links: vec![confirm.cancel_link.clone()],
+                    })])
+                }
+            },
+            BookingCommand::Cancel(cancel) => match booking.status {
+                S::Cancelled => Ok(vec![]),
+                S::Lapsed => Err(BookingError::Lapsed(id)),
+                _ if booking.start <= cancel.now => Err(BookingError::TooLate {
+                    booking: id,
+                    start: booking.start,
+                }),
+                _ => Ok(vec![BookingEvent::Cancelled(BookingCancelled {
+                    booking: id,
+                    units: booking.units.clone(),
+                    citizen: booking.citizen,
+                })]),
+            },
+            // The timer may fire late or twice: anything but a due pending booking is done.
+            BookingCommand::Lapse(lapse) => Ok(match booking.status {
+                S::PendingConfirmation if lapse.now >= booking.confirm_by => {
+                    vec![BookingEvent::Lapsed(BookingLapsed {
+                        booking: id,
+                        units: booking.units.clone(),
+                        citizen: booking.citizen,
+                    })]
+                }
+                _ => vec![],
+            }),
+        }
+    }
+
+    fn evolve(mut state: BookingState, event: &BookingEvent) -> BookingState {
+        match event {
+            BookingEvent::Requested(requested) => {
+                // Every decided request has units; without them there is no office day.
+                if let Some(first) = requested.units.first() {
+                    state.bookings.entry(requested.booking).or_insert_with(|| Booking {
+                        office: requested.office.clone(),
+                        date: first.date,
+                        units: requested.units.clone(),
+                        start: requested.start,
+                        end: requested.end,
+                        confirm_by: requested.confirm_by,
+                        citizen: requested.citizen.envelope_id,
+                        status: BookingStatus::PendingConfirmation,
+                    });
+                }
+            }
+            BookingEvent::Confirmed(confirmed) => {
+                state
+                    .numbers
+                    .entry((confirmed.office.clone(), confirmed.date))
+                    .or_default()
+                    .insert(confirmed.booking, confirmed.number);
+                state.advance(&confirmed.booking, BookingStatus::Confirmed(confirmed.number));
+            }
+            BookingEvent::Cancelled(cancelled) => state.advance(&cancelled.booking, BookingStatus::Cancelled),
+            BookingEvent::Lapsed(lapsed) => state.advance(&lapsed.booking, BookingStatus::Lapsed),
+        }
+        state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::CapacityPublished;
+    use crate::testing::{given, given_no_events};
+    use crate::time::OfficeTimeZone;
+    use serde_json::json;
+    use ulid::Ulid;
+
+    const DAY: &str = "2026-12-01";
+    const NEXT_DAY: &str = "2026-12-02";
+    const PA: &str = "personalausweis";
+    const RP: &str = "reisepass";
+    const MB: &str = "meldebescheinigung";
+
+    fn office_id() -> OfficeId {
+        "bss-mitte".parse().unwrap()
+    }
+
+    fn berlin() -> OfficeTimeZone {
+        "Europe/Berlin".parse().unwrap()
+    }
+
+    fn date(input: &str) -> LocalDate {
+        input.parse().unwrap()
+    }
+
+    fn time(input: &str) -> LocalTime {
+        input.parse().unwrap()
+    }
+
+    fn utc(input: &str) -> DateTime<Utc> {
+        input.parse().unwrap()
+    }
+
+    /// 2026-11-20 10:00 in Berlin (UTC+1).
+    fn now() -> DateTime<Utc> {
+        utc("2026-11-20T09:00:00Z")
+    }
+
+    /// The instant the office's clocks show `day` `hhmm`.
+    fn at(day: &str, hhmm: &str) -> DateTime<Utc> {
+        berlin().instant(date(day), time(hhmm)).unwrap()
+    }
+
+    fn office() -> BookingInput {
+        CatalogueEvent::OfficeRegistered(OfficeDetails {
+            office: office_id(),
+            name: "Bürger-Service-Station Mitte".parse().unwrap(),
+            address: "Sonnenwall 77\n47051 Duisburg".parse().unwrap(),
+            timezone: berlin(),
+        })
+        .into()
+    }
+
+    fn service(id: &str, duration_minutes: u32) -> BookingInput {
+        CatalogueEvent::ServiceRegistered(ServiceDetails {
+            service: id.parse().unwrap(),
+            name: id.parse().unwrap(),
+            duration_minutes,
+        })
+        .into()
+    }
+
+    fn published(day: &str, from: &str, to: &str, unit_minutes: u32, lanes: u16, first_lane: u16) -> CapacityPublished {
+        let per_lane = (time(to).minutes_since_midnight() - time(from).minutes_since_midnight()) / unit_minutes;
+        CapacityPublished {
+            office: office_id(),
+            date: date(day),
+            from: time(from),
+            to: time(to),
+            unit_minutes,
+            lanes,
+            first_lane,
+            units: u32::from(lanes) * per_lane,
+        }
+    }
+
+    fn capacity(day: &str, from: &str, to: &str, unit_minutes: u32, lanes: u16) -> BookingInput {
+        CatalogueEvent::CapacityPublished(published(day, from, to, unit_minutes, lanes, 1)).into()
+    }
+
+    /// The office, three 12-minute services, and `extra`.
+    fn catalogue(extra: impl IntoIterator<Item = BookingInput>) -> Vec<BookingInput> {
+        [office(), service(PA, 12), service(RP, 12), service(MB, 12)]
+            .into_iter()
+            .chain(extra)
+            .collect()
+    }
+
+    /// The catalogue, two lanes of 12-minute units 08:00–12:00 on DAY, and `bookings`.
+    fn day_with(bookings: impl IntoIterator<Item = BookingEvent>) -> Vec<BookingInput> {
+        catalogue([capacity(DAY, "08:00", "12:00", 12, 2)])
+            .into_iter()
+            .chain(bookings.into_iter().map(BookingInput::from))
+            .collect()
+    }
+
+    fn booking_id(n: u64) -> BookingId {
+        BookingId::from_ulid(Ulid::from_parts(n, 1))
+    }
+
+    fn sealed(citizen: u64) -> SealedPersonalData {
+        SealedPersonalData {
+            envelope_id: EnvelopeId::from_ulid(Ulid::from_parts(citizen, 2)),
+            nonce: "0a".repeat(12),
+            ciphertext: "c1phe7".into(),
+        }
+    }
+
+    fn link(action: LinkAction, hash_digit: char) -> IssuedLink {
+        IssuedLink {
+            action,
+            token_hash: hash_digit.to_string().repeat(64),
+            expires_at: utc("2026-12-01T23:00:00Z"),
+        }
+    }
+
+    /// Booking `n` of citizen 1 for `services` from `start`, decided at `now()`.
+    fn request(n: u64, services: &[&str], start: DateTime<Utc>) -> RequestBooking {
+        RequestBooking {
+            booking: booking_id(n),
+            office: office_id(),
+            services: services.iter().map(|s| s.parse().unwrap()).collect(),
+            start,
+            citizen: sealed(1),
+            links: vec![
+                link(LinkAction::ConfirmBooking, '1'),
+                link(LinkAction::CancelBooking, '2'),
+            ],
+            now: now(),
+            policy: BookingPolicy::default(),
+        }
+    }
+
+    fn unit(day: &str, lane: u16, start: &str) -> UnitRef {
+        UnitRef {
+            office: office_id(),
+            date: date(day),
+            lane,
+            start: time(start),
+        }
+    }
+
+    /// What `command` decides when it takes `units` (lane, local start) and ends at local `end`.
+    fn requested(command: &RequestBooking, units: &[(u16, &str)], end: &str) -> BookingEvent {
+        let (day, _) = berlin().local_minute(command.start).unwrap();
+        let day = day.to_string();
+        BookingEvent::Requested(BookingRequested {
+            booking: command.booking,
+            office: command.office.clone(),
+            services: command.services.clone(),
+            units: units.iter().map(|&(lane, start)| unit(&day, lane, start)).collect(),
+            start: command.start,
+            end: at(&day, end),
+            citizen: command.citizen.clone(),
+            confirm_by: command.now + command.policy.confirm_ttl,
+            links: command.links.clone(),
+        })
+    }
+
+    /// A booking held by `citizen` on one unit `(lane, start)` of DAY.
+    fn held(n: u64, citizen: u64, lane: u16, start: &str) -> BookingEvent {
+        let command = RequestBooking {
+            citizen: sealed(citizen),
+            ..request(n, &[PA], at(DAY, start))
+        };
+        let end = time(start).add_minutes(12).unwrap().to_string();
+        requested(&command, &[(lane, start)], &end)
+    }
+
+    fn released(requested: &BookingEvent) -> (BookingId, Vec<UnitRef>, EnvelopeId) {
+        let BookingEvent::Requested(r) = requested else {
+            unreachable!()
+        };
+        (r.booking, r.units.clone(), r.citizen.envelope_id)
+    }
+
+    fn cancelled(requested: &BookingEvent) -> BookingEvent {
+        let (booking, units, citizen) = released(requested);
+        BookingEvent::Cancelled(BookingCancelled {
+            booking,
+            units,
+            citizen,
+        })
+    }
+
+    fn lapsed(requested: &BookingEvent) -> BookingEvent {
+        let (booking, units, citizen) = released(requested);
+        BookingEvent::Lapsed(BookingLapsed {
+            booking,
+            units,
+            citizen,
+        })
+    }
+
+    // --- requesting ------------------------------------------------------------------
+
+    #[test]
+    fn books_the_first_lane_with_a_unit_at_the_exact_start() {
+        let command = request(1, &[PA], at(DAY, "08:00"));
+        given::<BookingRequestDecider>(day_with([]))
+            .when(command.clone())
+            .then([requested(&command, &[(1, "08:00")], "08:12").into()]);
+        // In December Berlin is UTC+1; the hold lasts the confirmation TTL (2 h).
+        let events = BookingRequestDecider::decide(&command, &BookingRequestDecider::fold(&day_with([]))).unwrap();
+        let [BookingInput::Booking(BookingEvent::Requested(event))] = &events[..] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(
+            (event.start, event.end, event.confirm_by),
+            (
+                utc("2026-12-01T07:00:00Z"),
+                utc("2026-12-01T07:12:00Z"),
+                utc("2026-11-20T11:00:00Z")
+            )
+        );
+    }
+
+    #[test]
+    fn a_held_unit_sends_the_next_request_to_the_next_lane_until_none_fits() {
+        let first = held(1, 1, 1, "08:00");
+        let second = request(2, &[PA], at(DAY, "08:00"));
+        given::<BookingRequestDecider>(day_with([first.clone()]))
+            .when(second.clone())
+            .then([requested(&second, &[(2, "08:00")], "08:12").into()]);
+        given::<BookingRequestDecider>(day_with([first, requested(&second, &[(2, "08:00")], "08:12")]))
+            .when(request(3, &[PA], at(DAY, "08:00")))
+            .then_error(BookingRequestError::SlotTaken {
+                start: at(DAY, "08:00"),
+            });
+    }
+
+    #[test]
+    fn two_12_minute_services_take_two_consecutive_units() {
+        let command = request(1, &[PA, RP], at(DAY, "08:00"));
+        given::<BookingRequestDecider>(day_with([]))
+            .when(command.clone())
+            .then([requested(&command, &[(1, "08:00"), (1, "08:12")], "08:24").into()]);
+    }
+
+    #[test]
+    fn a_chain_broken_by_a_held_unit_moves_to_the_next_lane() {
+        let command = request(2, &[PA, RP], at(DAY, "08:00"));
+        given::<BookingRequestDecider>(day_with([held(1, 2, 1, "08:12")]))
+            .when(command.clone())
+            .then([requested(&command, &[(2, "08:00"), (2, "08:12")], "08:24").into()]);
+    }
+
+    #[test]
+    fn three_services_on_15_minute_units_take_three_units() {
+        // 36 minutes need ⌈36/15⌉ = 3 units: 45 minutes.
+        let command = request(1, &[PA, RP, MB], at(DAY, "08:00"));
+        given::<BookingRequestDecider>(catalogue([capacity(DAY, "08:00", "12:00", 15, 1)]))
+            .when(command.clone())
+            .then([requested(&command, &[(1, "08:00"), (1, "08:15"), (1, "08:30")], "08:45").into()]);
+    }
+
+    #[test]
+    fn no_free_run_of_units_exactly_at_the_start_is_slot_taken() {
+        let cases = [
+            request(1, &[PA], at(DAY, "08:06")), // between unit starts
+            request(1, &[PA], at(DAY, "08:00") + chrono::Duration::seconds(30)), // not on a minute
+            request(1, &[PA], at(DAY, "07:48")), // before the first unit
+            request(1, &[PA, RP], at(DAY, "11:48")), // runs past the last unit
+            request(1, &[PA], at(NEXT_DAY, "08:00")), // nothing published that day
+        ];
+        for command in cases {
+            let start = command.start;
+            given::<BookingRequestDecider>(day_with([]))
+                .when(command)
+                .then_error(BookingRequestError::SlotTaken { start });
+        }
+    }
+
+    #[test]
+    fn cancelled_and_lapsed_bookings_free_their_units() {
+        let (first, second) = (held(1, 1, 1, "08:00"), held(2, 2, 2, "08:00"));
+        let command = request(3, &[PA], at(DAY, "08:00"));
+        given::<BookingRequestDecider>(day_with([first.clone(), second.clone(), cancelled(&first)]))
+            .when(command.clone())
+            .then([requested(&command, &[(1, "08:00")], "08:12").into()]);
+        given::<BookingRequestDecider>(day_with([first.clone(), second.clone(), lapsed(&second)]))
+            .when(command.clone())
+            .then([requested(&command, &[(2, "08:00")], "08:12").into()]);
+        // The request read again through another of its streams does not revive the hold.
+        given::<BookingRequestDecider>(day_with([
+            first.clone(),
+            cancelled(&first),
+            second.clone(),
+            first,
+            second.clone(),
+        ]))
+        .when(command.clone())
+        .then([requested(&command, &[(1, "08:00")], "08:12").into()]);
+    }
+
+    #[test]
+    fn a_fourth_open_booking_of_a_citizen_is_refused() {
+        let open = [held(1, 1, 1, "09:00"), held(2, 1, 1, "10:00"), held(3, 1, 1, "11:00")];
+        given::<BookingRequestDecider>(day_with(open))
+            .when(request(4, &[PA], at(DAY, "08:00")))
+            .then_error(BookingRequestError::TooManyOpenBookings { max: 3 });
+    }
+
+    #[test]
+    fn past_ended_and_other_citizens_bookings_do_not_count() {
+        let past = requested(
+            &request(1, &[PA], utc("2026-11-19T07:00:00Z")),
+            &[(1, "08:00")],
+            "08:12",
+        );
+        let gone = held(2, 1, 1, "09:00");
+        let others = (5..8).map(|n| held(n, 2, 2, &format!("{:02}:00", n + 4)));
+        let bookings = [
+            past,
+            held(3, 1, 1, "10:00"),
+            held(4, 1, 1, "11:00"),
+            gone.clone(),
+            cancelled(&gone),
+        ];
+        let command = request(9, &[PA], at(DAY, "08:00"));
+        given::<BookingRequestDecider>(day_with(bookings.into_iter().chain(others)))
+            .when(command.clone())
+            .then([requested(&command, &[(1, "08:00")], "08:12").into()]);
+        let state = BookingRequestDecider::fold(&day_with([held(1, 1, 1, "09:00")]));
+        assert_eq!(state.open_future_bookings(&sealed(1).envelope_id, now()), 1);
+        assert_eq!(state.open_future_bookings(&sealed(1).envelope_id, at(DAY, "09:00")), 0);
+        assert_eq!(state.holder(&unit(DAY, 1, "09:00")), Some(booking_id(1)));
+    }
+
+    #[test]
+    fn the_horizon_ends_21_office_days_ahead() {
+        // Today is 2026-11-20 in Berlin: day 21 is 2026-12-11.
+        let history = catalogue([
+            capacity("2026-12-11", "08:00", "12:00", 12, 1),
+            capacity("2026-12-12", "08:00", "12:00", 12, 1),
+        ]);
+        let last = request(1, &[PA], at("2026-12-11", "11:48"));
+        given::<BookingRequestDecider>(history.clone())
+            .when(last.clone())
+            .then([requested(&last, &[(1, "11:48")], "12:00").into()]);
+        given::<BookingRequestDecider>(history.clone())
+            .when(request(1, &[PA], at("2026-12-12", "08:00")))
+            .then_error(BookingRequestError::BeyondHorizon {
+                date: date("2026-12-12").as_naive(),
+                last: date("2026-12-11").as_naive(),
+            });
+        // At 23:30 UTC it is already the next day in Berlin, so day 21 moves too.
+        let late = RequestBooking {
+            now: utc("2026-11-20T23:30:00Z"),
+            ..request(1, &[PA], at("2026-12-12", "08:00"))
+        };
+        given::<BookingRequestDecider>(history)
+            .when(late.clone())
+            .then([requested(&late, &[(1, "08:00")], "08:12").into()]);
+    }
+
+    #[test]
+    fn the_start_must_be_in_the_future() {
+        for start in [now(), now() - chrono::Duration::minutes(1)] {
+            given::<BookingRequestDecider>(catalogue([capacity("2026-11-20", "08:00", "12:00", 12, 1)]))
+                .when(request(1, &[PA], start))
+                .then_error(BookingRequestError::StartNotInFuture { start, now: now() });
+        }
+    }
+
+    #[test]
+    fn unknown_office_or_service_is_refused() {
+        given_no_events::<BookingRequestDecider>()
+            .when(request(1, &[PA], at(DAY, "08:00")))
+            .then_error(BookingRequestError::UnknownOffice(office_id()));
+        let elsewhere = RequestBooking {
+            office: "bss-walsum".parse().unwrap(),
+            ..request(1, &[PA], at(DAY, "08:00"))
+        };
+        given::<BookingRequestDecider>(day_with([]))
+            .when(elsewhere)
+            .then_error(BookingRequestError::UnknownOffice("bss-walsum".parse().unwrap()));
+        given::<BookingRequestDecider>(day_with([]))
+            .when(request(1, &[PA, "fuehrerschein"], at(DAY, "08:00")))
+            .then_error(BookingRequestError::UnknownService("fuehrerschein".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_booking_names_1_to_10_distinct_services() {
+        let names: Vec<String> = (1..=11).map(|n| format!("kurz-{n}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let history = day_with([])
+            .into_iter()
+            .chain(names.iter().map(|name| service(name, 1)))
+            .collect::<Vec<_>>();
+        let ten = request(1, &names[..10], at(DAY, "08:00"));
+        given::<BookingRequestDecider>(history.clone())
+            .when(ten.clone())
+            .then([requested(&ten, &[(1, "08:00")], "08:12").into()]);
+        given::<BookingRequestDecider>(history.clone())
+            .when(request(1, &names, at(DAY, "08:00")))
+            .then_error(BookingRequestError::ServiceCount(11));
+        given::<BookingRequestDecider>(history.clone())
+            .when(request(1, &[], at(DAY, "08:00")))
+            .then_error(BookingRequestError::ServiceCount(0));
+        given::<BookingRequestDecider>(history)
+            .when(request(1, &[PA, RP, PA], at(DAY, "08:00")))
+            .then_error(BookingRequestError::DuplicateService(PA.parse().unwrap()));
+    }
+
+    #[test]
+    fn rules_are_checked_in_order() {
+        // Past start and unknown service: the service is named first.
+        given::<BookingRequestDecider>(day_with([]))
+            .when(request(1, &["fuehrerschein"], now()))
+            .then_error(BookingRequestError::UnknownService("fuehrerschein".parse().unwrap()));
+        // At the limit and asking for a taken unit: the limit is named first.
+        let open = [held(1, 1, 1, "09:00"), held(2, 1, 1, "10:00"), held(3, 1, 1, "11:00")];
+        given::<BookingRequestDecider>(day_with(open))
+            .when(request(4, &[PA], at(DAY, "09:00")))
+            .then_error(BookingRequestError::TooManyOpenBookings { max: 3 });
+    }
+
+    #[test]
+    fn a_dst_week_booking_has_the_right_instants() {
+        // Clocks went forward on Sunday 2026-03-29: 08:00 is 07:00Z on Saturday, 06:00Z on Monday.
+        let history = catalogue([
+            capacity("2026-03-28", "08:00", "12:00", 12, 1),
+            capacity("2026-03-30", "08:00", "12:00", 12, 1),
+        ]);
+        let decide = |start: &str, services: &[&str]| {
+            let command = RequestBooking {
+                now: utc("2026-03-20T09:00:00Z"),
+                ..request(1, services, utc(start))
+            };
+            let events = BookingRequestDecider::decide(&command, &BookingRequestDecider::fold(&history)).unwrap();
+            let [BookingInput::Booking(BookingEvent::Requested(event))] = &events[..] else {
+                panic!("{events:?}")
+            };
+            (event.units.clone(), event.end)
+        };
+        assert_eq!(
+            decide("2026-03-30T06:00:00Z", &[PA, RP]),
+            (
+                vec![unit("2026-03-30", 1, "08:00"), unit("2026-03-30", 1, "08:12")],
+                utc("2026-03-30T06:24:00Z")
+            )
+        );
+        assert_eq!(
+            decide("2026-03-28T07:00:00Z", &[PA]),
+            (vec![unit("2026-03-28", 1, "08:00")], utc("2026-03-28T07:12:00Z"))
+        );
+        assert_eq!(
+            decide("2026-03-30T07:00:00Z", &[PA]),
+            (vec![unit("2026-03-30", 1, "09:00")], utc("2026-03-30T07:12:00Z"))
+        );
+    }
+
+    #[test]
+    fn an_end_the_zone_cannot_name_is_refused() {
+        // Published under older zone rules: 02:30 on 2026-10-25 now occurs twice in Berlin.
+        let command = RequestBooking {
+            now: utc("2026-10-20T09:00:00Z"),
+            ..request(1, &[PA], at("2026-10-25", "01:00"))
+        };
+        given::<BookingRequestDecider>(catalogue([capacity("2026-10-25", "01:00", "02:30", 90, 1)]))
+            .when(command)
+            .then_error(BookingRequestError::DstTransition(LocalTimeError::Ambiguous {
+                date: date("2026-10-25").as_naive(),
+                time: time("02:30").as_naive(),
+            }));
+    }
+
+    #[test]
+    fn candidate_units_are_every_lanes_run_from_the_start() {
+        let mut day = OfficeDayCapacity::default();
+        day.record(&published(DAY, "08:00", "12:00", 12, 2, 1));
+        day.record(&published(DAY, "08:12", "12:00", 12, 1, 3));
+        let office = office_id();
+        assert_eq!(
+            candidate_units(&day, &office, date(DAY), time("08:00"), 24),
+            [
+                unit(DAY, 1, "08:00"),
+                unit(DAY, 1, "08:12"),
+                unit(DAY, 2, "08:00"),
+                unit(DAY, 2, "08:12")
+            ]
+        );
+        assert_eq!(
+            candidate_units(&day, &office, date(DAY), time("11:48"), 12),
+            [unit(DAY, 1, "11:48"), unit(DAY, 2, "11:48"), unit(DAY, 3, "11:48")]
+        );
+        assert!(candidate_units(&day, &office, date(DAY), time("11:48"), 13).is_empty());
+        assert!(candidate_units(&day, &office, date(DAY), time("08:06"), 12).is_empty());
+    }
+
+    // --- confirming, cancelling, lapsing ---------------------------------------------
+
+    /// Booking `n`, pending on lane `n` at 08:00 of `day`, to be confirmed by 11:00Z on 2026-11-20.
+    fn pending(n: u64, day: &str) -> BookingEvent {
+        let command = request(n, &[PA], at(day, "08:00"));
+        requested(&command, &[(n as u16, "08:00")], "08:12")
+    }
+
+    fn confirmed(n: u64, day: &str, number: u32) -> BookingEvent {
+        BookingEvent::Confirmed(BookingConfirmed {
+            booking: booking_id(n),
+            office: office_id(),
+            date: date(day),
+            number: WaitingNumber::nth(number).unwrap(),
+            checkin_code_hash: "c".repeat(64),
+            links: vec![link(LinkAction::CancelBooking, '3')],
+        })
+    }
+
+    fn confirm_at(n: u64, now: DateTime<Utc>) -> BookingCommand {
+        ConfirmBooking {
+            booking: booking_id(n),
+            checkin_code_hash: "c".repeat(64),
+            cancel_link: link(LinkAction::CancelBooking, '3'),
+            now,
+        }
+        .into()
+    }
+
+    fn confirm(n: u64) -> BookingCommand {
+        confirm_at(n, now())
+    }
+
+    fn cancel_at(n: u64, now: DateTime<Utc>) -> BookingCommand {
+        CancelBooking {
+            booking: booking_id(n),
+            now,
+        }
+        .into()
+    }
+
+    fn lapse_at(n: u64, now: DateTime<Utc>) -> BookingCommand {
+        LapseBooking {
+            booking: booking_id(n),
+            now,
+        }
+        .into()
+    }
+
+    fn confirm_by() -> DateTime<Utc> {
+        utc("2026-11-20T11:00:00Z")
+    }
+
+    #[test]
+    fn waiting_numbers_count_up_per_office_day() {
+        let mut history = vec![pending(1, DAY), pending(2, DAY), pending(3, DAY), pending(4, NEXT_DAY)];
+        for (n, number) in [(1, 1), (2, 2), (3, 3)] {
+            let events = BookingDecider::decide(&confirm(n), &BookingDecider::fold(&history)).unwrap();
+            assert_eq!(events, [confirmed(n, DAY, number)]);
+            history.extend(events);
+        }
+        given::<BookingDecider>(history)
+            .when(confirm(4))
+            .then([confirmed(4, NEXT_DAY, 1)]);
+        // As the executor reads it: the booking's stream, then the day's numbers stream.
+        given::<BookingDecider>([pending(3, DAY), confirmed(1, DAY, 1), confirmed(2, DAY, 2)])
+            .when(confirm(3))
+            .then([confirmed(3, DAY, 3)]);
+    }
+
+    #[test]
+    fn confirming_twice_changes_nothing() {
+        // The confirmation is read twice: from the booking stream and from the numbers stream.
+        let history = [pending(1, DAY), confirmed(1, DAY, 1), confirmed(1, DAY, 1)];
+        given::<BookingDecider>(history.clone()).when(confirm(1)).then([]);
+        let state = BookingDecider::fold(&history);
+        assert_eq!(state.numbers_handed_out(&office_id(), date(DAY)), 1);
+        assert_eq!(
+            state.booking(&booking_id(1)).map(|b| b.status),
+            Some(BookingStatus::Confirmed(WaitingNumber::nth(1).unwrap()))
+        );
+    }
+
+    #[test]
+    fn confirming_an_ended_or_expired_booking_is_refused() {
+        let booking = pending(1, DAY);
+        given::<BookingDecider>([booking.clone(), cancelled(&booking)])
+            .when(confirm(1))
+            .then_error(BookingError::Cancelled(booking_id(1)));
+        given::<BookingDecider>([booking.clone(), lapsed(&booking)])
+            .when(confirm(1))
+            .then_error(BookingError::Lapsed(booking_id(1)));
+        // Still pending because the lapse timer has not run yet: the time decides.
+        given::<BookingDecider>([booking])
+            .when(confirm_at(1, confirm_by()))
+            .then_error(BookingError::ConfirmationExpired {
+                booking: booking_id(1),
+                confirm_by: confirm_by(),
+            });
+    }
+
+    #[test]
+    fn an_unknown_booking_is_refused() {
+        // Another booking's confirmation in the numbers stream does not make this one known.
+        for command in [confirm(1), cancel_at(1, now()), lapse_at(1, confirm_by())] {
+            given::<BookingDecider>([confirmed(2, DAY, 1)])
+                .when(command)
+                .then_error(BookingError::UnknownBooking(booking_id(1)));
+        }
+    }
+
+    #[test]
+    fn waiting_numbers_run_out_after_9999() {
+        let others = (2..=10_000).map(|n| confirmed(n, DAY, (n - 1) as u32));
+        given::<BookingDecider>(std::iter::once(pending(1, DAY)).chain(others))
+            .when(confirm(1))
+            .then_error(BookingError::NumbersExhausted {
+                office: office_id(),
+                date: date(DAY),
+            });
+    }
+
+    #[test]
+    fn a_pending_or_confirmed_booking_is_cancelled_before_its_start() {
+        let booking = pending(1, DAY);
+        given::<BookingDecider>([booking.clone()])
+            .when(cancel_at(1, now()))
+            .then([cancelled(&booking)]);
+        // A pending booking overdue for its lapse can still be cancelled.
+        given::<BookingDecider>([booking.clone()])
+            .when(cancel_at(1, confirm_by()))
+            .then([cancelled(&booking)]);
+        given::<BookingDecider>([booking.clone(), confirmed(1, DAY, 1)])
+            .when(cancel_at(1, at(DAY, "07:59")))
+            .then([cancelled(&booking)]);
+    }
+
+    #[test]
+    fn cancelling_again_is_harmless_after_a_lapse_or_the_start_refused() {
+        let booking = pending(1, DAY);
+        given::<BookingDecider>([booking.clone(), cancelled(&booking)])
+            .when(cancel_at(1, now()))
+            .then([]);
+        given::<BookingDecider>([booking.clone(), lapsed(&booking)])
+            .when(cancel_at(1, now()))
+            .then_error(BookingError::Lapsed(booking_id(1)));
+        for late in [at(DAY, "08:00"), at(DAY, "08:05")] {
+            given::<BookingDecider>([booking.clone(), confirmed(1, DAY, 1)])
+                .when(cancel_at(1, late))
+                .then_error(BookingError::TooLate {
+                    booking: booking_id(1),
+                    start: at(DAY, "08:00"),
+                });
+        }
+    }
+
+    #[test]
+    fn a_booking_lapses_only_when_pending_past_confirm_by() {
+        let booking = pending(1, DAY);
+        given::<BookingDecider>([booking.clone()])
+            .when(lapse_at(1, confirm_by() - chrono::Duration::seconds(1)))
+            .then([]);
+        given::<BookingDecider>([booking.clone()])
+            .when(lapse_at(1, confirm_by()))
+            .then([lapsed(&booking)]);
+        for ended in [confirmed(1, DAY, 1), cancelled(&booking), lapsed(&booking)] {
+            given::<BookingDecider>([booking.clone(), ended])
+                .when(lapse_at(1, confirm_by()))
+                .then([]);
+        }
+    }
+
+    #[test]
+    fn a_repeated_confirmation_does_not_move_a_booking_back() {
+        // The numbers stream, read after the booking stream, repeats the confirmation.
+        let booking = pending(1, DAY);
+        let history = [
+            booking.clone(),
+            confirmed(1, DAY, 1),
+            cancelled(&booking),
+            confirmed(1, DAY, 1),
+        ];
+        given::<BookingDecider>(history.clone())
+            .when(confirm(1))
+            .then_error(BookingError::Cancelled(booking_id(1)));
+        given::<BookingDecider>(history).when(cancel_at(1, now())).then([]);
+    }
+
+    #[test]
+    fn the_booking_state_names_its_numbers_stream() {
+        let state = BookingDecider::fold(&[pending(1, DAY)]);
+        assert_eq!(
+            state.numbers_stream(&booking_id(1)).unwrap().as_str(),
+            "numbers:bss-mitte:2026-12-01"
+        );
+        assert_eq!(state.numbers_stream(&booking_id(2)), None);
+        let booking = state.booking(&booking_id(1)).unwrap();
+        assert_eq!((booking.start, booking.confirm_by), (at(DAY, "08:00"), confirm_by()));
+        assert_eq!(booking.status, BookingStatus::PendingConfirmation);
+    }
+
+    #[test]
+    fn a_booking_runs_its_life_and_frees_its_unit() {
+        let history = day_with([]);
+        let command = request(1, &[PA], at(DAY, "08:00"));
+        let requested = BookingRequestDecider::decide(&command, &BookingRequestDecider::fold(&history)).unwrap();
+        let [BookingInput::Booking(requested)] = &requested[..] else {
+            panic!("{requested:?}")
+        };
+        let mut life = vec![requested.clone()];
+        for command in [confirm(1), cancel_at(1, now())] {
+            life.extend(BookingDecider::decide(&command, &BookingDecider::fold(&life)).unwrap());
+        }
+        assert_eq!(life[1..], [confirmed(1, DAY, 1), cancelled(requested)]);
+        // The unit streams now hold the request and the cancellation: lane 1 is free again.
+        let again = request(2, &[PA], at(DAY, "08:00"));
+        given::<BookingRequestDecider>(history.into_iter().chain(life.into_iter().map(BookingInput::from)))
+            .when(again.clone())
+            .then([self::requested(&again, &[(1, "08:00")], "08:12").into()]);
+    }
+
+    // --- values and stored shape -----------------------------------------------------
+
+    #[test]
+    fn events_are_indexed_under_booking_units_citizen_and_numbers() {
+        let booking = "booking:00000000010000000000000001";
+        let citizen = "citizen:00000000010000000000000002";
+        let two_units = requested(
+            &request(1, &[PA, RP], at(DAY, "08:00")),
+            &[(1, "08:00"), (1, "08:12")],
+            "08:24",
+        );
+        let streams = |event: &BookingEvent| -> Vec<String> { event.streams().iter().map(|s| s.to_string()).collect() };
+        let holds = [
+            booking,
+            "unit:bss-mitte:2026-12-01:1:0800",
+            "unit:bss-mitte:2026-12-01:1:0812",
+            citizen,
+        ];
+        assert_eq!(streams(&two_units), holds);
+        assert_eq!(streams(&cancelled(&two_units)), holds);
+        assert_eq!(streams(&lapsed(&two_units)), holds);
+        assert_eq!(
+            streams(&confirmed(1, DAY, 7)),
+            [booking, "numbers:bss-mitte:2026-12-01"]
+        );
+        let input = BookingInput::from(two_units.clone());
+        assert_eq!(input.streams(), two_units.streams());
+        assert_eq!(office().streams(), [StreamName::office(&office_id())]);
+    }
+
+    #[test]
+    fn stored_booking_data_is_plain_and_decodes_back() {
+        let event = held(1, 1, 1, "08:00");
+        let data = event.to_data();
+        assert_eq!(
+            data,
+            json!({
+                "booking": "00000000010000000000000001",
+                "office": "bss-mitte",
+                "services": ["personalausweis"],
+                "units": [{"office": "bss-mitte", "date": "2026-12-01", "lane": 1, "start": "08:00"}],
+                "start": "2026-12-01T07:00:00Z",
+                "end": "2026-12-01T07:12:00Z",
+                "citizen": {
+                    "envelope_id": "00000000010000000000000002",
+                    "nonce": "0a0a0a0a0a0a0a0a0a0a0a0a",
+                    "ciphertext": "c1phe7"
+                },
+                "confirm_by": "2026-11-20T11:00:00Z",
+                "links": [
+                    {"action": "confirm_booking", "token_hash": "1".repeat(64), "expires_at": "2026-12-01T23:00:00Z"},
+                    {"action": "cancel_booking", "token_hash": "2".repeat(64), "expires_at": "2026-12-01T23:00:00Z"}
+                ]
+            })
+        );
+        assert_eq!(confirmed(1, DAY, 42).to_data()["number"], "42");
+        for event in [event.clone(), confirmed(1, DAY, 42), cancelled(&event), lapsed(&event)] {
+            let event_type = event.event_type();
+            assert!(BookingEvent::EVENT_TYPES.contains(&event_type));
+            assert_eq!(event.schema_version(), 1);
+            assert_eq!(serde_json::to_value(&event).unwrap()["type"], event_type);
+            let data = event.to_data();
+            assert!(data.get("type").is_none());
+            assert_eq!(BookingEvent::from_stored(event_type, data.clone()).unwrap(), event);
+            assert_eq!(
+                BookingInput::from_stored_json(event_type, &data.to_string()).unwrap(),
+                BookingInput::Booking(event)
+            );
+        }
+    }
+
+    #[test]
+    fn booking_input_is_both_families_decoded_by_type_name() {
+        let union: Vec<&str> = [CatalogueEvent::EVENT_TYPES, BookingEvent::EVENT_TYPES].concat();
+        assert_eq!(BookingInput::EVENT_TYPES, union);
+        for input in [office(), service(PA, 12), capacity(DAY, "08:00", "12:00", 12, 2)] {
+            let (event_type, data) = (input.event_type(), input.to_data());
+            assert_eq!(input.schema_version(), 1);
+            assert_eq!(BookingInput::from_stored(event_type, data.clone()).unwrap(), input);
+            assert_eq!(
+                BookingInput::from_stored_json(event_type, &data.to_string()).unwrap(),
+                input
+            );
+        }
+        assert!(matches!(
+            BookingInput::from_stored_json("wish.registered", "{}"),
+            Err(EventDecodeError::UnknownType(t)) if t == "wish.registered"
+        ));
+        assert!(matches!(
+            BookingInput::from_stored("booking.lapsed", json!({"booking": "x"})),
+            Err(EventDecodeError::InvalidData { event_type, .. }) if event_type == "booking.lapsed"
+        ));
+        assert!(matches!(
+            BookingInput::from_stored_json("office.registered", "{}"),
+            Err(EventDecodeError::InvalidData { event_type, .. }) if event_type == "office.registered"
+        ));
+    }
+
+    #[test]
+    fn waiting_numbers_are_1_to_4_digits() {
+        assert_eq!(WaitingNumber::nth(0), None);
+        assert_eq!(WaitingNumber::nth(10_000), None);
+        assert_eq!(WaitingNumber::nth(1).unwrap().to_string(), "1");
+        assert_eq!(WaitingNumber::nth(9999).unwrap().get(), 9999);
+        assert_eq!(WaitingNumber::parse("1112"), Ok(WaitingNumber::nth(1112).unwrap()));
+        for bad in ["", "0", "0042", "10000", "12a", "+12", " 12", "١٢"] {
+            assert_eq!(
+                WaitingNumber::parse(bad),
+                Err(InvalidWaitingNumber(bad.into())),
+                "{bad:?}"
+            );
+        }
+        let number: WaitingNumber = serde_json::from_str("\"42\"").unwrap();
+        assert_eq!(serde_json::to_value(number).unwrap(), "42");
+        assert!(serde_json::from_str::<WaitingNumber>("42").is_err());
+    }
+
+    #[test]
+    fn link_actions_and_policy_defaults() {
+        for action in [LinkAction::ConfirmBooking, LinkAction::CancelBooking] {
+            assert_eq!(serde_json::to_value(action).unwrap(), action.as_str());
+        }
+        assert_eq!(
+            serde_json::from_str::<LinkAction>("\"cancel_booking\"").unwrap(),
+            LinkAction::CancelBooking
+        );
+        assert_eq!(
+            BookingPolicy::default(),
+            BookingPolicy {
+                confirm_ttl: chrono::Duration::hours(2),
+                horizon_days: 21,
+                max_open_bookings: 3
+            }
+        );
+    }
+
+    #[test]
+    fn errors_read_well() {
+        assert_eq!(
+            BookingRequestError::SlotTaken {
+                start: utc("2026-12-01T07:00:00Z")
+            }
+            .to_string(),
+            "no lane offers free units starting at 2026-12-01 07:00:00 UTC"
+        );
+        assert_eq!(
+            BookingRequestError::BeyondHorizon {
+                date: date("2026-12-12").as_naive(),
+                last: date("2026-12-11").as_naive()
+            }
+            .to_string(),
+            "2026-12-12 is beyond the booking horizon; the last bookable day is 2026-12-11"
+        );
+        assert_eq!(
+            BookingError::NumbersExhausted {
+                office: office_id(),
+                date: date(DAY)
+            }
+            .to_string(),
+            "all 9999 waiting numbers of bss-mitte on 2026-12-01 are handed out"
+        );
+    }
+}
