@@ -374,6 +374,26 @@ pub struct BookingRequestState {
 }
 
 impl BookingRequestState {
+    /// Every unit, on any lane, that a request for `services` at `start` may
+    /// take: the unit streams its decision must read. Empty when the office, a
+    /// service or the capacity is unknown (the decision then says which).
+    pub fn units_to_read(&self, office: &OfficeId, services: &[ServiceId], start: DateTime<Utc>) -> Vec<UnitRef> {
+        let Some(details) = self.office.as_ref().filter(|details| &details.office == office) else {
+            return Vec::new();
+        };
+        let needed: Option<u32> = services
+            .iter()
+            .map(|service| self.services.get(service).map(|details| details.duration_minutes))
+            .sum();
+        let (Some(needed), Some((date, local_start))) = (needed, details.timezone.local_minute(start)) else {
+            return Vec::new();
+        };
+        match self.capacity.get(&(office.clone(), date)) {
+            Some(capacity) => candidate_units(capacity, office, date, local_start, needed),
+            None => Vec::new(),
+        }
+    }
+
     /// The booking holding `unit`, if any.
     pub fn holder(&self, unit: &UnitRef) -> Option<BookingId> {
         self.held.get(unit).copied()
@@ -1671,5 +1691,31 @@ mod tests {
             .to_string(),
             "all 9999 waiting numbers of bss-mitte on 2026-12-01 are handed out"
         );
+    }
+
+    #[test]
+    fn a_request_reads_the_units_of_every_lane_that_could_take_it() {
+        let state = BookingRequestDecider::fold(&day_with([]));
+        let office = office_id();
+        let services = [
+            ServiceId::parse("personalausweis").unwrap(),
+            ServiceId::parse("reisepass").unwrap(),
+        ];
+        let units = state.units_to_read(&office, &services, at(DAY, "08:00"));
+        assert_eq!(
+            units,
+            vec![
+                unit(DAY, 1, "08:00"),
+                unit(DAY, 1, "08:12"),
+                unit(DAY, 2, "08:00"),
+                unit(DAY, 2, "08:12"),
+            ]
+        );
+        assert!(
+            state.units_to_read(&office, &services, at(DAY, "08:05")).is_empty(),
+            "no unit starts there"
+        );
+        let unknown = [ServiceId::parse("unknown").unwrap()];
+        assert!(state.units_to_read(&office, &unknown, at(DAY, "08:00")).is_empty());
     }
 }

@@ -112,6 +112,12 @@ impl Application {
             }
         }
         let catalogue = Arc::new(LiveProjection::spawn(store.clone()));
+        // Serve only views that reflect the log as it was at start.
+        let head = store.catch_up().await.map_err(|source| StartError::Store {
+            url: redact(&config.database_url),
+            source,
+        })?;
+        catalogue.caught_up_to(head).await;
         let dependencies = Dependencies {
             store,
             bus,
@@ -123,6 +129,7 @@ impl Application {
             catalogue,
             admin_token: config.admin_token.clone(),
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            booking_policy: config.booking_policy(),
         };
         let router = http::router(state);
         Ok(Application {

@@ -68,6 +68,14 @@ pub struct RunArgs {
     /// How long an unconfirmed booking holds its units.
     #[arg(long, env = "TERMINAGENT_CONFIRM_TTL", default_value = "2h", value_parser = parse_duration)]
     pub confirm_ttl: Duration,
+    /// How many days ahead citizens may book (office-local days after today).
+    #[arg(long, env = "TERMINAGENT_BOOKING_HORIZON_DAYS", default_value_t = 21,
+          value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub booking_horizon_days: u32,
+    /// Open future bookings one e-mail address may hold (against hoarding).
+    #[arg(long, env = "TERMINAGENT_MAX_OPEN_BOOKINGS", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_open_bookings: u32,
     /// Public writes per client address and minute; unset: no limit.
     #[arg(long, env = "TERMINAGENT_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit: Option<u32>,
@@ -121,6 +129,8 @@ pub struct Config {
     pub confirm_ttl: Duration,
     pub rate_limit_per_minute: Option<u32>,
     pub log_format: LogFormat,
+    pub booking_horizon_days: u32,
+    pub max_open_bookings: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +154,15 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The limits booking requests are decided under.
+    pub fn booking_policy(&self) -> terminagent_domain::BookingPolicy {
+        terminagent_domain::BookingPolicy {
+            confirm_ttl: chrono::Duration::from_std(self.confirm_ttl).unwrap_or(chrono::Duration::MAX),
+            horizon_days: self.booking_horizon_days,
+            max_open_bookings: self.max_open_bookings,
+        }
+    }
+
     pub fn from_args(role: Role, args: RunArgs) -> Result<Config, ConfigError> {
         let bus = match args.nats_url {
             None if role == Role::All => BusConfig::InProcess,
@@ -164,6 +183,8 @@ impl Config {
             confirm_ttl: args.confirm_ttl,
             rate_limit_per_minute: args.rate_limit,
             log_format: args.log_format,
+            booking_horizon_days: args.booking_horizon_days,
+            max_open_bookings: args.max_open_bookings,
         })
     }
 }
@@ -303,6 +324,7 @@ mod tests {
         assert!(config.admin_token.is_none() && !config.demo && config.rate_limit_per_minute.is_none());
         assert_eq!(config.proposal_ttl, Duration::from_secs(48 * 3600));
         assert_eq!(config.confirm_ttl, Duration::from_secs(2 * 3600));
+        assert_eq!(config.booking_policy(), terminagent_domain::BookingPolicy::default());
     }
 
     #[test]

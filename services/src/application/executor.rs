@@ -143,6 +143,18 @@ impl Executor {
         })
     }
 
+    /// The state a decider would decide on, without deciding: for decisions
+    /// whose consistency boundary depends on what is there (a booking reads
+    /// the holds of the units the capacity offers at its start).
+    pub async fn state_of<D>(&self, streams: &[StreamName]) -> Result<D::State, StorageError>
+    where
+        D: Decider,
+        D::Event: DomainEvent,
+    {
+        let (history, _) = self.load::<D::Event>(streams).await?;
+        Ok(D::fold(&history))
+    }
+
     /// The events of `streams` this event family knows (others are skipped),
     /// and the version each stream was read at.
     async fn load<E: DomainEvent>(

@@ -61,12 +61,10 @@ pub async fn list_events(
             }
         },
     };
-    let events = state
-        .executor
-        .store()
-        .read_all(after, limit)
-        .await
-        .map_err(|e| Problem::internal(&e))?;
+    let store = state.executor.store();
+    // Every acknowledged event shows: wait until the log has numbered them.
+    store.catch_up().await.map_err(|e| Problem::internal(&e))?;
+    let events = store.read_all(after, limit).await.map_err(|e| Problem::internal(&e))?;
     let next = events.last().map_or(after, |event| event.position);
     let events = events
         .into_iter()

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod bookings;
 mod catalogue;
 mod json;
 pub mod problem;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub catalogue: Arc<LiveProjection<CatalogueView>>,
     pub admin_token: Option<AdminToken>,
     pub metrics: Arc<Metrics>,
+    pub booking_policy: terminagent_domain::BookingPolicy,
 }
 
 impl AppState {
@@ -85,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/services", get(catalogue::list_services))
         .route("/api/v1/services/{service}", put(catalogue::put_service))
         .route("/api/v1/events", get(audit::list_events))
+        .route("/api/v1/bookings", post(bookings::create_booking))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), track_request))

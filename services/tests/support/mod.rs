@@ -51,6 +51,8 @@ impl TestApp {
             confirm_ttl: Duration::from_secs(2 * 3600),
             rate_limit_per_minute: None,
             log_format: LogFormat::Text,
+            booking_horizon_days: 21,
+            max_open_bookings: 3,
         };
         let app = Application::build(config).await.expect("app starts");
         let base = format!("http://{}", app.address());

@@ -1,0 +1,139 @@
+//! Booking requests (API.md "Bookings"): the request's consistency boundary
+//! depends on what is published, so it is found in phases before deciding.
+
+use chrono::{DateTime, Utc};
+use terminagent_domain::{
+    BookingEvent, BookingId, BookingInput, BookingPolicy, BookingRequestDecider, BookingRequestError, BookingRequested,
+    CorrelationId, EnvelopeId, IssuedLink, LinkAction, OfficeDecider, OfficeId, OfficeTimeZone, PersonalData,
+    RequestBooking, SealedPersonalData, ServiceId, StreamName,
+};
+use terminagent_eventstore::{StorageError, VaultError};
+
+use super::{ExecuteError, Executor};
+use crate::links::LinkToken;
+
+/// A citizen's booking request, parsed.
+#[derive(Debug, Clone)]
+pub struct BookingRequest {
+    pub office: OfficeId,
+    pub services: Vec<ServiceId>,
+    pub start: DateTime<Utc>,
+    pub citizen: PersonalData,
+}
+
+/// A request that holds its units now, and the secrets only its mail will carry.
+#[derive(Debug)]
+pub struct RequestedBooking {
+    pub booking: BookingRequested,
+    pub timezone: OfficeTimeZone,
+    pub confirm_link: LinkToken,
+    pub cancel_link: LinkToken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestBookingError {
+    #[error(transparent)]
+    Decision(#[from] ExecuteError<BookingRequestError>),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+impl From<StorageError> for RequestBookingError {
+    fn from(error: StorageError) -> Self {
+        RequestBookingError::Decision(ExecuteError::Storage(error))
+    }
+}
+
+/// Decides a booking request:
+/// 1. the office's stream gives its time zone, hence the office-local day;
+/// 2. office, services and that day's capacity give the units any lane could
+///    use at the start ([`terminagent_domain::BookingRequestState::units_to_read`]);
+/// 3. the decision reads all of those plus the holds on every such unit and
+///    the citizen's stream, and appends under conditions on what it takes.
+pub async fn request_booking(
+    executor: &Executor,
+    policy: BookingPolicy,
+    correlation: CorrelationId,
+    request: BookingRequest,
+) -> Result<RequestedBooking, RequestBookingError> {
+    let BookingRequest {
+        office,
+        services,
+        start,
+        citizen,
+    } = request;
+    let office_stream = StreamName::office(&office);
+    let Some(details) = executor
+        .state_of::<OfficeDecider>(std::slice::from_ref(&office_stream))
+        .await?
+    else {
+        return Err(ExecuteError::Rejected(BookingRequestError::UnknownOffice(office)).into());
+    };
+    let timezone = details.timezone;
+    let day = timezone.to_local(start).date_naive();
+    let mut streams = vec![office_stream];
+    streams.extend(services.iter().map(StreamName::service));
+    streams.push(StreamName::office_day(&office, day));
+    let catalogue = executor.state_of::<BookingRequestDecider>(&streams).await?;
+    streams.extend(
+        catalogue
+            .units_to_read(&office, &services, start)
+            .iter()
+            .map(StreamName::unit),
+    );
+
+    let vault = executor.store().vault();
+    let envelope = vault
+        .envelope_for(&citizen.email.normalized(), executor.new_id())
+        .await?;
+    let sealed = vault.seal(envelope, &citizen).await?;
+    let sealed = SealedPersonalData {
+        envelope_id: EnvelopeId::from_ulid(sealed.envelope_id),
+        nonce: sealed.nonce,
+        ciphertext: sealed.ciphertext,
+    };
+    streams.push(StreamName::citizen(&sealed.envelope_id));
+
+    let (confirm_link, cancel_link) = (LinkToken::generate(), LinkToken::generate());
+    let booking = BookingId::from_ulid(executor.new_id());
+    let decided = executor
+        .execute::<BookingRequestDecider>(&streams, correlation, |now| RequestBooking {
+            booking,
+            office: office.clone(),
+            services: services.clone(),
+            start,
+            citizen: sealed.clone(),
+            links: vec![
+                IssuedLink {
+                    action: LinkAction::ConfirmBooking,
+                    token_hash: confirm_link.hash().into(),
+                    expires_at: now + policy.confirm_ttl,
+                },
+                // Cancelling makes sense until the appointment begins.
+                IssuedLink {
+                    action: LinkAction::CancelBooking,
+                    token_hash: cancel_link.hash().into(),
+                    expires_at: start,
+                },
+            ],
+            now,
+            policy,
+        })
+        .await?;
+    let booking = decided
+        .into_iter()
+        .find_map(|event| match event {
+            BookingInput::Booking(BookingEvent::Requested(requested)) => Some(requested),
+            _ => None,
+        })
+        .ok_or_else(|| StorageError::Corrupt {
+            at: "booking request".into(),
+            reason: "decided without a request".into(),
+        })?;
+    Ok(RequestedBooking {
+        booking,
+        timezone,
+        confirm_link,
+        cancel_link,
+    })
+}

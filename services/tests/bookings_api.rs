@@ -1,0 +1,252 @@
+//! Booking requests over HTTP (API.md "Bookings"), and the storm that tries to
+//! break invariant 1: many concurrent requests for the same units.
+
+mod support;
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Days, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::TestApp;
+use terminagent_domain::{LocalTime, OfficeTimeZone};
+use terminagent_eventstore::Backend;
+
+fn day(ahead: u64) -> chrono::NaiveDate {
+    Utc::now().date_naive() + Days::new(ahead)
+}
+
+/// `hh:mm` on the office-local day `ahead` days from now, as an instant.
+fn at(ahead: u64, hhmm: &str) -> DateTime<Utc> {
+    let zone = OfficeTimeZone::parse("Europe/Berlin").unwrap();
+    zone.instant(day(ahead), LocalTime::parse(hhmm).unwrap()).unwrap()
+}
+
+async fn office_with_capacity(app: &TestApp, lanes: u16) {
+    let office = json!({"name": "Stadtmitte", "address": "Sonnenwall 73", "timezone": "Europe/Berlin"});
+    app.staff(Method::PUT, "/api/v1/offices/stadtmitte", office).await;
+    for service in ["personalausweis", "reisepass"] {
+        app.staff(
+            Method::PUT,
+            &format!("/api/v1/services/{service}"),
+            json!({"name": service, "duration_minutes": 12}),
+        )
+        .await;
+    }
+    let capacity =
+        json!({"date": day(7).to_string(), "from": "08:00", "to": "12:00", "unit_minutes": 12, "lanes": lanes});
+    let (status, _) = app
+        .staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", capacity)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+fn booking(services: &[&str], start: DateTime<Utc>, email: &str) -> Value {
+    json!({
+        "office": "stadtmitte",
+        "services": services,
+        "start": start.to_rfc3339(),
+        "citizen": {"name": "Erika Mustermann", "email": email, "phone": "+49 203 1234"}
+    })
+}
+
+async fn book(app: &TestApp, body: Value) -> (StatusCode, Value) {
+    app.send(Method::POST, "/api/v1/bookings", None, Some(body)).await
+}
+
+async fn all_events(app: &TestApp) -> Vec<Value> {
+    let (mut after, mut events) = (0, Vec::new());
+    loop {
+        let (_, page) = app.get(&format!("/api/v1/events?after={after}&limit=1000")).await;
+        let batch = page["events"].as_array().unwrap().clone();
+        if batch.is_empty() {
+            return events;
+        }
+        after = page["next"].as_u64().unwrap();
+        events.extend(batch);
+    }
+}
+
+async fn a_booking_holds_its_units_and_answers_in_office_time(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    office_with_capacity(&app, 2).await;
+
+    let (status, answer) = book(
+        &app,
+        booking(&["personalausweis", "reisepass"], at(7, "08:12"), "erika@example.org"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["status"], "pending_confirmation");
+    assert_eq!(answer["office"], "stadtmitte");
+    let start = DateTime::parse_from_rfc3339(answer["start"].as_str().unwrap()).unwrap();
+    let end = DateTime::parse_from_rfc3339(answer["end"].as_str().unwrap()).unwrap();
+    assert_eq!(start, at(7, "08:12"));
+    assert_eq!(
+        end - start,
+        chrono::Duration::minutes(24),
+        "two services of 12 minutes take two units"
+    );
+    let offset = OfficeTimeZone::parse("Europe/Berlin")
+        .unwrap()
+        .to_local(at(7, "08:12"))
+        .format("%:z")
+        .to_string();
+    assert!(
+        answer["start"].as_str().unwrap().ends_with(&offset),
+        "instants carry the office's offset: {answer}"
+    );
+    assert!(answer["confirm_by"].is_string());
+    assert_eq!(answer["booking_id"].as_str().unwrap().len(), 26);
+
+    // The second lane takes the same start once more; then it is gone.
+    let (status, _) = book(&app, booking(&["personalausweis"], at(7, "08:12"), "max@example.org")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, problem) = book(&app, booking(&["personalausweis"], at(7, "08:12"), "eva@example.org")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(problem["type"].as_str().unwrap().ends_with("/slot-taken"), "{problem}");
+    // 08:24 is held by the first booking's second unit on lane 1 only.
+    let (status, _) = book(&app, booking(&["personalausweis"], at(7, "08:24"), "eva@example.org")).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // The audit trail shows the request, with the citizen only as an envelope id.
+    let events = all_events(&app).await;
+    let requested: Vec<&Value> = events.iter().filter(|e| e["type"] == "booking.requested").collect();
+    assert_eq!(requested.len(), 3);
+    assert_eq!(
+        requested[0]["data"]["citizen"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        vec!["envelope_id"]
+    );
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(
+        !text.contains("erika@example.org") && !text.contains("Mustermann"),
+        "no personal data in the log"
+    );
+}
+
+async fn bad_requests_are_refused_with_reasons(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    office_with_capacity(&app, 1).await;
+    let good = || booking(&["personalausweis"], at(7, "09:00"), "erika@example.org");
+    let with = |key: &str, value: Value| {
+        let mut body = good();
+        body[key] = value;
+        body
+    };
+    let mut bad_email = good();
+    bad_email["citizen"]["email"] = json!("erika@");
+    let mut no_name = good();
+    no_name["citizen"]["name"] = json!("");
+    for (body, expected) in [
+        (with("office", json!("nowhere")), StatusCode::NOT_FOUND),
+        (with("services", json!(["tanzkurs"])), StatusCode::NOT_FOUND),
+        (with("services", json!([])), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            with("services", json!(["personalausweis", "personalausweis"])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (with("start", json!("next tuesday")), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            with("start", json!(at(7, "09:00").naive_utc().to_string())),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            with("start", json!((Utc::now() - chrono::Duration::hours(1)).to_rfc3339())),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            with("start", json!(at(30, "09:00").to_rfc3339())),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (with("start", json!(at(7, "09:05").to_rfc3339())), StatusCode::CONFLICT),
+        (with("start", json!(at(8, "09:00").to_rfc3339())), StatusCode::CONFLICT),
+        (bad_email, StatusCode::UNPROCESSABLE_ENTITY),
+        (no_name, StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (status, problem) = book(&app, body.clone()).await;
+        assert_eq!(status, expected, "{body}: {problem}");
+    }
+    assert!(
+        all_events(&app).await.iter().all(|e| e["type"] != "booking.requested"),
+        "nothing was booked"
+    );
+}
+
+async fn a_citizen_holds_at_most_three_open_bookings(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    office_with_capacity(&app, 1).await;
+    for (n, start) in ["08:00", "08:12", "08:24"].into_iter().enumerate() {
+        let (status, answer) = book(&app, booking(&["personalausweis"], at(7, start), "Erika@Example.org")).await;
+        assert_eq!(status, StatusCode::CREATED, "booking {n}: {answer}");
+    }
+    // The same address, written differently, is the same citizen.
+    let (status, problem) = book(&app, booking(&["personalausweis"], at(7, "08:36"), "erika@example.ORG")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        problem["type"].as_str().unwrap().ends_with("/too-many-open-bookings"),
+        "{problem}"
+    );
+    let (status, _) = book(&app, booking(&["personalausweis"], at(7, "08:36"), "max@example.org")).await;
+    assert_eq!(status, StatusCode::CREATED, "others are not affected");
+}
+
+/// Invariant 1: 1,000 concurrent requests for 100 units (5 lanes × 20 starts).
+async fn a_booking_storm_books_each_unit_exactly_once(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    office_with_capacity(&app, 5).await;
+    let starts: Vec<String> = (0..20)
+        .map(|n| format!("{:02}:{:02}", 8 + n * 12 / 60, n * 12 % 60))
+        .collect();
+    let requests: Vec<_> = (0..1000)
+        .map(|n| {
+            let (app, start) = (app.clone(), at(7, &starts[n % starts.len()]));
+            tokio::spawn(async move {
+                let body = booking(&["personalausweis"], start, &format!("citizen{n}@example.org"));
+                let response = app
+                    .client
+                    .post(format!("{}/api/v1/bookings", app.base))
+                    .json(&body)
+                    .send()
+                    .await;
+                response.expect("every request is answered").status()
+            })
+        })
+        .collect();
+    let (mut created, mut taken, mut other) = (0, 0, Vec::new());
+    for request in requests {
+        match request.await.unwrap() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => taken += 1,
+            status => other.push(status),
+        }
+    }
+    assert!(other.is_empty(), "only 201 and 409, got {other:?}");
+    assert_eq!((created, taken), (100, 900));
+
+    let events = all_events(&app).await;
+    let mut claimed = HashSet::new();
+    for event in events.iter().filter(|e| e["type"] == "booking.requested") {
+        for unit in event["data"]["units"].as_array().unwrap() {
+            assert!(claimed.insert(unit.to_string()), "unit {unit} claimed twice");
+        }
+    }
+    assert_eq!(claimed.len(), 100, "every unit booked once");
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(super::Backend::Postgres).await } )* }
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(super::Backend::Sqlite).await } )* }
+    };
+}
+
+on_both_backends!(
+    a_booking_holds_its_units_and_answers_in_office_time,
+    bad_requests_are_refused_with_reasons,
+    a_citizen_holds_at_most_three_open_bookings,
+    a_booking_storm_books_each_unit_exactly_once,
+);
