@@ -205,6 +205,47 @@ impl PersonalDataVault {
         })
     }
 
+    /// The installation's secret named `name` (32 random bytes), created on
+    /// first use; every process of the installation gets the same one.
+    pub async fn installation_secret(&self, name: &str) -> Result<[u8; 32], VaultError> {
+        let mut fresh = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut fresh);
+        let secret: Vec<u8> = match &self.keys {
+            KeyTable::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO installation_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(&fresh[..])
+                .execute(pool)
+                .await?;
+                sqlx::query_scalar("SELECT secret FROM installation_secrets WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(pool)
+                    .await?
+            }
+            KeyTable::Sqlite(pool) => {
+                sqlx::query(
+                    "INSERT INTO installation_secrets (name, secret) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(&fresh[..])
+                .execute(pool)
+                .await?;
+                sqlx::query_scalar("SELECT secret FROM installation_secrets WHERE name = ?1")
+                    .bind(name)
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        secret.try_into().map_err(|_| {
+            VaultError::Storage(StorageError::Corrupt {
+                at: name.into(),
+                reason: "secret is not 32 bytes".into(),
+            })
+        })
+    }
+
     async fn key(&self, envelope_id: Ulid) -> Result<Option<Vec<u8>>, VaultError> {
         let id = envelope_id.to_string();
         let key = match &self.keys {

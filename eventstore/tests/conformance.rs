@@ -606,6 +606,19 @@ async fn a_citizen_keeps_one_envelope_until_erased(db: &TestDatabase) {
     );
 }
 
+async fn installation_secrets_are_made_once(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let first = store.vault().installation_secret("mail-links").await.unwrap();
+    let reopened = db.store(StoreOptions::default()).await.unwrap();
+    assert_eq!(
+        reopened.vault().installation_secret("mail-links").await.unwrap(),
+        first,
+        "stable across processes"
+    );
+    assert_ne!(store.vault().installation_secret("other").await.unwrap(), first);
+    assert_ne!(first, [0u8; 32]);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod postgres {
@@ -646,4 +659,5 @@ conformance!(
     old_event_shapes_are_upcast_on_read,
     erased_personal_data_is_gone_but_the_log_replays,
     a_citizen_keeps_one_envelope_until_erased,
+    installation_secrets_are_made_once,
 );

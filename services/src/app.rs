@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::application::{Executor, SystemClock};
 use crate::config::{BusConfig, Config, MailTransport, PublicUrl};
 use crate::http::{self, AppState};
+use crate::links::LinkSecret;
 use crate::projections::LiveProjection;
 use crate::readiness::{Bus, Dependencies};
 
@@ -29,6 +30,8 @@ pub enum StartError {
         url: String,
         source: async_nats::ConnectError,
     },
+    #[error("reading the installation's link secret: {0}")]
+    Secret(String),
     #[error("seeding the demo catalogue: {0}")]
     Demo(crate::demo::SeedError),
     #[error("the {0} component is not part of this release yet")]
@@ -111,6 +114,12 @@ impl Application {
                 None => tracing::info!("demo catalogue not seeded: the log already holds events"),
             }
         }
+        let link_secret = store
+            .vault()
+            .installation_secret(LinkSecret::NAME)
+            .await
+            .map(LinkSecret::new)
+            .map_err(|source| StartError::Secret(source.to_string()))?;
         let catalogue = Arc::new(LiveProjection::spawn(store.clone()));
         // Serve only views that reflect the log as it was at start.
         let head = store.catch_up().await.map_err(|source| StartError::Store {
@@ -130,6 +139,7 @@ impl Application {
             admin_token: config.admin_token.clone(),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             booking_policy: config.booking_policy(),
+            link_secret,
         };
         let router = http::router(state);
         Ok(Application {

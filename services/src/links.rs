@@ -1,14 +1,19 @@
 //! Mail-link tokens (DESIGN.md invariant 7): unguessable, stored only hashed.
 //! A link is `{public-url}/links/{token}`; the token alone identifies it.
+//!
+//! A token is the HMAC-SHA256 of what it acts on (subject and action) under
+//! the installation's link secret. Mails are written from the log, which keeps
+//! only token hashes: the mailer re-derives the token from the event, so a
+//! crash between event and mail loses no link.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::config::PublicUrl;
 
-/// 256 random bits (twice the 128 the brief asks for).
+/// 256 bits (twice the 128 the brief asks for).
 const TOKEN_BYTES: usize = 32;
 /// Length of the base64url text of [`TOKEN_BYTES`] without padding.
 const TOKEN_CHARS: usize = 43;
@@ -22,14 +27,37 @@ pub struct LinkToken(String);
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TokenHash(String);
 
-impl LinkToken {
-    /// A fresh token from the operating system's random source.
-    pub fn generate() -> Self {
-        let mut bytes = [0u8; TOKEN_BYTES];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        LinkToken(URL_SAFE_NO_PAD.encode(bytes))
+/// The installation's key for link tokens (kept in the vault, outside the log).
+#[derive(Clone)]
+pub struct LinkSecret([u8; TOKEN_BYTES]);
+
+impl LinkSecret {
+    /// Its name among the installation's secrets.
+    pub const NAME: &'static str = "mail-links";
+
+    pub fn new(bytes: [u8; TOKEN_BYTES]) -> Self {
+        LinkSecret(bytes)
     }
 
+    /// The token of `action` on `subject` (e.g. a booking id): the same every
+    /// time it is derived, unguessable without the secret.
+    pub fn token(&self, subject: &str, action: &str) -> LinkToken {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        // Length-prefixed, so no (subject, action) pair reads as another.
+        mac.update(&(subject.len() as u64).to_be_bytes());
+        mac.update(subject.as_bytes());
+        mac.update(action.as_bytes());
+        LinkToken(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+}
+
+impl std::fmt::Debug for LinkSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkSecret(…)")
+    }
+}
+
+impl LinkToken {
     /// A token as it arrives in a URL; `None` for anything that cannot be one
     /// (such a link is simply unknown).
     pub fn parse(text: &str) -> Option<Self> {
@@ -80,32 +108,46 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn tokens_are_long_unique_and_url_safe() {
-        let tokens: HashSet<String> = (0..10_000).map(|_| LinkToken::generate().0).collect();
-        assert_eq!(tokens.len(), 10_000);
-        for token in tokens.iter().take(100) {
-            assert_eq!(token.len(), TOKEN_CHARS);
-            assert!(
-                token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-                "{token}"
-            );
-        }
+    fn secret(byte: u8) -> LinkSecret {
+        LinkSecret::new([byte; TOKEN_BYTES])
     }
 
     #[test]
-    fn a_token_parses_back_and_hashes_the_same() {
-        let token = LinkToken::generate();
-        let parsed = LinkToken::parse(token.as_str()).expect("a generated token parses");
+    fn tokens_are_derived_the_same_and_differ_by_everything_they_name() {
+        let token = secret(1).token("01BOOKING", "confirm_booking");
+        assert_eq!(
+            secret(1).token("01BOOKING", "confirm_booking"),
+            token,
+            "the mailer re-derives it"
+        );
+        assert_ne!(secret(1).token("01BOOKING", "cancel_booking"), token);
+        assert_ne!(secret(1).token("01OTHER", "confirm_booking"), token);
+        assert_ne!(secret(2).token("01BOOKING", "confirm_booking"), token);
+        // No (subject, action) pair reads as another.
+        assert_ne!(secret(1).token("a\nb", "c"), secret(1).token("a", "b\nc"));
+        let many: HashSet<String> = (0..10_000).map(|n| secret(1).token(&n.to_string(), "x").0).collect();
+        assert_eq!(many.len(), 10_000);
+    }
+
+    #[test]
+    fn tokens_are_url_safe_parse_back_and_hash_to_hex() {
+        let token = secret(1).token("01BOOKING", "confirm_booking");
+        assert_eq!(token.as_str().len(), TOKEN_CHARS);
+        assert!(
+            token
+                .as_str()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        let parsed = LinkToken::parse(token.as_str()).expect("a derived token parses");
         assert_eq!(parsed.hash(), token.hash());
         assert_eq!(token.hash().as_str().len(), 64);
         assert!(token.hash().as_str().chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(LinkToken::generate().hash(), token.hash());
     }
 
     #[test]
     fn anything_else_is_not_a_token() {
-        let token = LinkToken::generate();
+        let token = secret(1).token("01BOOKING", "confirm_booking");
         for bad in [
             "",
             "abc",
@@ -120,13 +162,14 @@ mod tests {
     }
 
     #[test]
-    fn links_hang_off_the_public_url_and_tokens_never_print() {
-        let token = LinkToken::generate();
+    fn links_hang_off_the_public_url_and_secrets_never_print() {
+        let token = secret(1).token("01BOOKING", "confirm_booking");
         let base = PublicUrl::parse("https://termine.example.org/").unwrap();
         assert_eq!(
             token.url(&base),
             format!("https://termine.example.org/links/{}", token.as_str())
         );
         assert!(!format!("{token:?}").contains(token.as_str()));
+        assert_eq!(format!("{:?}", secret(1)), "LinkSecret(…)");
     }
 }

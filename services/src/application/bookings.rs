@@ -10,7 +10,7 @@ use terminagent_domain::{
 use terminagent_eventstore::{StorageError, VaultError};
 
 use super::{ExecuteError, Executor};
-use crate::links::LinkToken;
+use crate::links::{LinkSecret, LinkToken};
 
 /// A citizen's booking request, parsed.
 #[derive(Debug, Clone)]
@@ -26,6 +26,7 @@ pub struct BookingRequest {
 pub struct RequestedBooking {
     pub booking: BookingRequested,
     pub timezone: OfficeTimeZone,
+    /// The links' tokens (the log keeps their hashes; the mailer re-derives them).
     pub confirm_link: LinkToken,
     pub cancel_link: LinkToken,
 }
@@ -52,6 +53,7 @@ impl From<StorageError> for RequestBookingError {
 ///    the citizen's stream, and appends under conditions on what it takes.
 pub async fn request_booking(
     executor: &Executor,
+    links: &LinkSecret,
     policy: BookingPolicy,
     correlation: CorrelationId,
     request: BookingRequest,
@@ -94,8 +96,10 @@ pub async fn request_booking(
     };
     streams.push(StreamName::citizen(&sealed.envelope_id));
 
-    let (confirm_link, cancel_link) = (LinkToken::generate(), LinkToken::generate());
     let booking = BookingId::from_ulid(executor.new_id());
+    let subject = booking.to_string();
+    let confirm_link = links.token(&subject, LinkAction::ConfirmBooking.as_str());
+    let cancel_link = links.token(&subject, LinkAction::CancelBooking.as_str());
     let decided = executor
         .execute::<BookingRequestDecider>(&streams, correlation, |now| RequestBooking {
             booking,

@@ -44,9 +44,15 @@ pub async fn create_booking(
     JsonBody(body): JsonBody<BookingBody>,
 ) -> Result<(StatusCode, Json<BookingAnswer>), Problem> {
     let request = parse_request(body)?;
-    let requested = request_booking(&state.executor, state.booking_policy, state.new_correlation(), request)
-        .await
-        .map_err(|error| booking_problem(&state, error))?;
+    let requested = request_booking(
+        &state.executor,
+        &state.link_secret,
+        state.booking_policy,
+        state.new_correlation(),
+        request,
+    )
+    .await
+    .map_err(|error| booking_problem(&state, error))?;
     let (booking, zone) = (&requested.booking, requested.timezone);
     let answer = BookingAnswer {
         booking_id: booking.booking.to_string(),

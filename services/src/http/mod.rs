@@ -37,6 +37,7 @@ pub struct AppState {
     pub admin_token: Option<AdminToken>,
     pub metrics: Arc<Metrics>,
     pub booking_policy: terminagent_domain::BookingPolicy,
+    pub link_secret: crate::links::LinkSecret,
 }
 
 impl AppState {
