@@ -121,12 +121,14 @@ impl Application {
             .map(LinkSecret::new)
             .map_err(|source| StartError::Secret(source.to_string()))?;
         let catalogue = Arc::new(LiveProjection::spawn(store.clone()));
+        let links = Arc::new(LiveProjection::spawn(store.clone()));
         // Serve only views that reflect the log as it was at start.
         let head = store.catch_up().await.map_err(|source| StartError::Store {
             url: redact(&config.database_url),
             source,
         })?;
         catalogue.caught_up_to(head).await;
+        links.caught_up_to(head).await;
         let dependencies = Dependencies {
             store,
             bus,
@@ -136,6 +138,7 @@ impl Application {
             dependencies,
             executor,
             catalogue,
+            links,
             admin_token: config.admin_token.clone(),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             booking_policy: config.booking_policy(),

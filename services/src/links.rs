@@ -51,6 +51,31 @@ impl LinkSecret {
     }
 }
 
+impl LinkSecret {
+    /// The booking's check-in code for the kiosk: 8 characters of Crockford
+    /// base32 (no I, L, O, U to misread), derived like the tokens.
+    pub fn checkin_code(&self, booking: &str) -> String {
+        const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+        let token = self.token(booking, "checkin");
+        let bytes = URL_SAFE_NO_PAD.decode(token.as_str()).expect("a token is base64url");
+        let bits = bytes[..5]
+            .iter()
+            .fold(0u64, |bits, byte| (bits << 8) | u64::from(*byte));
+        (0..8)
+            .rev()
+            .map(|i| ALPHABET[((bits >> (i * 5)) & 31) as usize] as char)
+            .collect()
+    }
+}
+
+/// Hex SHA-256 of a short code (check-in codes are stored only hashed, too).
+pub fn code_hash(code: &str) -> String {
+    Sha256::digest(code.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 impl std::fmt::Debug for LinkSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LinkSecret(…)")
@@ -159,6 +184,20 @@ mod tests {
         ] {
             assert!(LinkToken::parse(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn checkin_codes_are_short_stable_and_readable() {
+        let code = secret(1).checkin_code("01BOOKING");
+        assert_eq!(code.len(), 8);
+        assert!(
+            code.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()),
+            "{code}"
+        );
+        assert!(!code.contains(['I', 'L', 'O', 'U']), "{code}");
+        assert_eq!(secret(1).checkin_code("01BOOKING"), code);
+        assert_ne!(secret(1).checkin_code("01OTHER"), code);
+        assert_eq!(code_hash(&code).len(), 64);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 mod bookings;
 mod executor;
+mod links;
 
 pub use bookings::{BookingRequest, RequestBookingError, RequestedBooking, request_booking};
 
 pub use executor::{Clock, ExecuteError, Executor, IdSource, SystemClock};
+pub use links::{LinkOutcome, LinkState, follow_link, link_state};

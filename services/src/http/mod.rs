@@ -6,6 +6,7 @@ mod auth;
 mod bookings;
 mod catalogue;
 mod json;
+mod links;
 pub mod problem;
 
 use axum::Router;
@@ -19,7 +20,7 @@ use terminagent_domain::CorrelationId;
 use crate::application::{ExecuteError, Executor};
 use crate::config::AdminToken;
 use crate::metrics::Metrics;
-use crate::projections::{CatalogueView, LiveProjection};
+use crate::projections::{CatalogueView, LinksView, LiveProjection};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -34,6 +35,7 @@ pub struct AppState {
     pub dependencies: Dependencies,
     pub executor: Executor,
     pub catalogue: Arc<LiveProjection<CatalogueView>>,
+    pub links: Arc<LiveProjection<LinksView>>,
     pub admin_token: Option<AdminToken>,
     pub metrics: Arc<Metrics>,
     pub booking_policy: terminagent_domain::BookingPolicy,
@@ -55,6 +57,7 @@ impl AppState {
             .await
             .map_err(|e| Problem::internal(&e))?;
         self.catalogue.caught_up_to(head).await;
+        self.links.caught_up_to(head).await;
         Ok(())
     }
 
@@ -89,6 +92,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/services/{service}", put(catalogue::put_service))
         .route("/api/v1/events", get(audit::list_events))
         .route("/api/v1/bookings", post(bookings::create_booking))
+        .route(
+            "/api/v1/links/{token}",
+            get(links::show_link_json).post(links::press_link_json),
+        )
+        .route(
+            "/links/{token}",
+            get(links::show_link_page).post(links::press_link_page),
+        )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), track_request))

@@ -4,6 +4,7 @@
 //! (invariant 6).
 
 mod catalogue;
+mod links;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
@@ -11,6 +12,7 @@ use terminagent_eventstore::{EventStore, LogEvent, StorageError};
 use tokio::sync::watch;
 
 pub use catalogue::{CatalogueView, OfficeEntry, ServiceEntry};
+pub use links::{BookingSummary, LinkTarget, LinksView};
 
 /// A read model: folds log events in order. Events it does not know are ignored.
 pub trait Projection: Default + Send + Sync + 'static {
