@@ -129,6 +129,8 @@ impl Application {
         })?;
         catalogue.caught_up_to(head).await;
         links.caught_up_to(head).await;
+        // The timer lives as long as the process; it ends with the runtime.
+        crate::application::spawn_lapse_timer(executor.clone(), links.clone());
         let dependencies = Dependencies {
             store,
             bus,

@@ -176,6 +176,30 @@ async fn unknown_links_are_404(backend: Backend) {
     }
 }
 
+async fn unconfirmed_bookings_lapse_and_free_their_units(backend: Backend) {
+    let app = TestApp::spawn_configured(backend, |config| config.confirm_ttl = std::time::Duration::from_secs(1)).await;
+    setup(&app).await;
+    let booking = book(&app, "09:00", "erika@example.org").await;
+    let (confirm, cancel) = (
+        token(&app, &booking, "confirm_booking").await,
+        token(&app, &booking, "cancel_booking").await,
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    // The cancel link turns void only once the lapse is recorded.
+    while link_state(&app, &cancel).await["state"] != "void" {
+        assert!(tokio::time::Instant::now() < deadline, "the booking did not lapse");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(link_state(&app, &confirm).await["state"], "expired");
+    let late = press(&app, &confirm).await;
+    assert_eq!(
+        (late["outcome"].as_str(), late["booking"]["status"].as_str()),
+        (Some("expired"), Some("lapsed"))
+    );
+    // The lapsed booking's unit is free again.
+    book(&app, "09:00", "max@example.org").await;
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(super::Backend::Postgres).await } )* }
@@ -183,4 +207,8 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(confirm_and_cancel_links_act_once, unknown_links_are_404);
+on_both_backends!(
+    confirm_and_cancel_links_act_once,
+    unknown_links_are_404,
+    unconfirmed_bookings_lapse_and_free_their_units
+);

@@ -3,9 +3,11 @@
 
 mod bookings;
 mod executor;
+mod lapse;
 mod links;
 
 pub use bookings::{BookingRequest, RequestBookingError, RequestedBooking, request_booking};
 
 pub use executor::{Clock, ExecuteError, Executor, IdSource, SystemClock};
+pub use lapse::{LAPSE_CHECK_INTERVAL, lapse_due_bookings, spawn_lapse_timer};
 pub use links::{LinkOutcome, LinkState, follow_link, link_state};

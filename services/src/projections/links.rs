@@ -25,6 +25,7 @@ pub struct BookingSummary {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub status: BookingStatus,
+    pub confirm_by: DateTime<Utc>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -40,6 +41,18 @@ impl LinksView {
 
     pub fn booking(&self, booking: &BookingId) -> Option<&BookingSummary> {
         self.bookings.get(booking)
+    }
+
+    /// Pending bookings whose time to confirm has run out by `now`.
+    pub fn lapse_due(&self, now: DateTime<Utc>) -> Vec<BookingId> {
+        let mut due: Vec<BookingId> = self
+            .bookings
+            .values()
+            .filter(|booking| booking.status == BookingStatus::PendingConfirmation && booking.confirm_by <= now)
+            .map(|booking| booking.booking)
+            .collect();
+        due.sort();
+        due
     }
 
     fn issue(&mut self, booking: BookingId, links: &[IssuedLink]) {
@@ -82,6 +95,7 @@ impl Projection for LinksView {
                     start: requested.start,
                     end: requested.end,
                     status: BookingStatus::PendingConfirmation,
+                    confirm_by: requested.confirm_by,
                 };
                 self.bookings.insert(requested.booking, summary);
                 self.issue(requested.booking, &requested.links);

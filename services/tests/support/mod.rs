@@ -35,10 +35,20 @@ impl TestApp {
         TestApp::spawn_on(std::sync::Arc::new(db), false).await
     }
 
+    /// An app whose configuration `adjust` changes first.
+    pub async fn spawn_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let db = TestDatabase::new(backend).await.expect("test database");
+        TestApp::start(std::sync::Arc::new(db), false, adjust).await
+    }
+
     /// Another app on an existing database (as after a restart).
     pub async fn spawn_on(db: std::sync::Arc<TestDatabase>, demo: bool) -> TestApp {
+        TestApp::start(db, demo, |_| {}).await
+    }
+
+    async fn start(db: std::sync::Arc<TestDatabase>, demo: bool, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let outbox = std::env::temp_dir().join(format!("terminagent-outbox-{}", ulid::Ulid::new()));
-        let config = Config {
+        let mut config = Config {
             role: Role::All,
             database_url: db.url().to_owned(),
             bus: BusConfig::InProcess,
@@ -54,6 +64,7 @@ impl TestApp {
             booking_horizon_days: 21,
             max_open_bookings: 3,
         };
+        adjust(&mut config);
         let app = Application::build(config).await.expect("app starts");
         let base = format!("http://{}", app.address());
         tokio::spawn(app.run_until(std::future::pending()));
