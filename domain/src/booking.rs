@@ -454,6 +454,42 @@ pub fn candidate_units(
         .collect()
 }
 
+/// A start at which `lanes` lanes can take a booking of the asked length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreeSlot {
+    pub start: LocalTime,
+    /// The end on the lowest such lane, the one a booking would take.
+    pub end: LocalTime,
+    pub lanes: u16,
+}
+
+/// Every start on an office day at which some lane has consecutive free units
+/// covering `needed_minutes`, by the same rule a booking request decides by;
+/// `is_held` says whether a unit is taken. Sorted by start.
+pub fn free_slots(
+    capacity: &OfficeDayCapacity,
+    office: &OfficeId,
+    date: LocalDate,
+    needed_minutes: u32,
+    is_held: impl Fn(&UnitRef) -> bool,
+) -> Vec<FreeSlot> {
+    let starts: BTreeSet<LocalTime> = capacity.units().map(|span| span.start).collect();
+    starts
+        .into_iter()
+        .filter_map(|start| {
+            let mut free = lane_chains(capacity, start, needed_minutes)
+                .filter(|chain| chain.iter().all(|span| !is_held(&unit_ref(office, date, span))));
+            let first = free.next()?;
+            let end = first.last().map_or(start, |span| span.end);
+            Some(FreeSlot {
+                start,
+                end,
+                lanes: 1 + free.count() as u16,
+            })
+        })
+        .collect()
+}
+
 /// Decides a booking request; see [`BookingRequestState`] for what it reads.
 pub struct BookingRequestDecider;
 
@@ -1717,5 +1753,47 @@ mod tests {
         );
         let unknown = [ServiceId::parse("unknown").unwrap()];
         assert!(state.units_to_read(&office, &unknown, at(DAY, "08:00")).is_empty());
+    }
+
+    #[test]
+    fn free_slots_follow_the_booking_rule() {
+        let state = BookingRequestDecider::fold(&day_with([]));
+        let capacity = state.capacity.get(&(office_id(), date(DAY))).unwrap().clone();
+        let held = [unit(DAY, 1, "08:12")];
+        let is_held = |unit: &UnitRef| held.contains(unit);
+        let one = free_slots(&capacity, &office_id(), date(DAY), 12, is_held);
+        assert_eq!(one.len(), 20, "every start of 08:00–12:00 in 12-minute units");
+        assert_eq!(
+            one[0],
+            FreeSlot {
+                start: time("08:00"),
+                end: time("08:12"),
+                lanes: 2
+            }
+        );
+        assert_eq!(
+            one[1],
+            FreeSlot {
+                start: time("08:12"),
+                end: time("08:24"),
+                lanes: 1
+            }
+        );
+        let two = free_slots(&capacity, &office_id(), date(DAY), 24, is_held);
+        assert_eq!(
+            two[0],
+            FreeSlot {
+                start: time("08:00"),
+                end: time("08:24"),
+                lanes: 1
+            },
+            "lane 1 is cut at 08:12"
+        );
+        assert_eq!(
+            two.last().unwrap().start,
+            time("11:36"),
+            "11:48 has no second unit before 12:00"
+        );
+        assert!(free_slots(&capacity, &office_id(), date(DAY), 12, |_| true).is_empty());
     }
 }

@@ -23,8 +23,9 @@ pub mod windows;
 pub use booking::{
     Booking, BookingCancelled, BookingCommand, BookingConfirmed, BookingDecider, BookingError, BookingEvent,
     BookingInput, BookingLapsed, BookingPolicy, BookingRequestDecider, BookingRequestError, BookingRequestState,
-    BookingRequested, BookingState, BookingStatus, CancelBooking, ConfirmBooking, InvalidWaitingNumber, IssuedLink,
-    LapseBooking, LinkAction, RequestBooking, SealedPersonalData, WaitingNumber, candidate_units,
+    BookingRequested, BookingState, BookingStatus, CancelBooking, ConfirmBooking, FreeSlot, InvalidWaitingNumber,
+    IssuedLink, LapseBooking, LinkAction, RequestBooking, SealedPersonalData, WaitingNumber, candidate_units,
+    free_slots,
 };
 pub use catalogue::{
     CapacityDecider, CapacityError, CapacityPublished, CatalogueEvent, CatalogueName, OfficeAddress, OfficeDayCapacity,

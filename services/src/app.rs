@@ -122,6 +122,7 @@ impl Application {
             .map_err(|source| StartError::Secret(source.to_string()))?;
         let catalogue = Arc::new(LiveProjection::spawn(store.clone()));
         let links = Arc::new(LiveProjection::spawn(store.clone()));
+        let availability = Arc::new(LiveProjection::spawn(store.clone()));
         // Serve only views that reflect the log as it was at start.
         let head = store.catch_up().await.map_err(|source| StartError::Store {
             url: redact(&config.database_url),
@@ -129,6 +130,7 @@ impl Application {
         })?;
         catalogue.caught_up_to(head).await;
         links.caught_up_to(head).await;
+        availability.caught_up_to(head).await;
         // The timer lives as long as the process; it ends with the runtime.
         crate::application::spawn_lapse_timer(executor.clone(), links.clone());
         let dependencies = Dependencies {
@@ -141,6 +143,7 @@ impl Application {
             executor,
             catalogue,
             links,
+            availability,
             admin_token: config.admin_token.clone(),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             booking_policy: config.booking_policy(),

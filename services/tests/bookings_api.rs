@@ -237,6 +237,112 @@ async fn a_booking_storm_books_each_unit_exactly_once(backend: Backend) {
     assert_eq!(claimed.len(), 100, "every unit booked once");
 }
 
+async fn availability(app: &TestApp, query: &str) -> (StatusCode, Value) {
+    app.send(Method::GET, &format!("/api/v1/availability?{query}"), None, None)
+        .await
+}
+
+async fn availability_shows_what_a_booking_could_take(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    office_with_capacity(&app, 2).await;
+    let day = day(7).to_string();
+    let query = |services: &str| format!("office=stadtmitte&services={services}&from={day}&to={day}");
+
+    let (status, free) = availability(&app, &query("personalausweis")).await;
+    assert_eq!(status, StatusCode::OK, "{free}");
+    let slots = free["slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 20);
+    assert!(
+        slots
+            .iter()
+            .all(|slot| slot["free"] == 2 && slot["office"] == "stadtmitte")
+    );
+    assert_eq!(
+        DateTime::parse_from_rfc3339(slots[0]["start"].as_str().unwrap()).unwrap(),
+        at(7, "08:00")
+    );
+
+    book(&app, booking(&["personalausweis"], at(7, "08:12"), "erika@example.org")).await;
+    // Views follow the log a moment behind the booking's answer.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, free) = availability(&app, &query("personalausweis")).await;
+        let starts_at_0812 =
+            |slot: &&Value| DateTime::parse_from_rfc3339(slot["start"].as_str().unwrap()).unwrap() == at(7, "08:12");
+        if free["slots"].as_array().unwrap().iter().find(starts_at_0812).unwrap()["free"] == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a held unit must stop being free: {free}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Two services need two consecutive units: lane 1 is cut at 08:12.
+    let (_, free) = availability(&app, &query("personalausweis,reisepass")).await;
+    let first = &free["slots"][0];
+    assert_eq!(first["free"], 1);
+    let (start, end) = (first["start"].as_str().unwrap(), first["end"].as_str().unwrap());
+    let minutes = DateTime::parse_from_rfc3339(end).unwrap() - DateTime::parse_from_rfc3339(start).unwrap();
+    assert_eq!(minutes, chrono::Duration::minutes(24));
+
+    // Replay equals live: the view rebuilt from the log offers the same.
+    let store = terminagent_eventstore::EventStore::connect(app.db.url(), Default::default())
+        .await
+        .unwrap();
+    let (rebuilt, _) = terminagent::projections::rebuild::<terminagent::projections::AvailabilityView>(&store)
+        .await
+        .unwrap();
+    let office = terminagent_domain::OfficeId::parse("stadtmitte").unwrap();
+    let date = terminagent_domain::LocalDate::try_from(self::day(7)).unwrap();
+    let rebuilt_free: Vec<u16> = rebuilt.slots(&office, date, 12).iter().map(|slot| slot.lanes).collect();
+    let (_, live) = availability(&app, &query("personalausweis")).await;
+    let live_free: Vec<u16> = live["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["free"].as_u64().unwrap() as u16)
+        .collect();
+    assert_eq!(rebuilt_free, live_free);
+    store.close().await;
+
+    let later = self::day(40).to_string();
+    for (bad, expected) in [
+        (
+            "services=personalausweis&from=2026-12-01&to=2026-12-01".to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("office=stadtmitte&from={day}&to={day}"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("office=stadtmitte&services=personalausweis&from={day}&to={later}"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("office=stadtmitte&services=personalausweis&from={later}&to={day}"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("office=stadtmitte&services=personalausweis&from=morgen&to={day}"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("office=nowhere&services=personalausweis&from={day}&to={day}"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("office=stadtmitte&services=tanzkurs&from={day}&to={day}"),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (status, problem) = availability(&app, &bad).await;
+        assert_eq!(status, expected, "{bad}: {problem}");
+    }
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(super::Backend::Postgres).await } )* }
@@ -249,4 +355,5 @@ on_both_backends!(
     bad_requests_are_refused_with_reasons,
     a_citizen_holds_at_most_three_open_bookings,
     a_booking_storm_books_each_unit_exactly_once,
+    availability_shows_what_a_booking_could_take,
 );

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod availability;
 mod bookings;
 mod catalogue;
 mod json;
@@ -20,7 +21,7 @@ use terminagent_domain::CorrelationId;
 use crate::application::{ExecuteError, Executor};
 use crate::config::AdminToken;
 use crate::metrics::Metrics;
-use crate::projections::{CatalogueView, LinksView, LiveProjection};
+use crate::projections::{AvailabilityView, CatalogueView, LinksView, LiveProjection};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -36,6 +37,7 @@ pub struct AppState {
     pub executor: Executor,
     pub catalogue: Arc<LiveProjection<CatalogueView>>,
     pub links: Arc<LiveProjection<LinksView>>,
+    pub availability: Arc<LiveProjection<AvailabilityView>>,
     pub admin_token: Option<AdminToken>,
     pub metrics: Arc<Metrics>,
     pub booking_policy: terminagent_domain::BookingPolicy,
@@ -58,6 +60,7 @@ impl AppState {
             .map_err(|e| Problem::internal(&e))?;
         self.catalogue.caught_up_to(head).await;
         self.links.caught_up_to(head).await;
+        self.availability.caught_up_to(head).await;
         Ok(())
     }
 
@@ -91,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/services", get(catalogue::list_services))
         .route("/api/v1/services/{service}", put(catalogue::put_service))
         .route("/api/v1/events", get(audit::list_events))
+        .route("/api/v1/availability", get(availability::availability))
         .route("/api/v1/bookings", post(bookings::create_booking))
         .route(
             "/api/v1/links/{token}",

@@ -3,6 +3,7 @@
 //! [`rebuild`] makes a fresh one from position 0 — the two must agree
 //! (invariant 6).
 
+mod availability;
 mod catalogue;
 mod links;
 
@@ -11,6 +12,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use terminagent_eventstore::{EventStore, LogEvent, StorageError};
 use tokio::sync::watch;
 
+pub use availability::AvailabilityView;
 pub use catalogue::{CatalogueView, OfficeEntry, ServiceEntry};
 pub use links::{BookingSummary, LinkTarget, LinksView};
 

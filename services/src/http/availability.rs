@@ -1,0 +1,110 @@
+//! Free slots (API.md "Availability").
+
+use axum::Json;
+use axum::extract::{Query, State};
+use chrono::{Days, SecondsFormat};
+use serde::{Deserialize, Serialize};
+use terminagent_domain::booking::MAX_BOOKING_SERVICES;
+use terminagent_domain::{LocalDate, OfficeId, OfficeTimeZone, ServiceId};
+
+use super::AppState;
+use super::problem::Problem;
+
+/// Longest span one query may cover (API.md).
+const MAX_DAYS: u64 = 31;
+
+#[derive(Debug, Deserialize)]
+pub struct AvailabilityQuery {
+    office: Option<String>,
+    services: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AvailabilityAnswer {
+    slots: Vec<Slot>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Slot {
+    office: String,
+    start: String,
+    end: String,
+    free: u16,
+}
+
+pub async fn availability(
+    State(state): State<AppState>,
+    Query(query): Query<AvailabilityQuery>,
+) -> Result<Json<AvailabilityAnswer>, Problem> {
+    let required =
+        |value: Option<String>, name: &str| value.ok_or_else(|| Problem::invalid(format!("{name} is required")));
+    let office_text = required(query.office, "office")?;
+    let office = OfficeId::parse(&office_text).map_err(|_| Problem::not_found(format!("no office {office_text:?}")))?;
+    let services_text = required(query.services, "services")?;
+    let services: Vec<&str> = services_text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !(1..=MAX_BOOKING_SERVICES).contains(&services.len()) {
+        return Err(Problem::invalid(format!(
+            "name 1 to {MAX_BOOKING_SERVICES} services, comma-separated"
+        )));
+    }
+    let from = LocalDate::parse(&required(query.from, "from")?).map_err(|e| Problem::invalid(format!("from: {e}")))?;
+    let to = LocalDate::parse(&required(query.to, "to")?).map_err(|e| Problem::invalid(format!("to: {e}")))?;
+    let (first, last) = (from.as_naive(), to.as_naive());
+    if last < first || (last - first).num_days() as u64 >= MAX_DAYS {
+        return Err(Problem::invalid(format!(
+            "from..to must be 1 to {MAX_DAYS} days, in order"
+        )));
+    }
+
+    let (zone, needed) = {
+        let catalogue = state.catalogue.read();
+        let office_entry = catalogue
+            .office(&office)
+            .ok_or_else(|| Problem::not_found(format!("no office {office}")))?;
+        let zone = OfficeTimeZone::parse(&office_entry.timezone).map_err(|e| Problem::internal(&e))?;
+        let mut needed = 0;
+        for service in &services {
+            let entry = ServiceId::parse(service)
+                .ok()
+                .and_then(|id| catalogue.service(&id).cloned())
+                .ok_or_else(|| Problem::not_found(format!("no service {service:?}")))?;
+            needed += entry.duration_minutes;
+        }
+        (zone, needed)
+    };
+
+    let now = state.executor.now();
+    let bookable_until = zone
+        .today(now)
+        .checked_add_days(Days::new(state.booking_policy.horizon_days.into()));
+    let view = state.availability.read();
+    let mut slots = Vec::new();
+    for day in first
+        .iter_days()
+        .take_while(|day| *day <= last && Some(*day) <= bookable_until)
+    {
+        let date = LocalDate::try_from(day).map_err(|e| Problem::invalid(e.to_string()))?;
+        for slot in view.slots(&office, date, needed) {
+            let (Ok(start), Ok(end)) = (zone.instant(date, slot.start), zone.instant(date, slot.end)) else {
+                continue;
+            };
+            if start <= now {
+                continue;
+            }
+            let local = |instant| zone.to_local(instant).to_rfc3339_opts(SecondsFormat::Secs, false);
+            slots.push(Slot {
+                office: office.to_string(),
+                start: local(start),
+                end: local(end),
+                free: slot.lanes,
+            });
+        }
+    }
+    Ok(Json(AvailabilityAnswer { slots }))
+}
