@@ -148,6 +148,22 @@ impl Application {
             metrics: Arc::new(crate::metrics::Metrics::new()),
             booking_policy: config.booking_policy(),
             link_secret,
+            rate_limit: config
+                .rate_limit_per_minute
+                .and_then(std::num::NonZeroU32::new)
+                .map(|per_minute| {
+                    let limit = Arc::new(crate::http::rate_limit::PublicWriteLimit::per_minute(per_minute));
+                    let forgetful = Arc::downgrade(&limit);
+                    tokio::spawn(async move {
+                        let mut minutes = tokio::time::interval(std::time::Duration::from_secs(60));
+                        loop {
+                            minutes.tick().await;
+                            let Some(limit) = forgetful.upgrade() else { return };
+                            limit.forget_idle_clients();
+                        }
+                    });
+                    limit
+                }),
         };
         let router = http::router(state);
         Ok(Application {

@@ -34,3 +34,50 @@ async fn metrics_count_requests_by_route_template_and_show_the_log_position() {
     }
     assert!(!text.contains("4711"), "raw paths never become label values");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn public_writes_beyond_the_rate_limit_get_429_with_retry_after() {
+    let app = TestApp::spawn_configured(Backend::Sqlite, |config| config.rate_limit_per_minute = Some(3)).await;
+    let booking = serde_json::json!({"office": "nowhere", "services": ["x"], "start": "2030-01-01T08:00:00+01:00",
+                                     "citizen": {"name": "Bot", "email": "bot@example.org"}});
+    for attempt in 1..=3 {
+        let response = app
+            .client
+            .post(format!("{}/api/v1/bookings", app.base))
+            .json(&booking)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "attempt {attempt} is answered normally");
+    }
+    let limited = app
+        .client
+        .post(format!("{}/api/v1/bookings", app.base))
+        .json(&booking)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(limited.headers()["content-type"], "application/problem+json");
+    // Links are public writes too; reads are never limited.
+    let link = app
+        .client
+        .post(format!("{}/api/v1/links/abc", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.status(), 429);
+    for _ in 0..10 {
+        assert_eq!(
+            app.client
+                .get(format!("{}/api/v1/offices", app.base))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+}

@@ -33,5 +33,5 @@ impl FromRequestParts<AppState> for StaffAccess {
 
 fn unauthorized(detail: &str) -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)
-        .with_header(header::WWW_AUTHENTICATE, "Bearer")
+        .with_header(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"))
 }

@@ -9,6 +9,7 @@ mod catalogue;
 mod json;
 mod links;
 pub mod problem;
+pub mod rate_limit;
 
 use axum::Router;
 use axum::extract::State;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub booking_policy: terminagent_domain::BookingPolicy,
     pub link_secret: crate::links::LinkSecret,
+    /// `--rate-limit`; `None`: public writes are not limited.
+    pub rate_limit: Option<Arc<rate_limit::PublicWriteLimit>>,
 }
 
 impl AppState {
@@ -77,7 +80,10 @@ impl AppState {
                 "Busy",
                 "too many concurrent changes; try again",
             )
-            .with_header(axum::http::header::RETRY_AFTER, "1"),
+            .with_header(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            ),
             ExecuteError::Storage(error) => Problem::internal(&error),
         }
     }
@@ -95,15 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/services/{service}", put(catalogue::put_service))
         .route("/api/v1/events", get(audit::list_events))
         .route("/api/v1/availability", get(availability::availability))
-        .route("/api/v1/bookings", post(bookings::create_booking))
-        .route(
-            "/api/v1/links/{token}",
-            get(links::show_link_json).post(links::press_link_json),
-        )
-        .route(
-            "/links/{token}",
-            get(links::show_link_page).post(links::press_link_page),
-        )
+        .merge(public_writes(state.clone()))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), track_request))
@@ -119,6 +117,24 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The routes citizens write through: limited per client by `--rate-limit`.
+fn public_writes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/bookings", post(bookings::create_booking))
+        .route(
+            "/api/v1/links/{token}",
+            get(links::show_link_json).post(links::press_link_json),
+        )
+        .route(
+            "/links/{token}",
+            get(links::show_link_page).post(links::press_link_page),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            rate_limit::limit_public_writes,
+        ))
 }
 
 /// Counts and times every request under its route template.

@@ -13,7 +13,7 @@ pub struct Problem {
     pub status: u16,
     pub detail: String,
     #[serde(skip)]
-    headers: Vec<(HeaderName, &'static str)>,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Problem {
@@ -27,7 +27,7 @@ impl Problem {
         }
     }
 
-    pub fn with_header(mut self, name: HeaderName, value: &'static str) -> Self {
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self
     }
@@ -76,7 +76,7 @@ impl IntoResponse for Problem {
             HeaderValue::from_static("application/problem+json"),
         );
         for (name, value) in self.headers {
-            response.headers_mut().insert(name, HeaderValue::from_static(value));
+            response.headers_mut().insert(name, value);
         }
         response
     }
