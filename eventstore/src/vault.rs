@@ -52,6 +52,18 @@ enum KeyTable {
     Sqlite(sqlx::SqlitePool),
 }
 
+/// Runs `$body` with `$pool` bound to whichever backend's pool the vault uses.
+/// The vault's SQL is written once: both backends take `$1`-style parameters
+/// (SQLite binds them in order of appearance).
+macro_rules! on_pool {
+    ($keys:expr, $pool:ident => $body:expr) => {
+        match $keys {
+            KeyTable::Postgres($pool) => $body,
+            KeyTable::Sqlite($pool) => $body,
+        }
+    };
+}
+
 /// Seals, opens and erases personal-data envelopes.
 #[derive(Clone, Debug)]
 pub struct PersonalDataVault {
@@ -132,36 +144,17 @@ impl PersonalDataVault {
     /// transaction; returns whether there was a key.
     pub async fn erase(&self, envelope_id: Ulid) -> Result<bool, VaultError> {
         let id = envelope_id.to_string();
-        let deleted = match &self.keys {
-            KeyTable::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("DELETE FROM citizen_envelopes WHERE envelope_id = $1")
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-                let deleted = sqlx::query("DELETE FROM personal_data_keys WHERE envelope_id = $1")
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                tx.commit().await?;
-                deleted
-            }
-            KeyTable::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("DELETE FROM citizen_envelopes WHERE envelope_id = ?1")
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-                let deleted = sqlx::query("DELETE FROM personal_data_keys WHERE envelope_id = ?1")
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                tx.commit().await?;
-                deleted
-            }
-        };
+        let deleted = on_pool!(&self.keys, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM citizen_envelopes WHERE envelope_id = $1").bind(&id).execute(&mut *tx).await?;
+            let deleted = sqlx::query("DELETE FROM personal_data_keys WHERE envelope_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            deleted
+        });
         Ok(deleted > 0)
     }
 
@@ -173,30 +166,17 @@ impl PersonalDataVault {
         let hash = sha2::Sha256::digest(normalised_email.as_bytes()).to_vec();
         let fresh = fresh.to_string();
         // Insert-if-absent, then read: two first requests of one citizen agree.
-        let id: String = match &self.keys {
-            KeyTable::Postgres(pool) => {
-                sqlx::query("INSERT INTO citizen_envelopes (email_hash, envelope_id) VALUES ($1, $2) ON CONFLICT (email_hash) DO NOTHING")
-                    .bind(&hash)
-                    .bind(&fresh)
-                    .execute(pool)
-                    .await?;
-                sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = $1")
-                    .bind(&hash)
-                    .fetch_one(pool)
-                    .await?
-            }
-            KeyTable::Sqlite(pool) => {
-                sqlx::query("INSERT INTO citizen_envelopes (email_hash, envelope_id) VALUES (?1, ?2) ON CONFLICT (email_hash) DO NOTHING")
-                    .bind(&hash)
-                    .bind(&fresh)
-                    .execute(pool)
-                    .await?;
-                sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = ?1")
-                    .bind(&hash)
-                    .fetch_one(pool)
-                    .await?
-            }
-        };
+        let id: String = on_pool!(&self.keys, pool => {
+            sqlx::query("INSERT INTO citizen_envelopes (email_hash, envelope_id) VALUES ($1, $2) ON CONFLICT (email_hash) DO NOTHING")
+                .bind(&hash)
+                .bind(&fresh)
+                .execute(pool)
+                .await?;
+            sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = $1")
+                .bind(&hash)
+                .fetch_one(pool)
+                .await?
+        });
         Ulid::from_string(&id).map_err(|e| {
             VaultError::Storage(StorageError::Corrupt {
                 at: id,
@@ -210,34 +190,14 @@ impl PersonalDataVault {
     pub async fn installation_secret(&self, name: &str) -> Result<[u8; 32], VaultError> {
         let mut fresh = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut fresh);
-        let secret: Vec<u8> = match &self.keys {
-            KeyTable::Postgres(pool) => {
-                sqlx::query(
-                    "INSERT INTO installation_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                )
+        let secret: Vec<u8> = on_pool!(&self.keys, pool => {
+            sqlx::query("INSERT INTO installation_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
                 .bind(name)
                 .bind(&fresh[..])
                 .execute(pool)
                 .await?;
-                sqlx::query_scalar("SELECT secret FROM installation_secrets WHERE name = $1")
-                    .bind(name)
-                    .fetch_one(pool)
-                    .await?
-            }
-            KeyTable::Sqlite(pool) => {
-                sqlx::query(
-                    "INSERT INTO installation_secrets (name, secret) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(name)
-                .bind(&fresh[..])
-                .execute(pool)
-                .await?;
-                sqlx::query_scalar("SELECT secret FROM installation_secrets WHERE name = ?1")
-                    .bind(name)
-                    .fetch_one(pool)
-                    .await?
-            }
-        };
+            sqlx::query_scalar("SELECT secret FROM installation_secrets WHERE name = $1").bind(name).fetch_one(pool).await?
+        });
         secret.try_into().map_err(|_| {
             VaultError::Storage(StorageError::Corrupt {
                 at: name.into(),
@@ -248,20 +208,12 @@ impl PersonalDataVault {
 
     async fn key(&self, envelope_id: Ulid) -> Result<Option<Vec<u8>>, VaultError> {
         let id = envelope_id.to_string();
-        let key = match &self.keys {
-            KeyTable::Postgres(pool) => {
-                sqlx::query_scalar("SELECT key FROM personal_data_keys WHERE envelope_id = $1")
-                    .bind(&id)
-                    .fetch_optional(pool)
-                    .await?
-            }
-            KeyTable::Sqlite(pool) => {
-                sqlx::query_scalar("SELECT key FROM personal_data_keys WHERE envelope_id = ?1")
-                    .bind(&id)
-                    .fetch_optional(pool)
-                    .await?
-            }
-        };
+        let key = on_pool!(&self.keys, pool => {
+            sqlx::query_scalar("SELECT key FROM personal_data_keys WHERE envelope_id = $1")
+                .bind(&id)
+                .fetch_optional(pool)
+                .await?
+        });
         Ok(key)
     }
 
@@ -270,22 +222,13 @@ impl PersonalDataVault {
         rand::thread_rng().fill_bytes(&mut fresh);
         let id = envelope_id.to_string();
         // Insert-if-absent, then read: two sealers of one envelope agree on one key.
-        match &self.keys {
-            KeyTable::Postgres(pool) => {
-                sqlx::query("INSERT INTO personal_data_keys (envelope_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                    .bind(&id)
-                    .bind(&fresh)
-                    .execute(pool)
-                    .await?;
-            }
-            KeyTable::Sqlite(pool) => {
-                sqlx::query("INSERT INTO personal_data_keys (envelope_id, key) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
-                    .bind(&id)
-                    .bind(&fresh)
-                    .execute(pool)
-                    .await?;
-            }
-        }
+        on_pool!(&self.keys, pool => {
+            sqlx::query("INSERT INTO personal_data_keys (envelope_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(&id)
+                .bind(&fresh)
+                .execute(pool)
+                .await?;
+        });
         self.key(envelope_id).await?.ok_or_else(|| VaultError::Malformed {
             envelope_id,
             reason: "key vanished while sealing".into(),
