@@ -165,17 +165,27 @@ impl PersonalDataVault {
         use sha2::Digest;
         let hash = sha2::Sha256::digest(normalised_email.as_bytes()).to_vec();
         let fresh = fresh.to_string();
-        // Insert-if-absent, then read: two first requests of one citizen agree.
+        // A returning citizen costs one read. A new one: insert-if-absent, then
+        // read, so two first requests of one citizen agree on one envelope.
         let id: String = on_pool!(&self.keys, pool => {
-            sqlx::query("INSERT INTO citizen_envelopes (email_hash, envelope_id) VALUES ($1, $2) ON CONFLICT (email_hash) DO NOTHING")
+            let known: Option<String> = sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = $1")
                 .bind(&hash)
-                .bind(&fresh)
-                .execute(pool)
+                .fetch_optional(pool)
                 .await?;
-            sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = $1")
-                .bind(&hash)
-                .fetch_one(pool)
-                .await?
+            match known {
+                Some(id) => id,
+                None => {
+                    sqlx::query("INSERT INTO citizen_envelopes (email_hash, envelope_id) VALUES ($1, $2) ON CONFLICT (email_hash) DO NOTHING")
+                        .bind(&hash)
+                        .bind(&fresh)
+                        .execute(pool)
+                        .await?;
+                    sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = $1")
+                        .bind(&hash)
+                        .fetch_one(pool)
+                        .await?
+                }
+            }
         });
         Ulid::from_string(&id).map_err(|e| {
             VaultError::Storage(StorageError::Corrupt {
@@ -218,6 +228,10 @@ impl PersonalDataVault {
     }
 
     async fn key_or_create(&self, envelope_id: Ulid) -> Result<Vec<u8>, VaultError> {
+        // A citizen's next seal costs one read.
+        if let Some(key) = self.key(envelope_id).await? {
+            return Ok(key);
+        }
         let mut fresh = vec![0u8; 32];
         rand::thread_rng().fill_bytes(&mut fresh);
         let id = envelope_id.to_string();

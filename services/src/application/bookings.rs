@@ -46,7 +46,8 @@ impl From<StorageError> for RequestBookingError {
 }
 
 /// Decides a booking request:
-/// 1. the office's stream gives its time zone, hence the office-local day;
+/// 1. the office's time zone (from `known_timezone`, else its stream) gives
+///    the office-local day;
 /// 2. office, services and that day's capacity give the units any lane could
 ///    use at the start ([`terminagent_domain::BookingRequestState::units_to_read`]);
 /// 3. the decision reads all of those plus the holds on every such unit and
@@ -57,6 +58,7 @@ pub async fn request_booking(
     policy: BookingPolicy,
     correlation: CorrelationId,
     request: BookingRequest,
+    known_timezone: Option<OfficeTimeZone>,
 ) -> Result<RequestedBooking, RequestBookingError> {
     let BookingRequest {
         office,
@@ -65,13 +67,19 @@ pub async fn request_booking(
         citizen,
     } = request;
     let office_stream = StreamName::office(&office);
-    let Some(details) = executor
-        .state_of::<OfficeDecider>(std::slice::from_ref(&office_stream))
-        .await?
-    else {
-        return Err(ExecuteError::Rejected(BookingRequestError::UnknownOffice(office)).into());
+    // The zone only picks which office-day to read; the decision checks the
+    // office itself from its stream. Without a hint (a view that has not seen
+    // the office yet), read it.
+    let timezone = match known_timezone {
+        Some(zone) => zone,
+        None => match executor
+            .state_of::<OfficeDecider>(std::slice::from_ref(&office_stream))
+            .await?
+        {
+            Some(details) => details.timezone,
+            None => return Err(ExecuteError::Rejected(BookingRequestError::UnknownOffice(office)).into()),
+        },
     };
-    let timezone = details.timezone;
     let day = timezone.to_local(start).date_naive();
     let mut streams = vec![office_stream];
     streams.extend(services.iter().map(StreamName::service));

@@ -44,12 +44,18 @@ pub async fn create_booking(
     JsonBody(body): JsonBody<BookingBody>,
 ) -> Result<(StatusCode, Json<BookingAnswer>), Problem> {
     let request = parse_request(body)?;
+    let catalogue_zone = state
+        .catalogue
+        .read()
+        .office(&request.office)
+        .and_then(|office| office.timezone.parse().ok());
     let requested = request_booking(
         &state.executor,
         &state.link_secret,
         state.booking_policy,
         state.new_correlation(),
         request,
+        catalogue_zone,
     )
     .await
     .map_err(|error| booking_problem(&state, error))?;
