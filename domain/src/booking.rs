@@ -571,7 +571,8 @@ impl Decider for BookingRequestDecider {
                 start: *start,
                 end: zone.instant(date, end)?,
                 citizen: citizen.clone(),
-                confirm_by: *now + policy.confirm_ttl,
+                // A short-notice booking must be confirmed before it begins.
+                confirm_by: (*now + policy.confirm_ttl).min(*start),
                 links: links.clone(),
             })
             .into(),
@@ -1008,7 +1009,7 @@ mod tests {
             start: command.start,
             end: at(&day, end),
             citizen: command.citizen.clone(),
-            confirm_by: command.now + command.policy.confirm_ttl,
+            confirm_by: (command.now + command.policy.confirm_ttl).min(command.start),
             links: command.links.clone(),
         })
     }
@@ -1795,5 +1796,16 @@ mod tests {
             "11:48 has no second unit before 12:00"
         );
         assert!(free_slots(&capacity, &office_id(), date(DAY), 12, |_| true).is_empty());
+    }
+
+    #[test]
+    fn a_short_notice_booking_must_be_confirmed_before_it_begins() {
+        let mut command = request(1, &[PA], at(DAY, "08:00"));
+        command.policy.confirm_ttl = chrono::Duration::days(30);
+        let events = BookingRequestDecider::decide(&command, &BookingRequestDecider::fold(&day_with([]))).unwrap();
+        let BookingInput::Booking(BookingEvent::Requested(requested)) = &events[0] else {
+            panic!("expected a request, got {events:?}")
+        };
+        assert_eq!(requested.confirm_by, command.start);
     }
 }
