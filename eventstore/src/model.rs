@@ -35,12 +35,6 @@ impl EventData {
         EventData(value.to_string().into_boxed_str())
     }
 
-    /// Checks that `text` is JSON.
-    pub fn from_json(text: String) -> Result<Self, serde_json::Error> {
-        serde_json::from_str::<serde::de::IgnoredAny>(&text)?;
-        Ok(EventData(text.into_boxed_str()))
-    }
-
     /// Text the log itself stored as JSON.
     pub(crate) fn from_stored(text: String) -> Self {
         EventData(text.into_boxed_str())

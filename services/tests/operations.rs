@@ -40,23 +40,17 @@ async fn public_writes_beyond_the_rate_limit_get_429_with_retry_after() {
     let app = TestApp::spawn_configured(Backend::Sqlite, |config| config.rate_limit_per_minute = Some(3)).await;
     let booking = serde_json::json!({"office": "nowhere", "services": ["x"], "start": "2030-01-01T08:00:00+01:00",
                                      "citizen": {"name": "Bot", "email": "bot@example.org"}});
-    for attempt in 1..=3 {
-        let response = app
-            .client
+    let post_booking = || {
+        app.client
             .post(format!("{}/api/v1/bookings", app.base))
             .json(&booking)
             .send()
-            .await
-            .unwrap();
+    };
+    for attempt in 1..=3 {
+        let response = post_booking().await.unwrap();
         assert_eq!(response.status(), 404, "attempt {attempt} is answered normally");
     }
-    let limited = app
-        .client
-        .post(format!("{}/api/v1/bookings", app.base))
-        .json(&booking)
-        .send()
-        .await
-        .unwrap();
+    let limited = post_booking().await.unwrap();
     assert_eq!(limited.status(), 429);
     let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
