@@ -16,6 +16,8 @@
 
 mod model;
 mod postgres;
+mod progress;
+mod side;
 mod sqlite;
 mod store;
 mod subscription;
@@ -30,6 +32,7 @@ pub use model::{
     NewEvent, StorageError, StoredEvent, StreamEvent,
 };
 pub use postgres::{PgEventStore, PgStoreOptions};
+pub use progress::ConsumerProgress;
 pub use sqlite::SqliteEventStore;
 pub use store::{Backend, EventStore, StoreOptions};
 pub use subscription::Subscription;

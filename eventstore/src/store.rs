@@ -7,6 +7,8 @@ use tokio::sync::watch;
 
 use crate::model::{AppendError, AppendOutcome, Condition, LogEvent, NewEvent, StorageError, StreamEvent};
 use crate::postgres::{PgEventStore, PgStoreOptions};
+use crate::progress::ConsumerProgress;
+use crate::side::SidePool;
 use crate::sqlite::SqliteEventStore;
 use crate::subscription::Subscription;
 use crate::upcast::Upcasters;
@@ -140,9 +142,18 @@ impl EventStore {
     }
 
     pub fn vault(&self) -> PersonalDataVault {
+        PersonalDataVault::new(self.side_pool())
+    }
+
+    /// Checkpoints of the log's consumers and the ledger of sent mails.
+    pub fn progress(&self) -> ConsumerProgress {
+        ConsumerProgress::new(self.side_pool())
+    }
+
+    fn side_pool(&self) -> SidePool {
         match self {
-            EventStore::Postgres(store) => PersonalDataVault::postgres(store.vault_pool()),
-            EventStore::Sqlite(store) => PersonalDataVault::sqlite(store.vault_pool()),
+            EventStore::Postgres(store) => SidePool::Postgres(store.vault_pool()),
+            EventStore::Sqlite(store) => SidePool::Sqlite(store.vault_pool()),
         }
     }
 

@@ -3,6 +3,7 @@
 //! sealed envelope; erasing the key (crypto-shredding) makes it unreadable for
 //! good while every event still replays.
 
+use crate::side::{SidePool, on_pool};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::RngCore;
@@ -46,41 +47,15 @@ impl From<sqlx::Error> for VaultError {
     }
 }
 
-#[derive(Clone, Debug)]
-enum KeyTable {
-    Postgres(sqlx::PgPool),
-    Sqlite(sqlx::SqlitePool),
-}
-
-/// Runs `$body` with `$pool` bound to whichever backend's pool the vault uses.
-/// The vault's SQL is written once: both backends take `$1`-style parameters
-/// (SQLite binds them in order of appearance).
-macro_rules! on_pool {
-    ($keys:expr, $pool:ident => $body:expr) => {
-        match $keys {
-            KeyTable::Postgres($pool) => $body,
-            KeyTable::Sqlite($pool) => $body,
-        }
-    };
-}
-
 /// Seals, opens and erases personal-data envelopes.
 #[derive(Clone, Debug)]
 pub struct PersonalDataVault {
-    keys: KeyTable,
+    keys: SidePool,
 }
 
 impl PersonalDataVault {
-    pub(crate) fn postgres(pool: sqlx::PgPool) -> Self {
-        PersonalDataVault {
-            keys: KeyTable::Postgres(pool),
-        }
-    }
-
-    pub(crate) fn sqlite(pool: sqlx::SqlitePool) -> Self {
-        PersonalDataVault {
-            keys: KeyTable::Sqlite(pool),
-        }
+    pub(crate) fn new(keys: SidePool) -> Self {
+        PersonalDataVault { keys }
     }
 
     /// Encrypts `data` into the envelope `envelope_id`, creating its key on

@@ -619,6 +619,45 @@ async fn installation_secrets_are_made_once(db: &TestDatabase) {
     assert_ne!(first, [0u8; 32]);
 }
 
+async fn consumer_checkpoints_survive_and_never_move_back(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let progress = store.progress();
+    assert_eq!(
+        progress.checkpoint("mail-relay").await.unwrap(),
+        0,
+        "nothing processed yet"
+    );
+    progress.save_checkpoint("mail-relay", 40).await.unwrap();
+    progress.save_checkpoint("mail-relay", 17).await.unwrap();
+    progress.save_checkpoint("matcher", 3).await.unwrap();
+    let reopened = db.store(StoreOptions::default()).await.unwrap().progress();
+    assert_eq!(
+        reopened.checkpoint("mail-relay").await.unwrap(),
+        40,
+        "a slower twin cannot move it back"
+    );
+    assert_eq!(
+        reopened.checkpoint("matcher").await.unwrap(),
+        3,
+        "consumers are independent"
+    );
+}
+
+async fn a_mail_is_recorded_once(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let progress = store.progress();
+    let key = Ulid::new().to_string();
+    assert!(!progress.mail_handled(&key).await.unwrap());
+    assert!(progress.record_mail(&key, "sent", chrono::Utc::now()).await.unwrap());
+    assert!(
+        !progress.record_mail(&key, "sent", chrono::Utc::now()).await.unwrap(),
+        "the second record of one mail is refused"
+    );
+    let reopened = db.store(StoreOptions::default()).await.unwrap().progress();
+    assert!(reopened.mail_handled(&key).await.unwrap(), "the ledger is durable");
+    assert!(!reopened.mail_handled("another").await.unwrap());
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod postgres {
@@ -660,4 +699,6 @@ conformance!(
     erased_personal_data_is_gone_but_the_log_replays,
     a_citizen_keeps_one_envelope_until_erased,
     installation_secrets_are_made_once,
+    consumer_checkpoints_survive_and_never_move_back,
+    a_mail_is_recorded_once,
 );
