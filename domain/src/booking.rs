@@ -742,13 +742,13 @@ impl BookingState {
 
     fn advance(&mut self, booking: &BookingId, next: BookingStatus) {
         use BookingStatus as S;
-        if let Some(booking) = self.bookings.get_mut(booking) {
-            if matches!(
+        if let Some(booking) = self.bookings.get_mut(booking)
+            && matches!(
                 (booking.status, next),
                 (S::PendingConfirmation, _) | (S::Confirmed(_), S::Cancelled)
-            ) {
-                booking.status = next;
-            }
+            )
+        {
+            booking.status = next;
         }
     }
 }

@@ -49,20 +49,20 @@ pub async fn limit_public_writes(
     request: Request,
     next: Next,
 ) -> Response {
-    if let (Some(limit), &Method::POST) = (&state.rate_limit, request.method()) {
-        if let Err(wait) = limit.check(client.ip()) {
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let detail = format!("too many requests from your address; try again in {seconds} s");
-            let retry_after = HeaderValue::from(seconds.max(1));
-            return Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                "Too many requests",
-                detail,
-            )
-            .with_header(header::RETRY_AFTER, retry_after)
-            .into_response();
-        }
+    if let (Some(limit), &Method::POST) = (&state.rate_limit, request.method())
+        && let Err(wait) = limit.check(client.ip())
+    {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let detail = format!("too many requests from your address; try again in {seconds} s");
+        let retry_after = HeaderValue::from(seconds.max(1));
+        return Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            detail,
+        )
+        .with_header(header::RETRY_AFTER, retry_after)
+        .into_response();
     }
     next.run(request).await
 }
