@@ -49,32 +49,66 @@ impl ConsumerProgress {
         Ok(())
     }
 
-    /// Whether the mail `mail_key` was already handled (sent, or skipped on purpose).
-    pub async fn mail_handled(&self, mail_key: &str) -> Result<bool, StorageError> {
-        let found: Option<String> = on_pool!(&self.side, pool => {
+    /// Claims the mail `mail_key` for sending. True: it is this caller's to
+    /// send, and then to [`finish_mail`](Self::finish_mail) or
+    /// [`release_mail`](Self::release_mail). False: it was handled already, or
+    /// another mailer is sending it right now. A claim older than
+    /// `stale_before` (its mailer died mid-send) can be taken over, so a crash
+    /// delays a mail but never loses it.
+    pub async fn claim_mail(
+        &self,
+        mail_key: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let claimed = on_pool!(&self.side, pool => {
+            sqlx::query(
+                "INSERT INTO sent_mails (mail_key, outcome, recorded_at) VALUES ($1, 'sending', $2) \
+                 ON CONFLICT (mail_key) DO UPDATE SET recorded_at = excluded.recorded_at \
+                 WHERE sent_mails.outcome = 'sending' AND sent_mails.recorded_at < $3",
+            )
+            .bind(mail_key)
+            .bind(now)
+            .bind(stale_before)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(claimed == 1)
+    }
+
+    /// Records how a claimed mail ended (e.g. `sent`); it is never sent again.
+    pub async fn finish_mail(&self, mail_key: &str, outcome: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
+        on_pool!(&self.side, pool => {
+            sqlx::query("UPDATE sent_mails SET outcome = $2, recorded_at = $3 WHERE mail_key = $1")
+                .bind(mail_key)
+                .bind(outcome)
+                .bind(at)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Gives a claim back after a failed attempt, so the next try need not wait out the claim.
+    pub async fn release_mail(&self, mail_key: &str) -> Result<(), StorageError> {
+        on_pool!(&self.side, pool => {
+            sqlx::query("DELETE FROM sent_mails WHERE mail_key = $1 AND outcome = 'sending'")
+                .bind(mail_key)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// How the mail `mail_key` ended (`sending` while claimed); `None` before its first claim.
+    pub async fn mail_outcome(&self, mail_key: &str) -> Result<Option<String>, StorageError> {
+        let outcome = on_pool!(&self.side, pool => {
             sqlx::query_scalar("SELECT outcome FROM sent_mails WHERE mail_key = $1")
                 .bind(mail_key)
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(found.is_some())
-    }
-
-    /// Records the mail `mail_key` as handled with `outcome` (e.g. `sent`).
-    /// Returns false when it had been recorded before (the first record stays).
-    pub async fn record_mail(&self, mail_key: &str, outcome: &str, at: DateTime<Utc>) -> Result<bool, StorageError> {
-        let inserted = on_pool!(&self.side, pool => {
-            sqlx::query(
-                "INSERT INTO sent_mails (mail_key, outcome, recorded_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (mail_key) DO NOTHING",
-            )
-            .bind(mail_key)
-            .bind(outcome)
-            .bind(at)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(inserted == 1)
+        Ok(outcome)
     }
 }

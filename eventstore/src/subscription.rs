@@ -58,6 +58,14 @@ impl Subscription {
         }
     }
 
+    /// The next event already read ahead, without touching the store: lets a
+    /// consumer take what one read brought as one batch.
+    pub fn next_buffered(&mut self) -> Option<LogEvent> {
+        let event = self.buffer.pop_front()?;
+        self.position = event.position;
+        Some(event)
+    }
+
     /// The next event if one is readable now, without waiting.
     pub async fn try_next(&mut self) -> Result<Option<LogEvent>, StorageError> {
         if self.buffer.is_empty() {

@@ -643,19 +643,62 @@ async fn consumer_checkpoints_survive_and_never_move_back(db: &TestDatabase) {
     );
 }
 
-async fn a_mail_is_recorded_once(db: &TestDatabase) {
+async fn a_mail_is_claimed_once_unless_its_sender_died(db: &TestDatabase) {
+    use chrono::{Duration, Utc};
     let store = db.store(StoreOptions::default()).await.unwrap();
     let progress = store.progress();
     let key = Ulid::new().to_string();
-    assert!(!progress.mail_handled(&key).await.unwrap());
-    assert!(progress.record_mail(&key, "sent", chrono::Utc::now()).await.unwrap());
+    let now = Utc::now();
+    let lease = Duration::minutes(5);
+    assert_eq!(progress.mail_outcome(&key).await.unwrap(), None);
+    assert!(progress.claim_mail(&key, now, now - lease).await.unwrap());
     assert!(
-        !progress.record_mail(&key, "sent", chrono::Utc::now()).await.unwrap(),
-        "the second record of one mail is refused"
+        !progress.claim_mail(&key, now, now - lease).await.unwrap(),
+        "a second mailer keeps its hands off a mail being sent"
+    );
+    let later = now + Duration::minutes(6);
+    assert!(
+        progress.claim_mail(&key, later, later - lease).await.unwrap(),
+        "a claim whose mailer died is taken over"
+    );
+    progress.finish_mail(&key, "sent", later).await.unwrap();
+    let much_later = later + Duration::hours(1);
+    assert!(
+        !progress.claim_mail(&key, much_later, much_later - lease).await.unwrap(),
+        "a sent mail is never claimed again"
     );
     let reopened = db.store(StoreOptions::default()).await.unwrap().progress();
-    assert!(reopened.mail_handled(&key).await.unwrap(), "the ledger is durable");
-    assert!(!reopened.mail_handled("another").await.unwrap());
+    assert_eq!(
+        reopened.mail_outcome(&key).await.unwrap().as_deref(),
+        Some("sent"),
+        "the ledger is durable"
+    );
+
+    let failed = Ulid::new().to_string();
+    assert!(progress.claim_mail(&failed, now, now - lease).await.unwrap());
+    progress.release_mail(&failed).await.unwrap();
+    assert!(
+        progress.claim_mail(&failed, now, now - lease).await.unwrap(),
+        "a released claim is free at once"
+    );
+}
+
+async fn racing_mailers_claim_a_mail_once(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let key = Ulid::new().to_string();
+    let now = chrono::Utc::now();
+    let racers = (0..16).map(|_| {
+        let progress = store.progress();
+        let key = key.clone();
+        tokio::spawn(async move {
+            progress
+                .claim_mail(&key, now, now - chrono::Duration::minutes(5))
+                .await
+                .unwrap()
+        })
+    });
+    let claims = futures::future::join_all(racers).await;
+    assert_eq!(claims.into_iter().filter(|claim| *claim.as_ref().unwrap()).count(), 1);
 }
 
 macro_rules! conformance {
@@ -700,5 +743,6 @@ conformance!(
     a_citizen_keeps_one_envelope_until_erased,
     installation_secrets_are_made_once,
     consumer_checkpoints_survive_and_never_move_back,
-    a_mail_is_recorded_once,
+    a_mail_is_claimed_once_unless_its_sender_died,
+    racing_mailers_claim_a_mail_once,
 );

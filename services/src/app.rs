@@ -8,9 +8,10 @@ use tokio::net::TcpListener;
 use std::sync::Arc;
 
 use crate::application::{Executor, SystemClock};
-use crate::config::{BusConfig, Config, MailTransport, PublicUrl};
+use crate::config::{BusConfig, Config, MailTransport, PublicUrl, Role};
 use crate::http::{self, AppState};
 use crate::links::LinkSecret;
+use crate::mail::{InProcessBus, JetStreamBus, MailBus, MailComposer, MailRelay, MailSender, Mailer};
 use crate::projections::LiveProjection;
 use crate::readiness::{Bus, Dependencies};
 
@@ -34,6 +35,8 @@ pub enum StartError {
     Secret(String),
     #[error("seeding the demo catalogue: {0}")]
     Demo(crate::demo::SeedError),
+    #[error("mail transport: {0}")]
+    Mail(String),
     #[error("the {0} component is not part of this release yet")]
     ComponentUnavailable(&'static str),
 }
@@ -61,7 +64,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartError> {
-        if matches!(config.role, crate::config::Role::Matcher | crate::config::Role::Mailer) {
+        if config.role == Role::Matcher {
             return Err(StartError::ComponentUnavailable(config.role.name()));
         }
         let store = open_store(&config.database_url).await?;
@@ -73,9 +76,9 @@ impl Application {
                     source,
                 })?;
         }
-        let bus = match &config.bus {
-            BusConfig::InProcess => Bus::InProcess,
-            BusConfig::Nats { url } => {
+        let (bus, mail_bus) = match &config.bus {
+            BusConfig::InProcess => (Bus::InProcess, MailBus::InProcess(InProcessBus::default())),
+            BusConfig::Nats { url, stream } => {
                 // Start even while NATS is down; /readyz says so until it is back.
                 let client = async_nats::ConnectOptions::new()
                     .retry_on_initial_connect()
@@ -85,9 +88,11 @@ impl Application {
                         url: url.clone(),
                         source,
                     })?;
-                Bus::Nats(client)
+                let mail_bus = MailBus::JetStream(JetStreamBus::new(client.clone(), stream.clone()));
+                (Bus::Nats(client), mail_bus)
             }
         };
+        let mail_sender = MailSender::new(&config.mail).map_err(|source| StartError::Mail(source.to_string()))?;
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|source| StartError::Bind {
@@ -131,8 +136,32 @@ impl Application {
         catalogue.caught_up_to(head).await;
         links.caught_up_to(head).await;
         availability.caught_up_to(head).await;
-        // The timer lives as long as the process; it ends with the runtime.
-        crate::application::spawn_lapse_timer(executor.clone(), links.clone());
+        // Background work lives as long as the process; it ends with the runtime.
+        let serves_api = matches!(config.role, Role::All | Role::Api);
+        if serves_api {
+            crate::application::spawn_lapse_timer(executor.clone(), links.clone());
+            tokio::spawn(
+                MailRelay {
+                    store: store.clone(),
+                    bus: mail_bus.clone(),
+                }
+                .run(),
+            );
+        }
+        if matches!(config.role, Role::All | Role::Mailer) {
+            let mailer = Mailer {
+                composer: MailComposer {
+                    store: store.clone(),
+                    catalogue: catalogue.clone(),
+                    secret: link_secret.clone(),
+                    public_url: public_url.clone(),
+                    from: config.mail_from.clone(),
+                },
+                sender: mail_sender,
+                progress: store.progress(),
+            };
+            tokio::spawn(mailer.run(mail_bus));
+        }
         let dependencies = Dependencies {
             store,
             bus,
@@ -165,7 +194,11 @@ impl Application {
                     limit
                 }),
         };
-        let router = http::router(state);
+        let router = if serves_api {
+            http::router(state)
+        } else {
+            http::operations_router(state)
+        };
         Ok(Application {
             listener,
             address,

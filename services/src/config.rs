@@ -49,6 +49,13 @@ pub struct RunArgs {
     /// `file:DIR` writes one .eml per mail; `smtp://host:port` or `smtps://host:port` sends.
     #[arg(long, env = "TERMINAGENT_MAIL", default_value = "file:./outbox", value_parser = MailTransport::parse)]
     pub mail: MailTransport,
+    /// Sender of every mail, e.g. `Bürgerservice <termine@stadt.example>`.
+    #[arg(long, env = "TERMINAGENT_MAIL_FROM", default_value = "Bürgerservice <termine@localhost>",
+          value_parser = parse_mailbox)]
+    pub mail_from: lettre::message::Mailbox,
+    /// JetStream stream carrying mail notices from relay to mailer (with --nats-url).
+    #[arg(long, env = "TERMINAGENT_NATS_STREAM", default_value = "TERMINAGENT_MAIL", value_parser = parse_stream_name)]
+    pub nats_stream: String,
     /// Listen address; port 0 picks a free port (the bound address is logged).
     #[arg(long, env = "TERMINAGENT_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -120,6 +127,7 @@ pub struct Config {
     pub database_url: String,
     pub bus: BusConfig,
     pub mail: MailTransport,
+    pub mail_from: lettre::message::Mailbox,
     pub bind: SocketAddr,
     /// None: derived from the bound address once it is known.
     pub public_url: Option<PublicUrl>,
@@ -139,6 +147,8 @@ pub enum BusConfig {
     InProcess,
     Nats {
         url: String,
+        /// The JetStream stream of mail notices.
+        stream: String,
     },
 }
 
@@ -167,7 +177,10 @@ impl Config {
         let bus = match args.nats_url {
             None if role == Role::All => BusConfig::InProcess,
             None => return Err(ConfigError::SplitProcessNeedsNats(role.name())),
-            Some(url) if url.starts_with("nats://") && url.len() > "nats://".len() => BusConfig::Nats { url },
+            Some(url) if url.starts_with("nats://") && url.len() > "nats://".len() => BusConfig::Nats {
+                url,
+                stream: args.nats_stream,
+            },
             Some(url) => return Err(ConfigError::BadNatsUrl(url)),
         };
         Ok(Config {
@@ -175,6 +188,7 @@ impl Config {
             database_url: args.database.database_url,
             bus,
             mail: args.mail,
+            mail_from: args.mail_from,
             bind: args.bind,
             public_url: args.public_url,
             admin_token: args.admin_token,
@@ -286,6 +300,19 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
+fn parse_mailbox(text: &str) -> Result<lettre::message::Mailbox, String> {
+    text.parse()
+        .map_err(|e| format!("{e}: expected an address such as `Bürgerservice <termine@stadt.example>`"))
+}
+
+/// JetStream stream names: letters, digits, `-` and `_` (they also prefix the subjects).
+fn parse_stream_name(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > 64 || !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(format!("a stream name is 1–64 letters, digits, - or _, got {text:?}"));
+    }
+    Ok(text.to_owned())
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 48h, 30m, 2s)"))?;
     if duration.is_zero() {
@@ -350,7 +377,8 @@ mod tests {
         assert_eq!(
             config.bus,
             BusConfig::Nats {
-                url: "nats://127.0.0.1:4222".into()
+                url: "nats://127.0.0.1:4222".into(),
+                stream: "TERMINAGENT_MAIL".into(),
             }
         );
         assert_eq!(

@@ -119,6 +119,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What a process without the API (the mailer) answers: health, readiness, metrics.
+pub fn operations_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(unknown_route)
+        .with_state(state)
+}
+
 /// The routes citizens write through: limited per client by `--rate-limit`.
 fn public_writes(state: AppState) -> Router<AppState> {
     Router::new()

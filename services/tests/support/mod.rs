@@ -1,6 +1,8 @@
 //! Shared by the HTTP tests: an app spawned in-process on port 0.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod smtp;
+
 use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
@@ -46,6 +48,11 @@ impl TestApp {
         TestApp::start(db, demo, |_| {}).await
     }
 
+    /// Another app on an existing database, configured by `adjust` (e.g. a second process).
+    pub async fn start_on(db: std::sync::Arc<TestDatabase>, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::start(db, false, adjust).await
+    }
+
     async fn start(db: std::sync::Arc<TestDatabase>, demo: bool, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let outbox = std::env::temp_dir().join(format!("terminagent-outbox-{}", ulid::Ulid::new()));
         let mut config = Config {
@@ -53,6 +60,7 @@ impl TestApp {
             database_url: db.url().to_owned(),
             bus: BusConfig::InProcess,
             mail: MailTransport::Files(outbox.clone()),
+            mail_from: "Bürgerservice <termine@stadt.example>".parse().unwrap(),
             bind: "127.0.0.1:0".parse().unwrap(),
             public_url: None,
             admin_token: Some(AdminToken::parse(TOKEN).unwrap()),
@@ -106,6 +114,11 @@ impl TestApp {
 
     pub async fn staff(&self, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(method, path, Some(TOKEN), Some(body)).await
+    }
+
+    /// The directory `--mail file:DIR` writes to (when the test did not choose SMTP).
+    pub fn outbox(&self) -> &std::path::Path {
+        &self._outbox.0
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {

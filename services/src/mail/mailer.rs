@@ -1,0 +1,150 @@
+//! Takes notices off the bus and sends each mail once: the sent-ledger is
+//! checked before and written right after sending, and only then is the
+//! notice acknowledged.
+
+use chrono::Utc;
+use futures::StreamExt;
+use terminagent_eventstore::{ConsumerProgress, StorageError};
+
+use super::bus::{BusError, MailBus};
+use super::compose::{ComposeError, Composed, MailComposer};
+use super::transport::{MailSender, SendError};
+use super::{MailNotice, backoff};
+
+/// How long a claim protects a mail being sent; after that another mailer
+/// may take over (the first one is assumed dead). Well above the SMTP timeout.
+const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(5);
+
+pub struct Mailer {
+    pub composer: MailComposer,
+    pub sender: MailSender,
+    pub progress: ConsumerProgress,
+}
+
+/// What became of a notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    Sent,
+    /// Recorded without a mail, for this reason.
+    Skipped(String),
+    /// The ledger already had it (a redelivery).
+    AlreadyHandled,
+}
+
+/// Trouble that may pass: the notice is tried again later.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
+impl Mailer {
+    /// Handles one notice: at most one mail per event. The ledger claim is
+    /// taken before sending, so two mailers given the same notice (a
+    /// redelivery, a second process) never both send it.
+    pub async fn handle(&self, notice: &MailNotice) -> Result<Handled, MailError> {
+        let key = notice.mail_key();
+        let now = Utc::now();
+        if !self.progress.claim_mail(&key, now, now - CLAIM_LEASE).await? {
+            return Ok(Handled::AlreadyHandled);
+        }
+        let outcome = match self.send(notice).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                self.progress.release_mail(&key).await?;
+                return Err(error);
+            }
+        };
+        let record = match &outcome {
+            Handled::Skipped(reason) => format!("skipped: {reason}"),
+            _ => "sent".to_owned(),
+        };
+        self.progress.finish_mail(&key, &record, Utc::now()).await?;
+        tracing::info!(event_id = %notice.event_id, event_type = %notice.event_type, outcome = %record, "mail handled");
+        Ok(outcome)
+    }
+
+    async fn send(&self, notice: &MailNotice) -> Result<Handled, MailError> {
+        Ok(match self.composer.compose(notice).await {
+            Ok(Composed::Mail(message)) => match self.sender.send(*message).await {
+                Ok(()) => Handled::Sent,
+                Err(error) if error.is_permanent() => Handled::Skipped(format!("refused: {error}")),
+                Err(error) => return Err(error.into()),
+            },
+            Ok(Composed::Skip(reason)) => Handled::Skipped(reason),
+            Err(ComposeError::Broken(reason)) => {
+                tracing::error!(event_id = %notice.event_id, %reason, "mail cannot be written");
+                Handled::Skipped(reason)
+            }
+            Err(ComposeError::Storage(error)) => return Err(error.into()),
+        })
+    }
+
+    /// Runs until the process ends (or, in one process, the relay is gone).
+    pub async fn run(self, bus: MailBus) {
+        match bus {
+            MailBus::InProcess(bus) => {
+                while let Some(delivery) = bus.receive().await {
+                    self.handle_until_done(&delivery.notice).await;
+                    delivery.done();
+                }
+            }
+            MailBus::JetStream(bus) => {
+                let mut failures = 0;
+                loop {
+                    if let Err(error) = self.consume(&bus).await {
+                        failures += 1;
+                        let wait = backoff(failures);
+                        tracing::warn!(%error, retry_in = ?wait, "mailer lost its JetStream consumer");
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// In one process nothing else would retry: keep at it, backing off.
+    async fn handle_until_done(&self, notice: &MailNotice) {
+        let mut failures = 0;
+        while let Err(error) = self.handle(notice).await {
+            failures += 1;
+            let wait = backoff(failures);
+            tracing::warn!(event_id = %notice.event_id, %error, retry_in = ?wait, "mail not sent yet");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn consume(&self, bus: &super::bus::JetStreamBus) -> Result<(), BusError> {
+        let consumer = bus.mailer_consumer().await?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|error| BusError::JetStream(error.to_string()))?;
+        tracing::info!(stream = bus.stream_name(), "mailer consuming");
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(|error| BusError::JetStream(error.to_string()))?;
+            let notice: MailNotice = match serde_json::from_slice(&message.payload) {
+                Ok(notice) => notice,
+                Err(error) => {
+                    // Not ours to send; acknowledging keeps it from blocking the rest.
+                    tracing::error!(%error, "unreadable mail notice dropped");
+                    let _ = message.ack().await;
+                    continue;
+                }
+            };
+            let ack = match self.handle(&notice).await {
+                Ok(_) => message.ack().await,
+                Err(error) => {
+                    let delivered = message.info().map_or(1, |info| info.delivered.max(1) as u32);
+                    let wait = backoff(delivered);
+                    tracing::warn!(event_id = %notice.event_id, %error, retry_in = ?wait, "mail not sent yet");
+                    message.ack_with(async_nats::jetstream::AckKind::Nak(Some(wait))).await
+                }
+            };
+            ack.map_err(|error| BusError::JetStream(error.to_string()))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! The mail texts (templates under `services/templates/mail/`): each mail has
+//! a plain-text part and an HTML alternative saying the same.
+
+use askama::Template;
+
+/// What every booking mail repeats about the appointment, ready to print.
+#[derive(Debug, Clone)]
+pub struct AppointmentDetails {
+    pub name: String,
+    pub office: String,
+    pub address: String,
+    /// "Dienstag, 1. Dezember 2026"
+    pub date: String,
+    pub start: String,
+    pub end: String,
+    pub services: String,
+}
+
+#[derive(Template)]
+#[template(path = "mail/confirm_request.txt")]
+pub struct ConfirmRequestText<'a> {
+    pub details: &'a AppointmentDetails,
+    pub confirm_by: &'a str,
+    pub confirm_url: &'a str,
+    pub cancel_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/confirm_request.html")]
+pub struct ConfirmRequestHtml<'a> {
+    pub subject: &'a str,
+    pub details: &'a AppointmentDetails,
+    pub confirm_by: &'a str,
+    pub confirm_url: &'a str,
+    pub cancel_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/confirmation.txt")]
+pub struct ConfirmationText<'a> {
+    pub details: &'a AppointmentDetails,
+    pub number: &'a str,
+    pub checkin_code: &'a str,
+    pub cancel_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/confirmation.html")]
+pub struct ConfirmationHtml<'a> {
+    pub subject: &'a str,
+    pub details: &'a AppointmentDetails,
+    pub number: &'a str,
+    pub checkin_code: &'a str,
+    pub cancel_url: &'a str,
+    pub qr_content_id: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/cancellation.txt")]
+pub struct CancellationText<'a> {
+    pub details: &'a AppointmentDetails,
+    pub booking_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/cancellation.html")]
+pub struct CancellationHtml<'a> {
+    pub subject: &'a str,
+    pub details: &'a AppointmentDetails,
+    pub booking_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/lapse.txt")]
+pub struct LapseText<'a> {
+    pub details: &'a AppointmentDetails,
+    pub booking_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/lapse.html")]
+pub struct LapseHtml<'a> {
+    pub subject: &'a str,
+    pub details: &'a AppointmentDetails,
+    pub booking_url: &'a str,
+}

@@ -1,0 +1,357 @@
+//! Mails over a real SMTP receiver on loopback (issue: booking mails;
+//! DESIGN.md invariant 9): every booking event leads to its mail, once,
+//! through SMTP outages, and from the log rather than from the request.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Days, Utc};
+use mail_parser::{MessageParser, MimeHeaders};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use support::TestApp;
+use support::smtp::{ReceivedMail, SmtpReceiver};
+use terminagent::config::{BusConfig, MailTransport, Role};
+use terminagent::links::LinkSecret;
+use terminagent_domain::{LocalTime, OfficeTimeZone};
+use terminagent_eventstore::{Backend, EventStore, StoreOptions};
+
+fn at(ahead: u64, hhmm: &str) -> DateTime<Utc> {
+    let zone = OfficeTimeZone::parse("Europe/Berlin").unwrap();
+    zone.instant(
+        Utc::now().date_naive() + Days::new(ahead),
+        LocalTime::parse(hhmm).unwrap(),
+    )
+    .unwrap()
+}
+
+fn smtp(receiver: &SmtpReceiver) -> MailTransport {
+    MailTransport::Smtp {
+        host: "127.0.0.1".into(),
+        port: receiver.port(),
+        implicit_tls: false,
+    }
+}
+
+async fn setup(app: &TestApp) {
+    let office = json!({"name": "Bürger-Service-Station Stadtmitte", "address": "Sonnenwall 73, 47051 Duisburg",
+                        "timezone": "Europe/Berlin"});
+    app.staff(Method::PUT, "/api/v1/offices/stadtmitte", office).await;
+    app.staff(
+        Method::PUT,
+        "/api/v1/services/reisepass",
+        json!({"name": "Reisepass", "duration_minutes": 12}),
+    )
+    .await;
+    let day = (Utc::now().date_naive() + Days::new(7)).to_string();
+    let capacity = json!({"date": day, "from": "08:00", "to": "12:00", "unit_minutes": 12, "lanes": 1});
+    let (status, _) = app
+        .staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", capacity)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+async fn book(app: &TestApp, start: &str, email: &str) -> String {
+    let body = json!({"office": "stadtmitte", "services": ["reisepass"], "start": at(7, start).to_rfc3339(),
+                      "citizen": {"name": "Erika Mustermann", "email": email}});
+    let (status, answer) = app.send(Method::POST, "/api/v1/bookings", None, Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    answer["booking_id"].as_str().unwrap().to_owned()
+}
+
+async fn link_secret(app: &TestApp) -> LinkSecret {
+    let store = EventStore::connect(app.db.url(), StoreOptions::default())
+        .await
+        .unwrap();
+    let secret = store.vault().installation_secret(LinkSecret::NAME).await.unwrap();
+    store.close().await;
+    LinkSecret::new(secret)
+}
+
+/// A received mail, parsed: subject, text part, HTML part, and its attachments as (content type, bytes).
+struct Parsed {
+    subject: String,
+    to: String,
+    message_id: String,
+    text: String,
+    html: String,
+    parts: Vec<(String, Vec<u8>, Option<String>)>,
+}
+
+fn parse(mail: &ReceivedMail) -> Parsed {
+    let message = MessageParser::default().parse(&mail.raw).expect("an RFC 5322 message");
+    let parts = message
+        .attachments()
+        .map(|part| {
+            let kind = part
+                .content_type()
+                .map(|t| format!("{}/{}", t.ctype(), t.subtype().unwrap_or_default()))
+                .unwrap_or_default();
+            (kind, part.contents().to_vec(), part.content_id().map(str::to_owned))
+        })
+        .collect();
+    Parsed {
+        subject: message.subject().unwrap_or_default().to_owned(),
+        to: message
+            .to()
+            .and_then(|to| to.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_owned(),
+        message_id: message.message_id().unwrap_or_default().to_owned(),
+        text: message.body_text(0).unwrap_or_default().into_owned(),
+        html: message.body_html(0).unwrap_or_default().into_owned(),
+        parts,
+    }
+}
+
+async fn press(app: &TestApp, url: &str) -> serde_json::Value {
+    let token = url.rsplit('/').next().unwrap();
+    let (status, answer) = app
+        .send(Method::POST, &format!("/api/v1/links/{token}"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_s_mails_go_out_through_smtp_in_german_with_links_number_calendar_and_qr() {
+    let receiver = SmtpReceiver::start().await;
+    let app = TestApp::spawn_configured(Backend::Sqlite, |config| config.mail = smtp(&receiver)).await;
+    setup(&app).await;
+    let booking = book(&app, "08:12", "erika@example.org").await;
+    let secret = link_secret(&app).await;
+    let confirm_url = format!(
+        "{}/links/{}",
+        app.base,
+        secret.token(&booking, "confirm_booking").as_str()
+    );
+    let cancel_url = format!(
+        "{}/links/{}",
+        app.base,
+        secret.token(&booking, "cancel_booking").as_str()
+    );
+
+    // 1. The request: confirm and cancel links, in both parts.
+    let mails = receiver.wait_for(1).await;
+    let request = parse(&mails[0]);
+    assert_eq!(request.to, "erika@example.org");
+    assert_eq!(mails[0].to, vec!["<erika@example.org>".to_owned()]);
+    assert!(
+        request.subject.starts_with("Bitte bestätigen Sie Ihren Termin"),
+        "{}",
+        request.subject
+    );
+    assert!(
+        request.subject.contains("08:12 Uhr"),
+        "local time of the office: {}",
+        request.subject
+    );
+    for body in [&request.text, &request.html] {
+        assert!(body.contains(&confirm_url), "{body}");
+        assert!(body.contains(&cancel_url), "{body}");
+        assert!(body.contains("Guten Tag Erika Mustermann"), "{body}");
+        assert!(body.contains("Sonnenwall 73, 47051 Duisburg"), "{body}");
+        assert!(body.contains("Reisepass"), "{body}");
+    }
+    assert!(request.html.contains("lang=\"de\""));
+    assert!(request.parts.is_empty(), "no attachments before confirmation");
+
+    // 2. Confirming: the waiting number in both parts, calendar entry, check-in code and its QR image.
+    let confirmed = press(&app, &confirm_url).await;
+    let number = confirmed["booking"]["number"].as_str().unwrap().to_owned();
+    let mails = receiver.wait_for(2).await;
+    let confirmation = parse(&mails[1]);
+    assert!(
+        confirmation.subject.contains(&format!("Wartenummer {number}")),
+        "{}",
+        confirmation.subject
+    );
+    assert!(
+        confirmation.text.contains(&format!("Ihre Wartenummer: {number}")),
+        "{}",
+        confirmation.text
+    );
+    assert!(
+        confirmation
+            .html
+            .contains(&format!("Ihre Wartenummer: <strong>{number}</strong>")),
+        "{}",
+        confirmation.html
+    );
+    let code = secret.checkin_code(&booking);
+    assert!(confirmation.text.contains(&code) && confirmation.html.contains(&code));
+    assert!(confirmation.text.contains(&cancel_url) && confirmation.html.contains(&cancel_url));
+    let (_, ics, _) = confirmation
+        .parts
+        .iter()
+        .find(|(kind, _, _)| kind == "text/calendar")
+        .expect("an .ics attachment");
+    let ics = String::from_utf8(ics.clone()).unwrap();
+    let start = at(7, "08:12");
+    assert!(
+        ics.contains(&format!("DTSTART:{}", start.format("%Y%m%dT%H%M%SZ"))),
+        "{ics}"
+    );
+    assert!(
+        ics.contains(&format!(
+            "DTEND:{}",
+            (start + chrono::Duration::minutes(12)).format("%Y%m%dT%H%M%SZ")
+        )),
+        "{ics}"
+    );
+    assert!(ics.contains("METHOD:PUBLISH"));
+    let (_, png, content_id) = confirmation
+        .parts
+        .iter()
+        .find(|(kind, _, _)| kind == "image/png")
+        .expect("the check-in QR image");
+    assert_eq!(&png[..4], b"\x89PNG");
+    let content_id = content_id.as_deref().expect("an inline image").trim_matches(['<', '>']);
+    assert!(
+        confirmation.html.contains(&format!("cid:{content_id}")),
+        "the HTML shows the QR image"
+    );
+
+    // 3. Cancelling: a confirmation of that, and a calendar update removing the entry.
+    press(&app, &cancel_url).await;
+    let mails = receiver.wait_for(3).await;
+    let cancellation = parse(&mails[2]);
+    assert!(
+        cancellation.subject.starts_with("Ihr Termin wurde abgesagt"),
+        "{}",
+        cancellation.subject
+    );
+    assert!(cancellation.text.contains("abgesagt") && cancellation.html.contains("abgesagt"));
+    let (_, removal, _) = cancellation
+        .parts
+        .iter()
+        .find(|(kind, _, _)| kind == "text/calendar")
+        .unwrap();
+    let removal = String::from_utf8(removal.clone()).unwrap();
+    assert!(removal.contains("METHOD:CANCEL") && removal.contains(&format!("UID:{booking}@terminagent")));
+
+    // Each mail once, each with its own stable Message-ID.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let all: Vec<Parsed> = receiver.received().iter().map(parse).collect();
+    assert_eq!(all.len(), 3, "no mail twice");
+    let ids: std::collections::BTreeSet<_> = all.iter().map(|mail| mail.message_id.clone()).collect();
+    assert_eq!(ids.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconfirmed_booking_lapses_with_a_notice() {
+    let receiver = SmtpReceiver::start().await;
+    let app = TestApp::spawn_configured(Backend::Sqlite, |config| {
+        config.mail = smtp(&receiver);
+        config.confirm_ttl = Duration::from_secs(1);
+    })
+    .await;
+    setup(&app).await;
+    book(&app, "09:00", "max@example.org").await;
+    let mails = receiver.wait_for(2).await;
+    let lapse = parse(&mails[1]);
+    assert!(
+        lapse.subject.starts_with("Ihre Terminanfrage ist verfallen"),
+        "{}",
+        lapse.subject
+    );
+    assert!(lapse.text.contains("nicht rechtzeitig bestätigt"));
+    assert!(lapse.html.contains(&format!("{}/", app.base)), "offers to book again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mails_wait_out_an_smtp_outage_and_then_go_once() {
+    let mut receiver = SmtpReceiver::start().await;
+    receiver.down();
+    let app = TestApp::spawn_configured(Backend::Sqlite, |config| config.mail = smtp(&receiver)).await;
+    setup(&app).await;
+    book(&app, "10:00", "a@example.org").await;
+    book(&app, "10:12", "b@example.org").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(receiver.received().is_empty());
+
+    // Back, but refusing for a while (451): still nothing lost.
+    receiver.refuse_temporarily(true);
+    receiver.up().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(receiver.received().is_empty());
+    receiver.refuse_temporarily(false);
+
+    let mails = receiver.wait_for(2).await;
+    let mut to: Vec<String> = mails.iter().map(|mail| parse(mail).to).collect();
+    to.sort();
+    assert_eq!(to, ["a@example.org", "b@example.org"]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.received().len(), 2, "each mail once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_transport_writes_one_eml_per_mail() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    setup(&app).await;
+    book(&app, "11:00", "erika@example.org").await;
+    let outbox = app.outbox().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let files = loop {
+        let files: Vec<_> = std::fs::read_dir(&outbox)
+            .map(|dir| dir.filter_map(Result::ok).map(|entry| entry.path()).collect())
+            .unwrap_or_default();
+        if !files.is_empty() || tokio::time::Instant::now() > deadline {
+            break files;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
+    let raw = std::fs::read(&files[0]).unwrap();
+    let mail = parse(&ReceivedMail {
+        from: String::new(),
+        to: vec![],
+        raw,
+    });
+    assert_eq!(mail.to, "erika@example.org");
+    assert!(mail.subject.starts_with("Bitte bestätigen"));
+}
+
+/// Split processes: the API's relay publishes to JetStream, a separate
+/// mailer process sends. Both read one Postgres.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_and_mailer_processes_talk_through_jetstream() {
+    let receiver = SmtpReceiver::start().await;
+    let stream = format!("TEST_MAIL_{}", ulid::Ulid::new());
+    let nats = BusConfig::Nats {
+        url: "nats://127.0.0.1:4222".into(),
+        stream: stream.clone(),
+    };
+    let api = TestApp::spawn_configured(Backend::Postgres, |config| {
+        config.role = Role::Api;
+        config.bus = nats.clone();
+        config.mail = smtp(&receiver);
+    })
+    .await;
+    let mailer = TestApp::start_on(api.db.clone(), |config| {
+        config.role = Role::Mailer;
+        config.bus = nats.clone();
+        config.mail = smtp(&receiver);
+    })
+    .await;
+    let (status, _) = mailer.send(Method::GET, "/api/v1/offices", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the mailer process serves no API");
+
+    setup(&api).await;
+    book(&api, "08:00", "one@example.org").await;
+    book(&api, "08:12", "two@example.org").await;
+    let mails = receiver.wait_for(2).await;
+    assert!(
+        mails
+            .iter()
+            .all(|mail| parse(mail).subject.starts_with("Bitte bestätigen"))
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.received().len(), 2, "each mail once");
+
+    let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+    async_nats::jetstream::new(client).delete_stream(&stream).await.unwrap();
+}
