@@ -104,6 +104,12 @@ impl Running {
         format!("{}{path}", self.base_url)
     }
 
+    /// Kills the process with SIGKILL (a crash: nothing is drained) and waits for it to be gone.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL sent");
+        self.child.wait().await.expect("killed");
+    }
+
     /// Sends SIGTERM and waits for the exit.
     pub async fn terminate(mut self) -> ExitStatus {
         let pid = self.child.id().expect("still running").to_string();

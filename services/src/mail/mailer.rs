@@ -12,8 +12,10 @@ use super::transport::{MailSender, SendError};
 use super::{MailNotice, backoff};
 
 /// How long a claim protects a mail being sent; after that another mailer
-/// may take over (the first one is assumed dead). Well above the SMTP timeout.
-const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(5);
+/// may take over (the first one is assumed dead). Well above a send's
+/// timeouts (10 s per SMTP step), short enough that a crash delays a mail by
+/// about a minute.
+const CLAIM_LEASE: chrono::Duration = chrono::Duration::seconds(60);
 
 pub struct Mailer {
     pub composer: MailComposer,

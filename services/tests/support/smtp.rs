@@ -68,7 +68,12 @@ impl SmtpReceiver {
 
     /// Waits until at least `count` mails arrived (at most 30 s).
     pub async fn wait_for(&self, count: usize) -> Vec<ReceivedMail> {
-        for _ in 0..300 {
+        self.wait_for_within(count, Duration::from_secs(30)).await
+    }
+
+    pub async fn wait_for_within(&self, count: usize, limit: Duration) -> Vec<ReceivedMail> {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
             let received = self.received();
             if received.len() >= count {
                 return received;
