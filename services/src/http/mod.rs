@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod availability;
+mod bookable;
 mod bookings;
 mod catalogue;
 mod json;
