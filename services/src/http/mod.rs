@@ -9,6 +9,7 @@ mod bookings;
 mod catalogue;
 mod json;
 mod links;
+mod pages;
 pub mod problem;
 pub mod rate_limit;
 
@@ -102,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/services/{service}", put(catalogue::put_service))
         .route("/api/v1/events", get(audit::list_events))
         .route("/api/v1/availability", get(availability::availability))
+        .route(pages::STYLESHEET_PATH, get(pages::stylesheet))
         .merge(public_writes(state.clone()))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -130,7 +132,7 @@ fn public_writes(state: AppState) -> Router<AppState> {
         )
         .route(
             "/links/{token}",
-            get(links::show_link_page).post(links::press_link_page),
+            get(pages::show_link_page).post(pages::press_link_page),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state,
