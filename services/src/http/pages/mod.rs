@@ -1,9 +1,10 @@
-//! Pages for people: the mail-link pages under `/links`, and soon the
-//! booking flow. Server-rendered German HTML from the askama templates in
+//! Pages for people: the booking flow under `/termin` and the mail-link pages
+//! under `/links`. Server-rendered German HTML from the askama templates in
 //! `services/templates/`, one layout for all; plain forms, so every step
 //! works without JavaScript. Handlers stay thin: parse, call the application
 //! layer or a view, render.
 
+mod booking;
 mod links;
 
 use askama::Template;
@@ -11,6 +12,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{Datelike, NaiveDate, Weekday};
 
+pub(super) use booking::{
+    book, choose_day_page, choose_office_page, choose_services_page, choose_time_page, contact_page,
+};
 pub(super) use links::{press_link_page, show_link_page};
 
 /// Where the layout finds its stylesheet.
@@ -21,12 +25,29 @@ pub(super) const STYLESHEET_PATH: &str = "/assets/site.css";
 const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// A link on a page, e.g. back to the previous step.
+#[derive(Debug, Clone)]
+pub(super) struct PageLink {
+    pub href: String,
+    pub label: String,
+}
+
+impl PageLink {
+    pub fn new(href: impl Into<String>, label: impl Into<String>) -> Self {
+        PageLink {
+            href: href.into(),
+            label: label.into(),
+        }
+    }
+}
+
 /// A page that only tells something: not found, an error, a limit reached.
 #[derive(Template)]
 #[template(path = "message.html")]
 pub(super) struct MessagePage {
     pub heading: String,
     pub paragraphs: Vec<String>,
+    pub link: Option<PageLink>,
 }
 
 impl MessagePage {
@@ -34,6 +55,7 @@ impl MessagePage {
         MessagePage {
             heading: heading.into(),
             paragraphs: Vec::new(),
+            link: None,
         }
     }
 
@@ -42,9 +64,23 @@ impl MessagePage {
         self
     }
 
+    pub fn link(mut self, link: PageLink) -> Self {
+        self.link = Some(link);
+        self
+    }
+
     pub fn respond(&self, status: StatusCode) -> Response {
         render(status, self)
     }
+}
+
+#[derive(Template)]
+#[template(path = "start.html")]
+struct StartPage;
+
+/// `GET /`: what the service is, and the way in.
+pub(super) async fn start_page() -> Response {
+    render(StatusCode::OK, &StartPage)
 }
 
 /// `GET /assets/site.css`: the one stylesheet, compiled in.
