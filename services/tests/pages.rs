@@ -565,6 +565,38 @@ async fn the_stylesheet_is_served_with_focus_outlines(backend: Backend) {
     );
 }
 
+async fn a_form_sent_too_often_gets_a_page_saying_when_to_retry(backend: Backend) {
+    let app = TestApp::spawn_configured(backend, |config| config.rate_limit_per_minute = Some(1)).await;
+    catalogue(&app).await;
+    let form = booking_form("personalausweis", "08:00", "Erika Mustermann", "erika@example.org");
+    let (status, html) = post_form(&app, &form).await;
+    assert_eq!(status, StatusCode::CREATED, "{html}");
+    let response = app
+        .client
+        .post(format!("{}/termin/buchen", app.base))
+        .form(&booking_form(
+            "personalausweis",
+            "08:24",
+            "Max Mustermann",
+            "max@example.org",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_html(&response);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<h1>Zu viele Anfragen</h1>"), "{html}");
+    assert!(
+        html.contains(&format!("Bitte warten Sie {retry_after} Sekunden")),
+        "{html}"
+    );
+    assert_accessible(&html);
+    assert_eq!(requested_bookings(&app).await.len(), 1);
+}
+
 macro_rules! on_backends {
     (both: $($both:ident),* ; sqlite: $($sqlite:ident),* $(,)?) => {
         mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $both() { super::$both(super::Backend::Postgres).await } )* }
@@ -582,4 +614,5 @@ on_backends!(
         too_many_open_bookings_are_explained,
         link_pages_use_the_layout_and_still_act_once,
         the_stylesheet_is_served_with_focus_outlines,
+        a_form_sent_too_often_gets_a_page_saying_when_to_retry,
 );

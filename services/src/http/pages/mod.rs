@@ -74,6 +74,17 @@ impl MessagePage {
     }
 }
 
+/// 429 for a form sent too often from one address (`--rate-limit`).
+pub(super) fn too_many_requests_page(retry_after_seconds: u64) -> Response {
+    MessagePage::new("Zu viele Anfragen")
+        .paragraph(format!(
+            "Von Ihrem Anschluss kamen in kurzer Zeit sehr viele Anfragen. Bitte warten Sie {} Sekunden \
+             und senden Sie das Formular dann noch einmal.",
+            retry_after_seconds.max(1)
+        ))
+        .respond(StatusCode::TOO_MANY_REQUESTS)
+}
+
 #[derive(Template)]
 #[template(path = "start.html")]
 struct StartPage;
