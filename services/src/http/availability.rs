@@ -2,12 +2,13 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use chrono::{Days, SecondsFormat};
+use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use terminagent_domain::booking::MAX_BOOKING_SERVICES;
 use terminagent_domain::{LocalDate, OfficeId, OfficeTimeZone, ServiceId};
 
 use super::AppState;
+use super::bookable::bookable_slots;
 use super::problem::Problem;
 
 /// Longest span one query may cover (API.md).
@@ -79,32 +80,15 @@ pub async fn availability(
         (zone, needed)
     };
 
-    let now = state.executor.now();
-    let bookable_until = zone
-        .today(now)
-        .checked_add_days(Days::new(state.booking_policy.horizon_days.into()));
-    let view = state.availability.read();
-    let mut slots = Vec::new();
-    for day in first
-        .iter_days()
-        .take_while(|day| *day <= last && Some(*day) <= bookable_until)
-    {
-        let date = LocalDate::try_from(day).map_err(|e| Problem::invalid(e.to_string()))?;
-        for slot in view.slots(&office, date, needed) {
-            let (Ok(start), Ok(end)) = (zone.instant(date, slot.start), zone.instant(date, slot.end)) else {
-                continue;
-            };
-            if start <= now {
-                continue;
-            }
-            let local = |instant| zone.to_local(instant).to_rfc3339_opts(SecondsFormat::Secs, false);
-            slots.push(Slot {
-                office: office.to_string(),
-                start: local(start),
-                end: local(end),
-                free: slot.lanes,
-            });
-        }
-    }
+    let local = |instant| zone.to_local(instant).to_rfc3339_opts(SecondsFormat::Secs, false);
+    let slots = bookable_slots(&state, &office, zone, needed, first, last)
+        .into_iter()
+        .map(|slot| Slot {
+            office: office.to_string(),
+            start: local(slot.start),
+            end: local(slot.end),
+            free: slot.free_lanes,
+        })
+        .collect();
     Ok(Json(AvailabilityAnswer { slots }))
 }

@@ -1,18 +1,16 @@
-//! Mail links (API.md "Mail links"): `/links/{token}` for people (a page with
-//! a button; GET never changes anything, because mail scanners open every
-//! link) and `/api/v1/links/{token}` for programs.
+//! Mail links (API.md "Mail links"): `/api/v1/links/{token}` for programs;
+//! the pages for people at `/links/{token}` (`pages/links.rs`) share the
+//! lookup and the press.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
 use chrono::SecondsFormat;
 use serde::Serialize;
 use terminagent_domain::{BookingStatus, LinkAction, OfficeTimeZone};
 
 use super::AppState;
 use super::problem::Problem;
-use crate::application::{LinkOutcome, LinkState, follow_link, link_state};
+use crate::application::{LinkOutcome, follow_link, link_state};
 use crate::links::LinkToken;
 use crate::projections::{BookingSummary, LinkTarget};
 
@@ -43,7 +41,7 @@ pub struct BookingAnswer {
 /// A token the view does not know yet may belong to an event it has not
 /// caught up with (bookings do not wait for views): look once more after
 /// catching up.
-async fn resolve(state: &AppState, token: &str) -> Option<(LinkTarget, BookingSummary, OfficeTimeZone)> {
+pub(super) async fn resolve(state: &AppState, token: &str) -> Option<(LinkTarget, BookingSummary, OfficeTimeZone)> {
     let hash = LinkToken::parse(token)?.hash();
     if state.links.read().link(hash.as_str()).is_none() {
         state.catch_up_views().await.ok()?;
@@ -64,7 +62,7 @@ async fn resolve(state: &AppState, token: &str) -> Option<(LinkTarget, BookingSu
     ))
 }
 
-async fn press(
+pub(super) async fn press(
     state: &AppState,
     target: &LinkTarget,
     booking: &BookingSummary,
@@ -117,101 +115,6 @@ pub async fn press_link_json(
     }))
 }
 
-pub async fn show_link_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some((target, booking, zone)) = resolve(&state, &token).await else {
-        return not_found_page();
-    };
-    let details = booking_details(&booking, zone);
-    let body = match link_state(&target, &booking, state.executor.now()) {
-        LinkState::Open => format!(
-            "<h1>{}</h1>{details}<form method=\"post\"><button type=\"submit\">{}</button></form>",
-            question(target.action),
-            button(target.action)
-        ),
-        other => format!("<h1>{}</h1>{details}", finished(target.action, other)),
-    };
-    page(StatusCode::OK, &body)
-}
-
-pub async fn press_link_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some((target, booking, zone)) = resolve(&state, &token).await else {
-        return not_found_page();
-    };
-    match press(&state, &target, &booking).await {
-        Ok((outcome, after)) => {
-            let headline = match outcome {
-                LinkOutcome::Done => done(target.action),
-                LinkOutcome::AlreadyDone => finished(target.action, LinkState::Used),
-                LinkOutcome::Expired => finished(target.action, LinkState::Expired),
-                LinkOutcome::Void => finished(target.action, LinkState::Void),
-            };
-            page(
-                StatusCode::OK,
-                &format!("<h1>{headline}</h1>{}", booking_details(&after, zone)),
-            )
-        }
-        Err(problem) => {
-            let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            page(
-                status,
-                "<h1>Das hat gerade nicht geklappt</h1><p>Bitte versuchen Sie es in einer Minute noch einmal.</p>",
-            )
-        }
-    }
-}
-
-fn question(action: LinkAction) -> &'static str {
-    match action {
-        LinkAction::ConfirmBooking => "Termin bestätigen?",
-        LinkAction::CancelBooking => "Termin absagen?",
-    }
-}
-
-fn button(action: LinkAction) -> &'static str {
-    match action {
-        LinkAction::ConfirmBooking => "Termin verbindlich bestätigen",
-        LinkAction::CancelBooking => "Termin absagen",
-    }
-}
-
-fn done(action: LinkAction) -> &'static str {
-    match action {
-        LinkAction::ConfirmBooking => "Ihr Termin ist bestätigt",
-        LinkAction::CancelBooking => "Ihr Termin ist abgesagt",
-    }
-}
-
-fn finished(action: LinkAction, state: LinkState) -> &'static str {
-    match (action, state) {
-        (LinkAction::ConfirmBooking, LinkState::Used) => "Dieser Termin ist bereits bestätigt",
-        (LinkAction::CancelBooking, LinkState::Used) => "Dieser Termin ist bereits abgesagt",
-        (LinkAction::ConfirmBooking, LinkState::Expired) => {
-            "Die Frist zur Bestätigung ist abgelaufen; der Termin ist freigegeben"
-        }
-        (LinkAction::CancelBooking, LinkState::Expired) => {
-            "Der Termin hat bereits begonnen und kann nicht mehr abgesagt werden"
-        }
-        (LinkAction::ConfirmBooking, _) => "Dieser Termin wurde abgesagt und kann nicht mehr bestätigt werden",
-        (LinkAction::CancelBooking, _) => "Dieser Termin besteht nicht mehr",
-    }
-}
-
-fn booking_details(booking: &BookingSummary, zone: OfficeTimeZone) -> String {
-    let start = zone.to_local(booking.start);
-    let end = zone.to_local(booking.end);
-    let number = match &booking.status {
-        BookingStatus::Confirmed(number) => format!("<p>Ihre Wartenummer: <strong>{number}</strong></p>"),
-        _ => String::new(),
-    };
-    format!(
-        "<p>Termin am {} von {} bis {} Uhr, Bürgerbüro {}.</p>{number}",
-        start.format("%d.%m.%Y"),
-        start.format("%H:%M"),
-        end.format("%H:%M"),
-        escape(booking.office.as_str())
-    )
-}
-
 fn booking_answer(booking: &BookingSummary, zone: OfficeTimeZone) -> BookingAnswer {
     let local = |instant| zone.to_local(instant).to_rfc3339_opts(SecondsFormat::Secs, false);
     let (status, number) = match &booking.status {
@@ -228,36 +131,4 @@ fn booking_answer(booking: &BookingSummary, zone: OfficeTimeZone) -> BookingAnsw
         status,
         number,
     }
-}
-
-fn not_found_page() -> Response {
-    page(
-        StatusCode::NOT_FOUND,
-        "<h1>Link unbekannt</h1><p>Dieser Link ist uns nicht bekannt. Bitte prüfen Sie, ob er vollständig aus der E-Mail übernommen wurde.</p>",
-    )
-}
-
-fn page(status: StatusCode, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"de\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"robots\" content=\"noindex\"><title>Terminvergabe</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#111;background:#fff}}\
-         button{{font-size:1.1rem;padding:.7rem 1.2rem;background:#00457d;color:#fff;border:0;border-radius:.3rem;cursor:pointer}}\
-         button:focus{{outline:3px solid #f9b000;outline-offset:2px}}</style></head>\
-         <body><main>{body}</main></body></html>"
-    );
-    (
-        status,
-        [("referrer-policy", "no-referrer"), ("cache-control", "no-store")],
-        Html(html),
-    )
-        .into_response()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

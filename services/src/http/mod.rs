@@ -4,10 +4,12 @@
 mod audit;
 mod auth;
 mod availability;
+mod bookable;
 mod bookings;
 mod catalogue;
 mod json;
 mod links;
+mod pages;
 pub mod problem;
 pub mod rate_limit;
 
@@ -101,6 +103,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/services/{service}", put(catalogue::put_service))
         .route("/api/v1/events", get(audit::list_events))
         .route("/api/v1/availability", get(availability::availability))
+        .route("/", get(pages::start_page))
+        .route(pages::STYLESHEET_PATH, get(pages::stylesheet))
+        .route("/termin", get(pages::choose_services_page))
+        .route("/termin/standort", get(pages::choose_office_page))
+        .route("/termin/tag", get(pages::choose_day_page))
+        .route("/termin/uhrzeit", get(pages::choose_time_page))
+        .route("/termin/angaben", get(pages::contact_page))
         .merge(public_writes(state.clone()))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -139,8 +148,9 @@ fn public_writes(state: AppState) -> Router<AppState> {
         )
         .route(
             "/links/{token}",
-            get(links::show_link_page).post(links::press_link_page),
+            get(pages::show_link_page).post(pages::press_link_page),
         )
+        .route("/termin/buchen", post(pages::book))
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             rate_limit::limit_public_writes,

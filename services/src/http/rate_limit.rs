@@ -53,16 +53,23 @@ pub async fn limit_public_writes(
         && let Err(wait) = limit.check(client.ip())
     {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let detail = format!("too many requests from your address; try again in {seconds} s");
-        let retry_after = HeaderValue::from(seconds.max(1));
-        return Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "Too many requests",
-            detail,
-        )
-        .with_header(header::RETRY_AFTER, retry_after)
-        .into_response();
+        // People submitting a page's form get a page, programs a problem.
+        let mut response = if request.uri().path().starts_with("/api/") {
+            let detail = format!("too many requests from your address; try again in {seconds} s");
+            Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                detail,
+            )
+            .into_response()
+        } else {
+            super::pages::too_many_requests_page(seconds)
+        };
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        return response;
     }
     next.run(request).await
 }

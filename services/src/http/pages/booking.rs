@@ -1,0 +1,722 @@
+//! The booking flow, one page per step:
+//! `/termin` (services) → `/termin/standort` (office) → `/termin/tag` (day)
+//! → `/termin/uhrzeit` (time) → `/termin/angaben` (name, e-mail, phone)
+//! → `POST /termin/buchen` → "please confirm via the mail".
+//!
+//! Each GET step carries the choices so far in its query
+//! (`services=a,b&office=x&date=2026-12-01&time=08:12`), so every step can be
+//! reloaded, bookmarked and gone back to. Personal data travels only in the
+//! POST body, never in a URL. The booking itself is decided by the same
+//! application function as `POST /api/v1/bookings`.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use chrono::{DateTime, Days, Utc};
+use terminagent_domain::booking::MAX_BOOKING_SERVICES;
+use terminagent_domain::{
+    BookingRequestError, CitizenName, EmailAddress, LocalDate, LocalTime, OfficeId, OfficeTimeZone, PersonalData,
+    PhoneNumber, ServiceId, TextError,
+};
+
+use super::super::AppState;
+use super::super::bookable::{BookableSlot, bookable_slots};
+use super::{MessagePage, PageLink, long_date, render};
+use crate::application::{BookingRequest, ExecuteError, RequestBookingError, request_booking};
+use crate::projections::{CatalogueView, OfficeEntry, ServiceEntry};
+
+/// A query string or form body as name/value pairs: checkboxes repeat their name.
+type Pairs = Vec<(String, String)>;
+
+/// The steps in order; each needs every earlier step's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    Services,
+    Office,
+    Day,
+    Time,
+    Contact,
+}
+
+/// What the citizen has chosen so far: catalogue entries for ids that exist,
+/// dates and times only when well-formed.
+#[derive(Debug, Clone)]
+struct Selection {
+    services: Vec<ServiceEntry>,
+    office: Option<ChosenOffice>,
+    date: Option<LocalDate>,
+    time: Option<LocalTime>,
+}
+
+#[derive(Debug, Clone)]
+struct ChosenOffice {
+    id: OfficeId,
+    entry: OfficeEntry,
+    zone: OfficeTimeZone,
+}
+
+/// A choice naming nothing in the catalogue (an old bookmark, an edited URL).
+#[derive(Debug, thiserror::Error)]
+enum UnknownChoice {
+    #[error("no office {0:?}")]
+    Office(String),
+    #[error("no service {0:?}")]
+    Service(String),
+}
+
+impl UnknownChoice {
+    fn page(&self) -> Response {
+        let heading = match self {
+            UnknownChoice::Office(_) => "Dieses Bürgerbüro gibt es nicht",
+            UnknownChoice::Service(_) => "Dieses Anliegen gibt es nicht",
+        };
+        MessagePage::new(heading)
+            .paragraph("Vielleicht ist der Link veraltet. Bitte beginnen Sie die Terminbuchung neu.")
+            .link(PageLink::new("/termin", "Termin vereinbaren"))
+            .respond(StatusCode::NOT_FOUND)
+    }
+}
+
+/// The last non-empty value of `name`.
+fn value<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(key, value)| key == name && !value.trim().is_empty())
+        .map(|(_, value)| value.trim())
+}
+
+fn select(catalogue: &CatalogueView, pairs: &Pairs) -> Result<Selection, UnknownChoice> {
+    // `services` comes as repeated checkboxes or as one comma-separated list.
+    let mut services: Vec<ServiceEntry> = Vec::new();
+    let raw_services = pairs
+        .iter()
+        .filter(|(key, _)| key == "services")
+        .flat_map(|(_, value)| value.split(','))
+        .map(str::trim)
+        .filter(|raw| !raw.is_empty());
+    for raw in raw_services {
+        let entry = ServiceId::parse(raw)
+            .ok()
+            .and_then(|id| catalogue.service(&id))
+            .ok_or_else(|| UnknownChoice::Service(raw.to_owned()))?;
+        // A service named twice is one choice (the decision would refuse a duplicate).
+        if !services.iter().any(|chosen| chosen.id == entry.id) {
+            services.push(entry.clone());
+        }
+    }
+    let office = match value(pairs, "office") {
+        None => None,
+        Some(raw) => {
+            let unknown = || UnknownChoice::Office(raw.to_owned());
+            let id = OfficeId::parse(raw).map_err(|_| unknown())?;
+            let entry = catalogue.office(&id).ok_or_else(unknown)?.clone();
+            // The zone was checked when the office was registered.
+            let zone = OfficeTimeZone::parse(&entry.timezone).map_err(|_| unknown())?;
+            Some(ChosenOffice { id, entry, zone })
+        }
+    };
+    Ok(Selection {
+        services,
+        office,
+        date: value(pairs, "date").and_then(|raw| LocalDate::parse(raw).ok()),
+        time: value(pairs, "time").and_then(|raw| LocalTime::parse(raw).ok()),
+    })
+}
+
+impl Selection {
+    /// The first step before `step` still to be chosen, and what to tell the citizen.
+    fn missing_before(&self, step: Step) -> Option<(Step, String)> {
+        if step > Step::Services && self.services.is_empty() {
+            return Some((Step::Services, "Bitte wählen Sie mindestens ein Anliegen aus.".into()));
+        }
+        if step > Step::Services && self.services.len() > MAX_BOOKING_SERVICES {
+            let message = format!("Bitte wählen Sie höchstens {MAX_BOOKING_SERVICES} Anliegen für einen Termin aus.");
+            return Some((Step::Services, message));
+        }
+        if step > Step::Office && self.office.is_none() {
+            return Some((Step::Office, "Bitte wählen Sie ein Bürgerbüro aus.".into()));
+        }
+        if step > Step::Day && self.date.is_none() {
+            return Some((Step::Day, "Bitte wählen Sie einen Tag aus.".into()));
+        }
+        if step > Step::Time && self.time.is_none() {
+            return Some((Step::Time, "Bitte wählen Sie eine Uhrzeit aus.".into()));
+        }
+        None
+    }
+
+    fn services_param(&self) -> String {
+        let ids: Vec<&str> = self.services.iter().map(|service| service.id.as_str()).collect();
+        ids.join(",")
+    }
+
+    fn service_names(&self) -> String {
+        let names: Vec<&str> = self.services.iter().map(|service| service.name.as_str()).collect();
+        names.join(", ")
+    }
+
+    fn total_minutes(&self) -> u32 {
+        self.services.iter().map(|service| service.duration_minutes).sum()
+    }
+
+    fn office_id(&self) -> &str {
+        self.office.as_ref().map_or("", |office| office.entry.id.as_str())
+    }
+
+    fn date_param(&self) -> String {
+        self.date.map(|date| date.to_string()).unwrap_or_default()
+    }
+
+    fn time_param(&self) -> String {
+        self.time.map(|time| time.to_string()).unwrap_or_default()
+    }
+
+    fn date_label(&self) -> String {
+        self.date.map(|date| long_date(date.as_naive())).unwrap_or_default()
+    }
+
+    /// The page of `step` with the choices up to it, to change that choice.
+    /// Every value is a slug, a date or HH:MM, so nothing needs percent-encoding.
+    fn href(&self, step: Step) -> String {
+        let mut href = match step {
+            Step::Services => "/termin",
+            Step::Office => "/termin/standort",
+            Step::Day => "/termin/tag",
+            Step::Time => "/termin/uhrzeit",
+            Step::Contact => "/termin/angaben",
+        }
+        .to_owned();
+        href.push_str("?services=");
+        href.push_str(&self.services_param());
+        if step >= Step::Office && self.office.is_some() {
+            href.push_str("&office=");
+            href.push_str(self.office_id());
+        }
+        if step >= Step::Day && self.date.is_some() {
+            href.push_str("&date=");
+            href.push_str(&self.date_param());
+        }
+        if step >= Step::Time && self.time.is_some() {
+            href.push_str("&time=");
+            href.push_str(&self.time_param());
+        }
+        href
+    }
+
+    fn services_href(&self) -> String {
+        self.href(Step::Services)
+    }
+
+    fn office_href(&self) -> String {
+        self.href(Step::Office)
+    }
+
+    fn day_href(&self) -> String {
+        self.href(Step::Day)
+    }
+
+    fn time_href(&self) -> String {
+        self.href(Step::Time)
+    }
+
+    /// Every bookable slot for these services at the chosen office, on the
+    /// office-local days `first..=last`.
+    fn slots(&self, state: &AppState, first: LocalDate, last: LocalDate) -> Vec<BookableSlot> {
+        let Some(office) = &self.office else {
+            return Vec::new();
+        };
+        bookable_slots(
+            state,
+            &office.id,
+            office.zone,
+            self.total_minutes(),
+            first.as_naive(),
+            last.as_naive(),
+        )
+    }
+
+    /// The free start times of the chosen day.
+    fn times(&self, state: &AppState) -> Vec<TimeChoice> {
+        let Some(date) = self.date else {
+            return Vec::new();
+        };
+        self.slots(state, date, date)
+            .into_iter()
+            .map(|slot| TimeChoice {
+                value: slot.start_time.to_string(),
+                id: format!("uhrzeit-{}", slot.start_time.to_string().replace(':', "")),
+            })
+            .collect()
+    }
+}
+
+struct ServiceChoice {
+    id: String,
+    name: String,
+    minutes: u32,
+    chosen: bool,
+}
+
+#[derive(Template)]
+#[template(path = "choose_services.html")]
+struct ChooseServicesPage {
+    services: Vec<ServiceChoice>,
+    max_services: usize,
+    error: Option<String>,
+}
+
+struct OfficeChoice {
+    id: String,
+    name: String,
+    address: String,
+    chosen: bool,
+}
+
+#[derive(Template)]
+#[template(path = "choose_office.html")]
+struct ChooseOfficePage {
+    selection: Selection,
+    offices: Vec<OfficeChoice>,
+    error: Option<String>,
+}
+
+struct DayChoice {
+    value: String,
+    label: String,
+    free_times: usize,
+}
+
+#[derive(Template)]
+#[template(path = "choose_day.html")]
+struct ChooseDayPage {
+    selection: Selection,
+    days: Vec<DayChoice>,
+    error: Option<String>,
+}
+
+struct TimeChoice {
+    /// HH:MM, office-local.
+    value: String,
+    /// The radio button's id on the contact form.
+    id: String,
+}
+
+#[derive(Template)]
+#[template(path = "choose_time.html")]
+struct ChooseTimePage {
+    selection: Selection,
+    times: Vec<TimeChoice>,
+    error: Option<String>,
+}
+
+/// The contact fields as typed, to show them again.
+#[derive(Debug, Clone, Default)]
+struct ContactValues {
+    name: String,
+    email: String,
+    phone: String,
+}
+
+/// An error per field, shown next to it and listed on top.
+#[derive(Debug, Clone, Default)]
+struct ContactErrors {
+    time: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+impl ContactErrors {
+    fn is_empty(&self) -> bool {
+        self.summary().is_empty()
+    }
+
+    /// (id of the field to jump to, message), in the order of the form.
+    fn summary(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("uhrzeit", &self.time),
+            ("name", &self.name),
+            ("email", &self.email),
+            ("phone", &self.phone),
+        ]
+        .into_iter()
+        .filter_map(|(field, error)| error.as_deref().map(|message| (field, message)))
+        .collect()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "contact.html")]
+struct ContactPage {
+    selection: Selection,
+    /// Set when the time is still to be chosen on this form (the chosen one
+    /// was just taken): the day's free times.
+    alternatives: Option<Vec<TimeChoice>>,
+    slot_taken: bool,
+    contact: ContactValues,
+    errors: ContactErrors,
+}
+
+impl ContactPage {
+    /// The time was to be chosen here, but the day has none left.
+    fn no_time_left(&self) -> bool {
+        self.alternatives.as_ref().is_some_and(Vec::is_empty)
+    }
+
+    fn respond(&self, status: StatusCode) -> Response {
+        render(status, self)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "requested.html")]
+struct RequestedPage {
+    selection: Selection,
+    email: String,
+    from: String,
+    until: String,
+    confirm_by: String,
+}
+
+/// `GET /termin`: which services (1–10).
+pub async fn choose_services_page(State(state): State<AppState>, Query(pairs): Query<Pairs>) -> Response {
+    show(&state, &pairs, Step::Services)
+}
+
+/// `GET /termin/standort?services=…`: which office.
+pub async fn choose_office_page(State(state): State<AppState>, Query(pairs): Query<Pairs>) -> Response {
+    show(&state, &pairs, Step::Office)
+}
+
+/// `GET /termin/tag?services=…&office=…`: which day (days with a free slot).
+pub async fn choose_day_page(State(state): State<AppState>, Query(pairs): Query<Pairs>) -> Response {
+    show(&state, &pairs, Step::Day)
+}
+
+/// `GET /termin/uhrzeit?…&date=…`: which start time on that day.
+pub async fn choose_time_page(State(state): State<AppState>, Query(pairs): Query<Pairs>) -> Response {
+    show(&state, &pairs, Step::Time)
+}
+
+/// `GET /termin/angaben?…&time=…`: name, e-mail, phone.
+pub async fn contact_page(State(state): State<AppState>, Query(pairs): Query<Pairs>) -> Response {
+    show(&state, &pairs, Step::Contact)
+}
+
+/// The page of `step`, or of the earliest step still to be chosen (422, with
+/// the reason next to the choice).
+fn show(state: &AppState, pairs: &Pairs, step: Step) -> Response {
+    let selected = select(&state.catalogue.read(), pairs);
+    let selection = match selected {
+        Ok(selection) => selection,
+        Err(unknown) => return unknown.page(),
+    };
+    match selection.missing_before(step) {
+        Some((missing, message)) => step_page(state, selection, missing, Some(message)),
+        None => step_page(state, selection, step, None),
+    }
+}
+
+fn step_page(state: &AppState, selection: Selection, step: Step, error: Option<String>) -> Response {
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    match step {
+        Step::Services => {
+            let services = state
+                .catalogue
+                .read()
+                .services()
+                .map(|service| ServiceChoice {
+                    id: service.id.clone(),
+                    name: service.name.clone(),
+                    minutes: service.duration_minutes,
+                    chosen: selection.services.iter().any(|chosen| chosen.id == service.id),
+                })
+                .collect();
+            let page = ChooseServicesPage {
+                services,
+                max_services: MAX_BOOKING_SERVICES,
+                error,
+            };
+            render(status, &page)
+        }
+        Step::Office => {
+            let offices = state
+                .catalogue
+                .read()
+                .offices()
+                .map(|office| OfficeChoice {
+                    id: office.id.clone(),
+                    name: office.name.clone(),
+                    address: office.address.clone(),
+                    chosen: selection.office_id() == office.id,
+                })
+                .collect();
+            let page = ChooseOfficePage {
+                selection,
+                offices,
+                error,
+            };
+            render(status, &page)
+        }
+        Step::Day => {
+            let days = bookable_days(state, &selection);
+            render(status, &ChooseDayPage { selection, days, error })
+        }
+        Step::Time => {
+            let times = selection.times(state);
+            render(
+                status,
+                &ChooseTimePage {
+                    selection,
+                    times,
+                    error,
+                },
+            )
+        }
+        Step::Contact => ContactPage {
+            selection,
+            alternatives: None,
+            slot_taken: false,
+            contact: ContactValues::default(),
+            errors: ContactErrors::default(),
+        }
+        .respond(status),
+    }
+}
+
+/// The days from today to the end of the booking horizon with at least one
+/// bookable slot for the chosen services.
+fn bookable_days(state: &AppState, selection: &Selection) -> Vec<DayChoice> {
+    let Some(office) = &selection.office else {
+        return Vec::new();
+    };
+    let today = office.zone.today(state.executor.now());
+    let last = today
+        .checked_add_days(Days::new(state.booking_policy.horizon_days.into()))
+        .unwrap_or(today);
+    let (Ok(first), Ok(last)) = (LocalDate::try_from(today), LocalDate::try_from(last)) else {
+        return Vec::new();
+    };
+    let mut free_times: BTreeMap<LocalDate, usize> = BTreeMap::new();
+    for slot in selection.slots(state, first, last) {
+        *free_times.entry(slot.date).or_default() += 1;
+    }
+    free_times
+        .into_iter()
+        .map(|(date, free_times)| DayChoice {
+            value: date.to_string(),
+            label: long_date(date.as_naive()),
+            free_times,
+        })
+        .collect()
+}
+
+/// `POST /termin/buchen`: the contact form. Creates the booking through the
+/// same decision as the JSON API; answers "check your mail" (201), the form
+/// again with the errors next to the fields (422), or the day's other free
+/// times when the chosen one was just taken (409).
+pub async fn book(State(state): State<AppState>, Form(pairs): Form<Pairs>) -> Response {
+    let selected = select(&state.catalogue.read(), &pairs);
+    let selection = match selected {
+        Ok(selection) => selection,
+        Err(unknown) => return unknown.page(),
+    };
+    if let Some((missing, message)) = selection.missing_before(Step::Time) {
+        return step_page(&state, selection, missing, Some(message));
+    }
+    let contact = ContactValues {
+        name: value(&pairs, "name").unwrap_or_default().to_owned(),
+        email: value(&pairs, "email").unwrap_or_default().to_owned(),
+        phone: value(&pairs, "phone").unwrap_or_default().to_owned(),
+    };
+    let (time, citizen) = match (selection.time, parse_contact(&contact)) {
+        (Some(time), Ok(citizen)) => (time, citizen),
+        (time, citizen) => {
+            let mut errors = citizen.err().unwrap_or_default();
+            // No time picked among the alternatives after a taken slot: offer them again.
+            let alternatives = time.is_none().then(|| {
+                errors.time = Some("Bitte wählen Sie eine Uhrzeit aus.".into());
+                selection.times(&state)
+            });
+            let page = ContactPage {
+                selection,
+                alternatives,
+                slot_taken: false,
+                contact,
+                errors,
+            };
+            return page.respond(StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    let (Some(office), Some(date)) = (selection.office.clone(), selection.date) else {
+        // `missing_before(Step::Time)` found both chosen.
+        return step_page(&state, selection, Step::Office, None);
+    };
+    let Ok(start) = office.zone.instant(date, time) else {
+        return MessagePage::new("Diese Uhrzeit gibt es an diesem Tag nicht")
+            .paragraph("An diesem Tag werden die Uhren umgestellt. Bitte wählen Sie eine andere Uhrzeit.")
+            .link(PageLink::new(selection.time_href(), "Andere Uhrzeit wählen"))
+            .respond(StatusCode::UNPROCESSABLE_ENTITY);
+    };
+    let request = BookingRequest {
+        office: office.id.clone(),
+        services: selection
+            .services
+            .iter()
+            .filter_map(|service| ServiceId::parse(&service.id).ok())
+            .collect(),
+        start,
+        citizen,
+    };
+    let requested = request_booking(
+        &state.executor,
+        &state.link_secret,
+        state.booking_policy,
+        state.new_correlation(),
+        request,
+        Some(office.zone),
+    )
+    .await;
+    match requested {
+        Ok(requested) => {
+            let zone = requested.timezone;
+            let local_time = |instant: DateTime<Utc>| zone.to_local(instant).format("%H:%M").to_string();
+            let confirm_by = zone.to_local(requested.booking.confirm_by);
+            let page = RequestedPage {
+                selection,
+                email: contact.email,
+                from: local_time(requested.booking.start),
+                until: local_time(requested.booking.end),
+                confirm_by: format!(
+                    "{}, {} Uhr",
+                    long_date(confirm_by.date_naive()),
+                    confirm_by.format("%H:%M")
+                ),
+            };
+            render(StatusCode::CREATED, &page)
+        }
+        Err(error) => booking_failed(&state, selection, contact, error).await,
+    }
+}
+
+/// Checks the contact fields as the domain does, with German messages.
+fn parse_contact(contact: &ContactValues) -> Result<PersonalData, ContactErrors> {
+    let name = CitizenName::parse(&contact.name).map_err(|error| match error {
+        TextError::Empty => "Bitte geben Sie Ihren Namen an.".to_owned(),
+        TextError::TooLong { max, .. } => format!("Der Name darf höchstens {max} Zeichen lang sein."),
+        TextError::ControlCharacter => "Der Name enthält unzulässige Steuerzeichen.".to_owned(),
+    });
+    let email = if contact.email.is_empty() {
+        Err("Bitte geben Sie Ihre E-Mail-Adresse an.".to_owned())
+    } else {
+        EmailAddress::parse(&contact.email)
+            .map_err(|_| "Bitte geben Sie eine gültige E-Mail-Adresse an, zum Beispiel name@beispiel.de.".to_owned())
+    };
+    let phone = match contact.phone.as_str() {
+        "" => Ok(None),
+        phone => PhoneNumber::parse(phone).map(Some).map_err(|_| {
+            "Die Telefonnummer darf nur Ziffern, Leerzeichen und + - / ( ) enthalten und braucht mindestens 3 Ziffern."
+                .to_owned()
+        }),
+    };
+    match (name, email, phone) {
+        (Ok(name), Ok(email), Ok(phone)) => Ok(PersonalData { name, email, phone }),
+        (name, email, phone) => Err(ContactErrors {
+            time: None,
+            name: name.err(),
+            email: email.err(),
+            phone: phone.err(),
+        }),
+    }
+}
+
+async fn booking_failed(
+    state: &AppState,
+    mut selection: Selection,
+    contact: ContactValues,
+    error: RequestBookingError,
+) -> Response {
+    use BookingRequestError as E;
+    let reason = match error {
+        RequestBookingError::Decision(ExecuteError::Rejected(reason)) => reason,
+        RequestBookingError::Decision(ExecuteError::Contended { .. }) => {
+            let mut response = MessagePage::new("Gerade ist sehr viel los")
+                .paragraph(
+                    "Ihr Termin konnte nicht gebucht werden. Bitte versuchen Sie es in einer Minute noch einmal.",
+                )
+                .link(PageLink::new(selection.time_href(), "Zurück zur Uhrzeit"))
+                .respond(StatusCode::SERVICE_UNAVAILABLE);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+        RequestBookingError::Decision(ExecuteError::Storage(error)) => return internal_error(&error),
+        RequestBookingError::Vault(error) => return internal_error(&error),
+    };
+    match reason {
+        E::SlotTaken { .. } => {
+            // The booking that took it is in the log; let the view show that
+            // before offering the day's times again.
+            if let Err(problem) = state.catch_up_views().await {
+                tracing::warn!(detail = problem.detail, "views did not catch up");
+            }
+            selection.time = None;
+            let page = ContactPage {
+                alternatives: Some(selection.times(state)),
+                selection,
+                slot_taken: true,
+                contact,
+                errors: ContactErrors::default(),
+            };
+            page.respond(StatusCode::CONFLICT)
+        }
+        E::TooManyOpenBookings { max } => MessagePage::new("Sie haben bereits genug offene Termine")
+            .paragraph(format!(
+                "Eine Person kann höchstens {max} Termine gleichzeitig gebucht haben. \
+                 Wenn Sie einen Ihrer Termine nicht mehr brauchen, sagen Sie ihn bitte über den Link in der E-Mail ab; \
+                 danach können Sie einen neuen Termin buchen."
+            ))
+            .respond(StatusCode::CONFLICT),
+        E::UnknownOffice(_) => UnknownChoice::Office(selection.office_id().to_owned()).page(),
+        E::UnknownService(service) => UnknownChoice::Service(service.to_string()).page(),
+        E::StartNotInFuture { .. } => MessagePage::new("Diese Uhrzeit ist schon vorbei")
+            .paragraph("Bitte wählen Sie eine spätere Uhrzeit.")
+            .link(PageLink::new(selection.time_href(), "Andere Uhrzeit wählen"))
+            .respond(StatusCode::UNPROCESSABLE_ENTITY),
+        E::BeyondHorizon { last, .. } => MessagePage::new("Dieser Tag liegt zu weit in der Zukunft")
+            .paragraph(format!(
+                "Termine können bis einschließlich {} gebucht werden.",
+                long_date(last)
+            ))
+            .link(PageLink::new(selection.day_href(), "Anderen Tag wählen"))
+            .respond(StatusCode::UNPROCESSABLE_ENTITY),
+        E::ServiceCount(_) | E::DuplicateService(_) => MessagePage::new("Bitte prüfen Sie Ihre Anliegen")
+            .paragraph(format!(
+                "Ein Termin kann 1 bis {MAX_BOOKING_SERVICES} verschiedene Anliegen umfassen."
+            ))
+            .link(PageLink::new(selection.services_href(), "Anliegen wählen"))
+            .respond(StatusCode::UNPROCESSABLE_ENTITY),
+        E::DstTransition(_) => MessagePage::new("Diese Uhrzeit gibt es an diesem Tag nicht")
+            .paragraph("An diesem Tag werden die Uhren umgestellt. Bitte wählen Sie eine andere Uhrzeit.")
+            .link(PageLink::new(selection.time_href(), "Andere Uhrzeit wählen"))
+            .respond(StatusCode::UNPROCESSABLE_ENTITY),
+    }
+}
+
+/// 500 without internals: the detail goes to the log.
+fn internal_error(error: &dyn std::error::Error) -> Response {
+    tracing::error!(%error, "booking page failed");
+    MessagePage::new("Das hat gerade nicht geklappt")
+        .paragraph("Ihr Termin konnte nicht gebucht werden. Bitte versuchen Sie es später noch einmal.")
+        .respond(StatusCode::INTERNAL_SERVER_ERROR)
+}

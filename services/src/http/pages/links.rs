@@ -1,0 +1,147 @@
+//! The mail-link pages (API.md "Mail links"): `GET /links/{token}` says what
+//! the link does and shows a button, changing nothing (mail scanners open
+//! every link); the button POSTs to the same URL, which acts.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use terminagent_domain::{BookingStatus, LinkAction, OfficeTimeZone};
+
+use super::super::AppState;
+use super::super::links::{press, resolve};
+use super::{MessagePage, long_date, render};
+use crate::application::{LinkOutcome, LinkState, link_state};
+use crate::projections::BookingSummary;
+
+#[derive(Template)]
+#[template(path = "link.html")]
+struct LinkPage {
+    heading: &'static str,
+    booking: BookingDetails,
+    /// The button's label while the link can still act.
+    button: Option<&'static str>,
+}
+
+/// A booking as the citizen reads it: office-local times, the office's name.
+struct BookingDetails {
+    date: String,
+    from: String,
+    until: String,
+    office: String,
+    address: String,
+    number: Option<String>,
+}
+
+pub async fn show_link_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let Some((target, booking, zone)) = resolve(&state, &token).await else {
+        return not_found_page();
+    };
+    let page = match link_state(&target, &booking, state.executor.now()) {
+        LinkState::Open => LinkPage {
+            heading: question(target.action),
+            booking: details(&state, &booking, zone),
+            button: Some(button(target.action)),
+        },
+        other => LinkPage {
+            heading: finished(target.action, other),
+            booking: details(&state, &booking, zone),
+            button: None,
+        },
+    };
+    render(StatusCode::OK, &page)
+}
+
+pub async fn press_link_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let Some((target, booking, zone)) = resolve(&state, &token).await else {
+        return not_found_page();
+    };
+    match press(&state, &target, &booking).await {
+        Ok((outcome, after)) => {
+            let heading = match outcome {
+                LinkOutcome::Done => done(target.action),
+                LinkOutcome::AlreadyDone => finished(target.action, LinkState::Used),
+                LinkOutcome::Expired => finished(target.action, LinkState::Expired),
+                LinkOutcome::Void => finished(target.action, LinkState::Void),
+            };
+            let page = LinkPage {
+                heading,
+                booking: details(&state, &after, zone),
+                button: None,
+            };
+            render(StatusCode::OK, &page)
+        }
+        Err(problem) => {
+            let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            MessagePage::new("Das hat gerade nicht geklappt")
+                .paragraph("Bitte versuchen Sie es in einer Minute noch einmal.")
+                .respond(status)
+        }
+    }
+}
+
+fn question(action: LinkAction) -> &'static str {
+    match action {
+        LinkAction::ConfirmBooking => "Termin bestätigen?",
+        LinkAction::CancelBooking => "Termin absagen?",
+    }
+}
+
+fn button(action: LinkAction) -> &'static str {
+    match action {
+        LinkAction::ConfirmBooking => "Termin verbindlich bestätigen",
+        LinkAction::CancelBooking => "Termin absagen",
+    }
+}
+
+fn done(action: LinkAction) -> &'static str {
+    match action {
+        LinkAction::ConfirmBooking => "Ihr Termin ist bestätigt",
+        LinkAction::CancelBooking => "Ihr Termin ist abgesagt",
+    }
+}
+
+fn finished(action: LinkAction, state: LinkState) -> &'static str {
+    match (action, state) {
+        (LinkAction::ConfirmBooking, LinkState::Used) => "Dieser Termin ist bereits bestätigt",
+        (LinkAction::CancelBooking, LinkState::Used) => "Dieser Termin ist bereits abgesagt",
+        (LinkAction::ConfirmBooking, LinkState::Expired) => {
+            "Die Frist zur Bestätigung ist abgelaufen; der Termin ist freigegeben"
+        }
+        (LinkAction::CancelBooking, LinkState::Expired) => {
+            "Der Termin hat bereits begonnen und kann nicht mehr abgesagt werden"
+        }
+        (LinkAction::ConfirmBooking, _) => "Dieser Termin wurde abgesagt und kann nicht mehr bestätigt werden",
+        (LinkAction::CancelBooking, _) => "Dieser Termin besteht nicht mehr",
+    }
+}
+
+fn details(state: &AppState, booking: &BookingSummary, zone: OfficeTimeZone) -> BookingDetails {
+    let (start, end) = (zone.to_local(booking.start), zone.to_local(booking.end));
+    // An office the catalogue view has not seen yet still has its id.
+    let (office, address) = state
+        .catalogue
+        .read()
+        .office(&booking.office)
+        .map(|office| (office.name.clone(), office.address.clone()))
+        .unwrap_or_else(|| (booking.office.to_string(), String::new()));
+    BookingDetails {
+        date: long_date(start.date_naive()),
+        from: start.format("%H:%M").to_string(),
+        until: end.format("%H:%M").to_string(),
+        office,
+        address,
+        number: match &booking.status {
+            BookingStatus::Confirmed(number) => Some(number.to_string()),
+            _ => None,
+        },
+    }
+}
+
+fn not_found_page() -> Response {
+    MessagePage::new("Link unbekannt")
+        .paragraph(
+            "Dieser Link ist uns nicht bekannt. Bitte prüfen Sie, ob er vollständig aus der E-Mail übernommen wurde.",
+        )
+        .respond(StatusCode::NOT_FOUND)
+}

@@ -1,0 +1,155 @@
+//! Pages for people: the booking flow under `/termin` and the mail-link pages
+//! under `/links`. Server-rendered German HTML from the askama templates in
+//! `services/templates/`, one layout for all; plain forms, so every step
+//! works without JavaScript. Handlers stay thin: parse, call the application
+//! layer or a view, render.
+
+mod booking;
+mod links;
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{Datelike, NaiveDate, Weekday};
+
+pub(super) use booking::{
+    book, choose_day_page, choose_office_page, choose_services_page, choose_time_page, contact_page,
+};
+pub(super) use links::{press_link_page, show_link_page};
+
+/// Where the layout finds its stylesheet.
+pub(super) const STYLESHEET_PATH: &str = "/assets/site.css";
+
+/// Nothing on these pages needs scripts, frames or foreign origins; saying so
+/// keeps a framed "confirm" button (clickjacking) and injected scripts out.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A link on a page, e.g. back to the previous step.
+#[derive(Debug, Clone)]
+pub(super) struct PageLink {
+    pub href: String,
+    pub label: String,
+}
+
+impl PageLink {
+    pub fn new(href: impl Into<String>, label: impl Into<String>) -> Self {
+        PageLink {
+            href: href.into(),
+            label: label.into(),
+        }
+    }
+}
+
+/// A page that only tells something: not found, an error, a limit reached.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub(super) struct MessagePage {
+    pub heading: String,
+    pub paragraphs: Vec<String>,
+    pub link: Option<PageLink>,
+}
+
+impl MessagePage {
+    pub fn new(heading: impl Into<String>) -> Self {
+        MessagePage {
+            heading: heading.into(),
+            paragraphs: Vec::new(),
+            link: None,
+        }
+    }
+
+    pub fn paragraph(mut self, text: impl Into<String>) -> Self {
+        self.paragraphs.push(text.into());
+        self
+    }
+
+    pub fn link(mut self, link: PageLink) -> Self {
+        self.link = Some(link);
+        self
+    }
+
+    pub fn respond(&self, status: StatusCode) -> Response {
+        render(status, self)
+    }
+}
+
+/// 429 for a form sent too often from one address (`--rate-limit`).
+pub(super) fn too_many_requests_page(retry_after_seconds: u64) -> Response {
+    MessagePage::new("Zu viele Anfragen")
+        .paragraph(format!(
+            "Von Ihrem Anschluss kamen in kurzer Zeit sehr viele Anfragen. Bitte warten Sie {} Sekunden \
+             und senden Sie das Formular dann noch einmal.",
+            retry_after_seconds.max(1)
+        ))
+        .respond(StatusCode::TOO_MANY_REQUESTS)
+}
+
+#[derive(Template)]
+#[template(path = "start.html")]
+struct StartPage;
+
+/// `GET /`: what the service is, and the way in.
+pub(super) async fn start_page() -> Response {
+    render(StatusCode::OK, &StartPage)
+}
+
+/// `GET /assets/site.css`: the one stylesheet, compiled in.
+pub(super) async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../templates/site.css"),
+    )
+        .into_response()
+}
+
+/// A rendered page. Pages carry personal data or link tokens in forms and
+/// URLs: never cached, never leaked to other sites through the Referer.
+pub(super) fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => {
+            let mut response = (status, Html(html)).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            );
+            headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, "page does not render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Interner Fehler").into_response()
+        }
+    }
+}
+
+/// "Dienstag, 01.12.2026": how German offices write a day.
+pub(super) fn long_date(date: NaiveDate) -> String {
+    let weekday = match date.weekday() {
+        Weekday::Mon => "Montag",
+        Weekday::Tue => "Dienstag",
+        Weekday::Wed => "Mittwoch",
+        Weekday::Thu => "Donnerstag",
+        Weekday::Fri => "Freitag",
+        Weekday::Sat => "Samstag",
+        Weekday::Sun => "Sonntag",
+    };
+    format!("{weekday}, {}", date.format("%d.%m.%Y"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_read_as_in_german_letters() {
+        let date = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        assert_eq!(long_date(date), "Dienstag, 01.12.2026");
+    }
+}
