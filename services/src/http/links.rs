@@ -11,31 +11,52 @@ use serde::Serialize;
 use terminagent_domain::{BookingStatus, LinkAction, OfficeTimeZone};
 
 use super::AppState;
+use super::openapi::{CONTENDED, INTERNAL, PROBLEM, RATE_LIMITED};
 use super::problem::Problem;
 use crate::application::{LinkOutcome, LinkState, follow_link, link_state};
 use crate::links::LinkToken;
 use crate::projections::{BookingSummary, LinkTarget};
 
-#[derive(Debug, Serialize)]
+/// What a link does and whether pressing it would still act.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = LinkState)]
 pub struct LinkStateAnswer {
+    #[schema(schema_with = super::openapi::link_action)]
     action: LinkAction,
+    #[schema(schema_with = super::openapi::link_state)]
     state: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+/// What pressing a link did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = LinkOutcome)]
 pub struct LinkOutcomeAnswer {
+    #[schema(schema_with = super::openapi::link_action)]
     action: LinkAction,
+    #[schema(schema_with = super::openapi::link_outcome)]
     outcome: &'static str,
+    /// The booking the link belongs to, as it is now (when the link belongs to one).
+    #[schema(required = false)]
     booking: BookingAnswer,
 }
 
-#[derive(Debug, Serialize)]
+/// A booking as a mail link shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = LinkBooking)]
 pub struct BookingAnswer {
+    /// ULID of the booking.
+    #[schema(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$", example = "01JE5Q3K8Y2X4N6P7R9S0T1V2W")]
     booking_id: String,
+    #[schema(example = "stadtmitte")]
     office: String,
+    #[schema(format = DateTime, example = "2026-12-01T08:12:00+01:00")]
     start: String,
+    #[schema(format = DateTime, example = "2026-12-01T08:24:00+01:00")]
     end: String,
+    #[schema(schema_with = super::openapi::booking_status)]
     status: &'static str,
+    /// The waiting number (1–4 digits, unique per office and day) once confirmed, else null.
+    #[schema(pattern = "^[0-9]{1,4}$", example = "1112")]
     number: Option<String>,
 }
 
@@ -88,6 +109,21 @@ async fn press(
     Ok((outcome, after))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/links/{token}",
+    tag = "links",
+    summary = "What a mail link does, and its state",
+    description = "Changes nothing.",
+    params(
+        ("token" = String, Path, description = "The token from the mail's link (256 bits, base64url).",
+         pattern = "^[A-Za-z0-9_-]{43}$"),
+    ),
+    responses(
+        (status = 200, description = "The link's action and state.", body = LinkStateAnswer),
+        (status = 404, description = "`/problems/not-found`: no such link.", body = Problem, content_type = PROBLEM),
+    )
+)]
 pub async fn show_link_json(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -102,6 +138,28 @@ pub async fn show_link_json(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/links/{token}",
+    tag = "links",
+    summary = "Press a mail link",
+    description = "Does what the link says, once: the same link pressed again answers `already_done`; \
+        a link whose action no longer applies (e.g. confirming a cancelled booking) answers `void`. \
+        No request body.",
+    params(
+        ("token" = String, Path, description = "The token from the mail's link (256 bits, base64url).",
+         pattern = "^[A-Za-z0-9_-]{43}$"),
+    ),
+    responses(
+        (status = 200, description = "What pressing it did, and the booking now.", body = LinkOutcomeAnswer),
+        (status = 404, description = "`/problems/not-found`: no such link.", body = Problem, content_type = PROBLEM),
+        (status = 429, description = RATE_LIMITED, body = Problem, content_type = PROBLEM,
+         headers(("Retry-After" = u32, description = "Seconds to wait."))),
+        (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
+        (status = 503, description = CONTENDED, body = Problem, content_type = PROBLEM,
+         headers(("Retry-After" = u32, description = "Seconds to wait."))),
+    )
+)]
 pub async fn press_link_json(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -117,6 +175,22 @@ pub async fn press_link_json(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/links/{token}",
+    tag = "links",
+    summary = "The page a mail link opens",
+    description = "An HTML page (German) that says what the link does, with a button: a form that POSTs \
+        to the same URL. Changes nothing, so mail scanners that open every link do no harm.",
+    params(
+        ("token" = String, Path, description = "The token from the mail's link (256 bits, base64url).",
+         pattern = "^[A-Za-z0-9_-]{43}$"),
+    ),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        (status = 404, description = "A page saying the link is unknown.", content_type = "text/html", body = String),
+    )
+)]
 pub async fn show_link_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let Some((target, booking, zone)) = resolve(&state, &token).await else {
         return not_found_page();
@@ -133,6 +207,27 @@ pub async fn show_link_page(State(state): State<AppState>, Path(token): Path<Str
     page(StatusCode::OK, &body)
 }
 
+#[utoipa::path(
+    post,
+    path = "/links/{token}",
+    tag = "links",
+    summary = "Press a mail link (the page's button)",
+    description = "Does what the link says, once, and answers an HTML page (German) with the outcome. \
+        Pressing again says what already happened.",
+    params(
+        ("token" = String, Path, description = "The token from the mail's link (256 bits, base64url).",
+         pattern = "^[A-Za-z0-9_-]{43}$"),
+    ),
+    responses(
+        (status = 200, description = "A page with the outcome.", content_type = "text/html", body = String),
+        (status = 404, description = "A page saying the link is unknown.", content_type = "text/html", body = String),
+        (status = 429, description = RATE_LIMITED, body = Problem, content_type = PROBLEM,
+         headers(("Retry-After" = u32, description = "Seconds to wait."))),
+        (status = 500, description = "A page asking to try again later.", content_type = "text/html", body = String),
+        (status = 503, description = "A page asking to try again later (too many concurrent changes).",
+         content_type = "text/html", body = String),
+    )
+)]
 pub async fn press_link_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let Some((target, booking, zone)) = resolve(&state, &token).await else {
         return not_found_page();
