@@ -73,7 +73,8 @@ pub struct AuditEvent {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Up to `limit` events after `after`.", body = EventsPage),
-        (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM),
+        (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
+         headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 422, description = "`/problems/invalid-request`: `after` is not a position or `limit` \
             is not 1–1000.", body = Problem, content_type = PROBLEM),
         (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),

@@ -51,7 +51,8 @@ pub struct OfficeBody {
         (status = 200, description = "The office existed; its details are now these.", body = OfficeEntry),
         (status = 201, description = "The office is registered.", body = OfficeEntry),
         (status = 400, description = MALFORMED_JSON, body = Problem, content_type = PROBLEM),
-        (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM),
+        (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
+         headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: the slug, name, address or time zone \
@@ -128,7 +129,8 @@ pub struct ServiceBody {
         (status = 200, description = "The service existed; its details are now these.", body = ServiceEntry),
         (status = 201, description = "The service is registered.", body = ServiceEntry),
         (status = 400, description = MALFORMED_JSON, body = Problem, content_type = PROBLEM),
-        (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM),
+        (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
+         headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: the slug or name is not acceptable, \
@@ -227,7 +229,8 @@ pub struct CapacityAnswer {
     responses(
         (status = 201, description = "The units are published.", body = CapacityAnswer),
         (status = 400, description = MALFORMED_JSON, body = Problem, content_type = PROBLEM),
-        (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM),
+        (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
+         headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 404, description = "`/problems/not-found`: no such office.", body = Problem, content_type = PROBLEM),
         (status = 409, description = "`/problems/capacity-overlap`: a new unit would overlap an existing \
             unit of the same lane; nothing was added.", body = Problem, content_type = PROBLEM),

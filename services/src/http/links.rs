@@ -117,7 +117,8 @@ async fn press(
     description = "Changes nothing.",
     params(
         ("token" = String, Path, description = "The token from the mail's link (256 bits, base64url).",
-         pattern = "^[A-Za-z0-9_-]{43}$"),
+         pattern = "^[A-Za-z0-9_-]{43}$",
+            example = "VeuTyJJN-Dw6kcFbBL1XIqmlMwCi-szvQcOhvsjGL3U"),
     ),
     responses(
         (status = 200, description = "The link's action and state.", body = LinkStateAnswer),
@@ -148,7 +149,8 @@ pub async fn show_link_json(
         No request body.",
     params(
         ("token" = String, Path, description = "The token from the mail's link (256 bits, base64url).",
-         pattern = "^[A-Za-z0-9_-]{43}$"),
+         pattern = "^[A-Za-z0-9_-]{43}$",
+            example = "VeuTyJJN-Dw6kcFbBL1XIqmlMwCi-szvQcOhvsjGL3U"),
     ),
     responses(
         (status = 200, description = "What pressing it did, and the booking now.", body = LinkOutcomeAnswer),
@@ -184,7 +186,8 @@ pub async fn press_link_json(
         to the same URL. Changes nothing, so mail scanners that open every link do no harm.",
     params(
         ("token" = String, Path, description = "The token from the mail's link (256 bits, base64url).",
-         pattern = "^[A-Za-z0-9_-]{43}$"),
+         pattern = "^[A-Za-z0-9_-]{43}$",
+            example = "VeuTyJJN-Dw6kcFbBL1XIqmlMwCi-szvQcOhvsjGL3U"),
     ),
     responses(
         (status = 200, description = "The page.", content_type = "text/html", body = String),
@@ -216,7 +219,8 @@ pub async fn show_link_page(State(state): State<AppState>, Path(token): Path<Str
         Pressing again says what already happened.",
     params(
         ("token" = String, Path, description = "The token from the mail's link (256 bits, base64url).",
-         pattern = "^[A-Za-z0-9_-]{43}$"),
+         pattern = "^[A-Za-z0-9_-]{43}$",
+            example = "VeuTyJJN-Dw6kcFbBL1XIqmlMwCi-szvQcOhvsjGL3U"),
     ),
     responses(
         (status = 200, description = "A page with the outcome.", content_type = "text/html", body = String),
