@@ -26,14 +26,19 @@ pub enum Bus {
     Nats(async_nats::Client),
 }
 
-#[derive(Debug, Serialize)]
+/// Whether the process can serve: every check passed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     pub ready: bool,
     pub checks: Vec<Check>,
 }
 
-#[derive(Debug, Serialize)]
+/// One dependency's check.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ReadinessCheck)]
 pub struct Check {
+    /// `store`, `bus` or `mail`.
+    #[schema(value_type = String, example = "store")]
     pub component: &'static str,
     pub ok: bool,
     pub detail: String,

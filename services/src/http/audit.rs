@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::auth::StaffAccess;
+use super::openapi::{INTERNAL, PROBLEM, UNAUTHORIZED};
 use super::problem::Problem;
 
 const DEFAULT_LIMIT: usize = 100;
@@ -19,26 +20,66 @@ pub struct EventsQuery {
     limit: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A page of the log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventsPage {
+    /// Events after `after`, in log order, never skipping one.
     events: Vec<AuditEvent>,
+    /// Position of the last event returned, or `after` when none was: the `after` of the next page.
+    #[schema(minimum = 0, example = 100)]
     next: u64,
 }
 
-#[derive(Debug, Serialize)]
+/// One event of the log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
+    /// Position in the log: 1, 2, 3, … without gaps.
+    #[schema(minimum = 1, example = 1)]
     position: u64,
     #[serde(rename = "type")]
+    #[schema(example = "booking.requested")]
     event_type: String,
+    #[schema(minimum = 1, example = 1)]
     schema_version: u32,
+    /// ULID of the event.
     event_id: String,
+    /// The streams (tags) the event is indexed under.
+    #[schema(example = json!(["booking:01JE5Q3K8Y2X4N6P7R9S0T1V2W"]))]
     streams: Vec<String>,
+    /// When the event was recorded, UTC.
+    #[schema(format = DateTime, example = "2026-11-28T10:00:00.000Z")]
     recorded_at: String,
+    /// ULID shared by the events of one request.
     correlation_id: Option<String>,
+    /// ULID of the event that caused this one, if any.
     causation_id: Option<String>,
+    /// The event's data; a sealed personal-data envelope appears only as `{"envelope_id"}`.
+    #[schema(value_type = Object)]
     data: Value,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "audit",
+    summary = "Read the event log",
+    description = "The log in order, never skipping an event; personal data appears only as an envelope id.",
+    params(
+        ("after" = Option<u64>, Query, description = "Position after which to start; 0 (the default) is the start.",
+         minimum = 0, example = 0),
+        ("limit" = Option<u16>, Query, description = "Most events to return: 1–1000, default 100.",
+         minimum = 1, maximum = 1000, example = 100),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Up to `limit` events after `after`.", body = EventsPage),
+        (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
+         headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 422, description = "`/problems/invalid-request`: `after` is not a position or `limit` \
+            is not 1–1000.", body = Problem, content_type = PROBLEM),
+        (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
+    )
+)]
 pub async fn list_events(
     _: StaffAccess,
     State(state): State<AppState>,

@@ -9,6 +9,7 @@ use terminagent_domain::{LocalDate, OfficeId, OfficeTimeZone, ServiceId};
 
 use super::AppState;
 use super::bookable::bookable_slots;
+use super::openapi::{INTERNAL, PROBLEM};
 use super::problem::Problem;
 
 /// Longest span one query may cover (API.md).
@@ -22,19 +23,58 @@ pub struct AvailabilityQuery {
     to: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// Free slots, sorted by start.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Availability)]
 pub struct AvailabilityAnswer {
     slots: Vec<Slot>,
 }
 
-#[derive(Debug, Serialize)]
+/// One start time at which a booking of the asked services fits.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Slot {
+    /// The office's slug.
+    #[schema(example = "stadtmitte")]
     office: String,
+    /// RFC 3339 instant with the office's UTC offset.
+    #[schema(format = DateTime, example = "2026-12-01T08:12:00+01:00")]
     start: String,
+    /// When a booking starting here would end.
+    #[schema(format = DateTime, example = "2026-12-01T08:24:00+01:00")]
     end: String,
+    /// Lanes that can take the whole booking at this start.
+    #[schema(minimum = 1, example = 2)]
     free: u16,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/availability",
+    tag = "availability",
+    summary = "Free slots of an office for some services",
+    description = "One entry per start time at which at least one lane has enough consecutive free \
+        units for the summed duration of the services. Units held by a pending booking or a proposal \
+        are not free, nor are units a waiting wish wants. Starts in the past and days beyond the \
+        booking horizon are left out.",
+    params(
+        ("office" = String, Query, description = "The office's slug.", example = "stadtmitte"),
+        ("services" = String, Query, description = "1–10 service slugs, comma-separated.",
+         example = "personalausweis,reisepass"),
+        ("from" = String, Query, format = Date, description = "First day, inclusive, in the office's zone.",
+         example = "2026-12-01"),
+        ("to" = String, Query, format = Date, description = "Last day, inclusive; at most 31 days from `from`.",
+         example = "2026-12-05"),
+    ),
+    responses(
+        (status = 200, description = "The free slots, sorted by start.", body = AvailabilityAnswer),
+        (status = 404, description = "`/problems/not-found`: no such office or service.",
+         body = Problem, content_type = PROBLEM),
+        (status = 422, description = "`/problems/invalid-request`: a parameter is missing, a date does not \
+            parse, `to` is before `from`, the span is longer than 31 days, or not 1–10 services are named.",
+         body = Problem, content_type = PROBLEM),
+        (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
+    )
+)]
 pub async fn availability(
     State(state): State<AppState>,
     Query(query): Query<AvailabilityQuery>,

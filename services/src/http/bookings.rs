@@ -11,34 +11,98 @@ use terminagent_domain::{
 
 use super::AppState;
 use super::json::JsonBody;
+use super::openapi::{
+    BODY_TOO_LARGE, CONTENDED, INTERNAL, MALFORMED_JSON, PROBLEM, RATE_LIMITED, UNSUPPORTED_MEDIA_TYPE,
+};
 use super::problem::Problem;
 use crate::application::{BookingRequest, RequestBookingError, request_booking};
 
-#[derive(Debug, Deserialize)]
+/// A booking request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = BookingRequest)]
 pub struct BookingBody {
+    /// The office's slug.
+    #[schema(pattern = "^[a-z0-9-]{1,64}$", example = "stadtmitte")]
     office: String,
+    /// 1–10 distinct service slugs; the booking takes their summed duration.
+    #[schema(min_items = 1, max_items = 10, example = json!(["personalausweis"]))]
     services: Vec<String>,
+    /// RFC 3339 instant with offset: exactly the start of a free slot.
+    #[schema(format = DateTime, example = "2026-12-01T08:12:00+01:00")]
     start: String,
     citizen: CitizenBody,
 }
 
-#[derive(Debug, Deserialize)]
+/// Who books. Kept in an encrypted personal-data envelope, never in the event log.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = Citizen)]
 pub struct CitizenBody {
+    /// 1–200 characters after trimming, no control characters.
+    #[schema(min_length = 1, max_length = 200, example = "Erika Mustermann")]
     name: String,
+    /// An address as RFC 5321 allows, at most 254 characters.
+    #[schema(format = Email, max_length = 254, example = "erika@example.org")]
     email: String,
+    /// Optional: 3–32 characters, digits, spaces and `+ - / ( )`, at least 3 digits.
+    #[schema(
+        min_length = 3,
+        max_length = 32,
+        pattern = "^[0-9 +\\-/()]{3,32}$",
+        example = "0203 283-0"
+    )]
     phone: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A booking request that went through: the units are held until `confirm_by`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = BookingRequested)]
 pub struct BookingAnswer {
+    /// ULID of the booking.
+    #[schema(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$", example = "01JE5Q3K8Y2X4N6P7R9S0T1V2W")]
     booking_id: String,
+    #[schema(schema_with = super::openapi::pending_confirmation)]
     status: &'static str,
+    #[schema(example = "stadtmitte")]
     office: String,
+    #[schema(format = DateTime, example = "2026-12-01T08:12:00+01:00")]
     start: String,
+    #[schema(format = DateTime, example = "2026-12-01T08:24:00+01:00")]
     end: String,
+    /// Unconfirmed by then (via the mail's confirm link), the booking lapses and frees its units.
+    #[schema(format = DateTime, example = "2026-11-28T12:00:00+01:00")]
     confirm_by: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/bookings",
+    tag = "bookings",
+    summary = "Request a booking",
+    description = "Holds the units of one lane from `start` for the summed duration of the services and \
+        mails the citizen a confirm link and a cancel link. Unconfirmed after `--confirm-ttl`, the \
+        booking lapses and frees its units.",
+    request_body = BookingBody,
+    responses(
+        (status = 201, description = "Requested; waiting for the citizen's confirmation.", body = BookingAnswer),
+        (status = 400, description = MALFORMED_JSON, body = Problem, content_type = PROBLEM),
+        (status = 404, description = "`/problems/not-found`: no such office or service.",
+         body = Problem, content_type = PROBLEM),
+        (status = 409, description = "`/problems/slot-taken`: no lane offers free units starting exactly at \
+            `start` (taken, held, or never published). `/problems/too-many-open-bookings`: this e-mail \
+            address already has as many open bookings as allowed.", body = Problem, content_type = PROBLEM),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = PROBLEM),
+        (status = 422, description = "`/problems/invalid-request`: bad e-mail, name or phone, not 1–10 \
+            services or one named twice, `start` not an RFC 3339 instant, in the past, beyond the \
+            booking horizon or at a DST change, or a field missing or of the wrong type.",
+         body = Problem, content_type = PROBLEM),
+        (status = 429, description = RATE_LIMITED, body = Problem, content_type = PROBLEM,
+         headers(("Retry-After" = u32, description = "Seconds to wait."))),
+        (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
+        (status = 503, description = CONTENDED, body = Problem, content_type = PROBLEM,
+         headers(("Retry-After" = u32, description = "Seconds to wait."))),
+    )
+)]
 pub async fn create_booking(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<BookingBody>,

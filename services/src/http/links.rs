@@ -9,31 +9,52 @@ use serde::Serialize;
 use terminagent_domain::{BookingStatus, LinkAction, OfficeTimeZone};
 
 use super::AppState;
+use super::openapi::{CONTENDED, INTERNAL, PROBLEM, RATE_LIMITED};
 use super::problem::Problem;
 use crate::application::{LinkOutcome, follow_link, link_state};
 use crate::links::LinkToken;
 use crate::projections::{BookingSummary, LinkTarget};
 
-#[derive(Debug, Serialize)]
+/// What a link does and whether pressing it would still act.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = LinkState)]
 pub struct LinkStateAnswer {
+    #[schema(schema_with = super::openapi::link_action)]
     action: LinkAction,
+    #[schema(schema_with = super::openapi::link_state)]
     state: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+/// What pressing a link did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = LinkOutcome)]
 pub struct LinkOutcomeAnswer {
+    #[schema(schema_with = super::openapi::link_action)]
     action: LinkAction,
+    #[schema(schema_with = super::openapi::link_outcome)]
     outcome: &'static str,
+    /// The booking the link belongs to, as it is now (when the link belongs to one).
+    #[schema(required = false)]
     booking: BookingAnswer,
 }
 
-#[derive(Debug, Serialize)]
+/// A booking as a mail link shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = LinkBooking)]
 pub struct BookingAnswer {
+    /// ULID of the booking.
+    #[schema(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$", example = "01JE5Q3K8Y2X4N6P7R9S0T1V2W")]
     booking_id: String,
+    #[schema(example = "stadtmitte")]
     office: String,
+    #[schema(format = DateTime, example = "2026-12-01T08:12:00+01:00")]
     start: String,
+    #[schema(format = DateTime, example = "2026-12-01T08:24:00+01:00")]
     end: String,
+    #[schema(schema_with = super::openapi::booking_status)]
     status: &'static str,
+    /// The waiting number (1–4 digits, unique per office and day) once confirmed, else null.
+    #[schema(pattern = "^[0-9]{1,4}$", example = "1112")]
     number: Option<String>,
 }
 
@@ -86,6 +107,22 @@ pub(super) async fn press(
     Ok((outcome, after))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/links/{token}",
+    tag = "links",
+    summary = "What a mail link does, and its state",
+    description = "Changes nothing.",
+    params(
+        ("token" = String, Path, description = "The token from the mail's link (256 bits, base64url).",
+         pattern = "^[A-Za-z0-9_-]{43}$",
+            example = "VeuTyJJN-Dw6kcFbBL1XIqmlMwCi-szvQcOhvsjGL3U"),
+    ),
+    responses(
+        (status = 200, description = "The link's action and state.", body = LinkStateAnswer),
+        (status = 404, description = "`/problems/not-found`: no such link.", body = Problem, content_type = PROBLEM),
+    )
+)]
 pub async fn show_link_json(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -100,6 +137,29 @@ pub async fn show_link_json(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/links/{token}",
+    tag = "links",
+    summary = "Press a mail link",
+    description = "Does what the link says, once: the same link pressed again answers `already_done`; \
+        a link whose action no longer applies (e.g. confirming a cancelled booking) answers `void`. \
+        No request body.",
+    params(
+        ("token" = String, Path, description = "The token from the mail's link (256 bits, base64url).",
+         pattern = "^[A-Za-z0-9_-]{43}$",
+            example = "VeuTyJJN-Dw6kcFbBL1XIqmlMwCi-szvQcOhvsjGL3U"),
+    ),
+    responses(
+        (status = 200, description = "What pressing it did, and the booking now.", body = LinkOutcomeAnswer),
+        (status = 404, description = "`/problems/not-found`: no such link.", body = Problem, content_type = PROBLEM),
+        (status = 429, description = RATE_LIMITED, body = Problem, content_type = PROBLEM,
+         headers(("Retry-After" = u32, description = "Seconds to wait."))),
+        (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
+        (status = 503, description = CONTENDED, body = Problem, content_type = PROBLEM,
+         headers(("Retry-After" = u32, description = "Seconds to wait."))),
+    )
+)]
 pub async fn press_link_json(
     State(state): State<AppState>,
     Path(token): Path<String>,

@@ -9,6 +9,7 @@ mod bookings;
 mod catalogue;
 mod json;
 mod links;
+pub mod openapi;
 mod pages;
 pub mod problem;
 pub mod rate_limit;
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/offices", get(catalogue::list_offices))
         .route("/api/v1/offices/{office}", put(catalogue::put_office))
         .route("/api/v1/offices/{office}/capacity", post(catalogue::publish_capacity))
@@ -178,6 +180,10 @@ async fn track_request(
 }
 
 /// Prometheus scrape endpoint (no personal data in it).
+#[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Metrics (OpenMetrics)",
+    description = "Requests by route template and status, durations, log head and view positions. No personal data.",
+    responses((status = 200, description = "OpenMetrics text.",
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String)))]
 async fn metrics(State(state): State<AppState>) -> Response {
     let head = state.executor.store().head().await.unwrap_or(0);
     state.metrics.set_positions(head, state.catalogue.position());
@@ -189,11 +195,18 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// Alive: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", summary = "Liveness",
+    responses((status = 200, description = "The process answers: `ok`.", content_type = "text/plain", body = String)))]
 async fn healthz() -> &'static str {
     "ok"
 }
 
 /// Ready: store, bus and mail are reachable (503 with the failing parts otherwise).
+#[utoipa::path(get, path = "/readyz", tag = "operations", summary = "Readiness: store, bus and mail reachable",
+    responses(
+        (status = 200, description = "Every dependency is reachable.", body = crate::readiness::Readiness),
+        (status = 503, description = "Some dependency is not; `checks` says which.", body = crate::readiness::Readiness),
+    ))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let readiness = state.dependencies.readiness().await;
     let status = if readiness.ready {

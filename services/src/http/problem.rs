@@ -5,12 +5,25 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// One problem answer. `kind` is the last segment of its `type` URI.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/slot-taken",
+    "title": "Slot taken",
+    "status": 409,
+    "detail": "no lane offers free units starting at 2026-12-01 07:12:00 UTC"
+}))]
 pub struct Problem {
+    /// What went wrong, as a URI reference `/problems/{kind}`; the last
+    /// segment is stable and meant for programs (e.g. `slot-taken`).
     #[serde(rename = "type")]
+    #[schema(format = "uri-reference", pattern = "^/problems/[a-z-]+$")]
     pub type_uri: String,
+    /// A short human-readable summary of the kind of problem.
     pub title: String,
+    /// The HTTP status code of this answer.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
+    /// What happened in this case, for people.
     pub detail: String,
     #[serde(skip)]
     headers: Vec<(HeaderName, HeaderValue)>,

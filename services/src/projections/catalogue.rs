@@ -8,18 +8,34 @@ use terminagent_eventstore::LogEvent;
 
 use super::Projection;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An office as the catalogue lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = Office)]
 pub struct OfficeEntry {
+    /// The office's slug.
+    #[schema(pattern = "^[a-z0-9-]{1,64}$", example = "stadtmitte")]
     pub id: String,
+    #[schema(example = "Bürger-Service-Station Stadtmitte")]
     pub name: String,
+    /// Postal address; may be empty, may span several lines.
+    #[schema(example = "Sonnenwall 73-75, 47051 Duisburg")]
     pub address: String,
+    /// IANA time zone of the office; local dates and times are in it.
+    #[schema(example = "Europe/Berlin")]
     pub timezone: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A service as the catalogue lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = Service)]
 pub struct ServiceEntry {
+    /// The service's slug.
+    #[schema(pattern = "^[a-z0-9-]{1,64}$", example = "personalausweis")]
     pub id: String,
+    #[schema(example = "Personalausweis")]
     pub name: String,
+    /// Minutes one booking of this service takes.
+    #[schema(minimum = 1, maximum = 480, example = 12)]
     pub duration_minutes: u32,
 }
 

@@ -33,6 +33,23 @@ struct BookingDetails {
     number: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/links/{token}",
+    tag = "links",
+    summary = "The page a mail link opens",
+    description = "An HTML page (German) that says what the link does, with a button: a form that POSTs \
+        to the same URL. Changes nothing, so mail scanners that open every link do no harm.",
+    params(
+        ("token" = String, Path, description = "The token from the mail's link (256 bits, base64url).",
+         pattern = "^[A-Za-z0-9_-]{43}$",
+            example = "VeuTyJJN-Dw6kcFbBL1XIqmlMwCi-szvQcOhvsjGL3U"),
+    ),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        (status = 404, description = "A page saying the link is unknown.", content_type = "text/html", body = String),
+    )
+)]
 pub async fn show_link_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let Some((target, booking, zone)) = resolve(&state, &token).await else {
         return not_found_page();
@@ -52,6 +69,29 @@ pub async fn show_link_page(State(state): State<AppState>, Path(token): Path<Str
     render(StatusCode::OK, &page)
 }
 
+#[utoipa::path(
+    post,
+    path = "/links/{token}",
+    tag = "links",
+    summary = "Press a mail link (the page's button)",
+    description = "Does what the link says, once, and answers an HTML page (German) with the outcome. \
+        Pressing again says what already happened.",
+    params(
+        ("token" = String, Path, description = "The token from the mail's link (256 bits, base64url).",
+         pattern = "^[A-Za-z0-9_-]{43}$",
+            example = "VeuTyJJN-Dw6kcFbBL1XIqmlMwCi-szvQcOhvsjGL3U"),
+    ),
+    responses(
+        (status = 200, description = "A page with the outcome.", content_type = "text/html", body = String),
+        (status = 404, description = "A page saying the link is unknown.", content_type = "text/html", body = String),
+        (status = 429, description = "Too many requests from this address: a page saying when to try again.",
+         content_type = "text/html", body = String,
+         headers(("Retry-After" = u32, description = "Seconds to wait."))),
+        (status = 500, description = "A page asking to try again later.", content_type = "text/html", body = String),
+        (status = 503, description = "A page asking to try again later (too many concurrent changes).",
+         content_type = "text/html", body = String),
+    )
+)]
 pub async fn press_link_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let Some((target, booking, zone)) = resolve(&state, &token).await else {
         return not_found_page();

@@ -5,7 +5,7 @@
 //! layer or a view, render.
 
 mod booking;
-mod links;
+pub(super) mod links;
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -1,0 +1,178 @@
+//! The OpenAPI document (`GET /api/v1/openapi.json`), the complete reference
+//! of the HTTP interface (API.md). Each handler carries its own
+//! `#[utoipa::path]`; this module gathers them, adds the bearer scheme and
+//! holds what the annotations share: problem descriptions and string enums.
+
+use std::sync::LazyLock;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// Media type of every error answer (RFC 9457).
+pub(super) const PROBLEM: &str = "application/problem+json";
+
+// Error answers shared by several operations; the `type` of each is named
+// in its description.
+pub(super) const MALFORMED_JSON: &str = "`/problems/malformed-json`: the body is not JSON, \
+     or `/problems/bad-request` when it cannot be read at all.";
+pub(super) const UNAUTHORIZED: &str = "`/problems/unauthorized`: no bearer token, a wrong one, or the server \
+     runs without `--admin-token` (staff endpoints are then off). Carries `WWW-Authenticate: Bearer`.";
+pub(super) const BODY_TOO_LARGE: &str = "`/problems/body-too-large`: the body is larger than 64 KiB.";
+pub(super) const UNSUPPORTED_MEDIA_TYPE: &str =
+    "`/problems/unsupported-media-type`: the body is not sent as `Content-Type: application/json`.";
+pub(super) const RATE_LIMITED: &str = "`/problems/rate-limited`: more public writes from this client \
+     address than `--rate-limit` allows per minute (only when that flag is set). `Retry-After` says \
+     how many seconds to wait.";
+pub(super) const CONTENDED: &str = "`/problems/contended`: too many concurrent changes to the same data; \
+     try again after `Retry-After` seconds.";
+pub(super) const INTERNAL: &str = "`/problems/internal`: the server could not complete the request \
+     (e.g. the store is unreachable); details go to the server log, never to the client. \
+     Bad input never answers 5xx.";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Terminagent",
+        description = "Online-Terminvergabe und Warteliste (\"Terminagent\") für Bürgerbüros — \
+online booking of appointment slots at citizen offices, with mail links to confirm and cancel.
+
+Conventions:
+- JSON in and out. Every error is `application/problem+json` (RFC 9457) with `type`, `title`, \
+`status` and `detail`; `type` is `/problems/{kind}` and its last segment (e.g. `slot-taken`, \
+`capacity-overlap`, `invalid-request`) is meant for programs. Bad input never answers 5xx.
+- Instants are RFC 3339 with the office's UTC offset (`2026-12-01T08:12:00+01:00`); dates \
+`YYYY-MM-DD` and local times `HH:MM` are in the office's zone.
+- Offices and services are identified by slugs `[a-z0-9-]{1,64}`; everything else by ULID strings.
+- Staff and operations endpoints need `Authorization: Bearer TOKEN` (`--admin-token`).
+- Request bodies are limited to 64 KiB (413 beyond). With `--rate-limit`, public writes \
+(`POST` of bookings and mail links) are limited per client address and minute (429 with `Retry-After`).
+- A path that exists answers a method it does not support with 405 `/problems/method-not-allowed`; \
+an unknown path answers 404 `/problems/not-found`.",
+        license(name = "EUPL-1.2", identifier = "EUPL-1.2"),
+    ),
+    paths(
+        super::healthz,
+        super::readyz,
+        super::metrics,
+        document,
+        super::catalogue::list_offices,
+        super::catalogue::put_office,
+        super::catalogue::publish_capacity,
+        super::catalogue::list_services,
+        super::catalogue::put_service,
+        super::availability::availability,
+        super::bookings::create_booking,
+        super::links::show_link_json,
+        super::links::press_link_json,
+        super::pages::links::show_link_page,
+        super::pages::links::press_link_page,
+        super::audit::list_events,
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "catalogue", description = "Offices, services and the capacity staff publish."),
+        (name = "availability", description = "Free slots citizens can book."),
+        (name = "bookings", description = "Booking requests; confirmation and cancellation go through mail links."),
+        (name = "links", description = "Mail links: a page with a button for people, JSON twins for programs. \
+GET never changes anything (mail scanners open every link); POST acts, and repeating it is harmless."),
+        (name = "audit", description = "The event log in order, personal data only as envelope ids."),
+        (name = "operations", description = "Liveness, readiness, metrics and this document."),
+    )
+)]
+pub struct ApiDoc;
+
+/// Name of the security scheme of the 🔒 endpoints.
+pub(super) const BEARER: &str = "bearer";
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The admin token (`--admin-token`) of the installation."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+static DOCUMENT: LazyLock<String> =
+    LazyLock::new(|| ApiDoc::openapi().to_json().expect("the OpenAPI document serialises"));
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "operations",
+    summary = "The OpenAPI document",
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document of this API.", content_type = "application/json", body = Object),
+    )
+)]
+pub async fn document() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT.as_str()).into_response()
+}
+
+fn string_enum(values: &[&str]) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
+/// `action` of a mail link (API.md "Mail links").
+pub(super) fn link_action() -> Object {
+    let mut schema = string_enum(&[
+        "confirm_booking",
+        "cancel_booking",
+        "accept_proposal",
+        "decline_proposal",
+        "end_wish",
+    ]);
+    schema.description = Some(
+        "What the link does. Booking mails carry `confirm_booking` and `cancel_booking`; \
+         `accept_proposal`, `decline_proposal` and `end_wish` belong to wish mails."
+            .to_owned(),
+    );
+    schema
+}
+
+/// `state` of a mail link now.
+pub(super) fn link_state() -> Object {
+    let mut schema = string_enum(&["open", "used", "expired", "void"]);
+    schema.description = Some(
+        "`open`: pressing it would act; `used`: it already did; `expired`: too late; \
+         `void`: superseded (e.g. the confirm link of a cancelled booking)."
+            .to_owned(),
+    );
+    schema
+}
+
+/// `outcome` of pressing a mail link.
+pub(super) fn link_outcome() -> Object {
+    let mut schema = string_enum(&["done", "already_done", "expired", "void"]);
+    schema.description = Some(
+        "`done`: it acted now; `already_done`: an earlier press did (repeats are harmless); \
+         `expired`: too late; `void`: the action no longer applies."
+            .to_owned(),
+    );
+    schema
+}
+
+/// `status` of a booking.
+pub(super) fn booking_status() -> Object {
+    string_enum(&["pending_confirmation", "confirmed", "cancelled", "lapsed"])
+}
+
+/// `status` of a booking just requested.
+pub(super) fn pending_confirmation() -> Object {
+    string_enum(&["pending_confirmation"])
+}
