@@ -54,19 +54,6 @@ async fn book(app: &TestApp, body: Value) -> (StatusCode, Value) {
     app.send(Method::POST, "/api/v1/bookings", None, Some(body)).await
 }
 
-async fn all_events(app: &TestApp) -> Vec<Value> {
-    let (mut after, mut events) = (0, Vec::new());
-    loop {
-        let (_, page) = app.get(&format!("/api/v1/events?after={after}&limit=1000")).await;
-        let batch = page["events"].as_array().unwrap().clone();
-        if batch.is_empty() {
-            return events;
-        }
-        after = page["next"].as_u64().unwrap();
-        events.extend(batch);
-    }
-}
-
 async fn a_booking_holds_its_units_and_answers_in_office_time(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     office_with_capacity(&app, 2).await;
@@ -110,7 +97,7 @@ async fn a_booking_holds_its_units_and_answers_in_office_time(backend: Backend) 
     assert_eq!(status, StatusCode::CREATED);
 
     // The audit trail shows the request, with the citizen only as an envelope id.
-    let events = all_events(&app).await;
+    let events = app.all_events().await;
     let requested: Vec<&Value> = events.iter().filter(|e| e["type"] == "booking.requested").collect();
     assert_eq!(requested.len(), 3);
     assert_eq!(
@@ -171,7 +158,7 @@ async fn bad_requests_are_refused_with_reasons(backend: Backend) {
         assert_eq!(status, expected, "{body}: {problem}");
     }
     assert!(
-        all_events(&app).await.iter().all(|e| e["type"] != "booking.requested"),
+        app.all_events().await.iter().all(|e| e["type"] != "booking.requested"),
         "nothing was booked"
     );
 }
@@ -227,7 +214,7 @@ async fn a_booking_storm_books_each_unit_exactly_once(backend: Backend) {
     assert!(other.is_empty(), "only 201 and 409, got {other:?}");
     assert_eq!((created, taken), (100, 900));
 
-    let events = all_events(&app).await;
+    let events = app.all_events().await;
     let mut claimed = HashSet::new();
     for event in events.iter().filter(|e| e["type"] == "booking.requested") {
         for unit in event["data"]["units"].as_array().unwrap() {

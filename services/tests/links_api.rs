@@ -7,9 +7,8 @@ use chrono::{DateTime, Days, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::TestApp;
-use terminagent::links::LinkSecret;
 use terminagent_domain::{LocalTime, OfficeTimeZone};
-use terminagent_eventstore::{Backend, EventStore, StoreOptions};
+use terminagent_eventstore::Backend;
 
 fn at(ahead: u64, hhmm: &str) -> DateTime<Utc> {
     let zone = OfficeTimeZone::parse("Europe/Berlin").unwrap();
@@ -43,16 +42,6 @@ async fn book(app: &TestApp, start: &str, email: &str) -> String {
     answer["booking_id"].as_str().unwrap().to_owned()
 }
 
-/// The token the mail carries, derived as the mailer derives it.
-async fn token(app: &TestApp, booking: &str, action: &str) -> String {
-    let store = EventStore::connect(app.db.url(), StoreOptions::default())
-        .await
-        .unwrap();
-    let secret = store.vault().installation_secret(LinkSecret::NAME).await.unwrap();
-    store.close().await;
-    LinkSecret::new(secret).token(booking, action).as_str().to_owned()
-}
-
 async fn link_state(app: &TestApp, token: &str) -> Value {
     let (status, answer) = app
         .send(Method::GET, &format!("/api/v1/links/{token}"), None, None)
@@ -73,7 +62,7 @@ async fn confirm_and_cancel_links_act_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     setup(&app).await;
     let first = book(&app, "08:00", "erika@example.org").await;
-    let confirm = token(&app, &first, "confirm_booking").await;
+    let confirm = app.link_token(&first, "confirm_booking").await;
 
     assert_eq!(
         link_state(&app, &confirm).await,
@@ -118,12 +107,12 @@ async fn confirm_and_cancel_links_act_once(backend: Backend) {
 
     // Waiting numbers count up per office and day.
     let second = book(&app, "08:12", "max@example.org").await;
-    let confirm_second = token(&app, &second, "confirm_booking").await;
+    let confirm_second = app.link_token(&second, "confirm_booking").await;
     assert_eq!(press(&app, &confirm_second).await["booking"]["number"], "2");
 
     // Cancelling frees the booking; the confirm link of a cancelled booking is void.
     let third = book(&app, "08:24", "eva@example.org").await;
-    let cancel = token(&app, &third, "cancel_booking").await;
+    let cancel = app.link_token(&third, "cancel_booking").await;
     assert_eq!(
         link_state(&app, &cancel).await,
         json!({"action": "cancel_booking", "state": "open"})
@@ -138,7 +127,7 @@ async fn confirm_and_cancel_links_act_once(backend: Backend) {
     assert!(page.text().await.unwrap().contains("abgesagt"));
     assert_eq!(press(&app, &cancel).await["outcome"], "already_done");
     assert_eq!(link_state(&app, &cancel).await["state"], "used");
-    let confirm_third = token(&app, &third, "confirm_booking").await;
+    let confirm_third = app.link_token(&third, "confirm_booking").await;
     assert_eq!(link_state(&app, &confirm_third).await["state"], "void");
     let void = press(&app, &confirm_third).await;
     assert_eq!(
@@ -149,13 +138,13 @@ async fn confirm_and_cancel_links_act_once(backend: Backend) {
     book(&app, "08:24", "jan@example.org").await;
 
     // A confirmed booking can be cancelled with the link from its confirmation mail.
-    let cancel_first = token(&app, &first, "cancel_booking").await;
+    let cancel_first = app.link_token(&first, "cancel_booking").await;
     assert_eq!(press(&app, &cancel_first).await["booking"]["status"], "cancelled");
 }
 
 async fn unknown_links_are_404(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let unknown = LinkSecret::new([7; 32]).token("01NOTHING", "confirm_booking");
+    let unknown = terminagent::links::LinkSecret::new([7; 32]).token("01NOTHING", "confirm_booking");
     for token in [unknown.as_str(), "not-a-token", "%2e%2e%2f"] {
         let (status, _) = app
             .send(Method::GET, &format!("/api/v1/links/{token}"), None, None)
@@ -181,8 +170,8 @@ async fn unconfirmed_bookings_lapse_and_free_their_units(backend: Backend) {
     setup(&app).await;
     let booking = book(&app, "09:00", "erika@example.org").await;
     let (confirm, cancel) = (
-        token(&app, &booking, "confirm_booking").await,
-        token(&app, &booking, "cancel_booking").await,
+        app.link_token(&booking, "confirm_booking").await,
+        app.link_token(&booking, "cancel_booking").await,
     );
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
     // The cancel link turns void only once the lapse is recorded.

@@ -13,9 +13,8 @@ use serde_json::json;
 use support::TestApp;
 use support::smtp::{ReceivedMail, SmtpReceiver};
 use terminagent::config::{BusConfig, MailTransport, Role};
-use terminagent::links::LinkSecret;
 use terminagent_domain::{LocalTime, OfficeTimeZone};
-use terminagent_eventstore::{Backend, EventStore, StoreOptions};
+use terminagent_eventstore::Backend;
 
 fn at(ahead: u64, hhmm: &str) -> DateTime<Utc> {
     let zone = OfficeTimeZone::parse("Europe/Berlin").unwrap();
@@ -58,15 +57,6 @@ async fn book(app: &TestApp, start: &str, email: &str) -> String {
     let (status, answer) = app.send(Method::POST, "/api/v1/bookings", None, Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     answer["booking_id"].as_str().unwrap().to_owned()
-}
-
-async fn link_secret(app: &TestApp) -> LinkSecret {
-    let store = EventStore::connect(app.db.url(), StoreOptions::default())
-        .await
-        .unwrap();
-    let secret = store.vault().installation_secret(LinkSecret::NAME).await.unwrap();
-    store.close().await;
-    LinkSecret::new(secret)
 }
 
 /// A received mail, parsed: subject, text part, HTML part, and its attachments as (content type, bytes).
@@ -121,7 +111,7 @@ async fn a_booking_s_mails_go_out_through_smtp_in_german_with_links_number_calen
     let app = TestApp::spawn_configured(Backend::Sqlite, |config| config.mail = smtp(&receiver)).await;
     setup(&app).await;
     let booking = book(&app, "08:12", "erika@example.org").await;
-    let secret = link_secret(&app).await;
+    let secret = app.link_secret().await;
     let confirm_url = format!(
         "{}/links/{}",
         app.base,

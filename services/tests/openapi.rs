@@ -13,9 +13,8 @@ use regex::Regex;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use support::{TOKEN, TestApp};
-use terminagent::links::LinkSecret;
 use terminagent_domain::{LocalTime, OfficeTimeZone};
-use terminagent_eventstore::{Backend, EventStore, StoreOptions};
+use terminagent_eventstore::Backend;
 
 /// API.md's operations: (method, path template, 🔒).
 const CONTRACT: &[(&str, &str, bool)] = &[
@@ -322,16 +321,6 @@ fn at(ahead: u64, hhmm: &str) -> String {
 
 fn day(ahead: u64) -> String {
     (Utc::now().date_naive() + Days::new(ahead)).to_string()
-}
-
-/// A mail link's token, derived as the mailer derives it.
-async fn token(app: &TestApp, booking: &str, action: &str) -> String {
-    let store = EventStore::connect(app.db.url(), StoreOptions::default())
-        .await
-        .unwrap();
-    let secret = store.vault().installation_secret(LinkSecret::NAME).await.unwrap();
-    store.close().await;
-    LinkSecret::new(secret).token(booking, action).as_str().to_owned()
 }
 
 /// Office `stadtmitte`, service `reisepass` (12 min), 08:00–12:00 a week ahead on one lane.
@@ -722,7 +711,7 @@ async fn answers_have_their_documented_shape() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // Mail links: JSON twins and pages.
-    let confirm = token(&app, &booking_id, "confirm_booking").await;
+    let confirm = app.link_token(&booking_id, "confirm_booking").await;
     let link = format!("/api/v1/links/{confirm}");
     let (status, state) = exchange(&doc, "GET", "/api/v1/links/{token}", public("GET", &link)).await;
     assert_eq!(

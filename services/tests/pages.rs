@@ -8,9 +8,8 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::TestApp;
-use terminagent::links::LinkSecret;
 use terminagent_domain::{LocalTime, OfficeTimeZone};
-use terminagent_eventstore::{Backend, EventStore, StoreOptions};
+use terminagent_eventstore::Backend;
 
 const BERLIN: &str = "Europe/Berlin";
 
@@ -92,22 +91,8 @@ fn booking_form(services: &str, time: &str, name: &str, email: &str) -> Form {
     ]
 }
 
-/// Every event of the log, through the audit API.
-async fn all_events(app: &TestApp) -> Vec<Value> {
-    let (mut after, mut events) = (0, Vec::new());
-    loop {
-        let (_, page) = app.get(&format!("/api/v1/events?after={after}&limit=1000")).await;
-        let batch = page["events"].as_array().unwrap().clone();
-        if batch.is_empty() {
-            return events;
-        }
-        after = page["next"].as_u64().unwrap();
-        events.extend(batch);
-    }
-}
-
 async fn requested_bookings(app: &TestApp) -> Vec<Value> {
-    all_events(app)
+    app.all_events()
         .await
         .into_iter()
         .filter(|event| event["type"] == "booking.requested")
@@ -465,16 +450,6 @@ async fn too_many_open_bookings_are_explained(backend: Backend) {
     assert_eq!(requested_bookings(&app).await.len(), 1);
 }
 
-/// The token the mail carries, derived as the mailer derives it.
-async fn link_token(app: &TestApp, booking: &str, action: &str) -> String {
-    let store = EventStore::connect(app.db.url(), StoreOptions::default())
-        .await
-        .unwrap();
-    let secret = store.vault().installation_secret(LinkSecret::NAME).await.unwrap();
-    store.close().await;
-    LinkSecret::new(secret).token(booking, action).as_str().to_owned()
-}
-
 async fn link_pages_use_the_layout_and_still_act_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     catalogue(&app).await;
@@ -485,7 +460,7 @@ async fn link_pages_use_the_layout_and_still_act_once(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    let confirm = link_token(&app, &booking, "confirm_booking").await;
+    let confirm = app.link_token(&booking, "confirm_booking").await;
 
     let (status, html) = page(&app, &format!("/links/{confirm}")).await;
     assert_eq!(status, StatusCode::OK);

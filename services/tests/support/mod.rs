@@ -116,6 +116,36 @@ impl TestApp {
         self.send(method, path, Some(TOKEN), Some(body)).await
     }
 
+    /// The installation's link secret, as the mailer reads it.
+    pub async fn link_secret(&self) -> terminagent::links::LinkSecret {
+        use terminagent::links::LinkSecret;
+        let store = terminagent_eventstore::EventStore::connect(self.db.url(), Default::default())
+            .await
+            .unwrap();
+        let secret = store.vault().installation_secret(LinkSecret::NAME).await.unwrap();
+        store.close().await;
+        LinkSecret::new(secret)
+    }
+
+    /// The token a mail link carries, derived as the mailer derives it.
+    pub async fn link_token(&self, booking: &str, action: &str) -> String {
+        self.link_secret().await.token(booking, action).as_str().to_owned()
+    }
+
+    /// Every event of the log, through the audit API.
+    pub async fn all_events(&self) -> Vec<Value> {
+        let (mut after, mut events) = (0, Vec::new());
+        loop {
+            let (_, page) = self.get(&format!("/api/v1/events?after={after}&limit=1000")).await;
+            let batch = page["events"].as_array().unwrap().clone();
+            if batch.is_empty() {
+                return events;
+            }
+            after = page["next"].as_u64().unwrap();
+            events.extend(batch);
+        }
+    }
+
     /// The directory `--mail file:DIR` writes to (when the test did not choose SMTP).
     pub fn outbox(&self) -> &std::path::Path {
         &self._outbox.0

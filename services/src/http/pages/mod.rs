@@ -10,7 +10,7 @@ pub(super) mod links;
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::{Datelike, NaiveDate};
 
 pub(super) use booking::{
     book, choose_day_page, choose_office_page, choose_services_page, choose_time_page, contact_page,
@@ -131,16 +131,11 @@ pub(super) fn render(status: StatusCode, page: &impl Template) -> Response {
 
 /// "Dienstag, 01.12.2026": how German offices write a day.
 pub(super) fn long_date(date: NaiveDate) -> String {
-    let weekday = match date.weekday() {
-        Weekday::Mon => "Montag",
-        Weekday::Tue => "Dienstag",
-        Weekday::Wed => "Mittwoch",
-        Weekday::Thu => "Donnerstag",
-        Weekday::Fri => "Freitag",
-        Weekday::Sat => "Samstag",
-        Weekday::Sun => "Sonntag",
-    };
-    format!("{weekday}, {}", date.format("%d.%m.%Y"))
+    format!(
+        "{}, {}",
+        crate::german::weekday(date.weekday()),
+        date.format("%d.%m.%Y")
+    )
 }
 
 #[cfg(test)]
