@@ -432,6 +432,32 @@ async fn missing_or_unknown_choices_get_clear_pages(backend: Backend) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(html.contains("Dieses Bürgerbüro gibt es nicht"), "{html}");
     assert!(requested_bookings(&app).await.is_empty());
+
+    // A mistyped page address: a page for browsers, problem+json for programs.
+    let mistyped = app
+        .client
+        .get(format!("{}/termin/vertippt", app.base))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mistyped.status(), StatusCode::NOT_FOUND);
+    assert_html(&mistyped);
+    let html = mistyped.text().await.unwrap();
+    assert!(
+        html.contains("Seite nicht gefunden") && html.contains("href=\"/\""),
+        "{html}"
+    );
+    assert_accessible(&html);
+    let api = app
+        .client
+        .get(format!("{}/api/v1/vertippt", app.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::NOT_FOUND);
+    assert_eq!(api.headers()["content-type"], "application/problem+json");
 }
 
 async fn too_many_open_bookings_are_explained(backend: Backend) {

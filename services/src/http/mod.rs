@@ -227,6 +227,17 @@ async fn method_not_allowed(request: Request<axum::body::Body>) -> Problem {
     )
 }
 
-async fn unknown_route(request: Request<axum::body::Body>) -> Problem {
-    Problem::not_found(format!("no resource at {}", request.uri().path()))
+/// Programs get problem+json; a person who mistyped a page address (outside
+/// `/api/`, browser asking for HTML) gets a German page leading back to the start.
+async fn unknown_route(request: Request<axum::body::Body>) -> Response {
+    let path = request.uri().path();
+    let wants_html = request
+        .headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html && !path.starts_with("/api/") {
+        return pages::not_found_page();
+    }
+    Problem::not_found(format!("no resource at {path}")).into_response()
 }

@@ -75,6 +75,14 @@ impl MessagePage {
 }
 
 /// 429 for a form sent too often from one address (`--rate-limit`).
+/// The page for an address that leads nowhere.
+pub(super) fn not_found_page() -> Response {
+    MessagePage::new("Seite nicht gefunden")
+        .paragraph("Unter dieser Adresse gibt es keine Seite. Vielleicht hat sich ein Tippfehler eingeschlichen.")
+        .link(PageLink::new("/", "Zur Startseite"))
+        .respond(StatusCode::NOT_FOUND)
+}
+
 pub(super) fn too_many_requests_page(retry_after_seconds: u64) -> Response {
     MessagePage::new("Zu viele Anfragen")
         .paragraph(format!(
