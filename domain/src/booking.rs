@@ -86,6 +86,12 @@ string_conversions!(WaitingNumber, InvalidWaitingNumber);
 pub enum LinkAction {
     ConfirmBooking,
     CancelBooking,
+    /// Accept a waitlist proposal: it becomes a confirmed booking.
+    AcceptProposal,
+    /// Decline a waitlist proposal: the wish waits on, never offered those units again.
+    DeclineProposal,
+    /// End the search of a wish (in the registration mail and every proposal mail).
+    EndWish,
 }
 
 impl LinkAction {
@@ -93,6 +99,9 @@ impl LinkAction {
         match self {
             Self::ConfirmBooking => "confirm_booking",
             Self::CancelBooking => "cancel_booking",
+            Self::AcceptProposal => "accept_proposal",
+            Self::DeclineProposal => "decline_proposal",
+            Self::EndWish => "end_wish",
         }
     }
 }
