@@ -1751,7 +1751,7 @@ mod tests {
         assert_eq!(life[1..], [confirmed(1, DAY, 1).into(), cancelled(requested).into()]);
         // The unit streams now hold the request and the cancellation: lane 1 is free again.
         let again = request(2, &[PA], at(DAY, "08:00"));
-        given::<BookingRequestDecider>(history.into_iter().chain(life.into_iter().map(BookingInput::from)))
+        given::<BookingRequestDecider>(history.into_iter().chain(life))
             .when(again.clone())
             .then([self::requested(&again, &[(1, "08:00")], "08:12").into()]);
     }

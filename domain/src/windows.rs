@@ -226,6 +226,23 @@ mod tests {
         assert_eq!(WeeklyWindows::new([]), Err(WindowsError::NoHours));
     }
 
+    #[test]
+    fn hours_of_the_week_count_from_monday_midnight() {
+        let monday_0 = HourOfWeek::new(Weekday::Mon, 0).unwrap();
+        let sunday_23 = HourOfWeek::new(Weekday::Sun, 23).unwrap();
+        assert_eq!((monday_0.index(), sunday_23.index()), (0, 167));
+        assert_eq!((sunday_23.weekday(), sunday_23.hour()), (Weekday::Sun, 23));
+        assert_eq!(HourOfWeek::new(Weekday::Mon, 24), None);
+        // 2026-12-01 is a Tuesday: 08:59 is hour 8 of it.
+        let tuesday = LocalDate::parse("2026-12-01").unwrap();
+        let hour = HourOfWeek::of(tuesday, LocalTime::parse("08:59").unwrap());
+        assert_eq!(hour, HourOfWeek::new(Weekday::Tue, 8).unwrap());
+        let windows = parse(json!({"tue": [8], "sun": [23]})).unwrap();
+        assert!(windows.contains(hour));
+        assert!(!windows.contains(monday_0));
+        assert_eq!(windows.hours_of_week().collect::<Vec<_>>(), [hour, sunday_23]);
+    }
+
     proptest! {
         #[test]
         fn serde_round_trip(masks in prop::array::uniform7(0u32..1 << 24)) {
