@@ -7,7 +7,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::catalogue::UnitRef;
-use crate::ids::{BookingId, CorrelationId, EnvelopeId, EventId, OfficeId, ServiceId};
+use crate::ids::{BookingId, CorrelationId, EnvelopeId, EventId, OfficeId, ServiceId, WishId};
 
 const MAX_STREAM_CHARS: usize = 200;
 
@@ -78,6 +78,11 @@ impl StreamName {
     /// `booking:{booking}` (ULID in lowercase): one booking's life.
     pub fn booking(booking: &BookingId) -> Self {
         Self::from_parts(format!("booking:{}", booking.to_string().to_ascii_lowercase()))
+    }
+
+    /// `wish:{wish}` (ULID in lowercase): one wish's life and its proposals.
+    pub fn wish(wish: &WishId) -> Self {
+        Self::from_parts(format!("wish:{}", wish.to_string().to_ascii_lowercase()))
     }
 
     /// `citizen:{envelope}` (ULID in lowercase): a citizen's open bookings and wishes.
@@ -276,6 +281,10 @@ mod tests {
         assert_eq!(
             StreamName::booking(&BookingId::from_ulid(ulid)).as_str(),
             "booking:01jdq7zv3c9m8n4p6r2t5w7xyz"
+        );
+        assert_eq!(
+            StreamName::wish(&WishId::from_ulid(ulid)).as_str(),
+            "wish:01jdq7zv3c9m8n4p6r2t5w7xyz"
         );
         assert_eq!(
             StreamName::citizen(&EnvelopeId::from_ulid(ulid)).as_str(),

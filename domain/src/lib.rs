@@ -19,13 +19,14 @@ pub mod testing;
 mod text;
 pub mod time;
 pub mod windows;
+pub mod wish;
 
 pub use booking::{
     Booking, BookingCancelled, BookingCommand, BookingConfirmed, BookingDecider, BookingError, BookingEvent,
     BookingInput, BookingLapsed, BookingPolicy, BookingRequestDecider, BookingRequestError, BookingRequestState,
-    BookingRequested, BookingState, BookingStatus, CancelBooking, ConfirmBooking, FreeSlot, InvalidWaitingNumber,
-    IssuedLink, LapseBooking, LinkAction, RequestBooking, SealedPersonalData, WaitingNumber, candidate_units,
-    free_slots,
+    BookingRequested, BookingState, BookingStatus, CancelBooking, ConfirmBooking, FreeSlot, HoldChange,
+    InvalidWaitingNumber, IssuedLink, LapseBooking, LinkAction, RequestBooking, SealedPersonalData, UnitHolder,
+    WaitingNumber, candidate_units, free_slots,
 };
 pub use catalogue::{
     CapacityDecider, CapacityError, CapacityPublished, CatalogueEvent, CatalogueName, OfficeAddress, OfficeDayCapacity,
@@ -42,4 +43,10 @@ pub use text::TextError;
 pub use time::{
     InvalidLocalDate, InvalidLocalTime, LocalDate, LocalTime, LocalTimeError, OfficeTimeZone, UnknownTimeZone,
 };
-pub use windows::{WeeklyWindows, WindowsError};
+pub use windows::{HourOfWeek, WeeklyWindows, WindowsError};
+pub use wish::{
+    AcceptProposal, DeclineProposal, EndWish, ExpireProposal, LapseWish, OfficeIndex, Proposal, ProposalAccepted,
+    ProposalClosed, ProposalMade, ProposalStatus, ProposeUnits, RegisterWish, WaitingWish, Wish, WishCommand,
+    WishDecider, WishEndReason, WishEnded, WishError, WishEvent, WishKey, WishPolicy, WishRegistered, WishState,
+    WishStatus, proposal_units, wish_matches,
+};

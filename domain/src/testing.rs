@@ -29,9 +29,10 @@ pub struct When<D: Decider> {
     outcome: Result<Vec<D::Event>, D::Error>,
 }
 
-/// Starts a test from the events already in the log.
-pub fn given<D: Decider>(events: impl IntoIterator<Item = D::Event>) -> Given<D> {
-    let events: Vec<D::Event> = events.into_iter().collect();
+/// Starts a test from the events already in the log (of the decider's event type
+/// or a family it wraps).
+pub fn given<D: Decider>(events: impl IntoIterator<Item = impl Into<D::Event>>) -> Given<D> {
+    let events: Vec<D::Event> = events.into_iter().map(Into::into).collect();
     Given {
         state: D::fold(&events),
         decider: PhantomData,
@@ -40,7 +41,7 @@ pub fn given<D: Decider>(events: impl IntoIterator<Item = D::Event>) -> Given<D>
 
 /// Starts a test from an empty log.
 pub fn given_no_events<D: Decider>() -> Given<D> {
-    given::<D>([])
+    given::<D>(std::iter::empty::<D::Event>())
 }
 
 impl<D: Decider> Given<D> {

@@ -1,6 +1,8 @@
 //! The weekly hours a citizen can make, as given in a wish.
 
 use chrono::Weekday;
+
+use crate::time::{LocalDate, LocalTime};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -62,6 +64,46 @@ impl WeeklyWindows {
     pub fn hours(&self, weekday: Weekday) -> impl Iterator<Item = u32> + use<> {
         let mask = self.hour_masks[weekday.num_days_from_monday() as usize];
         (0..24).filter(move |hour| mask & (1 << hour) != 0)
+    }
+}
+
+/// An hour of the week, 0–167: weekday (Monday = 0) × 24 + local hour. A unit
+/// starting 08:00–08:59 local on a Monday is hour 8; on a Tuesday hour 32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HourOfWeek(u8);
+
+impl HourOfWeek {
+    pub fn new(weekday: Weekday, hour: u32) -> Option<Self> {
+        (hour < 24).then(|| Self(weekday.num_days_from_monday() as u8 * 24 + hour as u8))
+    }
+
+    /// The hour of the week an office-local start falls in.
+    pub fn of(date: LocalDate, start: LocalTime) -> Self {
+        Self(date.weekday().num_days_from_monday() as u8 * 24 + start.hour() as u8)
+    }
+
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+
+    pub fn weekday(self) -> Weekday {
+        Weekday::try_from(self.0 / 24).expect("a weekday index is below 7")
+    }
+
+    pub fn hour(self) -> u32 {
+        u32::from(self.0 % 24)
+    }
+}
+
+impl WeeklyWindows {
+    /// Whether the hour of the week is wanted.
+    pub fn contains(&self, hour: HourOfWeek) -> bool {
+        self.matches(hour.weekday(), hour.hour())
+    }
+
+    /// Every hour of the week wanted, ascending.
+    pub fn hours_of_week(&self) -> impl Iterator<Item = HourOfWeek> + '_ {
+        self.iter().filter_map(|(weekday, hour)| HourOfWeek::new(weekday, hour))
     }
 }
 
@@ -182,6 +224,23 @@ mod tests {
         assert!(parse(json!({})).is_err());
         assert!(parse(json!({"mon": [], "tue": []})).is_err());
         assert_eq!(WeeklyWindows::new([]), Err(WindowsError::NoHours));
+    }
+
+    #[test]
+    fn hours_of_the_week_count_from_monday_midnight() {
+        let monday_0 = HourOfWeek::new(Weekday::Mon, 0).unwrap();
+        let sunday_23 = HourOfWeek::new(Weekday::Sun, 23).unwrap();
+        assert_eq!((monday_0.index(), sunday_23.index()), (0, 167));
+        assert_eq!((sunday_23.weekday(), sunday_23.hour()), (Weekday::Sun, 23));
+        assert_eq!(HourOfWeek::new(Weekday::Mon, 24), None);
+        // 2026-12-01 is a Tuesday: 08:59 is hour 8 of it.
+        let tuesday = LocalDate::parse("2026-12-01").unwrap();
+        let hour = HourOfWeek::of(tuesday, LocalTime::parse("08:59").unwrap());
+        assert_eq!(hour, HourOfWeek::new(Weekday::Tue, 8).unwrap());
+        let windows = parse(json!({"tue": [8], "sun": [23]})).unwrap();
+        assert!(windows.contains(hour));
+        assert!(!windows.contains(monday_0));
+        assert_eq!(windows.hours_of_week().collect::<Vec<_>>(), [hour, sunday_23]);
     }
 
     proptest! {

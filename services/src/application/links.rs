@@ -113,6 +113,10 @@ pub async fn follow_link(
                 .execute::<BookingDecider>(&[booking_stream], correlation, cancel)
                 .await
         }
+        // Wish links are not booking links; this view never resolves them to a booking.
+        LinkAction::AcceptProposal | LinkAction::DeclineProposal | LinkAction::EndWish => {
+            return Ok(LinkOutcome::Void);
+        }
     };
     match result {
         Ok(events) if events.is_empty() => Ok(LinkOutcome::AlreadyDone),
@@ -120,7 +124,7 @@ pub async fn follow_link(
         Err(ExecuteError::Rejected(BookingError::Lapsed(_) | BookingError::ConfirmationExpired { .. })) => {
             Ok(match target.action {
                 LinkAction::ConfirmBooking => LinkOutcome::Expired,
-                LinkAction::CancelBooking => LinkOutcome::Void,
+                _ => LinkOutcome::Void,
             })
         }
         Err(ExecuteError::Rejected(BookingError::TooLate { .. })) => Ok(LinkOutcome::Expired),

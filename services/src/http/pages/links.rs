@@ -124,6 +124,9 @@ fn question(action: LinkAction) -> &'static str {
     match action {
         LinkAction::ConfirmBooking => "Termin bestätigen?",
         LinkAction::CancelBooking => "Termin absagen?",
+        LinkAction::AcceptProposal => "Terminvorschlag annehmen?",
+        LinkAction::DeclineProposal => "Terminvorschlag ablehnen?",
+        LinkAction::EndWish => "Terminsuche beenden?",
     }
 }
 
@@ -131,6 +134,9 @@ fn button(action: LinkAction) -> &'static str {
     match action {
         LinkAction::ConfirmBooking => "Termin verbindlich bestätigen",
         LinkAction::CancelBooking => "Termin absagen",
+        LinkAction::AcceptProposal => "Termin verbindlich annehmen",
+        LinkAction::DeclineProposal => "Vorschlag ablehnen",
+        LinkAction::EndWish => "Terminsuche beenden",
     }
 }
 
@@ -138,6 +144,9 @@ fn done(action: LinkAction) -> &'static str {
     match action {
         LinkAction::ConfirmBooking => "Ihr Termin ist bestätigt",
         LinkAction::CancelBooking => "Ihr Termin ist abgesagt",
+        LinkAction::AcceptProposal => "Ihr Termin ist gebucht",
+        LinkAction::DeclineProposal => "Der Vorschlag ist abgelehnt; wir suchen weiter",
+        LinkAction::EndWish => "Ihre Terminsuche ist beendet",
     }
 }
 
@@ -153,6 +162,14 @@ fn finished(action: LinkAction, state: LinkState) -> &'static str {
         }
         (LinkAction::ConfirmBooking, _) => "Dieser Termin wurde abgesagt und kann nicht mehr bestätigt werden",
         (LinkAction::CancelBooking, _) => "Dieser Termin besteht nicht mehr",
+        (LinkAction::AcceptProposal, LinkState::Used) => "Dieser Vorschlag ist bereits angenommen",
+        (LinkAction::DeclineProposal, LinkState::Used) => "Dieser Vorschlag ist bereits abgelehnt",
+        (LinkAction::AcceptProposal | LinkAction::DeclineProposal, LinkState::Expired) => {
+            "Die Frist für diesen Vorschlag ist abgelaufen"
+        }
+        (LinkAction::AcceptProposal | LinkAction::DeclineProposal, _) => "Dieser Vorschlag gilt nicht mehr",
+        (LinkAction::EndWish, LinkState::Used) => "Ihre Terminsuche ist bereits beendet",
+        (LinkAction::EndWish, _) => "Diese Terminsuche besteht nicht mehr",
     }
 }
 
