@@ -45,8 +45,8 @@
 //! a freed unit never scans wishes whose length cannot fit the free run. What
 //! remains to be scanned are idle wishes of the right key and length that do
 //! not fit for another reason (their `until` has passed, or they declined that
-//! unit). Per waiting wish: a 64-byte record, a 4-byte id-table slot (at half
-//! load) and 4 bytes per (office, weekday, hour) it wants.
+//! unit). Per waiting wish: a 64-byte record, 16–32 bytes of id table (8-byte
+//! slots, at most half full) and 4 bytes per (office, weekday, hour) it wants.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -332,6 +332,17 @@ impl Day {
     }
 }
 
+/// Every (weekday, hour) set in per-weekday hour masks, Monday first, hours ascending.
+fn hour_bits(hours: [u32; 7]) -> impl Iterator<Item = (usize, u32)> {
+    hours.into_iter().enumerate().flat_map(|(weekday, mut mask)| {
+        std::iter::from_fn(move || {
+            let hour = (mask != 0).then(|| mask.trailing_zeros())?;
+            mask &= mask - 1;
+            Some((weekday, hour))
+        })
+    })
+}
+
 /// The shortest run of consecutive free cells from `first` lasting at least
 /// `needed` minutes; its length in cells.
 fn free_run(cells: &[Cell], first: usize, needed: u32) -> Option<usize> {
@@ -419,20 +430,21 @@ impl Queue {
     }
 }
 
-/// Wish id → order: open addressing over orders, at most half full.
+/// Wish id → order: open addressing, at most half full. A slot holds the
+/// order and 32 bits of the id's hash, so probing and growing rarely touch the
+/// records.
 #[derive(Debug, Clone, Default)]
 struct IdTable {
-    slots: Vec<u32>,
+    slots: Vec<u64>,
     len: usize,
 }
 
-const EMPTY_SLOT: u32 = u32::MAX;
+const EMPTY_SLOT: u64 = u64::MAX;
 
 impl IdTable {
-    fn slot_of(id: [u64; 2], mask: usize) -> usize {
+    fn hash(id: [u64; 2]) -> u32 {
         // ULIDs end in 80 random bits; a multiply spreads them to the top bits.
-        let mixed = (id[0] ^ id[1].rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (mixed >> 32) as usize & mask
+        ((id[0] ^ id[1].rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
     }
 
     fn get(&self, id: [u64; 2], records: &[WishRecord]) -> Option<u32> {
@@ -440,38 +452,38 @@ impl IdTable {
             return None;
         }
         let mask = self.slots.len() - 1;
-        let mut slot = Self::slot_of(id, mask);
+        let hash = Self::hash(id);
+        let mut slot = hash as usize & mask;
         loop {
             match self.slots[slot] {
                 EMPTY_SLOT => return None,
-                order if records[order as usize].id == id => return Some(order),
+                entry if (entry >> 32) as u32 == hash && records[entry as u32 as usize].id == id => {
+                    return Some(entry as u32);
+                }
                 _ => slot = (slot + 1) & mask,
             }
         }
     }
 
-    fn insert(&mut self, order: u32, records: &[WishRecord]) {
+    fn insert(&mut self, order: u32, id: [u64; 2]) {
         if (self.len + 1) * 2 > self.slots.len() {
-            let mut grown = IdTable {
-                slots: vec![EMPTY_SLOT; (self.slots.len() * 2).max(16)],
-                len: 0,
-            };
-            for &old in self.slots.iter().filter(|&&slot| slot != EMPTY_SLOT) {
-                grown.place(old, records);
+            let grown = vec![EMPTY_SLOT; (self.slots.len() * 2).max(16)];
+            let old = std::mem::replace(&mut self.slots, grown);
+            for entry in old.into_iter().filter(|&entry| entry != EMPTY_SLOT) {
+                self.place(entry);
             }
-            *self = grown;
         }
-        self.place(order, records);
+        self.place(u64::from(Self::hash(id)) << 32 | u64::from(order));
+        self.len += 1;
     }
 
-    fn place(&mut self, order: u32, records: &[WishRecord]) {
+    fn place(&mut self, entry: u64) {
         let mask = self.slots.len() - 1;
-        let mut slot = Self::slot_of(records[order as usize].id, mask);
+        let mut slot = (entry >> 32) as usize & mask;
         while self.slots[slot] != EMPTY_SLOT {
             slot = (slot + 1) & mask;
         }
-        self.slots[slot] = order;
-        self.len += 1;
+        self.slots[slot] = entry;
     }
 }
 
@@ -509,6 +521,10 @@ pub struct Matcher {
 }
 
 impl Matcher {
+    /// Bytes of the record kept per wish, besides its id-table slot and one
+    /// 4-byte queue entry per (office, weekday, hour) it wants.
+    pub const WISH_RECORD_BYTES: usize = std::mem::size_of::<WishRecord>();
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -653,7 +669,7 @@ impl Matcher {
             self.insert_cell(new);
         }
         let freed: Vec<Unit> = sorted.iter().map(|new| new.unit).collect();
-        Ok(self.settle(freed, Vec::new()))
+        Ok(self.settle(freed, &[]))
     }
 
     /// [`Self::publish_units`] for a capacity publication of a registered office.
@@ -713,7 +729,8 @@ impl Matcher {
             self.become_idle(order);
             withdrawn.push(join_id(self.wishes[order as usize].id));
         }
-        let mut decisions = self.settle(freed, voided.into_iter().collect());
+        let voided: Vec<u32> = voided.into_iter().collect();
+        let mut decisions = self.settle(freed, &voided);
         decisions.withdrawn = withdrawn;
         Ok(decisions)
     }
@@ -731,7 +748,7 @@ impl Matcher {
             let entry = self.capacity[office].get_mut(&day).expect("located");
             entry.set_holder(lane, cell, FREE);
         }
-        Ok(self.settle(units.to_vec(), Vec::new()))
+        Ok(self.settle(units.to_vec(), &[]))
     }
 
     // --- wishes ----------------------------------------------------------------
@@ -768,17 +785,15 @@ impl Matcher {
             state: IDLE,
             declined: false,
         });
-        self.ids.insert(order, &self.wishes);
+        self.ids.insert(order, id);
         self.max_needed = self.max_needed.max(needed);
         for office in wish.offices.iter() {
-            for (weekday, day_hours) in hours.iter().enumerate() {
-                for hour in (0..24).filter(|hour| day_hours & 1 << hour != 0) {
-                    let queue = self.queue_for(office.0, weekday, hour, needed);
-                    self.queues[queue as usize].entries.push(order);
-                }
+            for (weekday, hour) in hour_bits(hours) {
+                let queue = self.queue_for(office.0, weekday, hour, needed);
+                self.queues[queue as usize].entries.push(order);
             }
         }
-        Ok(self.settle(Vec::new(), vec![order]))
+        Ok(self.settle(Vec::new(), &[order]))
     }
 
     /// The citizen declined: the units go to the next wish, never back to
@@ -819,7 +834,7 @@ impl Matcher {
             _ => Vec::new(),
         };
         self.finish(order);
-        Ok(self.settle(freed, Vec::new()))
+        Ok(self.settle(freed, &[]))
     }
 
     // --- internals -------------------------------------------------------------
@@ -957,7 +972,7 @@ impl Matcher {
         declined.dedup();
         self.wishes[order as usize].declined = true;
         self.become_idle(order);
-        Ok(self.settle(units, vec![order]))
+        Ok(self.settle(units, &[order]))
     }
 
     /// The wish has no proposal any more; it keeps its place in every queue.
@@ -966,11 +981,9 @@ impl Matcher {
         wish.state = IDLE;
         let (offices, hours, needed) = (OfficeSet(wish.offices), wish.hours, wish.needed);
         for office in offices.iter() {
-            for (weekday, day_hours) in hours.iter().enumerate() {
-                for hour in (0..24).filter(|hour| day_hours & 1 << hour != 0) {
-                    let queue = self.queue_for(office.0, weekday, hour, needed);
-                    self.queues[queue as usize].returned.insert(order);
-                }
+            for (weekday, hour) in hour_bits(hours) {
+                let queue = self.queue_for(office.0, weekday, hour, needed);
+                self.queues[queue as usize].returned.insert(order);
             }
         }
     }
@@ -984,7 +997,7 @@ impl Matcher {
     /// `idle` (ascending orders) became idle: first each freed unit, in
     /// (date, start, office, lane) order, to its earliest wish; then each
     /// still idle wish to its soonest run.
-    fn settle(&mut self, mut freed: Vec<Unit>, idle: Vec<u32>) -> Decisions {
+    fn settle(&mut self, mut freed: Vec<Unit>, idle: &[u32]) -> Decisions {
         let mut decisions = Decisions::default();
         freed.sort_by_key(|unit| (unit.date, unit.start, unit.office, unit.lane));
         for unit in freed {
@@ -996,7 +1009,7 @@ impl Matcher {
                 decisions.proposals.push(self.propose(order, run));
             }
         }
-        for order in idle {
+        for &order in idle {
             if self.wishes[order as usize].state == IDLE
                 && let Some(run) = self.run_for_wish(order)
             {
@@ -1660,7 +1673,7 @@ mod tests {
         }
         assert_eq!(day_number(date("0000-01-01")), 1);
         assert!(day_number(date("9999-12-31")) < 1 << 24, "fits the declined-unit key");
-        assert_eq!(std::mem::size_of::<WishRecord>(), 64);
+        assert_eq!(Matcher::WISH_RECORD_BYTES, 64);
     }
 
     #[test]
