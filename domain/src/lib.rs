@@ -15,6 +15,7 @@ pub mod citizen;
 pub mod decider;
 pub mod event;
 pub mod ids;
+pub mod matching;
 pub mod testing;
 mod text;
 pub mod time;
