@@ -46,8 +46,7 @@ pub use time::{
 };
 pub use windows::{HourOfWeek, WeeklyWindows, WindowsError};
 pub use wish::{
-    AcceptProposal, DeclineProposal, EndWish, ExpireProposal, LapseWish, OfficeIndex, Proposal, ProposalAccepted,
-    ProposalClosed, ProposalMade, ProposalStatus, ProposeUnits, RegisterWish, WaitingWish, Wish, WishCommand,
-    WishDecider, WishEndReason, WishEnded, WishError, WishEvent, WishKey, WishPolicy, WishRegistered, WishState,
-    WishStatus, proposal_units, wish_matches,
+    AcceptProposal, DeclineProposal, EndWish, ExpireProposal, LapseWish, Proposal, ProposalAccepted, ProposalClosed,
+    ProposalMade, ProposalStatus, ProposeUnits, RegisterWish, Wish, WishCommand, WishDecider, WishEndReason, WishEnded,
+    WishError, WishEvent, WishPolicy, WishRegistered, WishState, WishStatus, proposal_units, wish_matches,
 };

@@ -17,8 +17,8 @@
 //! proposal to the booking without ever being free, and the booking decisions
 //! (cancel, waiting numbers) see it as confirmed.
 //!
-//! The matcher keeps a million waiting wishes in memory; [`WaitingWish`] is the
-//! compact summary it can index by (office, hour of the week).
+//! The matcher keeps its waiting wishes in memory in a compact form of its
+//! own ([`crate::matching::Matcher`]); [`wish_matches`] is the rule both share.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -276,76 +276,6 @@ pub fn proposal_units(
             })
             .collect(),
     )
-}
-
-/// The matcher's number for an office (e.g. its place in the matcher's office table).
-pub type OfficeIndex = u16;
-
-/// One key a waiting wish is indexed under: a unit at that office starting in
-/// that hour of the week is worth offering to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WishKey {
-    pub office: OfficeIndex,
-    pub hour: HourOfWeek,
-}
-
-/// A waiting wish as the matcher keeps it: fixed size, no heap (about 100 bytes),
-/// so a million fit in well under 256 MB. Earlier declines are not in here (they
-/// are few; keep them beside it, keyed by wish).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WaitingWish {
-    pub wish: WishId,
-    /// First come, first served: lower is earlier (e.g. the log position of
-    /// `wish.registered`).
-    pub order: u64,
-    pub windows: WeeklyWindows,
-    /// The summed duration of its services.
-    pub needed_minutes: u16,
-    pub until: Option<LocalDate>,
-    offices: [OfficeIndex; MAX_WISH_OFFICES],
-    office_count: u8,
-}
-
-impl WaitingWish {
-    /// `None` with more than [`MAX_WISH_OFFICES`] offices.
-    pub fn new(
-        wish: WishId,
-        order: u64,
-        windows: WeeklyWindows,
-        offices: &[OfficeIndex],
-        needed_minutes: u16,
-        until: Option<LocalDate>,
-    ) -> Option<Self> {
-        let mut slots = [0; MAX_WISH_OFFICES];
-        slots.get_mut(..offices.len())?.copy_from_slice(offices);
-        Some(Self {
-            wish,
-            order,
-            windows,
-            needed_minutes,
-            until,
-            offices: slots,
-            office_count: offices.len() as u8,
-        })
-    }
-
-    pub fn offices(&self) -> &[OfficeIndex] {
-        &self.offices[..usize::from(self.office_count)]
-    }
-
-    /// [`wish_matches`] for the summary.
-    pub fn matches(&self, office: OfficeIndex, date: LocalDate, start: LocalTime) -> bool {
-        self.offices().contains(&office)
-            && self.windows.contains(HourOfWeek::of(date, start))
-            && self.until.is_none_or(|until| date <= until)
-    }
-
-    /// Every (office, hour of the week) it wants: the keys to index it under.
-    pub fn keys(&self) -> impl Iterator<Item = WishKey> + '_ {
-        self.offices()
-            .iter()
-            .flat_map(move |&office| self.windows.hours_of_week().map(move |hour| WishKey { office, hour }))
-    }
 }
 
 // --- state -------------------------------------------------------------------------
@@ -2402,34 +2332,6 @@ mod tests {
         };
         assert_eq!(made.units[0].start, time("08:00"));
         assert_eq!(made.end, utc("2026-03-31T06:12:00Z"));
-    }
-
-    #[test]
-    fn a_waiting_wish_is_small_and_matches_like_the_wish() {
-        assert!(
-            std::mem::size_of::<WaitingWish>() <= 128,
-            "{}",
-            std::mem::size_of::<WaitingWish>()
-        );
-        let summary = WaitingWish::new(wish_id(1), 7, windows(), &[0, 3], 24, Some(date("2026-12-08"))).unwrap();
-        assert_eq!(summary.offices(), [0, 3]);
-        assert!(summary.matches(3, date(DAY), time("09:36")));
-        assert!(!summary.matches(1, date(DAY), time("09:36")));
-        assert!(!summary.matches(3, date(DAY), time("10:00")));
-        assert!(!summary.matches(3, date("2026-12-15"), time("08:00")));
-        let keys: Vec<WishKey> = summary.keys().collect();
-        assert_eq!(keys.len(), 4, "two offices × two hours");
-        let tuesday_8 = HourOfWeek::new(Weekday::Tue, 8).unwrap();
-        assert_eq!(
-            keys[0],
-            WishKey {
-                office: 0,
-                hour: tuesday_8
-            }
-        );
-        assert_eq!(tuesday_8.index(), 32);
-        assert!(WaitingWish::new(wish_id(1), 7, windows(), &[0; 21], 24, None).is_none());
-        assert!(WaitingWish::new(wish_id(1), 7, windows(), &[0; 20], 24, None).is_some());
     }
 
     #[test]
