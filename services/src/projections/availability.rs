@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use terminagent_domain::{
-    BookingEvent, CatalogueEvent, DomainEvent, FreeSlot, LocalDate, OfficeDayCapacity, OfficeId, UnitRef, free_slots,
+    BookingEvent, BookingInput, CatalogueEvent, DomainEvent, FreeSlot, HoldChange, LocalDate, OfficeDayCapacity,
+    OfficeId, UnitRef, WishEvent, free_slots,
 };
 use terminagent_eventstore::LogEvent;
 
@@ -36,20 +37,100 @@ impl Projection for AvailabilityView {
                     .or_default()
                     .record(&published);
             }
-        } else if BookingEvent::EVENT_TYPES.contains(&event_type) {
-            match BookingEvent::from_stored_json(event_type, data) {
-                Ok(BookingEvent::Requested(requested)) => self.held.extend(requested.units),
-                Ok(BookingEvent::Cancelled(ended)) => ended.units.iter().for_each(|unit| {
-                    self.held.remove(unit);
-                }),
-                Ok(BookingEvent::Lapsed(ended)) => ended.units.iter().for_each(|unit| {
-                    self.held.remove(unit);
-                }),
-                Ok(BookingEvent::Confirmed(_)) => {}
+        } else if BookingEvent::EVENT_TYPES.contains(&event_type) || WishEvent::EVENT_TYPES.contains(&event_type) {
+            // Bookings and proposals hold units alike (API.md: held by a pending
+            // booking or a proposal is not free); the events say which.
+            match BookingInput::from_stored_json(event_type, data) {
+                Ok(input) => match input.hold_change() {
+                    HoldChange::Hold(units) => self.held.extend(units.iter().cloned()),
+                    HoldChange::Release(units) => units.iter().for_each(|unit| {
+                        self.held.remove(unit);
+                    }),
+                    HoldChange::Unchanged => {}
+                },
                 Err(error) => {
-                    tracing::error!(position = event.position, %error, "booking event does not decode; skipped")
+                    tracing::error!(position = event.position, %error, "booking or wish event does not decode; skipped")
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use terminagent_domain::{
+        CapacityPublished, LocalTime, ProposalClosed, ProposalId, ProposalMade, WishEvent, WishId,
+    };
+    use terminagent_eventstore::{EventData, StoredEvent};
+    use ulid::Ulid;
+
+    use super::*;
+
+    fn logged(position: u64, event_type: &str, data: serde_json::Value) -> LogEvent {
+        LogEvent {
+            position,
+            event: StoredEvent {
+                event_id: Ulid::new(),
+                event_type: event_type.to_owned(),
+                schema_version: 1,
+                streams: vec![],
+                recorded_at: Utc::now(),
+                correlation_id: None,
+                causation_id: None,
+                data: EventData::from_value(&data),
+            },
+        }
+    }
+
+    #[test]
+    fn units_a_proposal_holds_are_not_free_until_it_is_declined() {
+        let office = OfficeId::parse("walsum").unwrap();
+        let date = LocalDate::parse("2026-12-01").unwrap();
+        let at = |hhmm| LocalTime::parse(hhmm).unwrap();
+        let published = CatalogueEvent::CapacityPublished(CapacityPublished {
+            office: office.clone(),
+            date,
+            from: at("08:00"),
+            to: at("08:24"),
+            unit_minutes: 12,
+            lanes: 1,
+            first_lane: 1,
+            units: 2,
+        });
+        let unit = UnitRef {
+            office: office.clone(),
+            date,
+            lane: 1,
+            start: at("08:00"),
+        };
+        let (proposal, wish) = (ProposalId::from_ulid(Ulid::new()), WishId::from_ulid(Ulid::new()));
+        let start = Utc.with_ymd_and_hms(2026, 12, 1, 7, 0, 0).unwrap();
+        let made = WishEvent::ProposalMade(ProposalMade {
+            proposal,
+            wish,
+            office: office.clone(),
+            units: vec![unit.clone()],
+            start,
+            end: start + chrono::Duration::minutes(12),
+            expires_at: start,
+            links: vec![],
+        });
+        let declined = WishEvent::ProposalDeclined(ProposalClosed {
+            proposal,
+            wish,
+            units: vec![unit],
+        });
+        let starts = |view: &AvailabilityView| -> Vec<LocalTime> {
+            view.slots(&office, date, 12).iter().map(|slot| slot.start).collect()
+        };
+
+        let mut view = AvailabilityView::default();
+        view.apply(&logged(1, published.event_type(), published.to_data()));
+        assert_eq!(starts(&view), [at("08:00"), at("08:12")]);
+        view.apply(&logged(2, made.event_type(), made.to_data()));
+        assert_eq!(starts(&view), [at("08:12")], "held by the proposal");
+        view.apply(&logged(3, declined.event_type(), declined.to_data()));
+        assert_eq!(starts(&view), [at("08:00"), at("08:12")], "free again");
     }
 }
