@@ -1041,8 +1041,8 @@ impl BookingState {
 mod tests {
     use super::*;
     use crate::catalogue::CapacityPublished;
+    use crate::testing::fixtures::{at, berlin, date, now, time, utc};
     use crate::testing::{given, given_no_events};
-    use crate::time::OfficeTimeZone;
     use serde_json::json;
     use ulid::Ulid;
 
@@ -1054,32 +1054,6 @@ mod tests {
 
     fn office_id() -> OfficeId {
         "bss-mitte".parse().unwrap()
-    }
-
-    fn berlin() -> OfficeTimeZone {
-        "Europe/Berlin".parse().unwrap()
-    }
-
-    fn date(input: &str) -> LocalDate {
-        input.parse().unwrap()
-    }
-
-    fn time(input: &str) -> LocalTime {
-        input.parse().unwrap()
-    }
-
-    fn utc(input: &str) -> DateTime<Utc> {
-        input.parse().unwrap()
-    }
-
-    /// 2026-11-20 10:00 in Berlin (UTC+1).
-    fn now() -> DateTime<Utc> {
-        utc("2026-11-20T09:00:00Z")
-    }
-
-    /// The instant the office's clocks show `day` `hhmm`.
-    fn at(day: &str, hhmm: &str) -> DateTime<Utc> {
-        berlin().instant(date(day), time(hhmm)).unwrap()
     }
 
     fn office() -> BookingInput {

@@ -84,6 +84,41 @@ where
     }
 }
 
+/// Parsers and a fixed clock the domain's tests share: a Berlin office, and
+/// "now" on 2026-11-20 10:00 local time.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use chrono::{DateTime, Utc};
+
+    use crate::time::{LocalDate, LocalTime, OfficeTimeZone};
+
+    pub(crate) fn berlin() -> OfficeTimeZone {
+        "Europe/Berlin".parse().unwrap()
+    }
+
+    pub(crate) fn date(input: &str) -> LocalDate {
+        input.parse().unwrap()
+    }
+
+    pub(crate) fn time(input: &str) -> LocalTime {
+        input.parse().unwrap()
+    }
+
+    pub(crate) fn utc(input: &str) -> DateTime<Utc> {
+        input.parse().unwrap()
+    }
+
+    /// 2026-11-20 10:00 in Berlin (UTC+1).
+    pub(crate) fn now() -> DateTime<Utc> {
+        utc("2026-11-20T09:00:00Z")
+    }
+
+    /// The instant Berlin's clocks show `day` `hhmm`.
+    pub(crate) fn at(day: &str, hhmm: &str) -> DateTime<Utc> {
+        berlin().instant(date(day), time(hhmm)).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

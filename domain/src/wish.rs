@@ -1067,6 +1067,7 @@ mod tests {
         BookingRequested, CancelBooking, ConfirmBooking, LinkAction, RequestBooking, UnitHolder,
     };
     use crate::catalogue::{CapacityPublished, CatalogueEvent, OfficeDetails, ServiceDetails};
+    use crate::testing::fixtures::{at, date, now, time, utc};
     use crate::testing::{given, given_no_events};
     use chrono::Weekday;
     use proptest::prelude::*;
@@ -1084,31 +1085,6 @@ mod tests {
 
     fn walsum() -> OfficeId {
         "bss-walsum".parse().unwrap()
-    }
-
-    fn berlin() -> OfficeTimeZone {
-        "Europe/Berlin".parse().unwrap()
-    }
-
-    fn date(input: &str) -> LocalDate {
-        input.parse().unwrap()
-    }
-
-    fn time(input: &str) -> LocalTime {
-        input.parse().unwrap()
-    }
-
-    fn utc(input: &str) -> DateTime<Utc> {
-        input.parse().unwrap()
-    }
-
-    /// 2026-11-20 10:00 in Berlin (UTC+1).
-    fn now() -> DateTime<Utc> {
-        utc("2026-11-20T09:00:00Z")
-    }
-
-    fn at(day: &str, hhmm: &str) -> DateTime<Utc> {
-        berlin().instant(date(day), time(hhmm)).unwrap()
     }
 
     fn office(id: OfficeId, zone: &str) -> BookingInput {
