@@ -7,10 +7,10 @@
 //! (`--quick` or `TERMINAGENT_BENCH_QUICK=1`: 10× fewer events, a smoke test).
 
 use std::future::Future;
-use std::io::IsTerminal;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
+use terminagent_benches::{highlight, thousands};
 
 use anyhow::Result;
 use chrono::Utc;
@@ -476,26 +476,4 @@ fn miss_mark(pass: bool) -> String {
     } else {
         format!("  {}", highlight("<-- MISS"))
     }
-}
-
-/// Bold red on a terminal, plain otherwise.
-fn highlight(text: &str) -> String {
-    if std::io::stdout().is_terminal() {
-        format!("\x1b[1;31m{text}\x1b[0m")
-    } else {
-        text.to_owned()
-    }
-}
-
-/// `12345.6` → `12,346`.
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut grouped = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    grouped
 }

@@ -18,9 +18,9 @@
 //! smoke test).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+use terminagent_benches::{highlight, thousands};
 
 use chrono::{Days, Weekday};
 use terminagent_domain::matching::{Matcher, NewUnit, OfficeIndex, OfficeSet, Proposal, Unit, WaitingWish};
@@ -345,26 +345,4 @@ impl Report {
             println!("{}", highlight(&text));
         }
     }
-}
-
-/// Bold red on a terminal, plain otherwise.
-fn highlight(text: &str) -> String {
-    if std::io::stdout().is_terminal() {
-        format!("\x1b[1;31m{text}\x1b[0m")
-    } else {
-        text.to_owned()
-    }
-}
-
-/// `12345.6` → `12,346`.
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut grouped = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    grouped
 }

@@ -1041,10 +1041,9 @@ impl BookingState {
 mod tests {
     use super::*;
     use crate::catalogue::CapacityPublished;
-    use crate::testing::fixtures::{at, berlin, date, now, time, utc};
+    use crate::testing::fixtures::{at, berlin, booking_id, date, now, sealed, time, utc};
     use crate::testing::{given, given_no_events};
     use serde_json::json;
-    use ulid::Ulid;
 
     const DAY: &str = "2026-12-01";
     const NEXT_DAY: &str = "2026-12-02";
@@ -1107,18 +1106,6 @@ mod tests {
             .into_iter()
             .chain(bookings.into_iter().map(BookingInput::from))
             .collect()
-    }
-
-    fn booking_id(n: u64) -> BookingId {
-        BookingId::from_ulid(Ulid::from_parts(n, 1))
-    }
-
-    fn sealed(citizen: u64) -> SealedPersonalData {
-        SealedPersonalData {
-            envelope_id: EnvelopeId::from_ulid(Ulid::from_parts(citizen, 2)),
-            nonce: "0a".repeat(12),
-            ciphertext: "c1phe7".into(),
-        }
     }
 
     fn link(action: LinkAction, hash_digit: char) -> IssuedLink {

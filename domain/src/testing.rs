@@ -90,6 +90,10 @@ where
 pub(crate) mod fixtures {
     use chrono::{DateTime, Utc};
 
+    use ulid::Ulid;
+
+    use crate::booking::SealedPersonalData;
+    use crate::ids::{BookingId, EnvelopeId};
     use crate::time::{LocalDate, LocalTime, OfficeTimeZone};
 
     pub(crate) fn berlin() -> OfficeTimeZone {
@@ -111,6 +115,19 @@ pub(crate) mod fixtures {
     /// 2026-11-20 10:00 in Berlin (UTC+1).
     pub(crate) fn now() -> DateTime<Utc> {
         utc("2026-11-20T09:00:00Z")
+    }
+
+    pub(crate) fn booking_id(n: u64) -> BookingId {
+        BookingId::from_ulid(Ulid::from_parts(n, 1))
+    }
+
+    /// Citizen `citizen`'s sealed envelope (content opaque to the domain).
+    pub(crate) fn sealed(citizen: u64) -> SealedPersonalData {
+        SealedPersonalData {
+            envelope_id: EnvelopeId::from_ulid(Ulid::from_parts(citizen, 2)),
+            nonce: "0a".repeat(12),
+            ciphertext: "c1phe7".into(),
+        }
     }
 
     /// The instant Berlin's clocks show `day` `hhmm`.

@@ -1067,7 +1067,7 @@ mod tests {
         BookingRequested, CancelBooking, ConfirmBooking, LinkAction, RequestBooking, UnitHolder,
     };
     use crate::catalogue::{CapacityPublished, CatalogueEvent, OfficeDetails, ServiceDetails};
-    use crate::testing::fixtures::{at, date, now, time, utc};
+    use crate::testing::fixtures::{at, booking_id, date, now, sealed, time, utc};
     use crate::testing::{given, given_no_events};
     use chrono::Weekday;
     use proptest::prelude::*;
@@ -1145,18 +1145,6 @@ mod tests {
 
     fn proposal_id(n: u64) -> ProposalId {
         ProposalId::from_ulid(Ulid::from_parts(n, 4))
-    }
-
-    fn booking_id(n: u64) -> BookingId {
-        BookingId::from_ulid(Ulid::from_parts(n, 1))
-    }
-
-    fn sealed(citizen: u64) -> SealedPersonalData {
-        SealedPersonalData {
-            envelope_id: EnvelopeId::from_ulid(Ulid::from_parts(citizen, 2)),
-            nonce: "0a".repeat(12),
-            ciphertext: "c1phe7".into(),
-        }
     }
 
     fn link(action: LinkAction, hash_digit: char) -> IssuedLink {
