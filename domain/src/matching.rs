@@ -71,6 +71,8 @@ const NO_UNTIL: u32 = u32::MAX;
 /// Cell holder values besides a wish order.
 const FREE: u32 = u32::MAX;
 const BOOKED: u32 = u32::MAX - 1;
+/// A unit whose start has passed: never free again.
+const RETIRED: u32 = u32::MAX - 2;
 
 /// Queue entry bit: the entry is dead and the rest is the next entry to look at.
 const DEAD: u32 = 1 << 31;
@@ -234,6 +236,8 @@ pub enum WishStatus {
 pub enum UnitStatus {
     Free,
     Booked,
+    /// Its start has passed ([`Matcher::retire_until`]).
+    Retired,
     Proposed(WishId),
 }
 
@@ -266,7 +270,7 @@ fn unit_key(office: u8, day: u32, lane: u16, start: u16) -> u64 {
 }
 
 /// One waiting (or past) wish; 64 bytes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct WishRecord {
     /// The wish id's ULID in two halves (low, high), so the record needs no
     /// 16-byte alignment.
@@ -284,7 +288,7 @@ struct WishRecord {
 }
 
 /// One unit in its lane.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Cell {
     start: u16,
     end: u16,
@@ -292,14 +296,14 @@ struct Cell {
     holder: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Lane {
     lane: u16,
     /// Sorted by start, never overlapping.
     cells: Vec<Cell>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Day {
     date: LocalDate,
     /// Mon = 0.
@@ -361,7 +365,7 @@ fn free_run(cells: &[Cell], first: usize, needed: u32) -> Option<usize> {
 }
 
 /// The orders of the wishes of one key, ascending, with lazy deletion.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Queue {
     /// A wish order, or [`DEAD`] | the index of the next entry to look at.
     entries: Vec<u32>,
@@ -433,7 +437,7 @@ impl Queue {
 /// Wish id → order: open addressing, at most half full. A slot holds the
 /// order and 32 bits of the id's hash, so probing and growing rarely touch the
 /// records.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct IdTable {
     slots: Vec<u64>,
     len: usize,
@@ -498,7 +502,7 @@ struct Run {
 }
 
 /// The first-come matching engine; see the module documentation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Matcher {
     offices: Vec<OfficeId>,
     /// Per office: day number → units.
@@ -515,6 +519,9 @@ pub struct Matcher {
     declined: BTreeMap<u32, Vec<u64>>,
     /// The largest needed minutes of any wish: how far a run may reach.
     max_needed: u16,
+    /// Per office: units starting at or before (day number, minute) are
+    /// retired; see [`Matcher::retire_until`].
+    retired_until: Vec<(u32, u16)>,
     /// Test reference: find winners by scanning every wish, not the queues.
     #[cfg(test)]
     naive: bool,
@@ -541,6 +548,7 @@ impl Matcher {
         }
         self.offices.push(office);
         self.capacity.push(BTreeMap::new());
+        self.retired_until.push((0, 0));
         self.keys.resize_with(self.offices.len() * 7 * 24, Vec::new);
         Ok(OfficeIndex(self.offices.len() as u8 - 1))
     }
@@ -582,6 +590,7 @@ impl Matcher {
         Some(match self.capacity[office][&day].lanes[lane].cells[cell].holder {
             FREE => UnitStatus::Free,
             BOOKED => UnitStatus::Booked,
+            RETIRED => UnitStatus::Retired,
             order => UnitStatus::Proposed(join_id(self.wishes[order as usize].id)),
         })
     }
@@ -706,7 +715,7 @@ impl Matcher {
         for &(office, day, lane, cell) in &located {
             let entry = self.capacity[office].get_mut(&day).expect("located");
             let holder = entry.lanes[lane].cells[cell].holder;
-            if holder != FREE {
+            if !matches!(holder, FREE | RETIRED) {
                 voided.insert(holder);
             }
             entry.set_holder(lane, cell, BOOKED);
@@ -720,9 +729,10 @@ impl Matcher {
                 .expect("a held unit's wish has a proposal");
             for unit in units {
                 let (office, day, lane, cell) = self.locate(&unit).expect("proposed units are published");
+                let vacant = self.vacant(office, day, minutes(unit.start));
                 let entry = self.capacity[office].get_mut(&day).expect("located");
                 if entry.lanes[lane].cells[cell].holder == order {
-                    entry.set_holder(lane, cell, FREE);
+                    entry.set_holder(lane, cell, vacant);
                     freed.push(unit);
                 }
             }
@@ -744,11 +754,38 @@ impl Matcher {
                 return Err(MatchError::NotBooked(*unit));
             }
         }
-        for &(office, day, lane, cell) in &located {
+        for (unit, &(office, day, lane, cell)) in units.iter().zip(&located) {
+            let vacant = self.vacant(office, day, minutes(unit.start));
             let entry = self.capacity[office].get_mut(&day).expect("located");
-            entry.set_holder(lane, cell, FREE);
+            entry.set_holder(lane, cell, vacant);
         }
         Ok(self.settle(units.to_vec(), &[]))
+    }
+
+    /// Time has passed: units of `office` starting at or before `date` `time`
+    /// (office-local) are retired, never proposed again. A unit a proposal
+    /// holds retires when it is let go. The caller drives this by the time
+    /// the log records, so a replay retires the same units at the same point.
+    pub fn retire_until(&mut self, office: OfficeIndex, date: LocalDate, time: LocalTime) -> Result<(), MatchError> {
+        self.check_office(office)?;
+        let index = usize::from(office.0);
+        let until = (day_number(date), minutes(time));
+        let (from_day, _) = self.retired_until[index];
+        if until <= self.retired_until[index] {
+            return Ok(());
+        }
+        self.retired_until[index] = until;
+        for (&day, entry) in self.capacity[index].range_mut(from_day..=until.0) {
+            for lane in 0..entry.lanes.len() {
+                for cell in 0..entry.lanes[lane].cells.len() {
+                    let found = entry.lanes[lane].cells[cell];
+                    if found.holder == FREE && (day, found.start) <= until {
+                        entry.set_holder(lane, cell, RETIRED);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     // --- wishes ----------------------------------------------------------------
@@ -828,7 +865,7 @@ impl Matcher {
             OVER => return Err(MatchError::WishOver(wish)),
             PROPOSED => {
                 let units = self.proposals.remove(&order).expect("a proposed wish has a proposal");
-                self.set_units(&units, FREE);
+                self.vacate(&units);
                 units
             }
             _ => Vec::new(),
@@ -932,6 +969,11 @@ impl Matcher {
             }
         };
         let start = minutes(unit.start);
+        let vacant = if (day_number(unit.date), start) <= self.retired_until[usize::from(unit.office.0)] {
+            RETIRED
+        } else {
+            FREE
+        };
         let cells = &mut entry.lanes[lane].cells;
         let at = cells.partition_point(|cell| cell.start < start);
         cells.insert(
@@ -942,7 +984,29 @@ impl Matcher {
                 holder: BOOKED,
             },
         );
-        entry.set_holder(lane, at, FREE);
+        entry.set_holder(lane, at, vacant);
+    }
+
+    /// What a unit becomes when nothing holds it: free, or retired once its
+    /// start has passed.
+    fn vacant(&self, office: usize, day: u32, start: u16) -> u32 {
+        if (day, start) <= self.retired_until[office] {
+            RETIRED
+        } else {
+            FREE
+        }
+    }
+
+    /// Nothing holds these units any more.
+    fn vacate(&mut self, units: &[Unit]) {
+        for unit in units {
+            let (office, day, lane, cell) = self.locate(unit).expect("held units are published");
+            let vacant = self.vacant(office, day, minutes(unit.start));
+            self.capacity[office]
+                .get_mut(&day)
+                .expect("located")
+                .set_holder(lane, cell, vacant);
+        }
     }
 
     fn set_units(&mut self, units: &[Unit], holder: u32) {
@@ -961,7 +1025,7 @@ impl Matcher {
             return Err(MatchError::NoOpenProposal(wish));
         }
         let units = self.proposals.remove(&order).expect("a proposed wish has a proposal");
-        self.set_units(&units, FREE);
+        self.vacate(&units);
         let declined = self.declined.entry(order).or_default();
         declined.extend(
             units
@@ -1424,6 +1488,41 @@ mod tests {
         // A fresh wish may have it.
         let decisions = matcher.register_wish(wish(4, &[a], TUE_8, 12)).unwrap();
         assert_eq!(summary(&decisions), one(4, TUE, 1, "08:00"));
+    }
+
+    #[test]
+    fn units_whose_start_has_passed_are_never_proposed() {
+        let (mut matcher, a, b) = matcher();
+        let _ = matcher.publish_units(&units(a, TUE, 1, "08:00", 3, 12)).unwrap();
+        let _ = matcher.publish_units(&units(b, TUE, 1, "08:00", 1, 12)).unwrap();
+        matcher.retire_until(a, date(TUE), time("08:12")).unwrap();
+        assert_eq!(matcher.unit_status(&unit(a, TUE, 1, "08:00")), Some(UnitStatus::Retired));
+        assert_eq!(matcher.unit_status(&unit(a, TUE, 1, "08:12")), Some(UnitStatus::Retired));
+        assert_eq!(matcher.unit_status(&unit(b, TUE, 1, "08:00")), Some(UnitStatus::Free), "per office");
+        // Going back in time changes nothing.
+        matcher.retire_until(a, date(TUE), time("07:00")).unwrap();
+        let decisions = matcher.register_wish(wish(1, &[a], TUE_8, 12)).unwrap();
+        assert_eq!(summary(&decisions), one(1, TUE, 1, "08:24"));
+        // A proposed unit retires when it is let go, and is not passed on.
+        register(&mut matcher, [wish(2, &[a], TUE_8, 12)]);
+        matcher.retire_until(a, date(TUE), time("08:24")).unwrap();
+        assert_eq!(
+            matcher.unit_status(&unit(a, TUE, 1, "08:24")),
+            Some(UnitStatus::Proposed(wish_id(1)))
+        );
+        assert_eq!(matcher.proposal_declined(wish_id(1)).unwrap(), Decisions::default());
+        assert_eq!(matcher.unit_status(&unit(a, TUE, 1, "08:24")), Some(UnitStatus::Retired));
+        // Units published or released after their start are retired at once.
+        let _ = matcher.publish_units(&units(a, TUE, 2, "08:00", 1, 12)).unwrap();
+        assert_eq!(matcher.unit_status(&unit(a, TUE, 2, "08:00")), Some(UnitStatus::Retired));
+        let decisions = matcher.publish_units(&units(a, TUE, 2, "08:36", 1, 12)).unwrap();
+        assert_eq!(summary(&decisions), one(1, TUE, 2, "08:36"));
+        let decisions = matcher.hold_units(&[unit(b, TUE, 1, "08:00")]).unwrap();
+        assert_eq!(decisions, Decisions::default());
+        matcher.retire_until(b, date(WED), time("00:00")).unwrap();
+        assert_eq!(matcher.release_units(&[unit(b, TUE, 1, "08:00")]).unwrap(), Decisions::default());
+        assert_eq!(matcher.unit_status(&unit(b, TUE, 1, "08:00")), Some(UnitStatus::Retired));
+        assert_eq!(matcher.quiescence_violation(), None);
     }
 
     #[test]
