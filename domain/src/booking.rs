@@ -401,6 +401,10 @@ pub struct RequestBooking {
     pub links: Vec<IssuedLink>,
     pub now: DateTime<Utc>,
     pub policy: BookingPolicy,
+    /// Units free in the log that the waitlist keeps for waiting wishes
+    /// (DESIGN.md invariant 4): not for public booking. The matcher's view of
+    /// the log decides which; the decision only respects it.
+    pub kept_for_waitlist: BTreeSet<UnitRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -660,6 +664,7 @@ impl Decider for BookingRequestDecider {
             links,
             now,
             policy,
+            kept_for_waitlist,
         } = command;
         let zone = match state.office(office) {
             Some(details) => details.timezone,
@@ -710,7 +715,11 @@ impl Decider for BookingRequestDecider {
                 let units: Vec<UnitRef> = chain.iter().map(|span| unit_ref(office, date, span)).collect();
                 (units, end)
             })
-            .find(|(units, _)| units.iter().all(|unit| !state.held.contains_key(unit)));
+            .find(|(units, _)| {
+                units
+                    .iter()
+                    .all(|unit| !state.held.contains_key(unit) && !kept_for_waitlist.contains(unit))
+            });
         let (units, end) = units.ok_or_else(slot_taken)?;
         Ok(vec![
             BookingEvent::Requested(BookingRequested {
@@ -1130,6 +1139,7 @@ mod tests {
             ],
             now: now(),
             policy: BookingPolicy::default(),
+            kept_for_waitlist: BTreeSet::new(),
         }
     }
 
@@ -1226,6 +1236,26 @@ mod tests {
             .then([requested(&second, &[(2, "08:00")], "08:12").into()]);
         given::<BookingRequestDecider>(day_with([first, requested(&second, &[(2, "08:00")], "08:12")]))
             .when(request(3, &[PA], at(DAY, "08:00")))
+            .then_error(BookingRequestError::SlotTaken {
+                start: at(DAY, "08:00"),
+            });
+    }
+
+    #[test]
+    fn units_the_waitlist_keeps_are_passed_over_like_held_ones() {
+        let kept_lane_1 = RequestBooking {
+            kept_for_waitlist: [unit(DAY, 1, "08:00")].into(),
+            ..request(1, &[PA], at(DAY, "08:00"))
+        };
+        given::<BookingRequestDecider>(day_with([]))
+            .when(kept_lane_1.clone())
+            .then([requested(&kept_lane_1, &[(2, "08:00")], "08:12").into()]);
+        let both_kept = RequestBooking {
+            kept_for_waitlist: [unit(DAY, 1, "08:00"), unit(DAY, 2, "08:00")].into(),
+            ..request(1, &[PA], at(DAY, "08:00"))
+        };
+        given::<BookingRequestDecider>(day_with([]))
+            .when(both_kept)
             .then_error(BookingRequestError::SlotTaken {
                 start: at(DAY, "08:00"),
             });

@@ -2001,6 +2001,7 @@ mod tests {
             links: vec![],
             now: now(),
             policy: BookingPolicy::default(),
+            kept_for_waitlist: BTreeSet::new(),
         }
     }
 

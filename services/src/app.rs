@@ -37,8 +37,6 @@ pub enum StartError {
     Demo(crate::demo::SeedError),
     #[error("mail transport: {0}")]
     Mail(String),
-    #[error("the {0} component is not part of this release yet")]
-    ComponentUnavailable(&'static str),
 }
 
 /// Opens the store named by `url` and applies its migrations.
@@ -64,9 +62,6 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartError> {
-        if config.role == Role::Matcher {
-            return Err(StartError::ComponentUnavailable(config.role.name()));
-        }
         let store = open_store(&config.database_url).await?;
         if let MailTransport::Files(dir) = &config.mail {
             tokio::fs::create_dir_all(dir)
@@ -144,6 +139,16 @@ impl Application {
                 MailRelay {
                     store: store.clone(),
                     bus: mail_bus.clone(),
+                }
+                .run(),
+            );
+        }
+        if matches!(config.role, Role::All | Role::Matcher) {
+            tokio::spawn(
+                crate::matcher::MatcherService {
+                    executor: executor.clone(),
+                    links: link_secret.clone(),
+                    policy: config.wish_policy(),
                 }
                 .run(),
             );

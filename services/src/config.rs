@@ -83,6 +83,10 @@ pub struct RunArgs {
     #[arg(long, env = "TERMINAGENT_MAX_OPEN_BOOKINGS", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_open_bookings: u32,
+    /// Proposals a wish may leave unanswered in a row before its search ends.
+    #[arg(long, env = "TERMINAGENT_MAX_UNANSWERED_PROPOSALS", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_unanswered_proposals: u32,
     /// Public writes per client address and minute; unset: no limit.
     #[arg(long, env = "TERMINAGENT_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit: Option<u32>,
@@ -139,6 +143,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub booking_horizon_days: u32,
     pub max_open_bookings: u32,
+    pub max_unanswered_proposals: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +178,14 @@ impl Config {
         }
     }
 
+    /// The limits the waitlist's decisions are made under.
+    pub fn wish_policy(&self) -> terminagent_domain::WishPolicy {
+        terminagent_domain::WishPolicy {
+            proposal_ttl: chrono::Duration::from_std(self.proposal_ttl).unwrap_or(chrono::Duration::MAX),
+            max_unanswered: self.max_unanswered_proposals,
+        }
+    }
+
     pub fn from_args(role: Role, args: RunArgs) -> Result<Config, ConfigError> {
         let bus = match args.nats_url {
             None if role == Role::All => BusConfig::InProcess,
@@ -198,6 +211,7 @@ impl Config {
             rate_limit_per_minute: args.rate_limit,
             log_format: args.log_format,
             booking_horizon_days: args.booking_horizon_days,
+            max_unanswered_proposals: args.max_unanswered_proposals,
             max_open_bookings: args.max_open_bookings,
         })
     }
@@ -352,6 +366,7 @@ mod tests {
         assert_eq!(config.proposal_ttl, Duration::from_secs(48 * 3600));
         assert_eq!(config.confirm_ttl, Duration::from_secs(2 * 3600));
         assert_eq!(config.booking_policy(), terminagent_domain::BookingPolicy::default());
+        assert_eq!(config.wish_policy(), terminagent_domain::WishPolicy::default());
     }
 
     #[test]

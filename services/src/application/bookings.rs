@@ -1,16 +1,19 @@
 //! Booking requests (API.md "Bookings"): the request's consistency boundary
 //! depends on what is published, so it is found in phases before deciding.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use terminagent_domain::{
     BookingEvent, BookingId, BookingInput, BookingPolicy, BookingRequestDecider, BookingRequestError, BookingRequested,
     CorrelationId, EnvelopeId, IssuedLink, LinkAction, OfficeDecider, OfficeId, OfficeTimeZone, PersonalData,
-    RequestBooking, SealedPersonalData, ServiceId, StreamName,
+    RequestBooking, SealedPersonalData, ServiceId, StreamName, UnitRef,
 };
 use terminagent_eventstore::{StorageError, VaultError};
 
 use super::{ExecuteError, Executor};
 use crate::links::{LinkSecret, LinkToken};
+use crate::projections::{AvailabilityView, LiveProjection};
 
 /// A citizen's booking request, parsed.
 #[derive(Debug, Clone)]
@@ -45,15 +48,34 @@ impl From<StorageError> for RequestBookingError {
     }
 }
 
+/// Of the units a booking could take, those the waitlist keeps (invariant 4).
+/// A view behind the log may keep a unit only because it has not seen it
+/// published or let go yet; then it catches up first, so a slow view costs
+/// a wait, never a wrong 409.
+async fn kept_for_waitlist(
+    executor: &Executor,
+    availability: &LiveProjection<AvailabilityView>,
+    candidates: &[UnitRef],
+) -> Result<BTreeSet<UnitRef>, StorageError> {
+    let kept = availability.read().waitlist().kept_units(candidates);
+    if kept.is_empty() {
+        return Ok(kept);
+    }
+    availability.caught_up_to(executor.store().catch_up().await?).await;
+    Ok(availability.read().waitlist().kept_units(candidates))
+}
+
 /// Decides a booking request:
 /// 1. the office's time zone (from `known_timezone`, else its stream) gives
 ///    the office-local day;
 /// 2. office, services and that day's capacity give the units any lane could
 ///    use at the start ([`terminagent_domain::BookingRequestState::units_to_read`]);
 /// 3. the decision reads all of those plus the holds on every such unit and
-///    the citizen's stream, and appends under conditions on what it takes.
+///    the citizen's stream, and appends under conditions on what it takes;
+///    units the waitlist keeps for waiting wishes are not its to take.
 pub async fn request_booking(
     executor: &Executor,
+    availability: &LiveProjection<AvailabilityView>,
     links: &LinkSecret,
     policy: BookingPolicy,
     correlation: CorrelationId,
@@ -85,12 +107,9 @@ pub async fn request_booking(
     streams.extend(services.iter().map(StreamName::service));
     streams.push(StreamName::office_day(&office, day));
     let catalogue = executor.state_of::<BookingRequestDecider>(&streams).await?;
-    streams.extend(
-        catalogue
-            .units_to_read(&office, &services, start)
-            .iter()
-            .map(StreamName::unit),
-    );
+    let candidates = catalogue.units_to_read(&office, &services, start);
+    streams.extend(candidates.iter().map(StreamName::unit));
+    let kept_for_waitlist = kept_for_waitlist(executor, availability, &candidates).await?;
 
     let vault = executor.store().vault();
     let envelope = vault
@@ -130,6 +149,7 @@ pub async fn request_booking(
             ],
             now,
             policy,
+            kept_for_waitlist: kept_for_waitlist.clone(),
         })
         .await?;
     let booking = decided

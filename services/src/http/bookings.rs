@@ -115,6 +115,7 @@ pub async fn create_booking(
         .and_then(|office| office.timezone.parse().ok());
     let requested = request_booking(
         &state.executor,
+        &state.availability,
         &state.link_secret,
         state.booking_policy,
         state.new_correlation(),

@@ -1,4 +1,5 @@
-//! Free capacity: per office-day the published units, and which are held.
+//! Free capacity: per office-day the published units, which are held, and
+//! which the waitlist keeps for waiting wishes (API.md "Availability").
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,25 +10,36 @@ use terminagent_domain::{
 use terminagent_eventstore::LogEvent;
 
 use super::Projection;
+use crate::waitlist::Waitlist;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct AvailabilityView {
     days: BTreeMap<(OfficeId, LocalDate), OfficeDayCapacity>,
     held: BTreeSet<UnitRef>,
+    waitlist: Waitlist,
 }
 
 impl AvailabilityView {
-    /// The starts on that day at which a booking of `needed_minutes` fits.
+    /// The starts on that day at which a booking of `needed_minutes` fits:
+    /// units neither held nor kept for a waiting wish (invariant 4).
     pub fn slots(&self, office: &OfficeId, date: LocalDate, needed_minutes: u32) -> Vec<FreeSlot> {
         match self.days.get(&(office.clone(), date)) {
-            Some(capacity) => free_slots(capacity, office, date, needed_minutes, |unit| self.held.contains(unit)),
+            Some(capacity) => free_slots(capacity, office, date, needed_minutes, |unit| {
+                self.held.contains(unit) || !self.waitlist.is_public(unit)
+            }),
             None => Vec::new(),
         }
+    }
+
+    /// The waitlist as this view's log prefix tells it.
+    pub fn waitlist(&self) -> &Waitlist {
+        &self.waitlist
     }
 }
 
 impl Projection for AvailabilityView {
     fn apply(&mut self, event: &LogEvent) {
+        self.waitlist.apply(event);
         let (event_type, data) = (event.event.event_type.as_str(), event.event.data.as_str());
         if event_type == "capacity.published" {
             if let Ok(CatalogueEvent::CapacityPublished(published)) = CatalogueEvent::from_stored_json(event_type, data)
@@ -126,6 +138,10 @@ mod tests {
         };
 
         let mut view = AvailabilityView::default();
+        let office_registered = serde_json::json!({
+            "office": "walsum", "name": "Walsum", "address": "Friedrich-Ebert-Straße 152", "timezone": "Europe/Berlin"
+        });
+        view.apply(&logged(0, "office.registered", office_registered));
         view.apply(&logged(1, published.event_type(), published.to_data()));
         assert_eq!(starts(&view), [at("08:00"), at("08:12")]);
         view.apply(&logged(2, made.event_type(), made.to_data()));

@@ -579,6 +579,7 @@ pub async fn book(State(state): State<AppState>, Form(pairs): Form<Pairs>) -> Re
     };
     let requested = request_booking(
         &state.executor,
+        &state.availability,
         &state.link_secret,
         state.booking_policy,
         state.new_correlation(),

@@ -1,0 +1,285 @@
+//! Wishes and proposals (API.md "Wishes"): registering a wish, the matcher's
+//! proposals, the answers by mail link and the timers. Each decision is the
+//! [`WishDecider`]'s, over the streams its command names.
+
+use chrono::Duration;
+use terminagent_domain::{
+    AcceptProposal, BookingId, CorrelationId, DeclineProposal, EndWish, EnvelopeId, ExpireProposal, IssuedLink,
+    LapseWish, LinkAction, LocalDate, OfficeId, PersonalData, ProposalId, ProposeUnits, RegisterWish,
+    SealedPersonalData, ServiceId, StreamName, WeeklyWindows, WishCommand, WishDecider, WishError, WishEvent, WishId,
+    WishPolicy, WishState,
+};
+use terminagent_eventstore::{StorageError, VaultError};
+
+use super::{ExecuteError, Executor};
+use crate::links::{LinkSecret, code_hash};
+use crate::waitlist::PlannedProposal;
+
+/// The end link of a wish works as long as the wish may wait; a wish without
+/// a last date gets ten years.
+const OPEN_ENDED_WISH_LINK: Duration = Duration::days(3653);
+
+/// A citizen's wish, parsed.
+#[derive(Debug, Clone)]
+pub struct WishRequest {
+    pub offices: Vec<OfficeId>,
+    pub services: Vec<ServiceId>,
+    pub windows: WeeklyWindows,
+    pub until: Option<LocalDate>,
+    pub citizen: PersonalData,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterWishError {
+    #[error(transparent)]
+    Decision(#[from] ExecuteError<WishError>),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+impl From<StorageError> for RegisterWishError {
+    fn from(error: StorageError) -> Self {
+        RegisterWishError::Decision(ExecuteError::Storage(error))
+    }
+}
+
+/// Registers a wish; it waits from now on, last in the queue. Reads each
+/// office's and service's stream and the citizen's (for a duplicate wish).
+pub async fn register_wish(
+    executor: &Executor,
+    links: &LinkSecret,
+    correlation: CorrelationId,
+    request: WishRequest,
+) -> Result<WishId, RegisterWishError> {
+    let WishRequest {
+        offices,
+        services,
+        windows,
+        until,
+        citizen,
+    } = request;
+    let vault = executor.store().vault();
+    let envelope = vault
+        .envelope_for(&citizen.email.normalized(), executor.new_id())
+        .await?;
+    let sealed = vault.seal(envelope, &citizen).await?;
+    let sealed = SealedPersonalData {
+        envelope_id: EnvelopeId::from_ulid(sealed.envelope_id),
+        nonce: sealed.nonce,
+        ciphertext: sealed.ciphertext,
+    };
+    let mut streams: Vec<StreamName> = offices.iter().map(StreamName::office).collect();
+    streams.extend(services.iter().map(StreamName::service));
+    streams.push(StreamName::citizen(&sealed.envelope_id));
+    let wish = WishId::from_ulid(executor.new_id());
+    let end_token = links.token(&wish.to_string(), LinkAction::EndWish.as_str());
+    executor
+        .execute::<WishDecider>(&streams, correlation, |now| {
+            WishCommand::Register(RegisterWish {
+                wish,
+                offices: offices.clone(),
+                services: services.clone(),
+                windows,
+                until,
+                citizen: sealed.clone(),
+                end_link: IssuedLink {
+                    action: LinkAction::EndWish,
+                    token_hash: end_token.hash().into(),
+                    expires_at: now + OPEN_ENDED_WISH_LINK,
+                },
+                now,
+            })
+        })
+        .await?;
+    Ok(wish)
+}
+
+/// The matcher makes a proposal it planned: the wish, its office and services,
+/// the office day and then the units it would hold, all read under conditions,
+/// so a booking or another proposal that took a unit meanwhile wins and this
+/// one is refused.
+pub async fn propose_units(
+    executor: &Executor,
+    links: &LinkSecret,
+    policy: WishPolicy,
+    planned: &PlannedProposal,
+) -> Result<Vec<WishEvent>, ExecuteError<WishError>> {
+    let wish_stream = StreamName::wish(&planned.wish);
+    let wish = executor
+        .state_of::<WishDecider>(std::slice::from_ref(&wish_stream))
+        .await?;
+    let Some(services) = wish.wish(&planned.wish).map(|wish| wish.services.clone()) else {
+        return Err(ExecuteError::Rejected(WishError::UnknownWish(planned.wish)));
+    };
+    let Some(first) = planned.units.first() else {
+        return Err(ExecuteError::Rejected(WishError::NoSuchUnits {
+            office: planned.office.clone(),
+            lane: planned.lane,
+            start: planned.start,
+        }));
+    };
+    let mut streams = vec![wish_stream, StreamName::office(&planned.office)];
+    streams.extend(services.iter().map(StreamName::service));
+    streams.push(StreamName::office_day(&planned.office, first.date.into()));
+    let state = executor.state_of::<WishDecider>(&streams).await?;
+    streams.extend(
+        state
+            .units_to_read(&planned.wish, &planned.office, planned.start, planned.lane)
+            .iter()
+            .map(StreamName::unit),
+    );
+    let proposal = ProposalId::from_ulid(executor.new_id());
+    let (proposal_subject, wish_subject) = (proposal.to_string(), planned.wish.to_string());
+    let accept = links.token(&proposal_subject, LinkAction::AcceptProposal.as_str());
+    let decline = links.token(&proposal_subject, LinkAction::DeclineProposal.as_str());
+    let end = links.token(&wish_subject, LinkAction::EndWish.as_str());
+    let correlation = CorrelationId::from_ulid(executor.new_id());
+    let decided = executor
+        .execute::<WishDecider>(&streams, correlation, |now| {
+            let answer_by = (now + policy.proposal_ttl).min(planned.start);
+            let link = |action, token: &crate::links::LinkToken, expires_at| IssuedLink {
+                action,
+                token_hash: token.hash().into(),
+                expires_at,
+            };
+            WishCommand::Propose(ProposeUnits {
+                proposal,
+                wish: planned.wish,
+                office: planned.office.clone(),
+                start: planned.start,
+                lane: planned.lane,
+                links: vec![
+                    link(LinkAction::AcceptProposal, &accept, answer_by),
+                    link(LinkAction::DeclineProposal, &decline, answer_by),
+                    link(LinkAction::EndWish, &end, now + OPEN_ENDED_WISH_LINK),
+                ],
+                now,
+                policy,
+            })
+        })
+        .await?;
+    Ok(wish_events(decided))
+}
+
+/// An answer to a proposal or a wish, from its mail link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WishAnswer {
+    Accept { wish: WishId, proposal: ProposalId },
+    Decline { wish: WishId, proposal: ProposalId },
+    End { wish: WishId },
+}
+
+/// Decides an answer; the events it appended (none: it was given before).
+/// Accepting places the confirmed booking with the next waiting number of
+/// its office day, so it reads that day's `numbers:` stream too.
+pub async fn answer_wish(
+    executor: &Executor,
+    links: &LinkSecret,
+    correlation: CorrelationId,
+    answer: WishAnswer,
+) -> Result<Vec<WishEvent>, ExecuteError<WishError>> {
+    let decided = match answer {
+        WishAnswer::Accept { wish, proposal } => {
+            let wish_stream = StreamName::wish(&wish);
+            let state = executor
+                .state_of::<WishDecider>(std::slice::from_ref(&wish_stream))
+                .await?;
+            let Some(numbers) = state.numbers_stream(&wish, &proposal) else {
+                return Err(ExecuteError::Rejected(refusal(&state, wish, proposal)));
+            };
+            let start = state
+                .wish(&wish)
+                .and_then(|found| found.proposal(&proposal))
+                .map(|found| found.start);
+            // The booking's id is derived from the proposal, so a retried
+            // acceptance names the same booking and its links stay valid.
+            let booking = BookingId::from_ulid(proposal.as_ulid());
+            let subject = booking.to_string();
+            let cancel = links.token(&subject, LinkAction::CancelBooking.as_str());
+            let checkin_code_hash = code_hash(&links.checkin_code(&subject));
+            executor
+                .execute::<WishDecider>(&[wish_stream, numbers], correlation, |now| {
+                    WishCommand::Accept(AcceptProposal {
+                        wish,
+                        proposal,
+                        booking,
+                        checkin_code_hash: checkin_code_hash.clone(),
+                        cancel_link: IssuedLink {
+                            action: LinkAction::CancelBooking,
+                            token_hash: cancel.hash().into(),
+                            expires_at: start.unwrap_or(now),
+                        },
+                        now,
+                    })
+                })
+                .await?
+        }
+        WishAnswer::Decline { wish, proposal } => {
+            executor
+                .execute::<WishDecider>(&[StreamName::wish(&wish)], correlation, |now| {
+                    WishCommand::Decline(DeclineProposal { wish, proposal, now })
+                })
+                .await?
+        }
+        WishAnswer::End { wish } => {
+            executor
+                .execute::<WishDecider>(&[StreamName::wish(&wish)], correlation, |_| {
+                    WishCommand::End(EndWish { wish })
+                })
+                .await?
+        }
+    };
+    Ok(wish_events(decided))
+}
+
+/// Why accepting found no proposal to accept.
+fn refusal(state: &WishState, wish: WishId, proposal: ProposalId) -> WishError {
+    match state.wish(&wish) {
+        None => WishError::UnknownWish(wish),
+        Some(_) => WishError::UnknownProposal { wish, proposal },
+    }
+}
+
+/// The expiry timer: an unanswered proposal expires (and after too many in a
+/// row the wish ends). Idempotent: a proposal answered meanwhile stays as it is.
+pub async fn expire_proposal(
+    executor: &Executor,
+    policy: WishPolicy,
+    wish: WishId,
+    proposal: ProposalId,
+) -> Result<Vec<WishEvent>, ExecuteError<WishError>> {
+    let correlation = CorrelationId::from_ulid(executor.new_id());
+    let decided = executor
+        .execute::<WishDecider>(&[StreamName::wish(&wish)], correlation, |now| {
+            WishCommand::Expire(ExpireProposal {
+                wish,
+                proposal,
+                now,
+                policy,
+            })
+        })
+        .await?;
+    Ok(wish_events(decided))
+}
+
+/// The lapse timer: a wish whose last date is over ends.
+pub async fn lapse_wish(executor: &Executor, wish: WishId) -> Result<Vec<WishEvent>, ExecuteError<WishError>> {
+    let correlation = CorrelationId::from_ulid(executor.new_id());
+    let decided = executor
+        .execute::<WishDecider>(&[StreamName::wish(&wish)], correlation, |now| {
+            WishCommand::Lapse(LapseWish { wish, now })
+        })
+        .await?;
+    Ok(wish_events(decided))
+}
+
+fn wish_events(decided: Vec<terminagent_domain::BookingInput>) -> Vec<WishEvent> {
+    decided
+        .into_iter()
+        .filter_map(|event| match event {
+            terminagent_domain::BookingInput::Wish(event) => Some(event),
+            _ => None,
+        })
+        .collect()
+}
+

@@ -1,0 +1,347 @@
+//! The waitlist as the log tells it: the first-come matching engine
+//! ([`Matcher`]) fed every event that changes capacity, holds or wishes, in
+//! log order, and the proposals it decided that the log does not hold yet.
+//!
+//! Everything here is a function of the log prefix read so far, including
+//! time: units retire when the log's recorded time passes their start, never
+//! by a clock read. So every process that folds the same log agrees on which
+//! units the waitlist keeps (the availability view hides them, invariant 4),
+//! and the matcher process's proposals are the ones a replay decides
+//! (invariant 6).
+//!
+//! A decided proposal is *planned* until its `proposal.made` arrives. The
+//! matcher appends planned proposals once it has caught up with the log; one
+//! that loses a race to a booking or an ended wish is dropped by the event
+//! that won (the engine withdraws it), one whose start passes first is
+//! withdrawn when the log's time reaches it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use terminagent_domain::matching::{
+    Decisions, MatchError, Matcher, OfficeSet, Proposal, Unit, UnitStatus, WaitingWish,
+};
+use terminagent_domain::{
+    BookingEvent, CatalogueEvent, DomainEvent, OfficeId, OfficeTimeZone, ProposalId, ServiceId, UnitRef, WishEvent,
+    WishId,
+};
+use terminagent_eventstore::LogEvent;
+
+/// A proposal the engine decided: the matcher's to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedProposal {
+    pub wish: WishId,
+    pub office: OfficeId,
+    pub start: DateTime<Utc>,
+    pub lane: u16,
+    pub units: Vec<UnitRef>,
+}
+
+/// What the timers act on: a waiting wish's last moment and its open proposal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct WaitingEntry {
+    lapses_at: Option<DateTime<Utc>>,
+    open: Option<(ProposalId, DateTime<Utc>)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Waitlist {
+    engine: Matcher,
+    zones: BTreeMap<OfficeId, OfficeTimeZone>,
+    durations: BTreeMap<ServiceId, u32>,
+    waiting: BTreeMap<WishId, WaitingEntry>,
+    /// Decided, not yet in the log, by wish.
+    planned: BTreeMap<WishId, PlannedProposal>,
+    /// The same, by start: withdrawn when the log's time passes it.
+    planned_starts: BTreeSet<(DateTime<Utc>, WishId)>,
+    /// The latest time the log recorded, and the minute units retired up to.
+    log_time: Option<DateTime<Utc>>,
+    retired_minute: Option<DateTime<Utc>>,
+}
+
+impl Waitlist {
+    /// Folds one log event.
+    pub fn apply(&mut self, event: &LogEvent) {
+        let recorded_at = event.event.recorded_at;
+        if self.log_time.is_none_or(|time| recorded_at > time) {
+            self.log_time = Some(recorded_at);
+            self.retire(recorded_at);
+        }
+        let (event_type, data) = (event.event.event_type.as_str(), event.event.data.as_str());
+        let result = if CatalogueEvent::EVENT_TYPES.contains(&event_type) {
+            CatalogueEvent::from_stored_json(event_type, data)
+                .map_err(|error| error.to_string())
+                .map(|catalogue| self.catalogue(catalogue))
+        } else if BookingEvent::EVENT_TYPES.contains(&event_type) {
+            BookingEvent::from_stored_json(event_type, data)
+                .map_err(|error| error.to_string())
+                .map(|booking| self.booking(&booking))
+        } else if WishEvent::EVENT_TYPES.contains(&event_type) {
+            WishEvent::from_stored_json(event_type, data)
+                .map_err(|error| error.to_string())
+                .map(|wish| self.wish(wish))
+        } else {
+            Ok(Ok(()))
+        };
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::error!(position = event.position, event_type, %error, "the waitlist cannot follow this event")
+            }
+            Err(error) => {
+                tracing::error!(position = event.position, event_type, %error, "event does not decode; the waitlist skips it")
+            }
+        }
+    }
+
+    /// Whether `unit` may be booked publicly: published, free, and wanted by
+    /// no idle waiting wish (the engine is quiescent after every event).
+    pub fn is_public(&self, unit: &UnitRef) -> bool {
+        self.engine_unit(unit)
+            .and_then(|unit| self.engine.unit_status(&unit))
+            == Some(UnitStatus::Free)
+    }
+
+    /// Of `units`, those a booking may not take though the log may show them
+    /// free: kept for a wish, or not yet (or no longer) known to be free.
+    pub fn kept_units(&self, units: &[UnitRef]) -> std::collections::BTreeSet<UnitRef> {
+        units.iter().filter(|unit| !self.is_public(unit)).cloned().collect()
+    }
+
+    /// Proposals decided but not yet in the log, earliest-registered wish first.
+    pub fn planned(&self) -> impl Iterator<Item = &PlannedProposal> {
+        self.planned.values()
+    }
+
+    /// Open proposals due to expire at `now`: (wish, proposal).
+    pub fn expiry_due(&self, now: DateTime<Utc>) -> Vec<(WishId, ProposalId)> {
+        self.waiting
+            .iter()
+            .filter_map(|(wish, entry)| match entry.open {
+                Some((proposal, expires_at)) if expires_at <= now => Some((*wish, proposal)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Waiting wishes whose last date is over at `now`.
+    pub fn lapse_due(&self, now: DateTime<Utc>) -> Vec<WishId> {
+        self.waiting
+            .iter()
+            .filter(|(_, entry)| entry.lapses_at.is_some_and(|at| at <= now))
+            .map(|(wish, _)| *wish)
+            .collect()
+    }
+
+    /// How many wishes wait, and how many of them hold no proposal.
+    pub fn waiting_wishes(&self) -> (usize, usize) {
+        (self.waiting.len(), self.engine.idle_wishes())
+    }
+
+    // --- folding ---------------------------------------------------------------
+
+    fn catalogue(&mut self, event: CatalogueEvent) -> Result<(), MatchError> {
+        match event {
+            CatalogueEvent::OfficeRegistered(details) | CatalogueEvent::OfficeDetailsChanged(details) => {
+                let office = details.office;
+                self.engine.register_office(office.clone())?;
+                self.zones.insert(office.clone(), details.timezone);
+                if let Some(minute) = self.retired_minute {
+                    self.retire_office_until(&office, minute);
+                }
+                Ok(())
+            }
+            CatalogueEvent::ServiceRegistered(details) | CatalogueEvent::ServiceDetailsChanged(details) => {
+                self.durations.insert(details.service, details.duration_minutes);
+                Ok(())
+            }
+            CatalogueEvent::CapacityPublished(published) => {
+                let decisions = self.engine.publish_capacity(&published)?;
+                self.plan(decisions);
+                Ok(())
+            }
+        }
+    }
+
+    fn booking(&mut self, event: &BookingEvent) -> Result<(), MatchError> {
+        let decisions = match event {
+            BookingEvent::Requested(requested) => self.engine.hold_units(&self.engine_units(&requested.units)?)?,
+            BookingEvent::Cancelled(cancelled) => self.engine.release_units(&self.engine_units(&cancelled.units)?)?,
+            BookingEvent::Lapsed(lapsed) => self.engine.release_units(&self.engine_units(&lapsed.units)?)?,
+            BookingEvent::Confirmed(_) => return Ok(()),
+        };
+        self.plan(decisions);
+        Ok(())
+    }
+
+    fn wish(&mut self, event: WishEvent) -> Result<(), MatchError> {
+        let wish = event.wish();
+        let decisions = match event {
+            WishEvent::Registered(registered) => {
+                let offices = registered
+                    .offices
+                    .iter()
+                    .map(|office| {
+                        self.engine
+                            .office_index(office)
+                            .ok_or_else(|| MatchError::UnregisteredOffice(office.clone()))
+                    })
+                    .collect::<Result<OfficeSet, _>>()?;
+                let needed_minutes = registered
+                    .services
+                    .iter()
+                    .map(|service| self.durations.get(service).copied().unwrap_or(0))
+                    .sum();
+                self.waiting.insert(
+                    wish,
+                    WaitingEntry {
+                        lapses_at: registered.lapses_at,
+                        open: None,
+                    },
+                );
+                self.engine.register_wish(WaitingWish {
+                    id: wish,
+                    offices,
+                    windows: registered.windows,
+                    needed_minutes,
+                    until: registered.until,
+                })?
+            }
+            WishEvent::ProposalMade(made) => {
+                self.unplan(&wish);
+                if let Some(entry) = self.waiting.get_mut(&wish) {
+                    entry.open = Some((made.proposal, made.expires_at));
+                }
+                return Ok(());
+            }
+            WishEvent::ProposalAccepted(_) => {
+                self.waiting.remove(&wish);
+                return self.engine.proposal_accepted(wish);
+            }
+            WishEvent::ProposalDeclined(_) => {
+                self.close_proposal(&wish);
+                self.engine.proposal_declined(wish)?
+            }
+            WishEvent::ProposalExpired(_) => {
+                self.close_proposal(&wish);
+                self.engine.proposal_expired(wish)?
+            }
+            WishEvent::Ended(_) => {
+                self.waiting.remove(&wish);
+                self.unplan(&wish);
+                self.engine.wish_ended(wish)?
+            }
+        };
+        self.plan(decisions);
+        Ok(())
+    }
+
+    fn close_proposal(&mut self, wish: &WishId) {
+        if let Some(entry) = self.waiting.get_mut(wish) {
+            entry.open = None;
+        }
+    }
+
+    /// Records what the engine decided.
+    fn plan(&mut self, decisions: Decisions) {
+        for wish in &decisions.withdrawn {
+            self.unplan(wish);
+        }
+        for proposal in decisions.proposals {
+            match self.planned_proposal(&proposal) {
+                Some(planned) => {
+                    self.planned_starts.insert((planned.start, planned.wish));
+                    self.planned.insert(planned.wish, planned);
+                }
+                None => tracing::error!(wish = %proposal.wish, "a proposal names a unit of an unknown office"),
+            }
+        }
+    }
+
+    fn unplan(&mut self, wish: &WishId) {
+        if let Some(planned) = self.planned.remove(wish) {
+            self.planned_starts.remove(&(planned.start, planned.wish));
+        }
+    }
+
+    fn planned_proposal(&self, proposal: &Proposal) -> Option<PlannedProposal> {
+        let first = proposal.first();
+        let office = self.engine.office_id(first.office)?.clone();
+        let start = self.zones.get(&office)?.instant(first.date, first.start).ok()?;
+        let units = proposal
+            .units
+            .iter()
+            .map(|unit| self.engine.unit_ref(unit))
+            .collect::<Option<Vec<_>>>()?;
+        Some(PlannedProposal {
+            wish: proposal.wish,
+            office,
+            start,
+            lane: first.lane,
+            units,
+        })
+    }
+
+    /// The log's time reached `now`: units starting at or before it retire in
+    /// every office, and planned proposals starting by then are withdrawn.
+    fn retire(&mut self, now: DateTime<Utc>) {
+        let minute = now - chrono::Duration::seconds(now.timestamp().rem_euclid(60));
+        if self.retired_minute.is_some_and(|done| done >= minute) {
+            return;
+        }
+        self.retired_minute = Some(minute);
+        let offices: Vec<OfficeId> = self.zones.keys().cloned().collect();
+        for office in &offices {
+            self.retire_office_until(office, minute);
+        }
+        while let Some(&(start, wish)) = self.planned_starts.first() {
+            if start > now {
+                break;
+            }
+            let Some(planned) = self.planned.get(&wish).cloned() else {
+                self.planned_starts.pop_first();
+                continue;
+            };
+            // The proposal never reached the log and its start has passed: the
+            // wish is idle again, the units are past.
+            let withdrawn = self
+                .engine_units(&planned.units)
+                .and_then(|units| self.engine.hold_units(&units));
+            match withdrawn {
+                Ok(decisions) => self.plan(decisions),
+                Err(error) => tracing::error!(%wish, %error, "withdrawing a planned proposal failed"),
+            }
+            self.unplan(&wish);
+        }
+    }
+
+    fn retire_office_until(&mut self, office: &OfficeId, minute: DateTime<Utc>) {
+        let (Some(zone), Some(index)) = (self.zones.get(office), self.engine.office_index(office)) else {
+            return;
+        };
+        if let Some((date, time)) = zone.local_minute(minute)
+            && let Err(error) = self.engine.retire_until(index, date, time)
+        {
+            tracing::error!(%office, %error, "retiring past units failed");
+        }
+    }
+
+    fn engine_unit(&self, unit: &UnitRef) -> Option<Unit> {
+        Some(Unit {
+            office: self.engine.office_index(&unit.office)?,
+            date: unit.date,
+            lane: unit.lane,
+            start: unit.start,
+        })
+    }
+
+    fn engine_units(&self, units: &[UnitRef]) -> Result<Vec<Unit>, MatchError> {
+        units
+            .iter()
+            .map(|unit| {
+                self.engine_unit(unit)
+                    .ok_or_else(|| MatchError::UnregisteredOffice(unit.office.clone()))
+            })
+            .collect()
+    }
+}
