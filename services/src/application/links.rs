@@ -1,16 +1,17 @@
 //! Following mail links (API.md "Mail links"). Looking at a link changes
-//! nothing; pressing its button runs the booking decision, and pressing it
-//! again answers what already happened.
+//! nothing; pressing its button runs the booking or wish decision, and
+//! pressing it again answers what already happened.
 
 use chrono::{DateTime, Utc};
 use terminagent_domain::{
-    BookingCommand, BookingDecider, BookingError, BookingStatus, CancelBooking, ConfirmBooking, CorrelationId,
-    IssuedLink, LinkAction, StreamName,
+    BookingCommand, BookingDecider, BookingError, BookingId, BookingStatus, CancelBooking, ConfirmBooking,
+    CorrelationId, IssuedLink, LinkAction, ProposalStatus, StreamName, WishEndReason, WishError, WishStatus,
 };
 
+use super::wishes::{WishAnswer, answer_wish};
 use super::{ExecuteError, Executor};
 use crate::links::{LinkSecret, code_hash};
-use crate::projections::{BookingSummary, LinkTarget};
+use crate::projections::{BookingSummary, LinkSubject, LinkTarget, LinksView, ProposalSummary, WishSummary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkState {
@@ -51,8 +52,76 @@ impl LinkOutcome {
     }
 }
 
+/// What a link's subject is now, as the links view tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkContext {
+    Booking(BookingSummary),
+    Proposal {
+        proposal: ProposalSummary,
+        wish: WishSummary,
+        /// The booking it became, once accepted.
+        booking: Option<BookingSummary>,
+    },
+    Wish {
+        wish: WishSummary,
+        /// The booking it became, once fulfilled.
+        booking: Option<BookingSummary>,
+    },
+}
+
+impl LinkContext {
+    /// The subject of `target` in `view`, if the view knows it.
+    pub fn of(target: &LinkTarget, view: &LinksView) -> Option<LinkContext> {
+        let fulfilled_by = |wish: &WishSummary| match wish.status {
+            WishStatus::Fulfilled { booking, .. } => view.booking(&booking).cloned(),
+            _ => None,
+        };
+        Some(match target.subject {
+            LinkSubject::Booking(booking) => LinkContext::Booking(view.booking(&booking)?.clone()),
+            LinkSubject::Proposal { wish, proposal } => {
+                let proposal = view.proposal(&proposal)?.clone();
+                let wish = view.wish(&wish)?.clone();
+                let booking = match proposal.status {
+                    ProposalStatus::Accepted(booking) => view.booking(&booking).cloned(),
+                    _ => None,
+                };
+                LinkContext::Proposal {
+                    proposal,
+                    wish,
+                    booking,
+                }
+            }
+            LinkSubject::Wish(wish) => {
+                let wish = view.wish(&wish)?.clone();
+                let booking = fulfilled_by(&wish);
+                LinkContext::Wish { wish, booking }
+            }
+        })
+    }
+
+    /// The booking the link belongs to, as it is now (when there is one).
+    pub fn booking(&self) -> Option<&BookingSummary> {
+        match self {
+            LinkContext::Booking(booking) => Some(booking),
+            LinkContext::Proposal { booking, .. } | LinkContext::Wish { booking, .. } => booking.as_ref(),
+        }
+    }
+}
+
 /// What the link would do now.
-pub fn link_state(target: &LinkTarget, booking: &BookingSummary, now: DateTime<Utc>) -> LinkState {
+pub fn link_state(target: &LinkTarget, context: &LinkContext, now: DateTime<Utc>) -> LinkState {
+    match context {
+        LinkContext::Booking(booking) => booking_link_state(target, booking, now),
+        LinkContext::Proposal { proposal, wish, .. } => proposal_link_state(target.action, proposal, wish, now),
+        LinkContext::Wish { wish, .. } => match (target.action, wish.status) {
+            (LinkAction::EndWish, WishStatus::Waiting) => LinkState::Open,
+            (LinkAction::EndWish, WishStatus::Ended(WishEndReason::Citizen)) => LinkState::Used,
+            _ => LinkState::Void,
+        },
+    }
+}
+
+fn booking_link_state(target: &LinkTarget, booking: &BookingSummary, now: DateTime<Utc>) -> LinkState {
     use BookingStatus as S;
     match (target.action, &booking.status) {
         (LinkAction::ConfirmBooking, S::Confirmed(_)) => LinkState::Used,
@@ -62,8 +131,46 @@ pub fn link_state(target: &LinkTarget, booking: &BookingSummary, now: DateTime<U
         (LinkAction::CancelBooking, S::Cancelled) => LinkState::Used,
         (LinkAction::CancelBooking, S::Lapsed) => LinkState::Void,
         (LinkAction::CancelBooking, _) if now >= booking.start => LinkState::Expired,
-        _ => LinkState::Open,
+        (LinkAction::ConfirmBooking | LinkAction::CancelBooking, _) => LinkState::Open,
+        _ => LinkState::Void,
     }
+}
+
+/// The same rule as the wish decisions: an answer given is `used` while the
+/// wish waits (and the acceptance that fulfilled it stays `used`); any other
+/// answer to a wish that went another way is `void`.
+fn proposal_link_state(
+    action: LinkAction,
+    proposal: &ProposalSummary,
+    wish: &WishSummary,
+    now: DateTime<Utc>,
+) -> LinkState {
+    use ProposalStatus as P;
+    let given = match action {
+        LinkAction::AcceptProposal => matches!(proposal.status, P::Accepted(_)),
+        LinkAction::DeclineProposal => proposal.status == P::Declined,
+        _ => return LinkState::Void,
+    };
+    let waiting = wish.status == WishStatus::Waiting;
+    if given && (waiting || matches!(proposal.status, P::Accepted(_))) {
+        return LinkState::Used;
+    }
+    match proposal.status {
+        P::Accepted(_) | P::Declined | P::Withdrawn => LinkState::Void,
+        _ if !waiting => LinkState::Void,
+        P::Expired => LinkState::Expired,
+        P::Open if now >= proposal.expires_at => LinkState::Expired,
+        P::Open => LinkState::Open,
+    }
+}
+
+/// Why pressing a link was refused in a way that is no answer of its own.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkRefusal {
+    #[error(transparent)]
+    Booking(BookingError),
+    #[error(transparent)]
+    Wish(WishError),
 }
 
 /// Does what the link says, once.
@@ -72,23 +179,82 @@ pub async fn follow_link(
     secret: &LinkSecret,
     correlation: CorrelationId,
     target: &LinkTarget,
+    context: &LinkContext,
+) -> Result<LinkOutcome, ExecuteError<LinkRefusal>> {
+    match (target.subject, context) {
+        (LinkSubject::Booking(booking), LinkContext::Booking(summary)) => {
+            follow_booking_link(executor, secret, correlation, target.action, booking, summary).await
+        }
+        (LinkSubject::Proposal { wish, proposal }, _) => {
+            let answer = match target.action {
+                LinkAction::AcceptProposal => WishAnswer::Accept { wish, proposal },
+                LinkAction::DeclineProposal => WishAnswer::Decline { wish, proposal },
+                _ => return Ok(LinkOutcome::Void),
+            };
+            follow_wish_link(executor, secret, correlation, answer).await
+        }
+        (LinkSubject::Wish(wish), _) if target.action == LinkAction::EndWish => {
+            follow_wish_link(executor, secret, correlation, WishAnswer::End { wish }).await
+        }
+        _ => Ok(LinkOutcome::Void),
+    }
+}
+
+async fn follow_wish_link(
+    executor: &Executor,
+    secret: &LinkSecret,
+    correlation: CorrelationId,
+    answer: WishAnswer,
+) -> Result<LinkOutcome, ExecuteError<LinkRefusal>> {
+    use WishError as E;
+    match answer_wish(executor, secret, correlation, answer).await {
+        Ok(events) if events.is_empty() => Ok(LinkOutcome::AlreadyDone),
+        Ok(_) => Ok(LinkOutcome::Done),
+        Err(ExecuteError::Rejected(E::ProposalExpired { .. })) => Ok(LinkOutcome::Expired),
+        Err(ExecuteError::Rejected(
+            E::ProposalDeclined(_)
+            | E::ProposalAccepted { .. }
+            | E::ProposalWithdrawn(_)
+            | E::WishEnded { .. }
+            | E::WishFulfilled { .. }
+            | E::UnknownWish(_)
+            | E::UnknownProposal { .. },
+        )) => Ok(LinkOutcome::Void),
+        Err(other) => Err(refused(other, LinkRefusal::Wish)),
+    }
+}
+
+fn refused<E>(error: ExecuteError<E>, wrap: fn(E) -> LinkRefusal) -> ExecuteError<LinkRefusal> {
+    match error {
+        ExecuteError::Rejected(reason) => ExecuteError::Rejected(wrap(reason)),
+        ExecuteError::Contended { streams } => ExecuteError::Contended { streams },
+        ExecuteError::Storage(error) => ExecuteError::Storage(error),
+    }
+}
+
+async fn follow_booking_link(
+    executor: &Executor,
+    secret: &LinkSecret,
+    correlation: CorrelationId,
+    action: LinkAction,
+    booking_id: BookingId,
     booking: &BookingSummary,
-) -> Result<LinkOutcome, ExecuteError<BookingError>> {
-    let booking_stream = StreamName::booking(&target.booking);
-    let subject = target.booking.to_string();
-    let result = match target.action {
+) -> Result<LinkOutcome, ExecuteError<LinkRefusal>> {
+    let booking_stream = StreamName::booking(&booking_id);
+    let subject = booking_id.to_string();
+    let result = match action {
         LinkAction::ConfirmBooking => {
             // The waiting number comes from the office-day's stream, named by the booking.
             let state = executor
                 .state_of::<BookingDecider>(std::slice::from_ref(&booking_stream))
                 .await?;
-            let Some(numbers) = state.numbers_stream(&target.booking) else {
+            let Some(numbers) = state.numbers_stream(&booking_id) else {
                 return Ok(LinkOutcome::Void);
             };
             let cancel_token = secret.token(&subject, LinkAction::CancelBooking.as_str());
             let confirm = |now| {
                 BookingCommand::Confirm(ConfirmBooking {
-                    booking: target.booking,
+                    booking: booking_id,
                     checkin_code_hash: code_hash(&secret.checkin_code(&subject)),
                     cancel_link: IssuedLink {
                         action: LinkAction::CancelBooking,
@@ -105,7 +271,7 @@ pub async fn follow_link(
         LinkAction::CancelBooking => {
             let cancel = |now| {
                 BookingCommand::Cancel(CancelBooking {
-                    booking: target.booking,
+                    booking: booking_id,
                     now,
                 })
             };
@@ -113,7 +279,6 @@ pub async fn follow_link(
                 .execute::<BookingDecider>(&[booking_stream], correlation, cancel)
                 .await
         }
-        // Wish links are not booking links; this view never resolves them to a booking.
         LinkAction::AcceptProposal | LinkAction::DeclineProposal | LinkAction::EndWish => {
             return Ok(LinkOutcome::Void);
         }
@@ -122,7 +287,7 @@ pub async fn follow_link(
         Ok(events) if events.is_empty() => Ok(LinkOutcome::AlreadyDone),
         Ok(_) => Ok(LinkOutcome::Done),
         Err(ExecuteError::Rejected(BookingError::Lapsed(_) | BookingError::ConfirmationExpired { .. })) => {
-            Ok(match target.action {
+            Ok(match action {
                 LinkAction::ConfirmBooking => LinkOutcome::Expired,
                 _ => LinkOutcome::Void,
             })
@@ -131,6 +296,6 @@ pub async fn follow_link(
         Err(ExecuteError::Rejected(BookingError::Cancelled(_) | BookingError::UnknownBooking(_))) => {
             Ok(LinkOutcome::Void)
         }
-        Err(other) => Err(other),
+        Err(other) => Err(refused(other, LinkRefusal::Booking)),
     }
 }

@@ -11,7 +11,7 @@ pub use bookings::{BookingRequest, RequestBookingError, RequestedBooking, reques
 
 pub use executor::{Clock, ExecuteError, Executor, IdSource, SystemClock};
 pub use lapse::{LAPSE_CHECK_INTERVAL, lapse_due_bookings, spawn_lapse_timer};
-pub use links::{LinkOutcome, LinkState, follow_link, link_state};
+pub use links::{LinkContext, LinkOutcome, LinkRefusal, LinkState, follow_link, link_state};
 pub use wishes::{
     RegisterWishError, WishAnswer, WishRequest, answer_wish, expire_proposal, lapse_wish, propose_units, register_wish,
 };

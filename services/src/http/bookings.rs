@@ -53,6 +53,21 @@ pub struct CitizenBody {
     phone: Option<String>,
 }
 
+impl CitizenBody {
+    pub(super) fn parse(&self) -> Result<PersonalData, Problem> {
+        Ok(PersonalData {
+            name: CitizenName::parse(&self.name).map_err(|e| Problem::invalid(format!("citizen.name: {e}")))?,
+            email: EmailAddress::parse(&self.email).map_err(|e| Problem::invalid(format!("citizen.email: {e}")))?,
+            phone: self
+                .phone
+                .as_deref()
+                .map(PhoneNumber::parse)
+                .transpose()
+                .map_err(|e| Problem::invalid(format!("citizen.phone: {e}")))?,
+        })
+    }
+}
+
 /// A booking request that went through: the units are held until `confirm_by`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = BookingRequested)]
@@ -148,17 +163,7 @@ fn parse_request(body: BookingBody) -> Result<BookingRequest, Problem> {
     let start = DateTime::parse_from_rfc3339(&body.start)
         .map_err(|e| Problem::invalid(format!("start must be an RFC 3339 instant with offset: {e}")))?
         .with_timezone(&Utc);
-    let citizen = PersonalData {
-        name: CitizenName::parse(&body.citizen.name).map_err(|e| Problem::invalid(format!("citizen.name: {e}")))?,
-        email: EmailAddress::parse(&body.citizen.email).map_err(|e| Problem::invalid(format!("citizen.email: {e}")))?,
-        phone: body
-            .citizen
-            .phone
-            .as_deref()
-            .map(PhoneNumber::parse)
-            .transpose()
-            .map_err(|e| Problem::invalid(format!("citizen.phone: {e}")))?,
-    };
+    let citizen = body.citizen.parse()?;
     Ok(BookingRequest {
         office,
         services,

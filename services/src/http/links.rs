@@ -6,12 +6,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use chrono::SecondsFormat;
 use serde::Serialize;
-use terminagent_domain::{BookingStatus, LinkAction, OfficeTimeZone};
+use terminagent_domain::{BookingStatus, LinkAction, OfficeId, OfficeTimeZone};
 
 use super::AppState;
 use super::openapi::{CONTENDED, INTERNAL, PROBLEM, RATE_LIMITED};
 use super::problem::Problem;
-use crate::application::{LinkOutcome, follow_link, link_state};
+use crate::application::{LinkContext, LinkOutcome, follow_link, link_state};
 use crate::links::LinkToken;
 use crate::projections::{BookingSummary, LinkTarget};
 
@@ -33,9 +33,11 @@ pub struct LinkOutcomeAnswer {
     action: LinkAction,
     #[schema(schema_with = super::openapi::link_outcome)]
     outcome: &'static str,
-    /// The booking the link belongs to, as it is now (when the link belongs to one).
+    /// The booking the link belongs to, as it is now (when there is one: a
+    /// booking's links, an accepted proposal's).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
-    booking: BookingAnswer,
+    booking: Option<BookingAnswer>,
 }
 
 /// A booking as a mail link shows it.
@@ -58,52 +60,57 @@ pub struct BookingAnswer {
     number: Option<String>,
 }
 
-/// The link's target and booking, or `None` for a token that names nothing.
-/// A token the view does not know yet may belong to an event it has not
-/// caught up with (bookings do not wait for views): look once more after
+/// The link's target and what it acts on, or `None` for a token that names
+/// nothing. A token the view does not know yet may belong to an event it has
+/// not caught up with (bookings do not wait for views): look once more after
 /// catching up.
-pub(super) async fn resolve(state: &AppState, token: &str) -> Option<(LinkTarget, BookingSummary, OfficeTimeZone)> {
+pub(super) async fn resolve(state: &AppState, token: &str) -> Option<(LinkTarget, LinkContext, OfficeTimeZone)> {
     let hash = LinkToken::parse(token)?.hash();
     if state.links.read().link(hash.as_str()).is_none() {
         state.catch_up_views().await.ok()?;
     }
     let links = state.links.read();
     let target = links.link(hash.as_str())?.clone();
-    let booking = links.booking(&target.booking)?.clone();
+    let context = LinkContext::of(&target, &links)?;
     drop(links);
-    let zone = state
-        .catalogue
-        .read()
-        .office(&booking.office)
-        .and_then(|office| OfficeTimeZone::parse(&office.timezone).ok());
+    let zone = office_of(&context).and_then(|office| {
+        state
+            .catalogue
+            .read()
+            .office(office)
+            .and_then(|office| OfficeTimeZone::parse(&office.timezone).ok())
+    });
     Some((
         target,
-        booking,
+        context,
         zone.unwrap_or_else(|| OfficeTimeZone::parse("Europe/Berlin").expect("a known zone")),
     ))
+}
+
+/// The office whose clock the link's times are shown in.
+fn office_of(context: &LinkContext) -> Option<&OfficeId> {
+    match context {
+        LinkContext::Proposal { proposal, .. } => Some(&proposal.office),
+        other => other.booking().map(|booking| &booking.office),
+    }
 }
 
 pub(super) async fn press(
     state: &AppState,
     target: &LinkTarget,
-    booking: &BookingSummary,
-) -> Result<(LinkOutcome, BookingSummary), Problem> {
+    context: &LinkContext,
+) -> Result<(LinkOutcome, LinkContext), Problem> {
     let outcome = follow_link(
         &state.executor,
         &state.link_secret,
         state.new_correlation(),
         target,
-        booking,
+        context,
     )
     .await
     .map_err(|error| state.execute_problem(error, |rejected| Problem::internal(&rejected)))?;
     state.catch_up_views().await?;
-    let after = state
-        .links
-        .read()
-        .booking(&target.booking)
-        .cloned()
-        .unwrap_or_else(|| booking.clone());
+    let after = LinkContext::of(target, &state.links.read()).unwrap_or_else(|| context.clone());
     Ok((outcome, after))
 }
 
@@ -127,10 +134,10 @@ pub async fn show_link_json(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Json<LinkStateAnswer>, Problem> {
-    let (target, booking, _) = resolve(&state, &token)
+    let (target, context, _) = resolve(&state, &token)
         .await
         .ok_or_else(|| Problem::not_found("no such link"))?;
-    let link = link_state(&target, &booking, state.executor.now());
+    let link = link_state(&target, &context, state.executor.now());
     Ok(Json(LinkStateAnswer {
         action: target.action,
         state: link.name(),
@@ -164,14 +171,14 @@ pub async fn press_link_json(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Json<LinkOutcomeAnswer>, Problem> {
-    let (target, booking, zone) = resolve(&state, &token)
+    let (target, context, zone) = resolve(&state, &token)
         .await
         .ok_or_else(|| Problem::not_found("no such link"))?;
-    let (outcome, after) = press(&state, &target, &booking).await?;
+    let (outcome, after) = press(&state, &target, &context).await?;
     Ok(Json(LinkOutcomeAnswer {
         action: target.action,
         outcome: outcome.name(),
-        booking: booking_answer(&after, zone),
+        booking: after.booking().map(|booking| booking_answer(booking, zone)),
     }))
 }
 

@@ -13,6 +13,7 @@ pub mod openapi;
 mod pages;
 pub mod problem;
 pub mod rate_limit;
+mod wishes;
 
 use axum::Router;
 use axum::extract::State;
@@ -144,6 +145,7 @@ pub fn operations_router(state: AppState) -> Router {
 fn public_writes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/bookings", post(bookings::create_booking))
+        .route("/api/v1/wishes", post(wishes::create_wish))
         .route(
             "/api/v1/links/{token}",
             get(links::show_link_json).post(links::press_link_json),

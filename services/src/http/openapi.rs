@@ -65,6 +65,7 @@ an unknown path answers 404 `/problems/not-found`.",
         super::catalogue::put_service,
         super::availability::availability,
         super::bookings::create_booking,
+        super::wishes::create_wish,
         super::links::show_link_json,
         super::links::press_link_json,
         super::pages::links::show_link_page,
@@ -76,6 +77,8 @@ an unknown path answers 404 `/problems/not-found`.",
         (name = "catalogue", description = "Offices, services and the capacity staff publish."),
         (name = "availability", description = "Free slots citizens can book."),
         (name = "bookings", description = "Booking requests; confirmation and cancellation go through mail links."),
+        (name = "wishes", description = "The waitlist: when nothing fits, a wish waits for capacity in first-come \
+order; proposals, their answers and ending the search go through mail links."),
         (name = "links", description = "Mail links: a page with a button for people, JSON twins for programs. \
 GET never changes anything (mail scanners open every link); POST acts, and repeating it is harmless."),
         (name = "audit", description = "The event log in order, personal data only as envelope ids."),
@@ -175,4 +178,8 @@ pub(super) fn booking_status() -> Object {
 /// `status` of a booking just requested.
 pub(super) fn pending_confirmation() -> Object {
     string_enum(&["pending_confirmation"])
+}
+
+pub(super) fn waiting() -> Object {
+    string_enum(&["waiting"])
 }

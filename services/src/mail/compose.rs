@@ -8,8 +8,11 @@ use askama::Template;
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use chrono::{DateTime, Utc};
 use terminagent_domain::{
-    BookingEvent, BookingId, BookingRequested, DomainEvent, LinkAction, OfficeTimeZone, PersonalData, StreamName,
+    BookingConfirmed, BookingEvent, BookingId, BookingInput, BookingRequested, DomainEvent, LinkAction, OfficeId,
+    OfficeTimeZone, PersonalData, ProposalAccepted, SealedPersonalData, ServiceId, StreamName, WishEndReason,
+    WishEvent, WishId, WishRegistered,
 };
 use terminagent_eventstore::{EventStore, Opened, SealedEnvelope, StorageError, VaultError};
 
@@ -74,26 +77,39 @@ const QR_CONTENT_ID: &str = "checkin-qr";
 
 impl MailComposer {
     pub async fn compose(&self, notice: &MailNotice) -> Result<Composed, ComposeError> {
-        let event = BookingEvent::from_stored_json(&notice.event_type, notice.data.get())
-            .map_err(|error| ComposeError::Broken(error.to_string()))?;
+        let broken = |error: terminagent_domain::EventDecodeError| ComposeError::Broken(error.to_string());
         // The catalogue entries the event names precede it in the log.
         self.catalogue.caught_up_to(notice.position).await;
-        let request = match &event {
-            BookingEvent::Requested(request) => request.clone(),
-            BookingEvent::Confirmed(confirmed) => self.request_of(&confirmed.booking).await?,
-            BookingEvent::Cancelled(cancelled) => self.request_of(&cancelled.booking).await?,
-            BookingEvent::Lapsed(lapsed) => self.request_of(&lapsed.booking).await?,
+        let (event, request) = if WishEvent::EVENT_TYPES.contains(&notice.event_type.as_str()) {
+            match WishEvent::from_stored_json(&notice.event_type, notice.data.get()).map_err(broken)? {
+                // An accepted proposal is a confirmed booking: its mail is the confirmation.
+                WishEvent::ProposalAccepted(accepted) => {
+                    let confirmed = BookingEvent::Confirmed(BookingConfirmed {
+                        booking: accepted.booking,
+                        office: accepted.office.clone(),
+                        date: accepted.date,
+                        number: accepted.number,
+                        checkin_code_hash: accepted.checkin_code_hash.clone(),
+                        links: accepted.links.clone(),
+                    });
+                    (confirmed, booking_of_acceptance(accepted))
+                }
+                other => return self.compose_wish(notice, other).await,
+            }
+        } else {
+            let event = BookingEvent::from_stored_json(&notice.event_type, notice.data.get()).map_err(broken)?;
+            let request = match &event {
+                BookingEvent::Requested(request) => request.clone(),
+                BookingEvent::Confirmed(confirmed) => self.request_of(&confirmed.booking).await?,
+                BookingEvent::Cancelled(cancelled) => self.request_of(&cancelled.booking).await?,
+                BookingEvent::Lapsed(lapsed) => self.request_of(&lapsed.booking).await?,
+            };
+            (event, request)
         };
-        let sealed = SealedEnvelope {
-            envelope_id: request.citizen.envelope_id.as_ulid(),
-            nonce: request.citizen.nonce.clone(),
-            ciphertext: request.citizen.ciphertext.clone(),
+        let Some(citizen) = self.open(&request.citizen).await? else {
+            return Ok(Composed::Skip("personal data erased".into()));
         };
-        let citizen: PersonalData = match self.store.vault().open(&sealed).await? {
-            Opened::Readable(citizen) => citizen,
-            Opened::Erased => return Ok(Composed::Skip("personal data erased".into())),
-        };
-        let (details, zone) = self.details(&request, &citizen)?;
+        let (details, zone) = self.details(&request.office, &request.services, request.start, request.end, &citizen)?;
         let subject_of = |what: &str| format!("{what}: {}, {} Uhr", details.date, details.start);
         let booking = request.booking.to_string();
         let link = |action: LinkAction| self.secret.token(&booking, action.as_str()).url(&self.public_url);
@@ -204,42 +220,69 @@ impl MailComposer {
         self.address(notice, &citizen, content)
     }
 
-    /// The request that opened `booking` (every later booking event follows one).
+    /// The request that opened `booking` (every later booking event follows
+    /// one), or the accepted proposal that placed it.
     async fn request_of(&self, booking: &BookingId) -> Result<BookingRequested, ComposeError> {
         let stream = StreamName::booking(booking);
         let events = self.store.read_stream(stream.as_str(), 0).await?;
         events
             .iter()
             .find_map(|stored| {
-                match BookingEvent::from_stored_json(&stored.event.event_type, stored.event.data.as_str()) {
-                    Ok(BookingEvent::Requested(request)) => Some(request),
+                let (event_type, data) = (stored.event.event_type.as_str(), stored.event.data.as_str());
+                match BookingInput::from_stored_json(event_type, data) {
+                    Ok(BookingInput::Booking(BookingEvent::Requested(request))) => Some(request),
+                    Ok(BookingInput::Wish(WishEvent::ProposalAccepted(accepted))) => {
+                        Some(booking_of_acceptance(accepted))
+                    }
                     _ => None,
                 }
             })
             .ok_or_else(|| ComposeError::Broken(format!("booking {booking} has no request in the log")))
     }
 
-    fn details(
-        &self,
-        request: &BookingRequested,
-        citizen: &PersonalData,
-    ) -> Result<(AppointmentDetails, OfficeTimeZone), ComposeError> {
+    /// The citizen's personal data, `None` once erased.
+    async fn open(&self, citizen: &SealedPersonalData) -> Result<Option<PersonalData>, ComposeError> {
+        let sealed = SealedEnvelope {
+            envelope_id: citizen.envelope_id.as_ulid(),
+            nonce: citizen.nonce.clone(),
+            ciphertext: citizen.ciphertext.clone(),
+        };
+        Ok(match self.store.vault().open(&sealed).await? {
+            Opened::Readable(citizen) => Some(citizen),
+            Opened::Erased => None,
+        })
+    }
+
+    /// Service names as the catalogue calls them, joined.
+    fn service_names(&self, services: &[ServiceId]) -> String {
         let catalogue = self.catalogue.read();
-        let office = catalogue
-            .office(&request.office)
-            .ok_or_else(|| ComposeError::Broken(format!("office {} is not in the catalogue", request.office)))?;
-        let zone = OfficeTimeZone::parse(&office.timezone).map_err(|error| ComposeError::Broken(error.to_string()))?;
-        let services = request
-            .services
+        services
             .iter()
             .map(|service| {
                 catalogue
                     .service(service)
                     .map_or(service.as_str(), |entry| entry.name.as_str())
+                    .to_owned()
             })
             .collect::<Vec<_>>()
-            .join(", ");
-        let (start, end) = (zone.to_local(request.start), zone.to_local(request.end));
+            .join(", ")
+    }
+
+    fn details(
+        &self,
+        office: &OfficeId,
+        services: &[ServiceId],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        citizen: &PersonalData,
+    ) -> Result<(AppointmentDetails, OfficeTimeZone), ComposeError> {
+        let services = self.service_names(services);
+        let catalogue = self.catalogue.read();
+        let office = catalogue
+            .office(office)
+            .ok_or_else(|| ComposeError::Broken(format!("office {office} is not in the catalogue")))?;
+        let zone = OfficeTimeZone::parse(&office.timezone).map_err(|error| ComposeError::Broken(error.to_string()))?;
+        let (start, end) = (zone.to_local(start), zone.to_local(end));
         let details = AppointmentDetails {
             name: citizen.name.as_str().to_owned(),
             office: office.name.clone(),
@@ -288,6 +331,200 @@ impl MailComposer {
             .multipart(body)
             .map(|message| Composed::Mail(Box::new(message)))
             .map_err(|error| ComposeError::Broken(error.to_string()))
+    }
+}
+
+impl MailComposer {
+    /// The mails of the waitlist: registration, proposal, declined, expired, ended.
+    async fn compose_wish(&self, notice: &MailNotice, event: WishEvent) -> Result<Composed, ComposeError> {
+        let registered = match &event {
+            WishEvent::Registered(registered) => registered.clone(),
+            other => self.registration_of(&other.wish()).await?,
+        };
+        let Some(citizen) = self.open(&registered.citizen).await? else {
+            return Ok(Composed::Skip("personal data erased".into()));
+        };
+        let search = self.search_details(&registered)?;
+        let wish = registered.wish.to_string();
+        let end_search = MailAction {
+            label: "Terminsuche beenden",
+            url: self.secret.token(&wish, LinkAction::EndWish.as_str()).url(&self.public_url),
+        };
+        let book_anew = MailAction {
+            label: "Einen Termin buchen",
+            url: format!("{}/", self.public_url.as_str()),
+        };
+        let mut appointment = None;
+        let (subject, paragraphs, actions): (String, Vec<String>, Vec<MailAction>) = match &event {
+            WishEvent::Registered(_) => (
+                "Ihre Terminsuche ist eingetragen".into(),
+                vec![
+                    "Ihre Terminsuche ist eingetragen. Sobald ein passender Termin frei wird, schlagen wir ihn \
+                     Ihnen per E-Mail vor – in der Reihenfolge, in der die Suchen eingegangen sind."
+                        .into(),
+                    "Sie müssen nichts weiter tun. Wenn Sie keinen Termin mehr brauchen, beenden Sie die Suche \
+                     bitte mit dem Link unten."
+                        .into(),
+                ],
+                vec![end_search],
+            ),
+            WishEvent::ProposalMade(made) => {
+                let (details, zone) = self.details(&made.office, &registered.services, made.start, made.end, &citizen)?;
+                let answer_by = zone.to_local(made.expires_at);
+                let answer_by = format!("{}, {}", german::long_date(answer_by.date_naive()), german::clock(&answer_by));
+                let proposal = made.proposal.to_string();
+                let link = |action: LinkAction| self.secret.token(&proposal, action.as_str()).url(&self.public_url);
+                let subject = format!("Terminvorschlag: {}, {} Uhr", details.date, details.start);
+                appointment = Some(details);
+                (
+                    subject,
+                    vec![
+                        "Für Ihre Terminsuche ist ein passender Termin frei geworden.".into(),
+                        format!(
+                            "Wir halten ihn bis {answer_by} Uhr für Sie bereit. Nehmen Sie ihn an, ist er \
+                             verbindlich gebucht. Lehnen Sie ab, sucht das System für Sie weiter; dieser Termin \
+                             wird Ihnen dann nicht noch einmal vorgeschlagen."
+                        ),
+                    ],
+                    vec![
+                        MailAction {
+                            label: "Termin annehmen",
+                            url: link(LinkAction::AcceptProposal),
+                        },
+                        MailAction {
+                            label: "Ablehnen und weiter suchen",
+                            url: link(LinkAction::DeclineProposal),
+                        },
+                        end_search,
+                    ],
+                )
+            }
+            WishEvent::ProposalDeclined(_) => (
+                "Ihre Terminsuche läuft weiter".into(),
+                vec![
+                    "Sie haben den vorgeschlagenen Termin abgelehnt. Ihre Suche behält ihren Platz; den nächsten \
+                     passenden Termin schlagen wir Ihnen vor."
+                        .into(),
+                ],
+                vec![end_search],
+            ),
+            WishEvent::ProposalExpired(_) => (
+                "Der Terminvorschlag ist verfallen".into(),
+                vec![
+                    "Sie haben auf unseren Terminvorschlag nicht rechtzeitig geantwortet; der Termin wurde \
+                     weitergegeben. Ihre Suche behält ihren Platz, solange sie läuft."
+                        .into(),
+                ],
+                vec![end_search],
+            ),
+            WishEvent::Ended(ended) => {
+                let why = match ended.reason {
+                    WishEndReason::Citizen => "Ihre Terminsuche ist wie gewünscht beendet.",
+                    WishEndReason::UnansweredProposals => {
+                        "Ihre Terminsuche ist beendet, weil mehrere Terminvorschläge nacheinander unbeantwortet \
+                         blieben."
+                    }
+                    WishEndReason::UntilPassed => {
+                        "Ihre Terminsuche ist beendet, weil das angegebene Enddatum vorüber ist."
+                    }
+                };
+                (
+                    "Ihre Terminsuche ist beendet".into(),
+                    vec![
+                        why.into(),
+                        "Wenn Sie doch einen Termin brauchen, können Sie jederzeit einen buchen oder eine neue \
+                         Suche eintragen."
+                            .into(),
+                    ],
+                    vec![book_anew],
+                )
+            }
+            WishEvent::ProposalAccepted(_) => {
+                return Err(ComposeError::Broken("an acceptance is mailed as a confirmation".into()));
+            }
+        };
+        let name = citizen.name.as_str();
+        let content = Content {
+            text: render(WishText {
+                name,
+                paragraphs: &paragraphs,
+                actions: &actions,
+                appointment: appointment.as_ref(),
+                search: &search,
+            })?,
+            html: render(WishHtml {
+                subject: &subject,
+                name,
+                paragraphs: &paragraphs,
+                actions: &actions,
+                appointment: appointment.as_ref(),
+                search: &search,
+            })?,
+            subject,
+            inline_png: None,
+            calendar: None,
+        };
+        self.address(notice, &citizen, content)
+    }
+
+    /// The registration of `wish` (every later wish event follows it).
+    async fn registration_of(&self, wish: &WishId) -> Result<WishRegistered, ComposeError> {
+        let events = self.store.read_stream(StreamName::wish(wish).as_str(), 0).await?;
+        events
+            .iter()
+            .find_map(|stored| {
+                match WishEvent::from_stored_json(&stored.event.event_type, stored.event.data.as_str()) {
+                    Ok(WishEvent::Registered(registered)) => Some(registered),
+                    _ => None,
+                }
+            })
+            .ok_or_else(|| ComposeError::Broken(format!("wish {wish} has no registration in the log")))
+    }
+
+    fn search_details(&self, registered: &WishRegistered) -> Result<SearchDetails, ComposeError> {
+        let offices = {
+            let catalogue = self.catalogue.read();
+            registered
+                .offices
+                .iter()
+                .map(|office| catalogue.office(office).map_or(office.to_string(), |entry| entry.name.clone()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut times: Vec<String> = Vec::new();
+        let mut day = chrono::Weekday::Mon;
+        for _ in 0..7 {
+            let hours: Vec<String> = registered
+                .windows
+                .hours(day)
+                .map(|hour| format!("{hour}–{} Uhr", hour + 1))
+                .collect();
+            if !hours.is_empty() {
+                times.push(format!("{}: {}", german::weekday(day), hours.join(", ")));
+            }
+            day = day.succ();
+        }
+        Ok(SearchDetails {
+            offices,
+            services: self.service_names(&registered.services),
+            times,
+            until: registered.until.map(|until| german::long_date(until.as_naive())),
+        })
+    }
+}
+
+/// A booking placed by accepting a proposal, in the shape of a request.
+fn booking_of_acceptance(accepted: ProposalAccepted) -> BookingRequested {
+    BookingRequested {
+        booking: accepted.booking,
+        office: accepted.office,
+        services: accepted.services,
+        units: accepted.units,
+        start: accepted.start,
+        end: accepted.end,
+        citizen: accepted.citizen,
+        confirm_by: accepted.start,
+        links: accepted.links,
     }
 }
 

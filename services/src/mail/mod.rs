@@ -42,6 +42,12 @@ pub const MAIL_EVENT_TYPES: &[&str] = &[
     "booking.confirmed",
     "booking.cancelled",
     "booking.lapsed",
+    "wish.registered",
+    "proposal.made",
+    "proposal.accepted",
+    "proposal.declined",
+    "proposal.expired",
+    "wish.ended",
 ];
 
 /// What the relay puts on the bus: the event itself. The mailer reads

@@ -84,3 +84,43 @@ pub struct LapseHtml<'a> {
     pub details: &'a AppointmentDetails,
     pub booking_url: &'a str,
 }
+
+/// A link a mail offers, with what it does.
+#[derive(Debug, Clone)]
+pub struct MailAction {
+    pub label: &'static str,
+    pub url: String,
+}
+
+/// What every waitlist mail repeats about the search, ready to print.
+#[derive(Debug, Clone)]
+pub struct SearchDetails {
+    pub offices: String,
+    pub services: String,
+    /// One line per weekday: "Montag: 8–9 Uhr, 9–10 Uhr".
+    pub times: Vec<String>,
+    pub until: Option<String>,
+}
+
+/// Every waitlist mail: paragraphs, the links (the first one is the main
+/// action), the proposed appointment if there is one, the search.
+#[derive(Template)]
+#[template(path = "mail/wish.txt")]
+pub struct WishText<'a> {
+    pub name: &'a str,
+    pub paragraphs: &'a [String],
+    pub actions: &'a [MailAction],
+    pub appointment: Option<&'a AppointmentDetails>,
+    pub search: &'a SearchDetails,
+}
+
+#[derive(Template)]
+#[template(path = "mail/wish.html")]
+pub struct WishHtml<'a> {
+    pub subject: &'a str,
+    pub name: &'a str,
+    pub paragraphs: &'a [String],
+    pub actions: &'a [MailAction],
+    pub appointment: Option<&'a AppointmentDetails>,
+    pub search: &'a SearchDetails,
+}

@@ -1,20 +1,50 @@
-//! Mail links and the bookings they act on, as the log tells them: token
-//! hash → target, and each booking's current state.
+//! Mail links and what they act on, as the log tells them: token hash →
+//! target, and each booking's, wish's and proposal's current state.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use terminagent_domain::{BookingEvent, BookingId, BookingStatus, DomainEvent, IssuedLink, LinkAction, OfficeId};
+use terminagent_domain::{
+    BookingEvent, BookingId, BookingStatus, DomainEvent, IssuedLink, LinkAction, OfficeId, ProposalId,
+    ProposalStatus, WishEvent, WishId, WishStatus,
+};
 use terminagent_eventstore::LogEvent;
 
 use super::Projection;
 
 /// What a link acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkSubject {
+    Booking(BookingId),
+    Proposal { wish: WishId, proposal: ProposalId },
+    Wish(WishId),
+}
+
+/// A link: what it acts on, how, and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkTarget {
-    pub booking: BookingId,
+    pub subject: LinkSubject,
     pub action: LinkAction,
     pub expires_at: DateTime<Utc>,
+}
+
+/// A proposal as link pages and answers show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposalSummary {
+    pub proposal: ProposalId,
+    pub wish: WishId,
+    pub office: OfficeId,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub status: ProposalStatus,
+}
+
+/// A wish as link pages and answers show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WishSummary {
+    pub wish: WishId,
+    pub status: WishStatus,
 }
 
 /// A booking as link pages and answers show it.
@@ -32,9 +62,19 @@ pub struct BookingSummary {
 pub struct LinksView {
     links: HashMap<String, LinkTarget>,
     bookings: HashMap<BookingId, BookingSummary>,
+    wishes: HashMap<WishId, WishSummary>,
+    proposals: HashMap<ProposalId, ProposalSummary>,
 }
 
 impl LinksView {
+    pub fn wish(&self, wish: &WishId) -> Option<&WishSummary> {
+        self.wishes.get(wish)
+    }
+
+    pub fn proposal(&self, proposal: &ProposalId) -> Option<&ProposalSummary> {
+        self.proposals.get(proposal)
+    }
+
     pub fn link(&self, token_hash: &str) -> Option<&LinkTarget> {
         self.links.get(token_hash)
     }
@@ -55,14 +95,97 @@ impl LinksView {
         due
     }
 
-    fn issue(&mut self, booking: BookingId, links: &[IssuedLink]) {
+    fn issue(&mut self, subject: LinkSubject, links: &[IssuedLink]) {
         for link in links {
+            // A proposal mail repeats its wish's end link.
+            let subject = match (link.action, subject) {
+                (LinkAction::EndWish, LinkSubject::Proposal { wish, .. }) => LinkSubject::Wish(wish),
+                _ => subject,
+            };
             let target = LinkTarget {
-                booking,
+                subject,
                 action: link.action,
                 expires_at: link.expires_at,
             };
             self.links.insert(link.token_hash.clone(), target);
+        }
+    }
+
+    fn set_proposal_status(&mut self, proposal: &ProposalId, status: ProposalStatus) {
+        if let Some(summary) = self.proposals.get_mut(proposal)
+            && summary.status == ProposalStatus::Open
+        {
+            summary.status = status;
+        }
+    }
+
+    fn set_wish_status(&mut self, wish: &WishId, status: WishStatus) {
+        if let Some(summary) = self.wishes.get_mut(wish)
+            && summary.status == WishStatus::Waiting
+        {
+            summary.status = status;
+        }
+    }
+
+    fn apply_wish(&mut self, event: WishEvent) {
+        match event {
+            WishEvent::Registered(registered) => {
+                self.wishes.insert(
+                    registered.wish,
+                    WishSummary {
+                        wish: registered.wish,
+                        status: WishStatus::Waiting,
+                    },
+                );
+                self.issue(LinkSubject::Wish(registered.wish), &registered.links);
+            }
+            WishEvent::ProposalMade(made) => {
+                let subject = LinkSubject::Proposal {
+                    wish: made.wish,
+                    proposal: made.proposal,
+                };
+                self.issue(subject, &made.links);
+                self.proposals.insert(
+                    made.proposal,
+                    ProposalSummary {
+                        proposal: made.proposal,
+                        wish: made.wish,
+                        office: made.office,
+                        start: made.start,
+                        end: made.end,
+                        expires_at: made.expires_at,
+                        status: ProposalStatus::Open,
+                    },
+                );
+            }
+            WishEvent::ProposalAccepted(accepted) => {
+                self.set_proposal_status(&accepted.proposal, ProposalStatus::Accepted(accepted.booking));
+                self.set_wish_status(
+                    &accepted.wish,
+                    WishStatus::Fulfilled {
+                        proposal: accepted.proposal,
+                        booking: accepted.booking,
+                    },
+                );
+                let booking = BookingSummary {
+                    booking: accepted.booking,
+                    office: accepted.office,
+                    start: accepted.start,
+                    end: accepted.end,
+                    status: BookingStatus::Confirmed(accepted.number),
+                    confirm_by: accepted.start,
+                };
+                self.bookings.insert(accepted.booking, booking);
+                self.issue(LinkSubject::Booking(accepted.booking), &accepted.links);
+            }
+            WishEvent::ProposalDeclined(closed) => self.set_proposal_status(&closed.proposal, ProposalStatus::Declined),
+            WishEvent::ProposalExpired(closed) => self.set_proposal_status(&closed.proposal, ProposalStatus::Expired),
+            WishEvent::Ended(ended) => {
+                if let Some(proposal) = &ended.proposal {
+                    self.set_proposal_status(proposal, ProposalStatus::Withdrawn);
+                }
+                self.set_wish_status(&ended.wish, WishStatus::Ended(ended.reason));
+            }
         }
     }
 
@@ -76,6 +199,15 @@ impl LinksView {
 impl Projection for LinksView {
     fn apply(&mut self, event: &LogEvent) {
         let event_type = event.event.event_type.as_str();
+        if WishEvent::EVENT_TYPES.contains(&event_type) {
+            match WishEvent::from_stored_json(event_type, event.event.data.as_str()) {
+                Ok(wish_event) => self.apply_wish(wish_event),
+                Err(error) => {
+                    tracing::error!(position = event.position, event_type, %error, "wish event does not decode; skipped")
+                }
+            }
+            return;
+        }
         if !BookingEvent::EVENT_TYPES.contains(&event_type) {
             return;
         }
@@ -98,11 +230,11 @@ impl Projection for LinksView {
                     confirm_by: requested.confirm_by,
                 };
                 self.bookings.insert(requested.booking, summary);
-                self.issue(requested.booking, &requested.links);
+                self.issue(LinkSubject::Booking(requested.booking), &requested.links);
             }
             BookingEvent::Confirmed(confirmed) => {
                 self.set_status(&confirmed.booking, BookingStatus::Confirmed(confirmed.number));
-                self.issue(confirmed.booking, &confirmed.links);
+                self.issue(LinkSubject::Booking(confirmed.booking), &confirmed.links);
             }
             BookingEvent::Cancelled(cancelled) => self.set_status(&cancelled.booking, BookingStatus::Cancelled),
             BookingEvent::Lapsed(lapsed) => self.set_status(&lapsed.booking, BookingStatus::Lapsed),

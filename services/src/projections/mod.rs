@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 pub use availability::AvailabilityView;
 pub use catalogue::{CatalogueView, OfficeEntry, ServiceEntry};
-pub use links::{BookingSummary, LinkTarget, LinksView};
+pub use links::{BookingSummary, LinkSubject, LinkTarget, LinksView, ProposalSummary, WishSummary};
 
 /// A read model: folds log events in order. Events it does not know are ignored.
 pub trait Projection: Default + Send + Sync + 'static {

@@ -71,6 +71,7 @@ impl TestApp {
             log_format: LogFormat::Text,
             booking_horizon_days: 21,
             max_open_bookings: 3,
+            max_unanswered_proposals: 3,
         };
         adjust(&mut config);
         let app = Application::build(config).await.expect("app starts");
@@ -149,6 +150,29 @@ impl TestApp {
     /// The directory `--mail file:DIR` writes to (when the test did not choose SMTP).
     pub fn outbox(&self) -> &std::path::Path {
         &self._outbox.0
+    }
+
+    /// The events of `event_type` once there are at least `count` of them
+    /// (the matcher works in the background); panics after 20 s.
+    pub async fn wait_for_events(&self, event_type: &str, count: usize) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let events: Vec<Value> = self
+                .all_events()
+                .await
+                .into_iter()
+                .filter(|event| event["type"] == event_type)
+                .collect();
+            if events.len() >= count {
+                return events;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited 20 s for {count} {event_type} events, saw {}",
+                events.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {

@@ -11,14 +11,14 @@ use terminagent_domain::{BookingStatus, LinkAction, OfficeTimeZone};
 use super::super::AppState;
 use super::super::links::{press, resolve};
 use super::{MessagePage, long_date, render};
-use crate::application::{LinkOutcome, LinkState, link_state};
-use crate::projections::BookingSummary;
+use crate::application::{LinkContext, LinkOutcome, LinkState, link_state};
 
 #[derive(Template)]
 #[template(path = "link.html")]
 struct LinkPage {
     heading: &'static str,
-    booking: BookingDetails,
+    /// The appointment the link is about (none for ending a search without one).
+    booking: Option<BookingDetails>,
     /// The button's label while the link can still act.
     button: Option<&'static str>,
 }
@@ -51,18 +51,18 @@ struct BookingDetails {
     )
 )]
 pub async fn show_link_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some((target, booking, zone)) = resolve(&state, &token).await else {
+    let Some((target, context, zone)) = resolve(&state, &token).await else {
         return not_found_page();
     };
-    let page = match link_state(&target, &booking, state.executor.now()) {
+    let page = match link_state(&target, &context, state.executor.now()) {
         LinkState::Open => LinkPage {
             heading: question(target.action),
-            booking: details(&state, &booking, zone),
+            booking: details(&state, &context, zone),
             button: Some(button(target.action)),
         },
         other => LinkPage {
             heading: finished(target.action, other),
-            booking: details(&state, &booking, zone),
+            booking: details(&state, &context, zone),
             button: None,
         },
     };
@@ -93,10 +93,10 @@ pub async fn show_link_page(State(state): State<AppState>, Path(token): Path<Str
     )
 )]
 pub async fn press_link_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some((target, booking, zone)) = resolve(&state, &token).await else {
+    let Some((target, context, zone)) = resolve(&state, &token).await else {
         return not_found_page();
     };
-    match press(&state, &target, &booking).await {
+    match press(&state, &target, &context).await {
         Ok((outcome, after)) => {
             let heading = match outcome {
                 LinkOutcome::Done => done(target.action),
@@ -173,26 +173,37 @@ fn finished(action: LinkAction, state: LinkState) -> &'static str {
     }
 }
 
-fn details(state: &AppState, booking: &BookingSummary, zone: OfficeTimeZone) -> BookingDetails {
-    let (start, end) = (zone.to_local(booking.start), zone.to_local(booking.end));
+/// The booking the link belongs to, else the proposal's appointment.
+fn details(state: &AppState, context: &LinkContext, zone: OfficeTimeZone) -> Option<BookingDetails> {
+    let (office, start, end, number) = match (context.booking(), context) {
+        (Some(booking), _) => (
+            &booking.office,
+            booking.start,
+            booking.end,
+            match &booking.status {
+                BookingStatus::Confirmed(number) => Some(number.to_string()),
+                _ => None,
+            },
+        ),
+        (None, LinkContext::Proposal { proposal, .. }) => (&proposal.office, proposal.start, proposal.end, None),
+        (None, _) => return None,
+    };
+    let (start, end) = (zone.to_local(start), zone.to_local(end));
     // An office the catalogue view has not seen yet still has its id.
     let (office, address) = state
         .catalogue
         .read()
-        .office(&booking.office)
+        .office(office)
         .map(|office| (office.name.clone(), office.address.clone()))
-        .unwrap_or_else(|| (booking.office.to_string(), String::new()));
-    BookingDetails {
+        .unwrap_or_else(|| (office.to_string(), String::new()));
+    Some(BookingDetails {
         date: long_date(start.date_naive()),
         from: start.format("%H:%M").to_string(),
         until: end.format("%H:%M").to_string(),
         office,
         address,
-        number: match &booking.status {
-            BookingStatus::Confirmed(number) => Some(number.to_string()),
-            _ => None,
-        },
-    }
+        number,
+    })
 }
 
 fn not_found_page() -> Response {

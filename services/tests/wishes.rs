@@ -1,0 +1,292 @@
+//! The waitlist over HTTP (API.md "Wishes", DESIGN.md invariants 3–5): wishes
+//! are registered through the API, capacity is published, and the matcher
+//! running in the same process proposes it first come, first served. Answers
+//! go through the mail links, as a citizen's would.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Days, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::TestApp;
+use terminagent_domain::{LocalTime, OfficeTimeZone};
+use terminagent_eventstore::Backend;
+
+const DAYS_AHEAD: u64 = 7;
+
+fn day() -> chrono::NaiveDate {
+    Utc::now().date_naive() + Days::new(DAYS_AHEAD)
+}
+
+fn at(hhmm: &str) -> DateTime<Utc> {
+    OfficeTimeZone::parse("Europe/Berlin")
+        .unwrap()
+        .instant(day(), LocalTime::parse(hhmm).unwrap())
+        .unwrap()
+}
+
+/// The API's weekday key of the test day.
+fn weekday_key() -> &'static str {
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][day().weekday().num_days_from_monday() as usize]
+}
+
+async fn catalogue(app: &TestApp) {
+    for office in ["stadtmitte", "hamborn"] {
+        let body = json!({"name": office, "address": "Rathausplatz 1", "timezone": "Europe/Berlin"});
+        app.staff(Method::PUT, &format!("/api/v1/offices/{office}"), body).await;
+    }
+    for service in ["reisepass", "personalausweis"] {
+        let body = json!({"name": service, "duration_minutes": 12});
+        app.staff(Method::PUT, &format!("/api/v1/services/{service}"), body).await;
+    }
+}
+
+async fn publish(app: &TestApp, from: &str, to: &str) {
+    let body = json!({"date": day().to_string(), "from": from, "to": to, "unit_minutes": 12, "lanes": 1});
+    let (status, answer) = app
+        .staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+}
+
+fn wish_body(email: &str, hours: &[u32]) -> Value {
+    json!({"offices": ["stadtmitte", "hamborn"], "services": ["reisepass"],
+           "windows": {weekday_key(): hours}, "citizen": {"name": "Erika Mustermann", "email": email}})
+}
+
+async fn register(app: &TestApp, email: &str) -> String {
+    let (status, answer) = app
+        .send(Method::POST, "/api/v1/wishes", None, Some(wish_body(email, &[8])))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["status"], "waiting");
+    answer["wish_id"].as_str().unwrap().to_owned()
+}
+
+/// (wish, proposal id, first unit's local start) of every proposal so far,
+/// once there are `count`.
+async fn proposals(app: &TestApp, count: usize) -> Vec<(String, String, String)> {
+    app.wait_for_events("proposal.made", count)
+        .await
+        .iter()
+        .map(|event| {
+            let data = &event["data"];
+            (
+                data["wish"].as_str().unwrap().to_owned(),
+                data["proposal"].as_str().unwrap().to_owned(),
+                data["units"][0]["start"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn press(app: &TestApp, subject: &str, action: &str) -> Value {
+    let token = app.link_token(subject, action).await;
+    let (status, answer) = app
+        .send(Method::POST, &format!("/api/v1/links/{token}"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+async fn link_state(app: &TestApp, subject: &str, action: &str) -> String {
+    let token = app.link_token(subject, action).await;
+    let (status, answer) = app
+        .send(Method::GET, &format!("/api/v1/links/{token}"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["action"], action);
+    answer["state"].as_str().unwrap().to_owned()
+}
+
+async fn free_starts(app: &TestApp) -> Vec<String> {
+    let path = format!(
+        "/api/v1/availability?office=stadtmitte&services=reisepass&from={0}&to={0}",
+        day()
+    );
+    let (status, answer) = app.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|slot| slot["start"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Proposals the log holds now (without waiting for more).
+async fn proposals_now(app: &TestApp) -> usize {
+    app.all_events()
+        .await
+        .iter()
+        .filter(|event| event["type"] == "proposal.made")
+        .count()
+}
+
+async fn first_come_first_served(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    catalogue(&app).await;
+    let w1 = register(&app, "w1@example.org").await;
+    let w2 = register(&app, "w2@example.org").await;
+    let w3 = register(&app, "w3@example.org").await;
+
+    // One unit: W1's, only W1's; it never shows as bookable, and a booking cannot take it.
+    publish(&app, "08:00", "08:12").await;
+    let made = proposals(&app, 1).await;
+    assert_eq!((made[0].0.as_str(), made[0].2.as_str()), (w1.as_str(), "08:00"));
+    assert!(free_starts(&app).await.is_empty(), "a held unit never shows");
+    let booking = json!({"office": "stadtmitte", "services": ["reisepass"], "start": at("08:00").to_rfc3339(),
+                         "citizen": {"name": "Max Muster", "email": "max@example.org"}});
+    let (status, answer) = app.send(Method::POST, "/api/v1/bookings", None, Some(booking)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer["type"].as_str().unwrap().ends_with("/slot-taken"));
+    assert_eq!(link_state(&app, &made[0].1, "accept_proposal").await, "open");
+
+    // W1 declines: W2 gets it, W3 still waits.
+    let answer = press(&app, &made[0].1, "decline_proposal").await;
+    assert_eq!(answer["outcome"], "done");
+    assert_eq!(press(&app, &made[0].1, "decline_proposal").await["outcome"], "already_done");
+    assert_eq!(link_state(&app, &made[0].1, "accept_proposal").await, "void");
+    let made = proposals(&app, 2).await;
+    assert_eq!((made[1].0.as_str(), made[1].2.as_str()), (w2.as_str(), "08:00"));
+
+    // W1 kept its place: the next unit is W1's, not W3's.
+    publish(&app, "08:12", "08:24").await;
+    let made = proposals(&app, 3).await;
+    assert_eq!((made[2].0.as_str(), made[2].2.as_str()), (w1.as_str(), "08:12"));
+
+    // W2 ends the search: its unit goes to W3 (W1 is busy and declined it anyway),
+    // and W2's proposal links are void.
+    assert_eq!(press(&app, &w2, "end_wish").await["outcome"], "done");
+    assert_eq!(press(&app, &w2, "end_wish").await["outcome"], "already_done");
+    let made = proposals(&app, 4).await;
+    assert_eq!((made[3].0.as_str(), made[3].2.as_str()), (w3.as_str(), "08:00"));
+    assert_eq!(press(&app, &made[1].1, "accept_proposal").await["outcome"], "void");
+
+    // W1 accepts: a confirmed booking with a waiting number.
+    let answer = press(&app, &made[2].1, "accept_proposal").await;
+    assert_eq!(answer["outcome"], "done", "{answer}");
+    assert_eq!(answer["booking"]["status"], "confirmed");
+    assert!(answer["booking"]["number"].as_str().is_some_and(|n| (1..=4).contains(&n.len())));
+    assert_eq!(press(&app, &made[2].1, "accept_proposal").await["outcome"], "already_done");
+    assert_eq!(press(&app, &made[2].1, "decline_proposal").await["outcome"], "void");
+    assert_eq!(link_state(&app, &w1, "end_wish").await, "void", "a fulfilled wish cannot end");
+
+    // Nothing else happened: four proposals, each unit held by one at a time.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(proposals_now(&app).await, 4);
+    assert!(free_starts(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn first_come_first_served_on_sqlite() {
+    first_come_first_served(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn first_come_first_served_on_postgres() {
+    first_come_first_served(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn an_unanswered_proposal_expires_and_moves_on_by_itself() {
+    let app = TestApp::spawn_configured(Backend::Sqlite, |config| {
+        config.proposal_ttl = Duration::from_secs(1);
+        config.max_unanswered_proposals = 2;
+    })
+    .await;
+    catalogue(&app).await;
+    let w1 = register(&app, "w1@example.org").await;
+    let w2 = register(&app, "w2@example.org").await;
+    publish(&app, "08:00", "08:12").await;
+    let made = proposals(&app, 2).await;
+    assert_eq!(made[0].0, w1);
+    assert_eq!((made[1].0.as_str(), made[1].2.as_str()), (w2.as_str(), "08:00"));
+    let expired = app.wait_for_events("proposal.expired", 1).await;
+    assert_eq!(expired[0]["data"]["wish"], w1.as_str());
+    assert_eq!(link_state(&app, &made[0].1, "accept_proposal").await, "expired");
+    assert_eq!(press(&app, &made[0].1, "accept_proposal").await["outcome"], "expired");
+
+    // W1 keeps its place and gets the next unit; never the one it let expire.
+    publish(&app, "08:12", "08:24").await;
+    let made = proposals(&app, 3).await;
+    assert_eq!((made[2].0.as_str(), made[2].2.as_str()), (w1.as_str(), "08:12"));
+    // W2 let its proposal expire too, and W1 its second: W1 has now left two
+    // unanswered in a row and its search ends.
+    let ended = app.wait_for_events("wish.ended", 1).await;
+    assert_eq!(ended[0]["data"]["wish"], w1.as_str());
+    assert_eq!(ended[0]["data"]["reason"], "unanswered_proposals");
+    assert_eq!(link_state(&app, &w1, "end_wish").await, "void");
+}
+
+#[tokio::test]
+async fn wishes_are_checked_before_they_wait() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    catalogue(&app).await;
+    register(&app, "erika@example.org").await;
+
+    // The same services in another order are the same wish; other services are not.
+    let mut again = wish_body("erika@EXAMPLE.org", &[9]);
+    again["services"] = json!(["reisepass"]);
+    let (status, answer) = app.send(Method::POST, "/api/v1/wishes", None, Some(again)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer["type"].as_str().unwrap().ends_with("/duplicate-wish"), "{answer}");
+    let mut other = wish_body("erika@example.org", &[9]);
+    other["services"] = json!(["personalausweis", "reisepass"]);
+    let (status, answer) = app.send(Method::POST, "/api/v1/wishes", None, Some(other.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    other["services"] = json!(["reisepass", "personalausweis"]);
+    let (status, _) = app.send(Method::POST, "/api/v1/wishes", None, Some(other)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let invalid = |change: &dyn Fn(&mut Value)| {
+        let mut body = wish_body("new@example.org", &[8]);
+        change(&mut body);
+        body
+    };
+    let cases: Vec<(Value, StatusCode)> = vec![
+        (invalid(&|b| b["windows"] = json!({})), StatusCode::UNPROCESSABLE_ENTITY),
+        (invalid(&|b| b["windows"] = json!({"mon": []})), StatusCode::UNPROCESSABLE_ENTITY),
+        (invalid(&|b| b["windows"] = json!({"monday": [8]})), StatusCode::UNPROCESSABLE_ENTITY),
+        (invalid(&|b| b["windows"] = json!({"mon": [24]})), StatusCode::UNPROCESSABLE_ENTITY),
+        (invalid(&|b| b["offices"] = json!([])), StatusCode::UNPROCESSABLE_ENTITY),
+        (invalid(&|b| b["offices"] = json!(["stadtmitte", "stadtmitte"])), StatusCode::UNPROCESSABLE_ENTITY),
+        (invalid(&|b| b["services"] = json!([])), StatusCode::UNPROCESSABLE_ENTITY),
+        (invalid(&|b| b["until"] = json!("2020-01-01")), StatusCode::UNPROCESSABLE_ENTITY),
+        (invalid(&|b| b["until"] = json!("31.01.2027")), StatusCode::UNPROCESSABLE_ENTITY),
+        (invalid(&|b| b["citizen"]["email"] = json!("nope")), StatusCode::UNPROCESSABLE_ENTITY),
+        (invalid(&|b| b["offices"] = json!(["walsum"])), StatusCode::NOT_FOUND),
+        (invalid(&|b| b["services"] = json!(["fischereischein"])), StatusCode::NOT_FOUND),
+    ];
+    for (body, expected) in cases {
+        let (status, answer) = app.send(Method::POST, "/api/v1/wishes", None, Some(body.clone())).await;
+        assert_eq!(status, expected, "{body} → {answer}");
+    }
+    let registered = app
+        .all_events()
+        .await
+        .iter()
+        .filter(|event| event["type"] == "wish.registered")
+        .count();
+    assert_eq!(registered, 2, "refused wishes leave nothing in the log");
+}
+
+#[tokio::test]
+async fn capacity_no_wish_wants_is_bookable_at_once() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    catalogue(&app).await;
+    // A wish for 09:00 leaves 08:00 to the public.
+    let (status, _) = app
+        .send(Method::POST, "/api/v1/wishes", None, Some(wish_body("w@example.org", &[9])))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    publish(&app, "08:00", "08:12").await;
+    let starts = free_starts(&app).await;
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    let booking = json!({"office": "stadtmitte", "services": ["reisepass"], "start": at("08:00").to_rfc3339(),
+                         "citizen": {"name": "Max Muster", "email": "max@example.org"}});
+    let (status, answer) = app.send(Method::POST, "/api/v1/bookings", None, Some(booking)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+}
