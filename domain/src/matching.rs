@@ -1496,9 +1496,19 @@ mod tests {
         let _ = matcher.publish_units(&units(a, TUE, 1, "08:00", 3, 12)).unwrap();
         let _ = matcher.publish_units(&units(b, TUE, 1, "08:00", 1, 12)).unwrap();
         matcher.retire_until(a, date(TUE), time("08:12")).unwrap();
-        assert_eq!(matcher.unit_status(&unit(a, TUE, 1, "08:00")), Some(UnitStatus::Retired));
-        assert_eq!(matcher.unit_status(&unit(a, TUE, 1, "08:12")), Some(UnitStatus::Retired));
-        assert_eq!(matcher.unit_status(&unit(b, TUE, 1, "08:00")), Some(UnitStatus::Free), "per office");
+        assert_eq!(
+            matcher.unit_status(&unit(a, TUE, 1, "08:00")),
+            Some(UnitStatus::Retired)
+        );
+        assert_eq!(
+            matcher.unit_status(&unit(a, TUE, 1, "08:12")),
+            Some(UnitStatus::Retired)
+        );
+        assert_eq!(
+            matcher.unit_status(&unit(b, TUE, 1, "08:00")),
+            Some(UnitStatus::Free),
+            "per office"
+        );
         // Going back in time changes nothing.
         matcher.retire_until(a, date(TUE), time("07:00")).unwrap();
         let decisions = matcher.register_wish(wish(1, &[a], TUE_8, 12)).unwrap();
@@ -1511,17 +1521,29 @@ mod tests {
             Some(UnitStatus::Proposed(wish_id(1)))
         );
         assert_eq!(matcher.proposal_declined(wish_id(1)).unwrap(), Decisions::default());
-        assert_eq!(matcher.unit_status(&unit(a, TUE, 1, "08:24")), Some(UnitStatus::Retired));
+        assert_eq!(
+            matcher.unit_status(&unit(a, TUE, 1, "08:24")),
+            Some(UnitStatus::Retired)
+        );
         // Units published or released after their start are retired at once.
         let _ = matcher.publish_units(&units(a, TUE, 2, "08:00", 1, 12)).unwrap();
-        assert_eq!(matcher.unit_status(&unit(a, TUE, 2, "08:00")), Some(UnitStatus::Retired));
+        assert_eq!(
+            matcher.unit_status(&unit(a, TUE, 2, "08:00")),
+            Some(UnitStatus::Retired)
+        );
         let decisions = matcher.publish_units(&units(a, TUE, 2, "08:36", 1, 12)).unwrap();
         assert_eq!(summary(&decisions), one(1, TUE, 2, "08:36"));
         let decisions = matcher.hold_units(&[unit(b, TUE, 1, "08:00")]).unwrap();
         assert_eq!(decisions, Decisions::default());
         matcher.retire_until(b, date(WED), time("00:00")).unwrap();
-        assert_eq!(matcher.release_units(&[unit(b, TUE, 1, "08:00")]).unwrap(), Decisions::default());
-        assert_eq!(matcher.unit_status(&unit(b, TUE, 1, "08:00")), Some(UnitStatus::Retired));
+        assert_eq!(
+            matcher.release_units(&[unit(b, TUE, 1, "08:00")]).unwrap(),
+            Decisions::default()
+        );
+        assert_eq!(
+            matcher.unit_status(&unit(b, TUE, 1, "08:00")),
+            Some(UnitStatus::Retired)
+        );
         assert_eq!(matcher.quiescence_violation(), None);
     }
 

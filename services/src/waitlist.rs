@@ -97,9 +97,7 @@ impl Waitlist {
     /// Whether `unit` may be booked publicly: published, free, and wanted by
     /// no idle waiting wish (the engine is quiescent after every event).
     pub fn is_public(&self, unit: &UnitRef) -> bool {
-        self.engine_unit(unit)
-            .and_then(|unit| self.engine.unit_status(&unit))
-            == Some(UnitStatus::Free)
+        self.engine_unit(unit).and_then(|unit| self.engine.unit_status(&unit)) == Some(UnitStatus::Free)
     }
 
     /// Of `units`, those a booking may not take though the log may show them

@@ -598,6 +598,79 @@ async fn a_form_sent_too_often_gets_a_page_saying_when_to_retry(backend: Backend
     assert_eq!(requested_bookings(&app).await.len(), 1);
 }
 
+async fn a_wish_is_registered_from_its_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    catalogue(&app).await;
+    let (status, start) = page(&app, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(start.contains("href=\"/suche\""), "{start}");
+
+    let (status, form) = page(&app, "/suche").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_accessible(&form);
+    for expected in [
+        "Bürgerbüro Hamborn",
+        "Führerschein &#38; &#60;Umschreibung&#62;",
+        "value=\"mon-8\"",
+        "value=\"sat-19\"",
+    ] {
+        assert!(form.contains(expected), "{expected}: {form}");
+    }
+
+    let post = |fields: Form| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(format!("{}/suche", app.base))
+                .form(&fields)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            assert_html(&response);
+            (status, response.text().await.unwrap())
+        }
+    };
+    // Nothing chosen: every error at its field, the typed values kept.
+    let (status, html) = post(vec![("name", "Erika Mustermann".into()), ("email", "erika@".into())]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_accessible(&html);
+    for expected in [
+        "href=\"#anliegen\"",
+        "href=\"#buergerbueros\"",
+        "href=\"#zeiten\"",
+        "href=\"#email\"",
+        "value=\"Erika Mustermann\"",
+    ] {
+        assert!(html.contains(expected), "{expected}: {html}");
+    }
+
+    let fields: Form = vec![
+        ("services", "reisepass".into()),
+        ("offices", "stadtmitte".into()),
+        ("offices", "hamborn".into()),
+        ("hours", "mon-8".into()),
+        ("hours", "fri-12".into()),
+        ("until", "31.12.2099".into()),
+        ("name", "Erika Mustermann".into()),
+        ("email", "erika@example.org".into()),
+    ];
+    let (status, html) = post(fields.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{html}");
+    assert!(html.contains("Ihre Terminsuche ist eingetragen"), "{html}");
+    let registered = app.wait_for_events("wish.registered", 1).await;
+    let data = &registered[0]["data"];
+    assert_eq!(data["offices"], json!(["stadtmitte", "hamborn"]));
+    assert_eq!(data["windows"], json!({"mon": [8], "fri": [12]}));
+    assert_eq!(data["until"], "2099-12-31");
+
+    // The same search again gains nothing.
+    let (status, html) = post(fields).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(html.contains("Diese Suche läuft bereits"), "{html}");
+}
+
 macro_rules! on_backends {
     (both: $($both:ident),* ; sqlite: $($sqlite:ident),* $(,)?) => {
         mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $both() { super::$both(super::Backend::Postgres).await } )* }
@@ -609,7 +682,8 @@ macro_rules! on_backends {
 }
 
 on_backends!(
-    both: the_whole_flow_books_a_slot, a_slot_taken_meanwhile_offers_the_days_free_times_again;
+    both: the_whole_flow_books_a_slot, a_slot_taken_meanwhile_offers_the_days_free_times_again,
+        a_wish_is_registered_from_its_page;
     sqlite: invalid_details_keep_the_values_and_mark_the_fields,
         missing_or_unknown_choices_get_clear_pages,
         too_many_open_bookings_are_explained,

@@ -39,7 +39,8 @@ async fn catalogue(app: &TestApp) {
     }
     for service in ["reisepass", "personalausweis"] {
         let body = json!({"name": service, "duration_minutes": 12});
-        app.staff(Method::PUT, &format!("/api/v1/services/{service}"), body).await;
+        app.staff(Method::PUT, &format!("/api/v1/services/{service}"), body)
+            .await;
     }
 }
 
@@ -147,7 +148,10 @@ async fn first_come_first_served(backend: Backend) {
     // W1 declines: W2 gets it, W3 still waits.
     let answer = press(&app, &made[0].1, "decline_proposal").await;
     assert_eq!(answer["outcome"], "done");
-    assert_eq!(press(&app, &made[0].1, "decline_proposal").await["outcome"], "already_done");
+    assert_eq!(
+        press(&app, &made[0].1, "decline_proposal").await["outcome"],
+        "already_done"
+    );
     assert_eq!(link_state(&app, &made[0].1, "accept_proposal").await, "void");
     let made = proposals(&app, 2).await;
     assert_eq!((made[1].0.as_str(), made[1].2.as_str()), (w2.as_str(), "08:00"));
@@ -169,10 +173,21 @@ async fn first_come_first_served(backend: Backend) {
     let answer = press(&app, &made[2].1, "accept_proposal").await;
     assert_eq!(answer["outcome"], "done", "{answer}");
     assert_eq!(answer["booking"]["status"], "confirmed");
-    assert!(answer["booking"]["number"].as_str().is_some_and(|n| (1..=4).contains(&n.len())));
-    assert_eq!(press(&app, &made[2].1, "accept_proposal").await["outcome"], "already_done");
+    assert!(
+        answer["booking"]["number"]
+            .as_str()
+            .is_some_and(|n| (1..=4).contains(&n.len()))
+    );
+    assert_eq!(
+        press(&app, &made[2].1, "accept_proposal").await["outcome"],
+        "already_done"
+    );
     assert_eq!(press(&app, &made[2].1, "decline_proposal").await["outcome"], "void");
-    assert_eq!(link_state(&app, &w1, "end_wish").await, "void", "a fulfilled wish cannot end");
+    assert_eq!(
+        link_state(&app, &w1, "end_wish").await,
+        "void",
+        "a fulfilled wish cannot end"
+    );
 
     // Nothing else happened: four proposals, each unit held by one at a time.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -232,10 +247,15 @@ async fn wishes_are_checked_before_they_wait() {
     again["services"] = json!(["reisepass"]);
     let (status, answer) = app.send(Method::POST, "/api/v1/wishes", None, Some(again)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
-    assert!(answer["type"].as_str().unwrap().ends_with("/duplicate-wish"), "{answer}");
+    assert!(
+        answer["type"].as_str().unwrap().ends_with("/duplicate-wish"),
+        "{answer}"
+    );
     let mut other = wish_body("erika@example.org", &[9]);
     other["services"] = json!(["personalausweis", "reisepass"]);
-    let (status, answer) = app.send(Method::POST, "/api/v1/wishes", None, Some(other.clone())).await;
+    let (status, answer) = app
+        .send(Method::POST, "/api/v1/wishes", None, Some(other.clone()))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     other["services"] = json!(["reisepass", "personalausweis"]);
     let (status, _) = app.send(Method::POST, "/api/v1/wishes", None, Some(other)).await;
@@ -248,17 +268,44 @@ async fn wishes_are_checked_before_they_wait() {
     };
     let cases: Vec<(Value, StatusCode)> = vec![
         (invalid(&|b| b["windows"] = json!({})), StatusCode::UNPROCESSABLE_ENTITY),
-        (invalid(&|b| b["windows"] = json!({"mon": []})), StatusCode::UNPROCESSABLE_ENTITY),
-        (invalid(&|b| b["windows"] = json!({"monday": [8]})), StatusCode::UNPROCESSABLE_ENTITY),
-        (invalid(&|b| b["windows"] = json!({"mon": [24]})), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            invalid(&|b| b["windows"] = json!({"mon": []})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            invalid(&|b| b["windows"] = json!({"monday": [8]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            invalid(&|b| b["windows"] = json!({"mon": [24]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         (invalid(&|b| b["offices"] = json!([])), StatusCode::UNPROCESSABLE_ENTITY),
-        (invalid(&|b| b["offices"] = json!(["stadtmitte", "stadtmitte"])), StatusCode::UNPROCESSABLE_ENTITY),
-        (invalid(&|b| b["services"] = json!([])), StatusCode::UNPROCESSABLE_ENTITY),
-        (invalid(&|b| b["until"] = json!("2020-01-01")), StatusCode::UNPROCESSABLE_ENTITY),
-        (invalid(&|b| b["until"] = json!("31.01.2027")), StatusCode::UNPROCESSABLE_ENTITY),
-        (invalid(&|b| b["citizen"]["email"] = json!("nope")), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            invalid(&|b| b["offices"] = json!(["stadtmitte", "stadtmitte"])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            invalid(&|b| b["services"] = json!([])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            invalid(&|b| b["until"] = json!("2020-01-01")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            invalid(&|b| b["until"] = json!("31.01.2027")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            invalid(&|b| b["citizen"]["email"] = json!("nope")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         (invalid(&|b| b["offices"] = json!(["walsum"])), StatusCode::NOT_FOUND),
-        (invalid(&|b| b["services"] = json!(["fischereischein"])), StatusCode::NOT_FOUND),
+        (
+            invalid(&|b| b["services"] = json!(["fischereischein"])),
+            StatusCode::NOT_FOUND,
+        ),
     ];
     for (body, expected) in cases {
         let (status, answer) = app.send(Method::POST, "/api/v1/wishes", None, Some(body.clone())).await;
@@ -279,7 +326,12 @@ async fn capacity_no_wish_wants_is_bookable_at_once() {
     catalogue(&app).await;
     // A wish for 09:00 leaves 08:00 to the public.
     let (status, _) = app
-        .send(Method::POST, "/api/v1/wishes", None, Some(wish_body("w@example.org", &[9])))
+        .send(
+            Method::POST,
+            "/api/v1/wishes",
+            None,
+            Some(wish_body("w@example.org", &[9])),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     publish(&app, "08:00", "08:12").await;

@@ -282,4 +282,3 @@ fn wish_events(decided: Vec<terminagent_domain::BookingInput>) -> Vec<WishEvent>
         })
         .collect()
 }
-

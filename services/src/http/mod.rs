@@ -113,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .route("/termin/tag", get(pages::choose_day_page))
         .route("/termin/uhrzeit", get(pages::choose_time_page))
         .route("/termin/angaben", get(pages::contact_page))
+        .route("/suche", get(pages::wish_page))
         .merge(public_writes(state.clone()))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -155,6 +156,7 @@ fn public_writes(state: AppState) -> Router<AppState> {
             get(pages::show_link_page).post(pages::press_link_page),
         )
         .route("/termin/buchen", post(pages::book))
+        .route("/suche", post(pages::register_wish_page))
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             rate_limit::limit_public_writes,

@@ -133,11 +133,7 @@ fn parse_request(body: WishBody) -> Result<WishRequest, Problem> {
         .iter()
         .map(|service| ServiceId::parse(service).map_err(|_| Problem::not_found(format!("no service {service:?}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let windows = parse_windows(
-        body.windows
-            .iter()
-            .map(|(key, hours)| (key.as_str(), hours.as_slice())),
-    )?;
+    let windows = parse_windows(body.windows.iter().map(|(key, hours)| (key.as_str(), hours.as_slice())))?;
     let until = body
         .until
         .as_deref()
@@ -160,7 +156,9 @@ pub(super) fn wish_problem(state: &AppState, error: RegisterWishError) -> Proble
             let detail = rejected.to_string();
             match rejected {
                 E::UnknownOffice(_) | E::UnknownService(_) => Problem::not_found(detail),
-                E::DuplicateWish { .. } => Problem::new(StatusCode::CONFLICT, "duplicate-wish", "Duplicate wish", detail),
+                E::DuplicateWish { .. } => {
+                    Problem::new(StatusCode::CONFLICT, "duplicate-wish", "Duplicate wish", detail)
+                }
                 _ => Problem::invalid(detail),
             }
         }),

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use askama::Template;
+use chrono::{DateTime, Utc};
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-use chrono::{DateTime, Utc};
 use terminagent_domain::{
     BookingConfirmed, BookingEvent, BookingId, BookingInput, BookingRequested, DomainEvent, LinkAction, OfficeId,
     OfficeTimeZone, PersonalData, ProposalAccepted, SealedPersonalData, ServiceId, StreamName, WishEndReason,
@@ -348,7 +348,10 @@ impl MailComposer {
         let wish = registered.wish.to_string();
         let end_search = MailAction {
             label: "Terminsuche beenden",
-            url: self.secret.token(&wish, LinkAction::EndWish.as_str()).url(&self.public_url),
+            url: self
+                .secret
+                .token(&wish, LinkAction::EndWish.as_str())
+                .url(&self.public_url),
         };
         let book_anew = MailAction {
             label: "Einen Termin buchen",
@@ -369,9 +372,14 @@ impl MailComposer {
                 vec![end_search],
             ),
             WishEvent::ProposalMade(made) => {
-                let (details, zone) = self.details(&made.office, &registered.services, made.start, made.end, &citizen)?;
+                let (details, zone) =
+                    self.details(&made.office, &registered.services, made.start, made.end, &citizen)?;
                 let answer_by = zone.to_local(made.expires_at);
-                let answer_by = format!("{}, {}", german::long_date(answer_by.date_naive()), german::clock(&answer_by));
+                let answer_by = format!(
+                    "{}, {}",
+                    german::long_date(answer_by.date_naive()),
+                    german::clock(&answer_by)
+                );
                 let proposal = made.proposal.to_string();
                 let link = |action: LinkAction| self.secret.token(&proposal, action.as_str()).url(&self.public_url);
                 let subject = format!("Terminvorschlag: {}, {} Uhr", details.date, details.start);
@@ -487,7 +495,11 @@ impl MailComposer {
             registered
                 .offices
                 .iter()
-                .map(|office| catalogue.office(office).map_or(office.to_string(), |entry| entry.name.clone()))
+                .map(|office| {
+                    catalogue
+                        .office(office)
+                        .map_or(office.to_string(), |entry| entry.name.clone())
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };

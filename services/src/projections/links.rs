@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use terminagent_domain::{
-    BookingEvent, BookingId, BookingStatus, DomainEvent, IssuedLink, LinkAction, OfficeId, ProposalId,
-    ProposalStatus, WishEvent, WishId, WishStatus,
+    BookingEvent, BookingId, BookingStatus, DomainEvent, IssuedLink, LinkAction, OfficeId, ProposalId, ProposalStatus,
+    WishEvent, WishId, WishStatus,
 };
 use terminagent_eventstore::LogEvent;
 

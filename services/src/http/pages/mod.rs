@@ -6,6 +6,7 @@
 
 mod booking;
 pub(super) mod links;
+mod wish;
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -16,6 +17,7 @@ pub(super) use booking::{
     book, choose_day_page, choose_office_page, choose_services_page, choose_time_page, contact_page,
 };
 pub(super) use links::{press_link_page, show_link_page};
+pub(super) use wish::{register_wish_page, wish_page};
 
 /// Where the layout finds its stylesheet.
 pub(super) const STYLESHEET_PATH: &str = "/assets/site.css";
