@@ -345,3 +345,137 @@ async fn api_and_mailer_processes_talk_through_jetstream() {
     let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
     async_nats::jetstream::new(client).delete_stream(&stream).await.unwrap();
 }
+
+/// The URL printed under `label` in a mail's text part.
+fn link_under(text: &str, label: &str) -> String {
+    let mut lines = text.lines();
+    lines
+        .by_ref()
+        .find(|line| line.trim_end() == format!("{label}:"))
+        .unwrap_or_else(|| panic!("no {label:?} link in {text}"));
+    lines.next().unwrap().trim().to_owned()
+}
+
+/// The waitlist on split processes: API, matcher and mailer each on their
+/// own, over one Postgres and JetStream. Every waitlist event leads to its
+/// mail once, and the links in the mails act.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waitlist_s_mails_go_out_from_split_processes() {
+    let receiver = SmtpReceiver::start().await;
+    let stream = format!("TEST_MAIL_{}", ulid::Ulid::new());
+    let nats = BusConfig::Nats {
+        url: "nats://127.0.0.1:4222".into(),
+        stream: stream.clone(),
+    };
+    let api = TestApp::spawn_configured(Backend::Postgres, |config| {
+        config.role = Role::Api;
+        config.bus = nats.clone();
+        config.mail = smtp(&receiver);
+    })
+    .await;
+    let split = |role| {
+        let (nats, mail) = (nats.clone(), smtp(&receiver));
+        // Links in mails lead to the API process.
+        let public_url = terminagent::config::PublicUrl::parse(&api.base).unwrap();
+        move |config: &mut terminagent::config::Config| {
+            config.role = role;
+            config.bus = nats;
+            config.mail = mail;
+            config.public_url = Some(public_url);
+        }
+    };
+    let _matcher = TestApp::start_on(api.db.clone(), split(Role::Matcher)).await;
+    let _mailer = TestApp::start_on(api.db.clone(), split(Role::Mailer)).await;
+
+    let office = json!({"name": "Bürger-Service-Station Stadtmitte", "address": "Sonnenwall 73, 47051 Duisburg",
+                        "timezone": "Europe/Berlin"});
+    api.staff(Method::PUT, "/api/v1/offices/stadtmitte", office).await;
+    let service = json!({"name": "Reisepass", "duration_minutes": 12});
+    api.staff(Method::PUT, "/api/v1/services/reisepass", service).await;
+    let day = Utc::now().date_naive() + Days::new(7);
+    let weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        [chrono::Datelike::weekday(&day).num_days_from_monday() as usize];
+    for who in ["first", "second"] {
+        let wish = json!({"offices": ["stadtmitte"], "services": ["reisepass"], "windows": {weekday: [8]},
+                          "citizen": {"name": "Erika Mustermann", "email": format!("{who}@example.org")}});
+        let (status, answer) = api.send(Method::POST, "/api/v1/wishes", None, Some(wish)).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let mails = receiver.wait_for(2).await;
+    for mail in &mails {
+        let mail = parse(mail);
+        assert_eq!(mail.subject, "Ihre Terminsuche ist eingetragen");
+        assert!(link_under(&mail.text, "Terminsuche beenden").contains("/links/"));
+        assert!(
+            mail.html.contains("Montag") || mail.html.contains("Uhr"),
+            "{}",
+            mail.html
+        );
+    }
+
+    // One unit: the first wish's proposal, with accept, decline and end links.
+    let capacity = json!({"date": day.to_string(), "from": "08:00", "to": "08:12", "unit_minutes": 12, "lanes": 1});
+    let (status, _) = api
+        .staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", capacity)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mails = receiver.wait_for(3).await;
+    let proposal = parse(&mails[2]);
+    assert_eq!(proposal.to, "first@example.org");
+    assert!(
+        proposal.subject.starts_with("Terminvorschlag: "),
+        "{}",
+        proposal.subject
+    );
+    assert!(proposal.subject.ends_with("08:00 Uhr"), "{}", proposal.subject);
+    assert!(proposal.text.contains("Sonnenwall 73"), "{}", proposal.text);
+    let decline = link_under(&proposal.text, "Ablehnen und weiter suchen");
+    assert!(decline.starts_with(&format!("{}/links/", api.base)), "{decline}");
+    for label in ["Termin annehmen", "Ablehnen und weiter suchen", "Terminsuche beenden"] {
+        let url = link_under(&proposal.text, label);
+        assert!(
+            proposal.html.contains(&format!("href=\"{url}\"")),
+            "{label} in the HTML part"
+        );
+    }
+
+    // Declined from the mail: the second wish's proposal; the first hears its search goes on.
+    assert_eq!(press(&api, &decline).await["outcome"], "done");
+    let mails = receiver.wait_for(5).await;
+    let (declined, second) = {
+        let (a, b) = (parse(&mails[3]), parse(&mails[4]));
+        if a.to == "first@example.org" { (a, b) } else { (b, a) }
+    };
+    assert_eq!(declined.subject, "Ihre Terminsuche läuft weiter");
+    assert_eq!(second.to, "second@example.org");
+    assert!(second.subject.starts_with("Terminvorschlag: "));
+
+    // Accepted from the mail: the confirmation, as for a booking.
+    let accepted = press(&api, &link_under(&second.text, "Termin annehmen")).await;
+    assert_eq!(accepted["outcome"], "done");
+    let number = accepted["booking"]["number"].as_str().unwrap().to_owned();
+    let mails = receiver.wait_for(6).await;
+    let confirmation = parse(&mails[5]);
+    assert_eq!(confirmation.to, "second@example.org");
+    assert!(
+        confirmation.subject.contains(&format!("Wartenummer {number}")),
+        "{}",
+        confirmation.subject
+    );
+    assert!(confirmation.parts.iter().any(|(kind, _, _)| kind == "text/calendar"));
+    let cancel = link_under(&confirmation.text, "Termin absagen");
+    assert_eq!(press(&api, &cancel).await["outcome"], "done");
+    let mails = receiver.wait_for(7).await;
+    assert!(parse(&mails[6]).subject.starts_with("Ihr Termin wurde abgesagt"));
+
+    // The cancelled unit goes back to the waitlist: the first wish declined it,
+    // so nobody gets it, and it is bookable again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.received().len(), 7, "each mail once, and no other");
+    let message_ids: std::collections::BTreeSet<String> =
+        receiver.received().iter().map(|mail| parse(mail).message_id).collect();
+    assert_eq!(message_ids.len(), 7);
+
+    let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+    async_nats::jetstream::new(client).delete_stream(&stream).await.unwrap();
+}
