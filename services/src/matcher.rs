@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use terminagent_domain::{WishError, WishId, WishPolicy};
+use terminagent_eventstore::{StorageError, Subscription};
 
 use crate::application::{ExecuteError, Executor, expire_proposal, lapse_wish, propose_units};
 use crate::links::LinkSecret;
@@ -26,28 +27,48 @@ pub struct MatcherService {
     pub policy: WishPolicy,
 }
 
+/// What the matcher carries from one step to the next: the waitlist folded
+/// so far, where it reads the log, and the plans it has acted on.
+pub struct MatcherProgress {
+    pub waitlist: Waitlist,
+    subscription: Subscription,
+    /// Plans already acted on: tried once, the log tells the outcome.
+    tried: BTreeMap<WishId, PlannedProposal>,
+}
+
 impl MatcherService {
+    /// A matcher that has read nothing yet.
+    pub fn start(&self) -> MatcherProgress {
+        MatcherProgress {
+            waitlist: Waitlist::default(),
+            subscription: self.executor.store().subscribe(0),
+            tried: BTreeMap::new(),
+        }
+    }
+
+    /// Folds every event readable now, then makes the planned proposals and
+    /// runs the timers. Returns how many events it read.
+    pub async fn step(&self, progress: &mut MatcherProgress) -> Result<usize, StorageError> {
+        let mut read = 0;
+        while let Some(event) = progress.subscription.try_next().await? {
+            progress.waitlist.apply(&event);
+            read += 1;
+        }
+        self.act(&progress.waitlist, &mut progress.tried).await;
+        Ok(read)
+    }
+
     /// Follows the log until the process ends.
     pub async fn run(self) {
-        let mut waitlist = Waitlist::default();
-        let mut subscription = self.executor.store().subscribe(0);
-        // Plans already acted on: tried once, the log tells the outcome.
-        let mut tried: BTreeMap<WishId, PlannedProposal> = BTreeMap::new();
+        let mut progress = self.start();
         loop {
-            loop {
-                match subscription.try_next().await {
-                    Ok(Some(event)) => waitlist.apply(&event),
-                    Ok(None) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "the matcher cannot read the log; retrying");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        break;
-                    }
-                }
+            if let Err(error) = self.step(&mut progress).await {
+                tracing::warn!(%error, "the matcher cannot read the log; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
             }
-            self.act(&waitlist, &mut tried).await;
-            match tokio::time::timeout(MATCHER_TICK, subscription.next()).await {
-                Ok(Ok(event)) => waitlist.apply(&event),
+            match tokio::time::timeout(MATCHER_TICK, progress.subscription.next()).await {
+                Ok(Ok(event)) => progress.waitlist.apply(&event),
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "the matcher cannot read the log; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;

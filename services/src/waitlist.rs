@@ -106,7 +106,30 @@ impl Waitlist {
         units.iter().filter(|unit| !self.is_public(unit)).cloned().collect()
     }
 
-    /// Proposals decided but not yet in the log, earliest-registered wish first.
+    /// The proposal planned for `wish`, if its `proposal.made` is not in the log yet.
+    pub fn planned_for(&self, wish: &WishId) -> Option<&PlannedProposal> {
+        self.planned.get(wish)
+    }
+
+    /// Some idle waiting wish and free unit that match each other; `None`
+    /// when the waitlist is quiescent (invariant 5). By brute force, for tests
+    /// and audits.
+    pub fn quiescence_violation(&self) -> Option<(WishId, UnitRef)> {
+        let (wish, unit) = self.engine.quiescence_violation()?;
+        Some((wish, self.engine.unit_ref(&unit)?))
+    }
+
+    /// The units the engine holds for `wish`'s proposal (made or planned).
+    pub fn proposed_units(&self, wish: &WishId) -> Option<Vec<UnitRef>> {
+        match self.engine.wish_status(*wish)? {
+            terminagent_domain::matching::WishStatus::Proposed(units) => {
+                units.iter().map(|unit| self.engine.unit_ref(unit)).collect()
+            }
+            _ => None,
+        }
+    }
+
+    /// Proposals decided but not yet in the log, by wish id.
     pub fn planned(&self) -> impl Iterator<Item = &PlannedProposal> {
         self.planned.values()
     }
