@@ -175,7 +175,7 @@ pub async fn register_wish_page(State(state): State<AppState>, Form(pairs): Form
     let request = match parse_form(&pairs, &values) {
         Ok(request) => request,
         Err(errors) => {
-            return WishPage::new(&state, &pairs, values, errors).respond_with(StatusCode::UNPROCESSABLE_ENTITY);
+            return WishPage::new(&state, &pairs, values, *errors).respond_with(StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
     match register_wish(&state.executor, &state.link_secret, state.new_correlation(), request).await {
@@ -242,7 +242,7 @@ impl WishPage {
 }
 
 /// Checks the form as the domain would, with German messages at each field.
-fn parse_form(pairs: &Pairs, values: &WishValues) -> Result<WishRequest, WishErrors> {
+fn parse_form(pairs: &Pairs, values: &WishValues) -> Result<WishRequest, Box<WishErrors>> {
     let mut errors = WishErrors::default();
     let all = |name: &str| -> Vec<&str> {
         pairs
@@ -318,7 +318,7 @@ fn parse_form(pairs: &Pairs, values: &WishValues) -> Result<WishRequest, WishErr
         (name, email, _) => {
             errors.name = name.err();
             errors.email = email.err();
-            Err(errors)
+            Err(Box::new(errors))
         }
     }
 }

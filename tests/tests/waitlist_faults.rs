@@ -1,0 +1,221 @@
+//! The waitlist under faults, with the real binary as separate `api`,
+//! `matcher` and `mailer` processes on Postgres and a NATS server of the
+//! test's own: NATS stopped and restarted, the SMTP receiver down and up, the
+//! matcher killed with SIGKILL and restarted. Afterwards every proposal has
+//! been mailed exactly once, none is lost, and no unit was held twice
+//! (DESIGN.md invariants 1, 3 and 9).
+
+#[path = "../../services/tests/support/smtp.rs"]
+#[allow(dead_code)] // shared with the services tests, which use all of it
+mod smtp;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::Datelike;
+use serde_json::{Value, json};
+use smtp::SmtpReceiver;
+use terminagent_eventstore::Backend;
+use terminagent_eventstore::testing::TestDatabase;
+use terminagent_tests::{NatsServer, Running, Scratch};
+
+const TOKEN: &str = "fault-test-token";
+
+async fn call(app: &Running, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .request(method, app.url(path))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn events(api: &Running) -> Vec<Value> {
+    let (mut after, mut all) = (0, Vec::new());
+    loop {
+        let (status, page) = call(
+            api,
+            reqwest::Method::GET,
+            &format!("/api/v1/events?after={after}&limit=1000"),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        let batch = page["events"].as_array().unwrap().clone();
+        if batch.is_empty() {
+            return all;
+        }
+        after = page["next"].as_u64().unwrap();
+        all.extend(batch);
+    }
+}
+
+async fn proposals(api: &Running, count: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let made: Vec<Value> = events(api)
+            .await
+            .into_iter()
+            .filter(|event| event["type"] == "proposal.made")
+            .collect();
+        if made.len() >= count {
+            return made;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{count} proposals within 30 s, saw {}",
+            made.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn publish(api: &Running, day: &str, from: &str, to: &str) {
+    let capacity = json!({"date": day, "from": from, "to": to, "unit_minutes": 12, "lanes": 1});
+    let (status, answer) = call(api, reqwest::Method::POST, "/api/v1/offices/walsum/capacity", capacity).await;
+    assert_eq!(status, 201, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
+    let dir = Scratch::new();
+    let db = TestDatabase::new(Backend::Postgres)
+        .await
+        .expect("a Postgres test database");
+    let mut nats = NatsServer::start(&dir.path().join("nats")).await;
+    let mut receiver = SmtpReceiver::start().await;
+    let mail = format!("smtp://127.0.0.1:{}", receiver.port());
+    let nats_url = nats.url();
+    let common = [
+        "--database-url",
+        db.url(),
+        "--nats-url",
+        &nats_url,
+        "--mail",
+        &mail,
+        "--admin-token",
+        TOKEN,
+        "--bind",
+        "127.0.0.1:0",
+    ];
+    let with = |role: &'static str, extra: &[&str]| -> Vec<String> {
+        std::iter::once(role)
+            .chain(common.iter().copied())
+            .chain(extra.iter().copied())
+            .map(str::to_owned)
+            .collect()
+    };
+    let start = |args: Vec<String>| {
+        let dir = dir.path().to_owned();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Running::start(&dir, &args).await
+        }
+    };
+    let api = start(with("api", &[])).await;
+    let public_url = api.base_url.clone();
+    let mut matcher = start(with("matcher", &[])).await;
+    let _mailer = start(with("mailer", &["--public-url", &public_url])).await;
+
+    let office = json!({"name": "Walsum", "address": "Friedrich-Ebert-Str. 152", "timezone": "Europe/Berlin"});
+    assert_eq!(
+        call(&api, reqwest::Method::PUT, "/api/v1/offices/walsum", office)
+            .await
+            .0,
+        201
+    );
+    let service = json!({"name": "Meldebescheinigung", "duration_minutes": 12});
+    let (status, _) = call(
+        &api,
+        reqwest::Method::PUT,
+        "/api/v1/services/meldebescheinigung",
+        service,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let date = chrono::Utc::now().date_naive() + chrono::Days::new(5);
+    let day = date.to_string();
+    let weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][date.weekday().num_days_from_monday() as usize];
+    for n in 1..=4 {
+        let wish = json!({"offices": ["walsum"], "services": ["meldebescheinigung"], "windows": {weekday: [8]},
+                          "citizen": {"name": format!("Bürger {n}"), "email": format!("w{n}@example.org")}});
+        let (status, answer) = call(&api, reqwest::Method::POST, "/api/v1/wishes", wish).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+
+    // Two units: the first two wishes' proposals.
+    publish(&api, &day, "08:00", "08:24").await;
+    proposals(&api, 2).await;
+
+    // SMTP and NATS go down; the matcher still proposes (it needs only the log).
+    receiver.down();
+    nats.down().await;
+    publish(&api, &day, "08:24", "08:36").await;
+    proposals(&api, 3).await;
+
+    // The matcher dies mid-run; a unit published meanwhile waits for its successor.
+    matcher = {
+        matcher.kill().await;
+        publish(&api, &day, "08:36", "08:48").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(proposals(&api, 3).await.len(), 3, "no matcher, no proposal");
+        start(with("matcher", &[])).await
+    };
+    let made = proposals(&api, 4).await;
+
+    // NATS and SMTP come back: everything queued goes out, each mail once.
+    nats.up().await;
+    receiver.up().await;
+    receiver.wait_for_within(8, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mails: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|mail| String::from_utf8_lossy(&mail.raw).into_owned())
+        .collect();
+    assert_eq!(mails.len(), 8, "four registrations and four proposals, once each");
+    let proposal_mails: Vec<&String> = mails
+        .iter()
+        .filter(|mail| mail.contains("Subject: Terminvorschlag"))
+        .collect();
+    assert_eq!(proposal_mails.len(), 4);
+    for n in 1..=4 {
+        let to = format!("w{n}@example.org");
+        assert_eq!(
+            proposal_mails.iter().filter(|mail| mail.contains(&to)).count(),
+            1,
+            "one proposal mail to {to}"
+        );
+    }
+
+    // One proposal per wish, four different units, first come first served.
+    let all = events(&api).await;
+    assert_eq!(made.len(), 4);
+    assert_eq!(
+        all.iter().filter(|event| event["type"] == "proposal.made").count(),
+        4,
+        "the restarted matcher repeated nothing"
+    );
+    let registered: Vec<&Value> = all.iter().filter(|event| event["type"] == "wish.registered").collect();
+    let order: BTreeMap<&str, usize> = registered
+        .iter()
+        .enumerate()
+        .map(|(n, event)| (event["data"]["wish"].as_str().unwrap(), n))
+        .collect();
+    let mut units = BTreeSet::new();
+    for (n, proposal) in made.iter().enumerate() {
+        assert_eq!(
+            order[proposal["data"]["wish"].as_str().unwrap()],
+            n,
+            "in registration order"
+        );
+        for unit in proposal["data"]["units"].as_array().unwrap() {
+            assert!(units.insert(unit.to_string()), "{unit} held twice");
+        }
+    }
+    assert_eq!(units.len(), 4);
+    drop(matcher);
+}
