@@ -52,6 +52,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::Datelike;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::catalogue::{CapacityPublished, UnitRef};
@@ -84,7 +85,7 @@ const PROPOSED: u8 = 1;
 const OVER: u8 = 2;
 
 /// The engine's compact name for a registered office (0–63).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct OfficeIndex(u8);
 
 impl OfficeIndex {
@@ -94,7 +95,7 @@ impl OfficeIndex {
 }
 
 /// A set of offices, as a bitmask over [`OfficeIndex`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct OfficeSet(u64);
 
 impl OfficeSet {
@@ -132,7 +133,7 @@ impl FromIterator<OfficeIndex> for OfficeSet {
 
 /// One capacity unit, named by where it starts: office, office-local date,
 /// lane and office-local start time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Unit {
     pub office: OfficeIndex,
     pub date: LocalDate,
@@ -270,7 +271,7 @@ fn unit_key(office: u8, day: u32, lane: u16, start: u16) -> u64 {
 }
 
 /// One waiting (or past) wish; 64 bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct WishRecord {
     /// The wish id's ULID in two halves (low, high), so the record needs no
     /// 16-byte alignment.
@@ -288,7 +289,7 @@ struct WishRecord {
 }
 
 /// One unit in its lane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Cell {
     start: u16,
     end: u16,
@@ -296,14 +297,14 @@ struct Cell {
     holder: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Lane {
     lane: u16,
     /// Sorted by start, never overlapping.
     cells: Vec<Cell>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Day {
     date: LocalDate,
     /// Mon = 0.
@@ -365,7 +366,7 @@ fn free_run(cells: &[Cell], first: usize, needed: u32) -> Option<usize> {
 }
 
 /// The orders of the wishes of one key, ascending, with lazy deletion.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Queue {
     /// A wish order, or [`DEAD`] | the index of the next entry to look at.
     entries: Vec<u32>,
@@ -437,7 +438,7 @@ impl Queue {
 /// Wish id → order: open addressing, at most half full. A slot holds the
 /// order and 32 bits of the id's hash, so probing and growing rarely touch the
 /// records.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct IdTable {
     slots: Vec<u64>,
     len: usize,
@@ -502,7 +503,7 @@ struct Run {
 }
 
 /// The first-come matching engine; see the module documentation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Matcher {
     offices: Vec<OfficeId>,
     /// Per office: day number → units.
@@ -524,6 +525,7 @@ pub struct Matcher {
     retired_until: Vec<(u32, u16)>,
     /// Test reference: find winners by scanning every wish, not the queues.
     #[cfg(test)]
+    #[serde(skip)]
     naive: bool,
 }
 

@@ -7,7 +7,17 @@ use chrono::{DateTime, Utc};
 use crate::model::StorageError;
 use crate::side::{SidePool, on_pool};
 
-/// Checkpoints and the sent-mail ledger.
+/// A consumer's folded state as saved at a log position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub position: u64,
+    /// Names the encoding of `data`; a reader skips a format it does not know.
+    pub format: String,
+    pub taken_at: DateTime<Utc>,
+    pub data: Vec<u8>,
+}
+
+/// Checkpoints, snapshots and the sent-mail ledger.
 #[derive(Clone, Debug)]
 pub struct ConsumerProgress {
     side: SidePool,
@@ -110,5 +120,47 @@ impl ConsumerProgress {
                 .await?
         });
         Ok(outcome)
+    }
+
+    /// Saves `consumer`'s state at `snapshot.position`, replacing an older
+    /// one; a snapshot older than the saved one is dropped, so a slower twin
+    /// cannot move a consumer back.
+    pub async fn save_snapshot(&self, consumer: &str, snapshot: &Snapshot) -> Result<(), StorageError> {
+        let position = i64::try_from(snapshot.position).unwrap_or(i64::MAX);
+        on_pool!(&self.side, pool => {
+            sqlx::query(
+                "INSERT INTO consumer_snapshots (consumer, position, format, taken_at, data) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, format = excluded.format, \
+                   taken_at = excluded.taken_at, data = excluded.data \
+                 WHERE excluded.position >= consumer_snapshots.position",
+            )
+            .bind(consumer)
+            .bind(position)
+            .bind(&snapshot.format)
+            .bind(snapshot.taken_at)
+            .bind(&snapshot.data)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// `consumer`'s latest snapshot, if it saved one.
+    pub async fn snapshot(&self, consumer: &str) -> Result<Option<Snapshot>, StorageError> {
+        let row: Option<(i64, String, DateTime<Utc>, Vec<u8>)> = on_pool!(&self.side, pool => {
+            sqlx::query_as(
+                "SELECT position, format, taken_at, data FROM consumer_snapshots WHERE consumer = $1",
+            )
+            .bind(consumer)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|(position, format, taken_at, data)| Snapshot {
+            position: position.max(0) as u64,
+            format,
+            taken_at,
+            data,
+        }))
     }
 }

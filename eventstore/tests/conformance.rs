@@ -643,6 +643,34 @@ async fn consumer_checkpoints_survive_and_never_move_back(db: &TestDatabase) {
     );
 }
 
+async fn consumer_snapshots_are_replaced_only_by_newer_ones(db: &TestDatabase) {
+    use chrono::{SubsecRound, Utc};
+    use terminagent_eventstore::Snapshot;
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let progress = store.progress();
+    assert_eq!(progress.snapshot("matcher").await.unwrap(), None);
+    let taken_at = Utc::now().trunc_subsecs(3);
+    let at = |position: u64, data: Vec<u8>| Snapshot {
+        position,
+        format: "waitlist/1".into(),
+        taken_at,
+        data,
+    };
+    // Large and binary, as a real waitlist is.
+    let big: Vec<u8> = (0..3_000_000u32).map(|n| (n % 251) as u8).collect();
+    progress.save_snapshot("matcher", &at(10, big.clone())).await.unwrap();
+    progress.save_snapshot("matcher", &at(7, vec![1, 2, 3])).await.unwrap();
+    let reopened = db.store(StoreOptions::default()).await.unwrap().progress();
+    assert_eq!(
+        reopened.snapshot("matcher").await.unwrap(),
+        Some(at(10, big)),
+        "an older snapshot does not replace a newer one"
+    );
+    reopened.save_snapshot("matcher", &at(12, vec![0, 255])).await.unwrap();
+    assert_eq!(reopened.snapshot("matcher").await.unwrap(), Some(at(12, vec![0, 255])));
+    assert_eq!(reopened.snapshot("other").await.unwrap(), None);
+}
+
 async fn a_mail_is_claimed_once_unless_its_sender_died(db: &TestDatabase) {
     use chrono::{Duration, Utc};
     let store = db.store(StoreOptions::default()).await.unwrap();
@@ -743,6 +771,7 @@ conformance!(
     a_citizen_keeps_one_envelope_until_erased,
     installation_secrets_are_made_once,
     consumer_checkpoints_survive_and_never_move_back,
+    consumer_snapshots_are_replaced_only_by_newer_ones,
     a_mail_is_claimed_once_unless_its_sender_died,
     racing_mailers_claim_a_mail_once,
 );

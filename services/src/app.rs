@@ -149,6 +149,7 @@ impl Application {
                     executor: executor.clone(),
                     links: link_secret.clone(),
                     policy: config.wish_policy(),
+                    snapshots: crate::matcher::SnapshotPolicy::default(),
                 }
                 .run(),
             );

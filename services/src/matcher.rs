@@ -7,42 +7,126 @@
 //! is refused, and the event that won tells the engine what happened instead.
 //! Running two matchers is safe (a proposal is made once; the second attempt
 //! finds the wish busy); it only doubles the work.
+//!
+//! Now and then it saves its waitlist with the log position it reflects
+//! (`consumer_snapshots`); a restart loads that and reads only the log after
+//! it. The waitlist is a function of the log prefix, so the snapshot of a
+//! position is what a replay up to there would give.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use terminagent_domain::{WishError, WishId, WishPolicy};
-use terminagent_eventstore::{StorageError, Subscription};
+use terminagent_eventstore::{LogEvent, Snapshot, StorageError, Subscription};
 
 use crate::application::{ExecuteError, Executor, expire_proposal, lapse_wish, propose_units};
 use crate::links::LinkSecret;
-use crate::waitlist::{PlannedProposal, Waitlist};
+use crate::waitlist::{PlannedProposal, SNAPSHOT_FORMAT, Waitlist};
 
 /// How often the timers look while the log is quiet.
 pub const MATCHER_TICK: Duration = Duration::from_secs(1);
+
+/// The matcher's name among the log's consumers (its snapshot's key).
+pub const MATCHER_CONSUMER: &str = "matcher";
+
+/// When the matcher saves its waitlist, so a restart reads only the log
+/// after the snapshot: after `every_events` new events, or after `every`
+/// when anything changed at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    pub every_events: u64,
+    pub every: Duration,
+}
+
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        SnapshotPolicy {
+            every_events: 50_000,
+            every: Duration::from_secs(60),
+        }
+    }
+}
 
 pub struct MatcherService {
     pub executor: Executor,
     pub links: LinkSecret,
     pub policy: WishPolicy,
+    pub snapshots: SnapshotPolicy,
 }
 
 /// What the matcher carries from one step to the next: the waitlist folded
 /// so far, where it reads the log, and the plans it has acted on.
 pub struct MatcherProgress {
     pub waitlist: Waitlist,
+    /// The position of the last event folded into `waitlist`.
+    pub position: u64,
     subscription: Subscription,
     /// Plans already acted on: tried once, the log tells the outcome.
     tried: BTreeMap<WishId, PlannedProposal>,
+    /// Where and when the last snapshot was taken (or loaded).
+    snapshot_position: u64,
+    snapshot_at: std::time::Instant,
+    saving: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl MatcherProgress {
+    fn apply(&mut self, event: &LogEvent) {
+        self.waitlist.apply(event);
+        self.position = event.position;
+    }
 }
 
 impl MatcherService {
-    /// A matcher that has read nothing yet.
-    pub fn start(&self) -> MatcherProgress {
+    /// The matcher as its last snapshot left it, or (without a usable one)
+    /// before the first event.
+    pub async fn start(&self) -> MatcherProgress {
+        let started = std::time::Instant::now();
+        let (waitlist, position) = match self.executor.store().progress().snapshot(MATCHER_CONSUMER).await {
+            Ok(Some(snapshot)) if snapshot.format == SNAPSHOT_FORMAT => {
+                let position = snapshot.position;
+                match tokio::task::spawn_blocking(move || Waitlist::from_snapshot(&snapshot.data)).await {
+                    Ok(Ok(waitlist)) => (waitlist, position),
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "the matcher's snapshot does not decode; replaying the log");
+                        (Waitlist::default(), 0)
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "decoding the matcher's snapshot failed; replaying the log");
+                        (Waitlist::default(), 0)
+                    }
+                }
+            }
+            Ok(Some(snapshot)) => {
+                tracing::info!(
+                    format = snapshot.format,
+                    "the matcher's snapshot is of another format; replaying the log"
+                );
+                (Waitlist::default(), 0)
+            }
+            Ok(None) => (Waitlist::default(), 0),
+            Err(error) => {
+                tracing::warn!(%error, "the matcher's snapshot cannot be read; replaying the log");
+                (Waitlist::default(), 0)
+            }
+        };
+        if position > 0 {
+            let (waiting, idle) = waitlist.waiting_wishes();
+            tracing::info!(
+                position,
+                waiting,
+                idle,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "matcher resumed from its snapshot"
+            );
+        }
         MatcherProgress {
-            waitlist: Waitlist::default(),
-            subscription: self.executor.store().subscribe(0),
+            waitlist,
+            position,
+            subscription: self.executor.store().subscribe(position),
             tried: BTreeMap::new(),
+            snapshot_position: position,
+            snapshot_at: std::time::Instant::now(),
+            saving: None,
         }
     }
 
@@ -51,16 +135,41 @@ impl MatcherService {
     pub async fn step(&self, progress: &mut MatcherProgress) -> Result<usize, StorageError> {
         let mut read = 0;
         while let Some(event) = progress.subscription.try_next().await? {
-            progress.waitlist.apply(&event);
+            progress.apply(&event);
             read += 1;
         }
         self.act(&progress.waitlist, &mut progress.tried).await;
+        self.snapshot_if_due(progress);
         Ok(read)
+    }
+
+    /// Saves the waitlist as of `progress.position` now, and waits for it.
+    pub async fn save_snapshot(&self, progress: &MatcherProgress) -> Result<(), StorageError> {
+        save(self.executor.clone(), progress.waitlist.clone(), progress.position).await
+    }
+
+    /// Starts saving a snapshot in the background when the policy says so;
+    /// the copy is taken now, encoding and writing do not hold up matching.
+    fn snapshot_if_due(&self, progress: &mut MatcherProgress) {
+        let new_events = progress.position.saturating_sub(progress.snapshot_position);
+        let due = new_events >= self.snapshots.every_events
+            || (new_events > 0 && progress.snapshot_at.elapsed() >= self.snapshots.every);
+        if !due || progress.saving.as_ref().is_some_and(|saving| !saving.is_finished()) {
+            return;
+        }
+        progress.snapshot_position = progress.position;
+        progress.snapshot_at = std::time::Instant::now();
+        let (executor, waitlist, position) = (self.executor.clone(), progress.waitlist.clone(), progress.position);
+        progress.saving = Some(tokio::spawn(async move {
+            if let Err(error) = save(executor, waitlist, position).await {
+                tracing::warn!(%error, "saving the matcher's snapshot failed; the next one will try again");
+            }
+        }));
     }
 
     /// Follows the log until the process ends.
     pub async fn run(self) {
-        let mut progress = self.start();
+        let mut progress = self.start().await;
         loop {
             if let Err(error) = self.step(&mut progress).await {
                 tracing::warn!(%error, "the matcher cannot read the log; retrying");
@@ -68,7 +177,7 @@ impl MatcherService {
                 continue;
             }
             match tokio::time::timeout(MATCHER_TICK, progress.subscription.next()).await {
-                Ok(Ok(event)) => progress.waitlist.apply(&event),
+                Ok(Ok(event)) => progress.apply(&event),
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "the matcher cannot read the log; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -119,6 +228,39 @@ impl MatcherService {
             }
         }
     }
+}
+
+async fn save(executor: Executor, waitlist: Waitlist, position: u64) -> Result<(), StorageError> {
+    let started = std::time::Instant::now();
+    let data = tokio::task::spawn_blocking(move || waitlist.to_snapshot())
+        .await
+        .map_err(|error| StorageError::Corrupt {
+            at: "matcher snapshot".into(),
+            reason: error.to_string(),
+        })?
+        .map_err(|error| StorageError::Corrupt {
+            at: "matcher snapshot".into(),
+            reason: error.to_string(),
+        })?;
+    let bytes = data.len();
+    let snapshot = Snapshot {
+        position,
+        format: SNAPSHOT_FORMAT.to_owned(),
+        taken_at: executor.now(),
+        data,
+    };
+    executor
+        .store()
+        .progress()
+        .save_snapshot(MATCHER_CONSUMER, &snapshot)
+        .await?;
+    tracing::info!(
+        position,
+        bytes,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "matcher snapshot saved"
+    );
+    Ok(())
 }
 
 fn log_timer_failure(what: &str, wish: WishId, error: ExecuteError<WishError>) {

@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use terminagent_domain::matching::{
     Decisions, MatchError, Matcher, OfficeSet, Proposal, Unit, UnitStatus, WaitingWish,
 };
@@ -28,7 +29,7 @@ use terminagent_domain::{
 use terminagent_eventstore::LogEvent;
 
 /// A proposal the engine decided: the matcher's to append.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedProposal {
     pub wish: WishId,
     pub office: OfficeId,
@@ -38,13 +39,13 @@ pub struct PlannedProposal {
 }
 
 /// What the timers act on: a waiting wish's last moment and its open proposal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct WaitingEntry {
     lapses_at: Option<DateTime<Utc>>,
     open: Option<(ProposalId, DateTime<Utc>)>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Waitlist {
     engine: Matcher,
     zones: BTreeMap<OfficeId, OfficeTimeZone>,
@@ -59,7 +60,20 @@ pub struct Waitlist {
     retired_minute: Option<DateTime<Utc>>,
 }
 
+/// Names the encoding of [`Waitlist::to_snapshot`]; bump it when the
+/// waitlist's shape changes, and old snapshots are ignored (the log is replayed).
+pub const SNAPSHOT_FORMAT: &str = "waitlist/postcard/1";
+
 impl Waitlist {
+    /// The waitlist as bytes, to be restored by [`Waitlist::from_snapshot`].
+    pub fn to_snapshot(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_stdvec(self)
+    }
+
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Waitlist, postcard::Error> {
+        postcard::from_bytes(bytes)
+    }
+
     /// Folds one log event.
     pub fn apply(&mut self, event: &LogEvent) {
         let recorded_at = event.event.recorded_at;

@@ -121,6 +121,7 @@ impl World {
             executor: executor.clone(),
             links: secret.clone(),
             policy,
+            snapshots: terminagent::matcher::SnapshotPolicy::default(),
         };
         let correlation = CorrelationId::from_ulid(executor.new_id());
         for office in OFFICES {
@@ -459,7 +460,7 @@ fn check_replay(events: &[LogEvent], open: &BTreeMap<WishId, Vec<UnitRef>>) -> R
 /// Runs the history; returns how many proposals the log holds.
 async fn run(ops: Vec<Op>) -> Result<usize, String> {
     let mut world = World::new().await;
-    let mut progress = world.matcher.start();
+    let mut progress = world.matcher.start().await;
     world.settle(&mut progress).await;
     for op in &ops {
         world.apply(op).await;
@@ -497,6 +498,16 @@ async fn run(ops: Vec<Op>) -> Result<usize, String> {
     events.iter().for_each(|event| fresh.apply(event));
     if progress.waitlist != fresh {
         return Err("the live matcher's waitlist differs from a replay".into());
+    }
+    // A restart from a snapshot resumes exactly there.
+    world
+        .matcher
+        .save_snapshot(&progress)
+        .await
+        .map_err(|e| e.to_string())?;
+    let restarted = world.matcher.start().await;
+    if (restarted.position, &restarted.waitlist) != (progress.position, &fresh) {
+        return Err("the matcher restored from its snapshot differs from a replay".into());
     }
     Ok(proposals)
 }
