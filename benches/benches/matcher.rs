@@ -20,7 +20,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use terminagent_benches::{highlight, thousands};
+use terminagent_benches::{Report, thousands};
 
 use chrono::{Days, Weekday};
 use terminagent_domain::matching::{Matcher, NewUnit, OfficeIndex, OfficeSet, Proposal, Unit, WaitingWish};
@@ -307,42 +307,4 @@ fn office_day(office: OfficeIndex, date: LocalDate, lanes: u16) -> Vec<NewUnit> 
             })
         })
         .collect()
-}
-
-/// Prints one line per measurement and keeps the verdicts for the summary.
-#[derive(Default)]
-struct Report {
-    verdicts: Vec<(String, String, String, bool)>,
-}
-
-impl Report {
-    fn info(&self, what: &str, figure: &str) {
-        println!("{what:<46} {figure}");
-    }
-
-    fn check(&mut self, what: &str, achieved: String, target: String, pass: bool, note: &str) {
-        let mark = if pass {
-            String::new()
-        } else {
-            format!("  {}", highlight("<-- MISS"))
-        };
-        println!("{what:<46} {achieved:>16}  (target {target}) {note}{mark}");
-        self.verdicts.push((what.to_owned(), achieved, target, pass));
-    }
-
-    fn summary(&self) {
-        let width = self.verdicts.iter().map(|v| v.0.chars().count()).max().unwrap_or(0);
-        println!("\nsummary");
-        for (what, achieved, target, pass) in &self.verdicts {
-            let status = if *pass { "PASS".to_owned() } else { highlight("MISS") };
-            println!("  {status}  {what:<width$}  {achieved:>16}   (target {target})");
-        }
-        let missed = self.verdicts.iter().filter(|v| !v.3).count();
-        if missed == 0 {
-            println!("all {} targets met", self.verdicts.len());
-        } else {
-            let text = format!("*** {missed} of {} targets MISSED ***", self.verdicts.len());
-            println!("{}", highlight(&text));
-        }
-    }
 }

@@ -33,16 +33,21 @@ const SEQUENCER_BATCH: i32 = 10_000;
 const MAX_UNCONDITIONED_RETRIES: usize = 16;
 
 /// Settings of a Postgres store.
+/// A sweep numbering at least this many events means the log is busy: the
+/// next sweep waits out `sequencer_min_gap` to gather a batch.
+const BUSY_SWEEP: u64 = 8;
+
 #[derive(Debug, Clone)]
 pub struct PgStoreOptions {
     pub max_connections: u32,
     /// How often the sequencer looks for events it was not woken for (commits
     /// of other processes, or of writers that died before waking it).
     pub sequencer_poll: Duration,
-    /// The least time between two sequencer sweeps. An idle log is numbered at
-    /// once; under load each sweep (one commit) numbers what gathered since the
-    /// last, so sweeps cost less than the appends they follow — group commit
-    /// for the log order, at the price of at most this much read latency.
+    /// The least time between two sequencer sweeps while the log is busy. An
+    /// idle log is numbered at once; under load each sweep (one commit)
+    /// numbers what gathered since the last, so sweeps cost less than the
+    /// appends they follow — group commit for the log order, at the price of
+    /// at most this much read latency.
     pub sequencer_min_gap: Duration,
 }
 
@@ -427,16 +432,29 @@ impl PgEventStore {
         let store = Arc::downgrade(&self.inner);
         let wake = self.inner.sequencer_wake.clone();
         let task = tokio::spawn(async move {
+            // Only a busy log waits out the gap: when the last sweep numbered
+            // a batch, the next gathers one; when it found little or nothing
+            // (an idle poll, a lone commit), the next commit is numbered at once.
             let mut last_sweep = tokio::time::Instant::now();
+            let mut last_batch = 0;
+            let mut head = 0;
             loop {
                 let _ = tokio::time::timeout(poll, wake.notified()).await;
-                tokio::time::sleep_until(last_sweep + min_gap).await;
+                if last_batch >= BUSY_SWEEP {
+                    tokio::time::sleep_until(last_sweep + min_gap).await;
+                }
                 last_sweep = tokio::time::Instant::now();
                 let Some(inner) = store.upgrade() else { return };
                 let store = PgEventStore { inner };
-                if let Err(error) = store.sequence_now().await {
-                    tracing::warn!(%error, "sequencing the event log failed; retrying");
-                    tokio::time::sleep(poll).await;
+                match store.sequence_now().await {
+                    Ok(now) => {
+                        last_batch = now.saturating_sub(head);
+                        head = head.max(now);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "sequencing the event log failed; retrying");
+                        tokio::time::sleep(poll).await;
+                    }
                 }
             }
         });

@@ -38,19 +38,18 @@ pub struct PlannedProposal {
     pub units: Vec<UnitRef>,
 }
 
-/// What the timers act on: a waiting wish's last moment and its open proposal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct WaitingEntry {
-    lapses_at: Option<DateTime<Utc>>,
-    open: Option<(ProposalId, DateTime<Utc>)>,
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Waitlist {
     engine: Matcher,
     zones: BTreeMap<OfficeId, OfficeTimeZone>,
     durations: BTreeMap<ServiceId, u32>,
-    waiting: BTreeMap<WishId, WaitingEntry>,
+    /// What the timers act on, kept only for wishes that have it: open
+    /// proposals by wish and by expiry, last dates by wish and by moment.
+    open: BTreeMap<WishId, (ProposalId, DateTime<Utc>)>,
+    expiries: BTreeSet<(DateTime<Utc>, WishId, ProposalId)>,
+    lapse_of: BTreeMap<WishId, DateTime<Utc>>,
+    lapses: BTreeSet<(DateTime<Utc>, WishId)>,
+    waiting: usize,
     /// Decided, not yet in the log, by wish.
     planned: BTreeMap<WishId, PlannedProposal>,
     /// The same, by start: withdrawn when the log's time passes it.
@@ -150,27 +149,25 @@ impl Waitlist {
 
     /// Open proposals due to expire at `now`: (wish, proposal).
     pub fn expiry_due(&self, now: DateTime<Utc>) -> Vec<(WishId, ProposalId)> {
-        self.waiting
+        self.expiries
             .iter()
-            .filter_map(|(wish, entry)| match entry.open {
-                Some((proposal, expires_at)) if expires_at <= now => Some((*wish, proposal)),
-                _ => None,
-            })
+            .take_while(|(expires_at, _, _)| *expires_at <= now)
+            .map(|&(_, wish, proposal)| (wish, proposal))
             .collect()
     }
 
     /// Waiting wishes whose last date is over at `now`.
     pub fn lapse_due(&self, now: DateTime<Utc>) -> Vec<WishId> {
-        self.waiting
+        self.lapses
             .iter()
-            .filter(|(_, entry)| entry.lapses_at.is_some_and(|at| at <= now))
-            .map(|(wish, _)| *wish)
+            .take_while(|(lapses_at, _)| *lapses_at <= now)
+            .map(|&(_, wish)| wish)
             .collect()
     }
 
     /// How many wishes wait, and how many of them hold no proposal.
     pub fn waiting_wishes(&self) -> (usize, usize) {
-        (self.waiting.len(), self.engine.idle_wishes())
+        (self.waiting, self.engine.idle_wishes())
     }
 
     // --- folding ---------------------------------------------------------------
@@ -227,30 +224,29 @@ impl Waitlist {
                     .iter()
                     .map(|service| self.durations.get(service).copied().unwrap_or(0))
                     .sum();
-                self.waiting.insert(
-                    wish,
-                    WaitingEntry {
-                        lapses_at: registered.lapses_at,
-                        open: None,
-                    },
-                );
-                self.engine.register_wish(WaitingWish {
+                let decisions = self.engine.register_wish(WaitingWish {
                     id: wish,
                     offices,
                     windows: registered.windows,
                     needed_minutes,
                     until: registered.until,
-                })?
+                })?;
+                self.waiting += 1;
+                if let Some(lapses_at) = registered.lapses_at {
+                    self.lapse_of.insert(wish, lapses_at);
+                    self.lapses.insert((lapses_at, wish));
+                }
+                decisions
             }
             WishEvent::ProposalMade(made) => {
                 self.unplan(&wish);
-                if let Some(entry) = self.waiting.get_mut(&wish) {
-                    entry.open = Some((made.proposal, made.expires_at));
-                }
+                self.close_proposal(&wish);
+                self.open.insert(wish, (made.proposal, made.expires_at));
+                self.expiries.insert((made.expires_at, wish, made.proposal));
                 return Ok(());
             }
             WishEvent::ProposalAccepted(_) => {
-                self.waiting.remove(&wish);
+                self.leave(&wish);
                 return self.engine.proposal_accepted(wish);
             }
             WishEvent::ProposalDeclined(_) => {
@@ -262,7 +258,7 @@ impl Waitlist {
                 self.engine.proposal_expired(wish)?
             }
             WishEvent::Ended(_) => {
-                self.waiting.remove(&wish);
+                self.leave(&wish);
                 self.unplan(&wish);
                 self.engine.wish_ended(wish)?
             }
@@ -272,8 +268,25 @@ impl Waitlist {
     }
 
     fn close_proposal(&mut self, wish: &WishId) {
-        if let Some(entry) = self.waiting.get_mut(wish) {
-            entry.open = None;
+        if let Some((proposal, expires_at)) = self.open.remove(wish) {
+            self.expiries.remove(&(expires_at, *wish, proposal));
+        }
+    }
+
+    /// The wish waits no longer (fulfilled or ended): nothing to time for it.
+    fn leave(&mut self, wish: &WishId) {
+        self.close_proposal(wish);
+        if let Some(lapses_at) = self.lapse_of.remove(wish) {
+            self.lapses.remove(&(lapses_at, *wish));
+        }
+        if matches!(
+            self.engine.wish_status(*wish),
+            Some(
+                terminagent_domain::matching::WishStatus::Waiting
+                    | terminagent_domain::matching::WishStatus::Proposed(_)
+            )
+        ) {
+            self.waiting -= 1;
         }
     }
 

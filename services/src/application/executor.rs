@@ -163,8 +163,13 @@ impl Executor {
     ) -> Result<(Vec<E>, HashMap<String, u64>), StorageError> {
         let mut history = Vec::new();
         let mut versions = HashMap::new();
-        for stream in streams {
-            let events = self.store.read_stream(stream.as_str(), 0).await?;
+        // The streams are read at once, each on its own connection: a decision
+        // waits for the slowest read, not for their sum. Each stream's version
+        // is the one its events were read at, which is what its condition needs.
+        let reads =
+            futures::future::try_join_all(streams.iter().map(|stream| self.store.read_stream(stream.as_str(), 0)))
+                .await?;
+        for (stream, events) in streams.iter().zip(reads) {
             versions.insert(stream.as_str().to_owned(), events.last().map_or(0, |e| e.version));
             for stored in events {
                 if !E::EVENT_TYPES.contains(&stored.event.event_type.as_str()) {
