@@ -163,4 +163,62 @@ impl ConsumerProgress {
             data,
         }))
     }
+
+    /// Takes or renews the lease `name` for `owner` until `until`. True: it
+    /// is `owner`'s now. False: another owner holds it and it has not expired
+    /// at `now`.
+    pub async fn hold_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let held = on_pool!(&self.side, pool => {
+            sqlx::query(
+                "INSERT INTO leases (name, owner, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+                 WHERE leases.owner = excluded.owner OR leases.expires_at < $4",
+            )
+            .bind(name)
+            .bind(owner)
+            .bind(until)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(held == 1)
+    }
+
+    /// Gives the lease `name` up, if `owner` holds it.
+    pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StorageError> {
+        on_pool!(&self.side, pool => {
+            sqlx::query("DELETE FROM leases WHERE name = $1 AND owner = $2")
+                .bind(name)
+                .bind(owner)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The leases whose name starts with `prefix` and that have not expired
+    /// at `now`: (name, owner), by name.
+    pub async fn live_leases(&self, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, String)>, StorageError> {
+        let pattern = format!(
+            "{}%",
+            prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+        );
+        let leases = on_pool!(&self.side, pool => {
+            sqlx::query_as(
+                "SELECT name, owner FROM leases WHERE name LIKE $1 ESCAPE '\\' AND expires_at >= $2 ORDER BY name",
+            )
+            .bind(&pattern)
+            .bind(now)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(leases)
+    }
 }

@@ -671,6 +671,58 @@ async fn consumer_snapshots_are_replaced_only_by_newer_ones(db: &TestDatabase) {
     assert_eq!(reopened.snapshot("other").await.unwrap(), None);
 }
 
+async fn a_lease_has_one_owner_until_it_expires(db: &TestDatabase) {
+    use chrono::{Duration, Utc};
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let leases = store.progress();
+    let now = Utc::now();
+    let until = now + Duration::seconds(5);
+    assert!(leases.hold_lease("office:walsum", "a", now, until).await.unwrap());
+    assert!(
+        !leases.hold_lease("office:walsum", "b", now, until).await.unwrap(),
+        "a holds it"
+    );
+    assert!(
+        leases.hold_lease("office:walsum", "a", now, until).await.unwrap(),
+        "a renews it"
+    );
+    assert!(leases.hold_lease("office:hamborn", "b", now, until).await.unwrap());
+    assert!(leases.hold_lease("member_x", "c", now, until).await.unwrap());
+    assert_eq!(
+        leases.live_leases("office:", now).await.unwrap(),
+        vec![
+            ("office:hamborn".into(), "b".into()),
+            ("office:walsum".into(), "a".into())
+        ]
+    );
+    assert!(
+        leases.live_leases("member%", now).await.unwrap().is_empty(),
+        "a prefix, not a pattern"
+    );
+    // a stops renewing: once expired, b may take it.
+    let later = until + Duration::seconds(1);
+    assert!(leases.live_leases("office:w", later).await.unwrap().is_empty());
+    assert!(
+        leases
+            .hold_lease("office:walsum", "b", later, later + Duration::seconds(5))
+            .await
+            .unwrap()
+    );
+    leases.release_lease("office:walsum", "a").await.unwrap();
+    assert_eq!(
+        leases.live_leases("office:w", later).await.unwrap(),
+        vec![("office:walsum".into(), "b".into())],
+        "only the owner gives a lease up"
+    );
+    leases.release_lease("office:walsum", "b").await.unwrap();
+    assert!(
+        leases
+            .hold_lease("office:walsum", "c", later, later + Duration::seconds(5))
+            .await
+            .unwrap()
+    );
+}
+
 async fn a_mail_is_claimed_once_unless_its_sender_died(db: &TestDatabase) {
     use chrono::{Duration, Utc};
     let store = db.store(StoreOptions::default()).await.unwrap();
@@ -772,6 +824,7 @@ conformance!(
     installation_secrets_are_made_once,
     consumer_checkpoints_survive_and_never_move_back,
     consumer_snapshots_are_replaced_only_by_newer_ones,
+    a_lease_has_one_owner_until_it_expires,
     a_mail_is_claimed_once_unless_its_sender_died,
     racing_mailers_claim_a_mail_once,
 );

@@ -5,18 +5,24 @@
 //! It appends only through the wish decisions, under the store's conditions:
 //! a proposal that lost a unit to a booking, or whose wish ended meanwhile,
 //! is refused, and the event that won tells the engine what happened instead.
-//! Running two matchers is safe (a proposal is made once; the second attempt
-//! finds the wish busy); it only doubles the work.
+//! Several matchers share the work by office: each folds the whole log (the
+//! waitlist spans offices, and every matcher plans the same), but makes the
+//! proposals and expires the proposals only of the offices it holds a lease
+//! on (`leases`: renewed each second, valid 5 s). Each takes its fair share
+//! (offices ÷ live matchers, by membership leases) and gives back the rest;
+//! the offices of a matcher that dies are taken over once their leases
+//! expire. Two matchers acting on one office for a moment (a paused owner)
+//! do no harm: the conditions let one proposal per wish through.
 //!
 //! Now and then it saves its waitlist with the log position it reflects
 //! (`consumer_snapshots`); a restart loads that and reads only the log after
 //! it. The waitlist is a function of the log prefix, so the snapshot of a
 //! position is what a replay up to there would give.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use terminagent_domain::{WishError, WishId, WishPolicy};
+use terminagent_domain::{OfficeId, WishError, WishId, WishPolicy};
 use terminagent_eventstore::{LogEvent, Snapshot, StorageError, Subscription};
 
 use crate::application::{ExecuteError, Executor, expire_proposal, lapse_wish, propose_units};
@@ -54,6 +60,91 @@ pub struct MatcherService {
     pub snapshots: SnapshotPolicy,
 }
 
+/// How long a lease holds without renewal: a dead matcher's offices move on after this.
+pub const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(5);
+/// How often a matcher renews its leases and rebalances.
+const LEASE_RENEWAL: Duration = Duration::from_secs(1);
+const MEMBER_LEASE: &str = "matcher:member:";
+const OFFICE_LEASE: &str = "matcher:office:";
+
+/// The offices this matcher acts for, by lease.
+struct OfficeLeases {
+    me: String,
+    owned: BTreeSet<OfficeId>,
+    renewed: Option<std::time::Instant>,
+    offices_seen: usize,
+}
+
+impl OfficeLeases {
+    fn new() -> Self {
+        OfficeLeases {
+            me: ulid::Ulid::new().to_string(),
+            owned: BTreeSet::new(),
+            renewed: None,
+            offices_seen: 0,
+        }
+    }
+
+    /// Renews what it holds and takes or gives offices toward its fair share;
+    /// at most once a second, unless offices appeared.
+    async fn maintain(&mut self, executor: &Executor, offices: &[OfficeId]) -> Result<(), StorageError> {
+        let fresh = self.renewed.is_some_and(|at| at.elapsed() < LEASE_RENEWAL);
+        if fresh && offices.len() == self.offices_seen {
+            return Ok(());
+        }
+        let leases = executor.store().progress();
+        let now = executor.now();
+        let until = now + LEASE_TTL;
+        leases
+            .hold_lease(&format!("{MEMBER_LEASE}{}", self.me), &self.me, now, until)
+            .await?;
+        let members = leases.live_leases(MEMBER_LEASE, now).await?.len().max(1);
+        let fair = offices.len().div_ceil(members);
+        for office in self.owned.clone() {
+            if !leases.hold_lease(&office_lease(&office), &self.me, now, until).await? {
+                tracing::warn!(%office, "another matcher took this office over");
+                self.owned.remove(&office);
+            }
+        }
+        while self.owned.len() > fair {
+            let Some(office) = self.owned.pop_last() else { break };
+            leases.release_lease(&office_lease(&office), &self.me).await?;
+            tracing::info!(%office, "office handed to another matcher");
+        }
+        if self.owned.len() < fair {
+            let held: BTreeSet<String> = leases
+                .live_leases(OFFICE_LEASE, now)
+                .await?
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+            for office in offices {
+                if self.owned.len() >= fair {
+                    break;
+                }
+                if self.owned.contains(office) || held.contains(&office_lease(office)) {
+                    continue;
+                }
+                if leases.hold_lease(&office_lease(office), &self.me, now, until).await? {
+                    tracing::info!(%office, "matching for this office");
+                    self.owned.insert(office.clone());
+                }
+            }
+        }
+        self.renewed = Some(std::time::Instant::now());
+        self.offices_seen = offices.len();
+        Ok(())
+    }
+
+    fn owns(&self, office: &OfficeId) -> bool {
+        self.owned.contains(office)
+    }
+}
+
+fn office_lease(office: &OfficeId) -> String {
+    format!("{OFFICE_LEASE}{office}")
+}
+
 /// What the matcher carries from one step to the next: the waitlist folded
 /// so far, where it reads the log, and the plans it has acted on.
 pub struct MatcherProgress {
@@ -67,6 +158,7 @@ pub struct MatcherProgress {
     snapshot_position: u64,
     snapshot_at: std::time::Instant,
     saving: Option<tokio::task::JoinHandle<()>>,
+    leases: OfficeLeases,
 }
 
 impl MatcherProgress {
@@ -127,6 +219,7 @@ impl MatcherService {
             snapshot_position: position,
             snapshot_at: std::time::Instant::now(),
             saving: None,
+            leases: OfficeLeases::new(),
         }
     }
 
@@ -138,7 +231,12 @@ impl MatcherService {
             progress.apply(&event);
             read += 1;
         }
-        self.act(&progress.waitlist, &mut progress.tried).await;
+        let offices: Vec<OfficeId> = progress.waitlist.offices().cloned().collect();
+        if let Err(error) = progress.leases.maintain(&self.executor, &offices).await {
+            tracing::warn!(%error, "renewing the matcher's office leases failed");
+        }
+        self.act(&progress.waitlist, &mut progress.tried, &progress.leases)
+            .await;
         self.snapshot_if_due(progress);
         Ok(read)
     }
@@ -188,8 +286,12 @@ impl MatcherService {
     }
 
     /// Caught up: make what the engine planned, expire and lapse what is due.
-    async fn act(&self, waitlist: &Waitlist, tried: &mut BTreeMap<WishId, PlannedProposal>) {
-        let planned: Vec<PlannedProposal> = waitlist.planned().cloned().collect();
+    async fn act(&self, waitlist: &Waitlist, tried: &mut BTreeMap<WishId, PlannedProposal>, leases: &OfficeLeases) {
+        let planned: Vec<PlannedProposal> = waitlist
+            .planned()
+            .filter(|plan| leases.owns(&plan.office))
+            .cloned()
+            .collect();
         tried.retain(|wish, plan| planned.iter().any(|p| p.wish == *wish && p == plan));
         for plan in planned {
             if tried.contains_key(&plan.wish) {
@@ -213,7 +315,11 @@ impl MatcherService {
             tried.insert(plan.wish, plan);
         }
         let now = self.executor.now();
-        for (wish, proposal) in waitlist.expiry_due(now) {
+        for (wish, proposal, _) in waitlist
+            .expiry_due(now)
+            .into_iter()
+            .filter(|(_, _, office)| leases.owns(office))
+        {
             match expire_proposal(&self.executor, self.policy, wish, proposal).await {
                 Ok(events) if !events.is_empty() => tracing::info!(%wish, %proposal, "proposal expired"),
                 Ok(_) => {}

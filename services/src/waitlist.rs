@@ -45,7 +45,7 @@ pub struct Waitlist {
     durations: BTreeMap<ServiceId, u32>,
     /// What the timers act on, kept only for wishes that have it: open
     /// proposals by wish and by expiry, last dates by wish and by moment.
-    open: BTreeMap<WishId, (ProposalId, DateTime<Utc>)>,
+    open: BTreeMap<WishId, (ProposalId, DateTime<Utc>, OfficeId)>,
     expiries: BTreeSet<(DateTime<Utc>, WishId, ProposalId)>,
     lapse_of: BTreeMap<WishId, DateTime<Utc>>,
     lapses: BTreeSet<(DateTime<Utc>, WishId)>,
@@ -147,13 +147,21 @@ impl Waitlist {
         self.planned.values()
     }
 
-    /// Open proposals due to expire at `now`: (wish, proposal).
-    pub fn expiry_due(&self, now: DateTime<Utc>) -> Vec<(WishId, ProposalId)> {
+    /// Open proposals due to expire at `now`: (wish, proposal, office).
+    pub fn expiry_due(&self, now: DateTime<Utc>) -> Vec<(WishId, ProposalId, OfficeId)> {
         self.expiries
             .iter()
             .take_while(|(expires_at, _, _)| *expires_at <= now)
-            .map(|&(_, wish, proposal)| (wish, proposal))
+            .filter_map(|(_, wish, proposal)| {
+                let (_, _, office) = self.open.get(wish)?;
+                Some((*wish, *proposal, office.clone()))
+            })
             .collect()
+    }
+
+    /// Every office the log has registered, by id.
+    pub fn offices(&self) -> impl Iterator<Item = &OfficeId> {
+        self.zones.keys()
     }
 
     /// Waiting wishes whose last date is over at `now`.
@@ -241,7 +249,8 @@ impl Waitlist {
             WishEvent::ProposalMade(made) => {
                 self.unplan(&wish);
                 self.close_proposal(&wish);
-                self.open.insert(wish, (made.proposal, made.expires_at));
+                self.open
+                    .insert(wish, (made.proposal, made.expires_at, made.office.clone()));
                 self.expiries.insert((made.expires_at, wish, made.proposal));
                 return Ok(());
             }
@@ -268,7 +277,7 @@ impl Waitlist {
     }
 
     fn close_proposal(&mut self, wish: &WishId) {
-        if let Some((proposal, expires_at)) = self.open.remove(wish) {
+        if let Some((proposal, expires_at, _)) = self.open.remove(wish) {
             self.expiries.remove(&(expires_at, *wish, proposal));
         }
     }

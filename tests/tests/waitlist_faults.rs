@@ -219,3 +219,157 @@ async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
     assert_eq!(units.len(), 4);
     drop(matcher);
 }
+
+/// Who holds each office's matcher lease now: office → owner.
+async fn office_owners(db: &TestDatabase) -> BTreeMap<String, String> {
+    let store = terminagent_eventstore::EventStore::connect(db.url(), Default::default())
+        .await
+        .expect("store");
+    let leases = store
+        .progress()
+        .live_leases("matcher:office:", chrono::Utc::now())
+        .await
+        .expect("leases");
+    store.close().await;
+    leases
+        .into_iter()
+        .map(|(name, owner)| (name.trim_start_matches("matcher:office:").to_owned(), owner))
+        .collect()
+}
+
+async fn wait_for_owners(db: &TestDatabase, what: &str, done: impl Fn(&BTreeMap<String, String>) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let owners = office_owners(db).await;
+        if done(&owners) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what} within 30 s: {owners:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Two matcher processes share the offices, half each; when one is killed,
+/// the other takes its offices over and their freed units still reach the
+/// waiting wishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_matchers_share_the_offices_and_one_takes_over_when_the_other_dies() {
+    let dir = Scratch::new();
+    let db = TestDatabase::new(Backend::Postgres)
+        .await
+        .expect("a Postgres test database");
+    let nats = NatsServer::start(&dir.path().join("nats")).await;
+    let nats_url = nats.url();
+    let outbox = format!("file:{}", dir.path().join("outbox").display());
+    let args = |role: &str| -> Vec<String> {
+        [
+            role,
+            "--database-url",
+            db.url(),
+            "--nats-url",
+            &nats_url,
+            "--mail",
+            &outbox,
+            "--admin-token",
+            TOKEN,
+            "--bind",
+            "127.0.0.1:0",
+        ]
+        .iter()
+        .map(|arg| arg.to_string())
+        .collect()
+    };
+    let start = |args: Vec<String>| {
+        let dir = dir.path().to_owned();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Running::start(&dir, &args).await
+        }
+    };
+    let api = start(args("api")).await;
+    let offices = ["hamborn", "meiderich", "sued", "walsum"];
+    for office in offices {
+        let body = json!({"name": office, "address": "Rathausplatz 1", "timezone": "Europe/Berlin"});
+        let (status, _) = call(&api, reqwest::Method::PUT, &format!("/api/v1/offices/{office}"), body).await;
+        assert_eq!(status, 201);
+    }
+    let service = json!({"name": "Meldebescheinigung", "duration_minutes": 12});
+    let (status, _) = call(
+        &api,
+        reqwest::Method::PUT,
+        "/api/v1/services/meldebescheinigung",
+        service,
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let first = start(args("matcher")).await;
+    wait_for_owners(&db, "one matcher owns all four offices", |owners| owners.len() == 4).await;
+    let second = start(args("matcher")).await;
+    wait_for_owners(&db, "two matchers own two offices each", |owners| {
+        let distinct: BTreeSet<&String> = owners.values().collect();
+        owners.len() == 4
+            && distinct.len() == 2
+            && distinct
+                .iter()
+                .all(|owner| owners.values().filter(|o| o == owner).count() == 2)
+    })
+    .await;
+
+    // A wish per office; a unit per office: every office's matcher proposes.
+    let date = chrono::Utc::now().date_naive() + chrono::Days::new(5);
+    let day = date.to_string();
+    let weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][date.weekday().num_days_from_monday() as usize];
+    let wish = |office: &str, n: usize| {
+        json!({"offices": [office], "services": ["meldebescheinigung"], "windows": {weekday: [8, 9]},
+               "citizen": {"name": "Bürger", "email": format!("{office}-{n}@example.org")}})
+    };
+    let publish = |office: &'static str, from: &'static str, to: &'static str| {
+        let capacity = json!({"date": day, "from": from, "to": to, "unit_minutes": 12, "lanes": 1});
+        let api = &api;
+        async move {
+            let (status, answer) = call(
+                api,
+                reqwest::Method::POST,
+                &format!("/api/v1/offices/{office}/capacity"),
+                capacity,
+            )
+            .await;
+            assert_eq!(status, 201, "{answer}");
+        }
+    };
+    for office in offices {
+        for n in 0..2 {
+            let (status, answer) = call(&api, reqwest::Method::POST, "/api/v1/wishes", wish(office, n)).await;
+            assert_eq!(status, 201, "{answer}");
+        }
+        publish(office, "08:00", "08:12").await;
+    }
+    proposals(&api, 4).await;
+
+    // The first matcher dies; the second takes all four offices over, and a
+    // unit freed at any office reaches that office's second wish.
+    first.kill().await;
+    for office in offices {
+        publish(office, "09:00", "09:12").await;
+    }
+    let made = proposals(&api, 8).await;
+    wait_for_owners(&db, "the survivor owns all four offices", |owners| {
+        owners.len() == 4 && owners.values().collect::<BTreeSet<_>>().len() == 1
+    })
+    .await;
+    let proposed_offices: BTreeMap<String, usize> = made.iter().fold(BTreeMap::new(), |mut count, proposal| {
+        *count
+            .entry(proposal["data"]["office"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+        count
+    });
+    assert_eq!(
+        proposed_offices,
+        offices.iter().map(|office| (office.to_string(), 2)).collect(),
+        "two proposals per office, none twice"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(proposals(&api, 8).await.len(), 8, "nothing proposed twice");
+    drop(second);
+}
