@@ -11,6 +11,7 @@ use chrono::{DateTime, Datelike, Days, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::TestApp;
+use terminagent::config::{BusConfig, Role};
 use terminagent_domain::{LocalTime, OfficeTimeZone};
 use terminagent_eventstore::Backend;
 
@@ -126,51 +127,101 @@ async fn proposals_now(app: &TestApp) -> usize {
         .count()
 }
 
-async fn first_come_first_served(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    catalogue(&app).await;
-    let w1 = register(&app, "w1@example.org").await;
-    let w2 = register(&app, "w2@example.org").await;
-    let w3 = register(&app, "w3@example.org").await;
+/// The API process (and, in `serve`, everything else) plus the other
+/// processes of a split installation, kept alive for the test.
+struct Installation {
+    api: TestApp,
+    _others: Vec<TestApp>,
+    stream: Option<String>,
+}
+
+impl Installation {
+    async fn serve(backend: Backend) -> Installation {
+        Installation {
+            api: TestApp::spawn(backend).await,
+            _others: Vec::new(),
+            stream: None,
+        }
+    }
+
+    /// `api`, `matcher` and `mailer` on their own, over Postgres and JetStream.
+    async fn split(adjust: impl Fn(&mut terminagent::config::Config) + Copy) -> Installation {
+        let stream = format!("TEST_MAIL_{}", ulid::Ulid::new());
+        let bus = BusConfig::Nats {
+            url: "nats://127.0.0.1:4222".into(),
+            stream: stream.clone(),
+        };
+        let configure = |role: Role| {
+            let bus = bus.clone();
+            move |config: &mut terminagent::config::Config| {
+                config.role = role;
+                config.bus = bus;
+                adjust(config);
+            }
+        };
+        let api = TestApp::spawn_configured(Backend::Postgres, configure(Role::Api)).await;
+        let matcher = TestApp::start_on(api.db.clone(), configure(Role::Matcher)).await;
+        let mailer = TestApp::start_on(api.db.clone(), configure(Role::Mailer)).await;
+        Installation {
+            api,
+            _others: vec![matcher, mailer],
+            stream: Some(stream),
+        }
+    }
+
+    async fn clean_up(self) {
+        if let Some(stream) = self.stream {
+            let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+            let _ = async_nats::jetstream::new(client).delete_stream(&stream).await;
+        }
+    }
+}
+
+async fn first_come_first_served(installation: Installation) {
+    let app = &installation.api;
+    catalogue(app).await;
+    let w1 = register(app, "w1@example.org").await;
+    let w2 = register(app, "w2@example.org").await;
+    let w3 = register(app, "w3@example.org").await;
 
     // One unit: W1's, only W1's; it never shows as bookable, and a booking cannot take it.
-    publish(&app, "08:00", "08:12").await;
-    let made = proposals(&app, 1).await;
+    publish(app, "08:00", "08:12").await;
+    let made = proposals(app, 1).await;
     assert_eq!((made[0].0.as_str(), made[0].2.as_str()), (w1.as_str(), "08:00"));
-    assert!(free_starts(&app).await.is_empty(), "a held unit never shows");
+    assert!(free_starts(app).await.is_empty(), "a held unit never shows");
     let booking = json!({"office": "stadtmitte", "services": ["reisepass"], "start": at("08:00").to_rfc3339(),
                          "citizen": {"name": "Max Muster", "email": "max@example.org"}});
     let (status, answer) = app.send(Method::POST, "/api/v1/bookings", None, Some(booking)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
     assert!(answer["type"].as_str().unwrap().ends_with("/slot-taken"));
-    assert_eq!(link_state(&app, &made[0].1, "accept_proposal").await, "open");
+    assert_eq!(link_state(app, &made[0].1, "accept_proposal").await, "open");
 
     // W1 declines: W2 gets it, W3 still waits.
-    let answer = press(&app, &made[0].1, "decline_proposal").await;
+    let answer = press(app, &made[0].1, "decline_proposal").await;
     assert_eq!(answer["outcome"], "done");
     assert_eq!(
-        press(&app, &made[0].1, "decline_proposal").await["outcome"],
+        press(app, &made[0].1, "decline_proposal").await["outcome"],
         "already_done"
     );
-    assert_eq!(link_state(&app, &made[0].1, "accept_proposal").await, "void");
-    let made = proposals(&app, 2).await;
+    assert_eq!(link_state(app, &made[0].1, "accept_proposal").await, "void");
+    let made = proposals(app, 2).await;
     assert_eq!((made[1].0.as_str(), made[1].2.as_str()), (w2.as_str(), "08:00"));
 
     // W1 kept its place: the next unit is W1's, not W3's.
-    publish(&app, "08:12", "08:24").await;
-    let made = proposals(&app, 3).await;
+    publish(app, "08:12", "08:24").await;
+    let made = proposals(app, 3).await;
     assert_eq!((made[2].0.as_str(), made[2].2.as_str()), (w1.as_str(), "08:12"));
 
     // W2 ends the search: its unit goes to W3 (W1 is busy and declined it anyway),
     // and W2's proposal links are void.
-    assert_eq!(press(&app, &w2, "end_wish").await["outcome"], "done");
-    assert_eq!(press(&app, &w2, "end_wish").await["outcome"], "already_done");
-    let made = proposals(&app, 4).await;
+    assert_eq!(press(app, &w2, "end_wish").await["outcome"], "done");
+    assert_eq!(press(app, &w2, "end_wish").await["outcome"], "already_done");
+    let made = proposals(app, 4).await;
     assert_eq!((made[3].0.as_str(), made[3].2.as_str()), (w3.as_str(), "08:00"));
-    assert_eq!(press(&app, &made[1].1, "accept_proposal").await["outcome"], "void");
+    assert_eq!(press(app, &made[1].1, "accept_proposal").await["outcome"], "void");
 
     // W1 accepts: a confirmed booking with a waiting number.
-    let answer = press(&app, &made[2].1, "accept_proposal").await;
+    let answer = press(app, &made[2].1, "accept_proposal").await;
     assert_eq!(answer["outcome"], "done", "{answer}");
     assert_eq!(answer["booking"]["status"], "confirmed");
     assert!(
@@ -179,61 +230,79 @@ async fn first_come_first_served(backend: Backend) {
             .is_some_and(|n| (1..=4).contains(&n.len()))
     );
     assert_eq!(
-        press(&app, &made[2].1, "accept_proposal").await["outcome"],
+        press(app, &made[2].1, "accept_proposal").await["outcome"],
         "already_done"
     );
-    assert_eq!(press(&app, &made[2].1, "decline_proposal").await["outcome"], "void");
+    assert_eq!(press(app, &made[2].1, "decline_proposal").await["outcome"], "void");
     assert_eq!(
-        link_state(&app, &w1, "end_wish").await,
+        link_state(app, &w1, "end_wish").await,
         "void",
         "a fulfilled wish cannot end"
     );
 
     // Nothing else happened: four proposals, each unit held by one at a time.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(proposals_now(&app).await, 4);
-    assert!(free_starts(&app).await.is_empty());
+    assert_eq!(proposals_now(app).await, 4);
+    assert!(free_starts(app).await.is_empty());
+    installation.clean_up().await;
 }
 
 #[tokio::test]
 async fn first_come_first_served_on_sqlite() {
-    first_come_first_served(Backend::Sqlite).await;
+    first_come_first_served(Installation::serve(Backend::Sqlite).await).await;
 }
 
 #[tokio::test]
 async fn first_come_first_served_on_postgres() {
-    first_come_first_served(Backend::Postgres).await;
+    first_come_first_served(Installation::serve(Backend::Postgres).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_come_first_served_on_split_processes() {
+    first_come_first_served(Installation::split(|_| {}).await).await;
+}
+
+fn short_proposals(config: &mut terminagent::config::Config) {
+    config.proposal_ttl = Duration::from_secs(1);
+    config.max_unanswered_proposals = 2;
 }
 
 #[tokio::test]
 async fn an_unanswered_proposal_expires_and_moves_on_by_itself() {
-    let app = TestApp::spawn_configured(Backend::Sqlite, |config| {
-        config.proposal_ttl = Duration::from_secs(1);
-        config.max_unanswered_proposals = 2;
-    })
-    .await;
-    catalogue(&app).await;
-    let w1 = register(&app, "w1@example.org").await;
-    let w2 = register(&app, "w2@example.org").await;
-    publish(&app, "08:00", "08:12").await;
-    let made = proposals(&app, 2).await;
+    let app = TestApp::spawn_configured(Backend::Sqlite, short_proposals).await;
+    expiry_moves_on(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_proposal_expires_and_moves_on_by_itself_on_split_processes() {
+    let installation = Installation::split(short_proposals).await;
+    expiry_moves_on(&installation.api).await;
+    installation.clean_up().await;
+}
+
+async fn expiry_moves_on(app: &TestApp) {
+    catalogue(app).await;
+    let w1 = register(app, "w1@example.org").await;
+    let w2 = register(app, "w2@example.org").await;
+    publish(app, "08:00", "08:12").await;
+    let made = proposals(app, 2).await;
     assert_eq!(made[0].0, w1);
     assert_eq!((made[1].0.as_str(), made[1].2.as_str()), (w2.as_str(), "08:00"));
     let expired = app.wait_for_events("proposal.expired", 1).await;
     assert_eq!(expired[0]["data"]["wish"], w1.as_str());
-    assert_eq!(link_state(&app, &made[0].1, "accept_proposal").await, "expired");
-    assert_eq!(press(&app, &made[0].1, "accept_proposal").await["outcome"], "expired");
+    assert_eq!(link_state(app, &made[0].1, "accept_proposal").await, "expired");
+    assert_eq!(press(app, &made[0].1, "accept_proposal").await["outcome"], "expired");
 
     // W1 keeps its place and gets the next unit; never the one it let expire.
-    publish(&app, "08:12", "08:24").await;
-    let made = proposals(&app, 3).await;
+    publish(app, "08:12", "08:24").await;
+    let made = proposals(app, 3).await;
     assert_eq!((made[2].0.as_str(), made[2].2.as_str()), (w1.as_str(), "08:12"));
     // W2 let its proposal expire too, and W1 its second: W1 has now left two
     // unanswered in a row and its search ends.
     let ended = app.wait_for_events("wish.ended", 1).await;
     assert_eq!(ended[0]["data"]["wish"], w1.as_str());
     assert_eq!(ended[0]["data"]["reason"], "unanswered_proposals");
-    assert_eq!(link_state(&app, &w1, "end_wish").await, "void");
+    assert_eq!(link_state(app, &w1, "end_wish").await, "void");
 }
 
 #[tokio::test]
@@ -341,4 +410,67 @@ async fn capacity_no_wish_wants_is_bookable_at_once() {
                          "citizen": {"name": "Max Muster", "email": "max@example.org"}});
     let (status, answer) = app.send(Method::POST, "/api/v1/bookings", None, Some(booking)).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
+}
+
+#[tokio::test]
+async fn proposal_link_pages_show_the_appointment_and_act_once() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    catalogue(&app).await;
+    let wish = register(&app, "erika@example.org").await;
+    publish(&app, "08:00", "08:12").await;
+    let made = proposals(&app, 1).await;
+    let page = |method: reqwest::Method, subject: String, action: &'static str| {
+        let app = &app;
+        async move {
+            let token = app.link_token(&subject, action).await;
+            let response = app
+                .client
+                .request(method, format!("{}/links/{token}", app.base))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            assert!(
+                response.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html"),
+                "a page"
+            );
+            (status, response.text().await.unwrap())
+        }
+    };
+
+    // Looking changes nothing (mail scanners open every link).
+    let (status, html) = page(Method::GET, made[0].1.clone(), "accept_proposal").await;
+    assert_eq!(status, StatusCode::OK);
+    for expected in [
+        "Terminvorschlag annehmen?",
+        "08:00 bis 08:12 Uhr",
+        "stadtmitte",
+        "<form method=\"post\">",
+    ] {
+        assert!(html.contains(expected), "{expected}: {html}");
+    }
+    let (_, html) = page(Method::GET, wish.clone(), "end_wish").await;
+    assert!(html.contains("Terminsuche beenden?"), "{html}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        app.all_events()
+            .await
+            .iter()
+            .all(|event| event["type"] != "proposal.accepted"),
+        "GET accepted nothing"
+    );
+
+    // Pressing acts once; pressing again says so.
+    let (status, html) = page(Method::POST, made[0].1.clone(), "accept_proposal").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Ihr Termin ist gebucht"), "{html}");
+    assert!(html.contains("Ihre Wartenummer"), "{html}");
+    let (_, html) = page(Method::POST, made[0].1.clone(), "accept_proposal").await;
+    assert!(html.contains("Dieser Vorschlag ist bereits angenommen"), "{html}");
+    let (_, html) = page(Method::GET, wish, "end_wish").await;
+    assert!(html.contains("Diese Terminsuche besteht nicht mehr"), "{html}");
+    assert!(!html.contains("<form"), "no button for a link that no longer acts");
 }
