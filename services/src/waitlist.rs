@@ -114,9 +114,29 @@ impl Waitlist {
     }
 
     /// Of `units`, those a booking may not take though the log may show them
-    /// free: kept for a wish, or not yet (or no longer) known to be free.
-    pub fn kept_units(&self, units: &[UnitRef]) -> std::collections::BTreeSet<UnitRef> {
-        units.iter().filter(|unit| !self.is_public(unit)).cloned().collect()
+    /// free: held for a wish by a proposal (made, or planned and not yet in
+    /// the log), or not seen published yet. Units it knows booked or past are
+    /// left to the booking decision, which reads their holds in the log.
+    pub fn kept_units(&self, units: &[UnitRef]) -> BTreeSet<UnitRef> {
+        units
+            .iter()
+            .filter(|unit| {
+                !matches!(
+                    self.engine_unit(unit).and_then(|unit| self.engine.unit_status(&unit)),
+                    Some(UnitStatus::Free | UnitStatus::Booked | UnitStatus::Retired)
+                )
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Whether any of `units` is one this waitlist has not seen published.
+    pub fn has_unseen(&self, units: &[UnitRef]) -> bool {
+        units.iter().any(|unit| {
+            self.engine_unit(unit)
+                .and_then(|unit| self.engine.unit_status(&unit))
+                .is_none()
+        })
     }
 
     /// The proposal planned for `wish`, if its `proposal.made` is not in the log yet.

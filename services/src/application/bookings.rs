@@ -49,19 +49,18 @@ impl From<StorageError> for RequestBookingError {
 }
 
 /// Of the units a booking could take, those the waitlist keeps (invariant 4).
-/// A view behind the log may keep a unit only because it has not seen it
-/// published or let go yet; then it catches up first, so a slow view costs
-/// a wait, never a wrong 409.
+/// A view that has not seen a unit published yet would keep it only for
+/// that; then it catches up first, so a slow view costs a wait, not a wrong
+/// 409. Contended units (booked in the view) cost no wait: the decision reads
+/// their holds itself.
 async fn kept_for_waitlist(
     executor: &Executor,
     availability: &LiveProjection<AvailabilityView>,
     candidates: &[UnitRef],
 ) -> Result<BTreeSet<UnitRef>, StorageError> {
-    let kept = availability.read().waitlist().kept_units(candidates);
-    if kept.is_empty() {
-        return Ok(kept);
+    if availability.read().waitlist().has_unseen(candidates) {
+        availability.caught_up_to(executor.store().catch_up().await?).await;
     }
-    availability.caught_up_to(executor.store().catch_up().await?).await;
     Ok(availability.read().waitlist().kept_units(candidates))
 }
 
