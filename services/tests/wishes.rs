@@ -271,6 +271,31 @@ fn short_proposals(config: &mut terminagent::config::Config) {
 async fn an_unanswered_proposal_expires_and_moves_on_by_itself() {
     let app = TestApp::spawn_configured(Backend::Sqlite, short_proposals).await;
     expiry_moves_on(&app).await;
+
+    // W1 hears of its first expiry, and then once that its search ended
+    // (not of the expiry that ended it as well).
+    let subjects_to_w1 = || {
+        std::fs::read_dir(app.outbox())
+            .unwrap()
+            .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+            .filter(|mail| mail.contains("<w1@example.org>"))
+            .filter_map(|mail| {
+                mail.lines()
+                    .find_map(|line| line.strip_prefix("Subject: ").map(str::to_owned))
+            })
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !subjects_to_w1().iter().any(|subject| subject == "Ihre Terminsuche ist beendet") {
+        assert!(std::time::Instant::now() < deadline, "{:?}", subjects_to_w1());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let subjects = subjects_to_w1();
+    let count = |subject: &str| subjects.iter().filter(|s| *s == subject).count();
+    assert_eq!(count("Der Terminvorschlag ist verfallen"), 1, "{subjects:?}");
+    assert_eq!(count("Ihre Terminsuche ist beendet"), 1, "{subjects:?}");
+    assert_eq!(count("Ihre Terminsuche ist eingetragen"), 1, "{subjects:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

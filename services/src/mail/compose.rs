@@ -14,6 +14,7 @@ use terminagent_domain::{
     OfficeTimeZone, PersonalData, ProposalAccepted, SealedPersonalData, ServiceId, StreamName, WishEndReason,
     WishEvent, WishId, WishRegistered,
 };
+use terminagent_domain::ProposalId;
 use terminagent_eventstore::{EventStore, Opened, SealedEnvelope, StorageError, VaultError};
 
 use super::MailNotice;
@@ -341,6 +342,11 @@ impl MailComposer {
             WishEvent::Registered(registered) => registered.clone(),
             other => self.registration_of(&other.wish()).await?,
         };
+        if let WishEvent::ProposalExpired(expired) = &event
+            && self.ended_by_this_expiry(&expired.wish, &expired.proposal).await?
+        {
+            return Ok(Composed::Skip("the wish ended with this expiry; its end mail says so".into()));
+        }
         let Some(citizen) = self.open(&registered.citizen).await? else {
             return Ok(Composed::Skip("personal data erased".into()));
         };
@@ -473,6 +479,22 @@ impl MailComposer {
             calendar: None,
         };
         self.address(notice, &citizen, content)
+    }
+
+    /// Whether the wish ended because this proposal, too, went unanswered: the
+    /// expiry that ends a wish is its last, and the end mail tells both.
+    async fn ended_by_this_expiry(&self, wish: &WishId, proposal: &ProposalId) -> Result<bool, ComposeError> {
+        let events = self.store.read_stream(StreamName::wish(wish).as_str(), 0).await?;
+        let mut last_expired = None;
+        let mut ended_unanswered = false;
+        for stored in &events {
+            match WishEvent::from_stored_json(&stored.event.event_type, stored.event.data.as_str()) {
+                Ok(WishEvent::ProposalExpired(expired)) => last_expired = Some(expired.proposal),
+                Ok(WishEvent::Ended(ended)) => ended_unanswered = ended.reason == WishEndReason::UnansweredProposals,
+                _ => {}
+            }
+        }
+        Ok(ended_unanswered && last_expired == Some(*proposal))
     }
 
     /// The registration of `wish` (every later wish event follows it).
