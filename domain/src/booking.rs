@@ -405,6 +405,11 @@ pub struct RequestBooking {
     /// (DESIGN.md invariant 4): not for public booking. The matcher's view of
     /// the log decides which; the decision only respects it.
     pub kept_for_waitlist: BTreeSet<UnitRef>,
+    /// Units the waitlist's view still has as taken by a booking. One the log
+    /// shows free was let go in news the waitlist has not folded yet: the
+    /// waitlist must see it first (it may want the unit), so taking it is
+    /// refused as [`BookingRequestError::WaitlistBehind`].
+    pub taken_for_waitlist: BTreeSet<UnitRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -425,6 +430,8 @@ pub enum BookingRequestError {
     TooManyOpenBookings { max: u32 },
     #[error("no lane offers free units starting at {start}")]
     SlotTaken { start: DateTime<Utc> },
+    #[error("unit {0:?} was let go in news the waitlist has not seen yet")]
+    WaitlistBehind(UnitRef),
     #[error("the booking's end is not a unique local time: {0}")]
     DstTransition(#[from] LocalTimeError),
 }
@@ -665,6 +672,7 @@ impl Decider for BookingRequestDecider {
             now,
             policy,
             kept_for_waitlist,
+            taken_for_waitlist,
         } = command;
         let zone = match state.office(office) {
             Some(details) => details.timezone,
@@ -709,18 +717,31 @@ impl Decider for BookingRequestDecider {
         // No unit starts off a whole local minute, so such a start finds nothing.
         let (date, local_start) = zone.local_minute(*start).ok_or_else(slot_taken)?;
         let capacity = state.capacity(office, date).ok_or_else(slot_taken)?;
-        let units = lane_chains(capacity, local_start, needed)
+        let free: Vec<(Vec<UnitRef>, LocalTime)> = lane_chains(capacity, local_start, needed)
             .map(|chain| {
                 let end = chain.last().map_or(local_start, |unit| unit.end);
                 let units: Vec<UnitRef> = chain.iter().map(|span| unit_ref(office, date, span)).collect();
                 (units, end)
             })
-            .find(|(units, _)| {
+            .filter(|(units, _)| {
                 units
                     .iter()
                     .all(|unit| !state.held.contains_key(unit) && !kept_for_waitlist.contains(unit))
-            });
-        let (units, end) = units.ok_or_else(slot_taken)?;
+            })
+            .collect();
+        // A lane the waitlist has seen free wins; one it still has as taken
+        // must wait until it has seen the release.
+        let seen_free = free
+            .iter()
+            .position(|(units, _)| units.iter().all(|unit| !taken_for_waitlist.contains(unit)));
+        let (units, end) = match (seen_free, free.first()) {
+            (Some(at), _) => free[at].clone(),
+            (None, Some((units, _))) => {
+                let unseen = units.iter().find(|unit| taken_for_waitlist.contains(unit));
+                return Err(E::WaitlistBehind(unseen.cloned().unwrap_or_else(|| units[0].clone())));
+            }
+            (None, None) => return Err(slot_taken()),
+        };
         Ok(vec![
             BookingEvent::Requested(BookingRequested {
                 booking: *booking,
@@ -1140,6 +1161,7 @@ mod tests {
             now: now(),
             policy: BookingPolicy::default(),
             kept_for_waitlist: BTreeSet::new(),
+            taken_for_waitlist: BTreeSet::new(),
         }
     }
 
@@ -1259,6 +1281,27 @@ mod tests {
             .then_error(BookingRequestError::SlotTaken {
                 start: at(DAY, "08:00"),
             });
+    }
+
+    #[test]
+    fn a_release_the_waitlist_has_not_seen_is_not_yet_the_publics() {
+        let first = held(1, 1, 1, "08:00");
+        let freed = [first.clone(), cancelled(&first)];
+        // The waitlist still has lane 1 as booked; lane 2 it has seen free.
+        let unseen_release = RequestBooking {
+            taken_for_waitlist: [unit(DAY, 1, "08:00")].into(),
+            ..request(2, &[PA], at(DAY, "08:00"))
+        };
+        given::<BookingRequestDecider>(day_with(freed.clone()))
+            .when(unseen_release.clone())
+            .then([requested(&unseen_release, &[(2, "08:00")], "08:12").into()]);
+        let only_unseen = RequestBooking {
+            kept_for_waitlist: [unit(DAY, 2, "08:00")].into(),
+            ..unseen_release
+        };
+        given::<BookingRequestDecider>(day_with(freed))
+            .when(only_unseen)
+            .then_error(BookingRequestError::WaitlistBehind(unit(DAY, 1, "08:00")));
     }
 
     #[test]

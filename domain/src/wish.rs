@@ -2002,6 +2002,7 @@ mod tests {
             now: now(),
             policy: BookingPolicy::default(),
             kept_for_waitlist: BTreeSet::new(),
+            taken_for_waitlist: BTreeSet::new(),
         }
     }
 

@@ -130,6 +130,17 @@ impl Waitlist {
             .collect()
     }
 
+    /// Of `units`, those this waitlist has as taken by a booking.
+    pub fn booked_units(&self, units: &[UnitRef]) -> BTreeSet<UnitRef> {
+        units
+            .iter()
+            .filter(|unit| {
+                self.engine_unit(unit).and_then(|unit| self.engine.unit_status(&unit)) == Some(UnitStatus::Booked)
+            })
+            .cloned()
+            .collect()
+    }
+
     /// Whether any of `units` is one this waitlist has not seen published.
     pub fn has_unseen(&self, units: &[UnitRef]) -> bool {
         units.iter().any(|unit| {

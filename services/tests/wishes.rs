@@ -286,7 +286,10 @@ async fn an_unanswered_proposal_expires_and_moves_on_by_itself() {
             .collect::<Vec<_>>()
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !subjects_to_w1().iter().any(|subject| subject == "Ihre Terminsuche ist beendet") {
+    while !subjects_to_w1()
+        .iter()
+        .any(|subject| subject == "Ihre Terminsuche ist beendet")
+    {
         assert!(std::time::Instant::now() < deadline, "{:?}", subjects_to_w1());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

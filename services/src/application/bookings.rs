@@ -48,20 +48,23 @@ impl From<StorageError> for RequestBookingError {
     }
 }
 
-/// Of the units a booking could take, those the waitlist keeps (invariant 4).
-/// A view that has not seen a unit published yet would keep it only for
-/// that; then it catches up first, so a slow view costs a wait, not a wrong
-/// 409. Contended units (booked in the view) cost no wait: the decision reads
-/// their holds itself.
-async fn kept_for_waitlist(
+/// Of the units a booking could take, those the waitlist keeps (invariant 4)
+/// and those it has as booked (a release it has not seen makes the decision
+/// refuse with `WaitlistBehind`). A view that has not seen a unit published
+/// catches up first, so a slow view costs a wait, not a wrong 409; contended
+/// units cost no wait, since the decision reads their holds itself.
+async fn waitlist_says(
     executor: &Executor,
     availability: &LiveProjection<AvailabilityView>,
     candidates: &[UnitRef],
-) -> Result<BTreeSet<UnitRef>, StorageError> {
-    if availability.read().waitlist().has_unseen(candidates) {
+    catch_up: bool,
+) -> Result<(BTreeSet<UnitRef>, BTreeSet<UnitRef>), StorageError> {
+    if catch_up || availability.read().waitlist().has_unseen(candidates) {
         availability.caught_up_to(executor.store().catch_up().await?).await;
     }
-    Ok(availability.read().waitlist().kept_units(candidates))
+    let view = availability.read();
+    let waitlist = view.waitlist();
+    Ok((waitlist.kept_units(candidates), waitlist.booked_units(candidates)))
 }
 
 /// Decides a booking request:
@@ -108,7 +111,6 @@ pub async fn request_booking(
     let catalogue = executor.state_of::<BookingRequestDecider>(&streams).await?;
     let candidates = catalogue.units_to_read(&office, &services, start);
     streams.extend(candidates.iter().map(StreamName::unit));
-    let kept_for_waitlist = kept_for_waitlist(executor, availability, &candidates).await?;
 
     let vault = executor.store().vault();
     let envelope = vault
@@ -126,31 +128,43 @@ pub async fn request_booking(
     let subject = booking.to_string();
     let confirm_link = links.token(&subject, LinkAction::ConfirmBooking.as_str());
     let cancel_link = links.token(&subject, LinkAction::CancelBooking.as_str());
-    let decided = executor
-        .execute::<BookingRequestDecider>(&streams, correlation, |now| RequestBooking {
-            booking,
-            office: office.clone(),
-            services: services.clone(),
-            start,
-            citizen: sealed.clone(),
-            links: vec![
-                IssuedLink {
-                    action: LinkAction::ConfirmBooking,
-                    token_hash: confirm_link.hash().into(),
-                    expires_at: now + policy.confirm_ttl,
-                },
-                // Cancelling makes sense until the appointment begins.
-                IssuedLink {
-                    action: LinkAction::CancelBooking,
-                    token_hash: cancel_link.hash().into(),
-                    expires_at: start,
-                },
-            ],
-            now,
-            policy,
-            kept_for_waitlist: kept_for_waitlist.clone(),
-        })
-        .await?;
+    // A release the waitlist has not folded yet: let it see the release (and
+    // maybe keep the unit for a wish), then decide once more.
+    let mut caught_up = false;
+    let decided = loop {
+        let (kept_for_waitlist, taken_for_waitlist) =
+            waitlist_says(executor, availability, &candidates, caught_up).await?;
+        let decided = executor
+            .execute::<BookingRequestDecider>(&streams, correlation, |now| RequestBooking {
+                booking,
+                office: office.clone(),
+                services: services.clone(),
+                start,
+                citizen: sealed.clone(),
+                links: vec![
+                    IssuedLink {
+                        action: LinkAction::ConfirmBooking,
+                        token_hash: confirm_link.hash().into(),
+                        expires_at: now + policy.confirm_ttl,
+                    },
+                    // Cancelling makes sense until the appointment begins.
+                    IssuedLink {
+                        action: LinkAction::CancelBooking,
+                        token_hash: cancel_link.hash().into(),
+                        expires_at: start,
+                    },
+                ],
+                now,
+                policy,
+                kept_for_waitlist: kept_for_waitlist.clone(),
+                taken_for_waitlist: taken_for_waitlist.clone(),
+            })
+            .await;
+        match decided {
+            Err(ExecuteError::Rejected(BookingRequestError::WaitlistBehind(_))) if !caught_up => caught_up = true,
+            other => break other?,
+        }
+    };
     let booking = decided
         .into_iter()
         .find_map(|event| match event {

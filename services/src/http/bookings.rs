@@ -179,7 +179,10 @@ fn booking_problem(state: &AppState, error: RequestBookingError) -> Problem {
             let detail = rejected.to_string();
             match rejected {
                 E::UnknownOffice(_) | E::UnknownService(_) => Problem::not_found(detail),
-                E::SlotTaken { .. } => Problem::new(StatusCode::CONFLICT, "slot-taken", "Slot taken", detail),
+                // Still behind after catching up once: the unit is not the public's yet.
+                E::SlotTaken { .. } | E::WaitlistBehind(_) => {
+                    Problem::new(StatusCode::CONFLICT, "slot-taken", "Slot taken", detail)
+                }
                 E::TooManyOpenBookings { .. } => Problem::new(
                     StatusCode::CONFLICT,
                     "too-many-open-bookings",

@@ -9,12 +9,12 @@ use chrono::{DateTime, Utc};
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use terminagent_domain::ProposalId;
 use terminagent_domain::{
     BookingConfirmed, BookingEvent, BookingId, BookingInput, BookingRequested, DomainEvent, LinkAction, OfficeId,
     OfficeTimeZone, PersonalData, ProposalAccepted, SealedPersonalData, ServiceId, StreamName, WishEndReason,
     WishEvent, WishId, WishRegistered,
 };
-use terminagent_domain::ProposalId;
 use terminagent_eventstore::{EventStore, Opened, SealedEnvelope, StorageError, VaultError};
 
 use super::MailNotice;
@@ -345,7 +345,9 @@ impl MailComposer {
         if let WishEvent::ProposalExpired(expired) = &event
             && self.ended_by_this_expiry(&expired.wish, &expired.proposal).await?
         {
-            return Ok(Composed::Skip("the wish ended with this expiry; its end mail says so".into()));
+            return Ok(Composed::Skip(
+                "the wish ended with this expiry; its end mail says so".into(),
+            ));
         }
         let Some(citizen) = self.open(&registered.citizen).await? else {
             return Ok(Composed::Skip("personal data erased".into()));

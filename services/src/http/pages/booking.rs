@@ -665,7 +665,7 @@ async fn booking_failed(
         RequestBookingError::Vault(error) => return internal_error(&error),
     };
     match reason {
-        E::SlotTaken { .. } => {
+        E::SlotTaken { .. } | E::WaitlistBehind(_) => {
             // The booking that took it is in the log; let the view show that
             // before offering the day's times again.
             if let Err(problem) = state.catch_up_views().await {
