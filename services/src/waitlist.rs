@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use terminagent_domain::matching::{
-    Decisions, MatchError, Matcher, OfficeSet, Proposal, Unit, UnitStatus, WaitingWish,
+    Decisions, MatchError, Matcher, OfficeSet, Proposal, Unit, UnitStatus, WaitingWish, WishStatus as EngineWishStatus,
 };
 use terminagent_domain::{
     BookingEvent, CatalogueEvent, DomainEvent, OfficeId, OfficeTimeZone, ProposalId, ServiceId, UnitRef, WishEvent,
@@ -110,7 +110,7 @@ impl Waitlist {
     /// Whether `unit` may be booked publicly: published, free, and wanted by
     /// no idle waiting wish (the engine is quiescent after every event).
     pub fn is_public(&self, unit: &UnitRef) -> bool {
-        self.engine_unit(unit).and_then(|unit| self.engine.unit_status(&unit)) == Some(UnitStatus::Free)
+        self.unit_status(unit) == Some(UnitStatus::Free)
     }
 
     /// Of `units`, those a booking may not take though the log may show them
@@ -122,7 +122,7 @@ impl Waitlist {
             .iter()
             .filter(|unit| {
                 !matches!(
-                    self.engine_unit(unit).and_then(|unit| self.engine.unit_status(&unit)),
+                    self.unit_status(unit),
                     Some(UnitStatus::Free | UnitStatus::Booked | UnitStatus::Retired)
                 )
             })
@@ -134,20 +134,14 @@ impl Waitlist {
     pub fn booked_units(&self, units: &[UnitRef]) -> BTreeSet<UnitRef> {
         units
             .iter()
-            .filter(|unit| {
-                self.engine_unit(unit).and_then(|unit| self.engine.unit_status(&unit)) == Some(UnitStatus::Booked)
-            })
+            .filter(|unit| self.unit_status(unit) == Some(UnitStatus::Booked))
             .cloned()
             .collect()
     }
 
     /// Whether any of `units` is one this waitlist has not seen published.
     pub fn has_unseen(&self, units: &[UnitRef]) -> bool {
-        units.iter().any(|unit| {
-            self.engine_unit(unit)
-                .and_then(|unit| self.engine.unit_status(&unit))
-                .is_none()
-        })
+        units.iter().any(|unit| self.unit_status(unit).is_none())
     }
 
     /// The proposal planned for `wish`, if its `proposal.made` is not in the log yet.
@@ -166,9 +160,7 @@ impl Waitlist {
     /// The units the engine holds for `wish`'s proposal (made or planned).
     pub fn proposed_units(&self, wish: &WishId) -> Option<Vec<UnitRef>> {
         match self.engine.wish_status(*wish)? {
-            terminagent_domain::matching::WishStatus::Proposed(units) => {
-                units.iter().map(|unit| self.engine.unit_ref(unit)).collect()
-            }
+            EngineWishStatus::Proposed(units) => units.iter().map(|unit| self.engine.unit_ref(unit)).collect(),
             _ => None,
         }
     }
@@ -321,10 +313,7 @@ impl Waitlist {
         }
         if matches!(
             self.engine.wish_status(*wish),
-            Some(
-                terminagent_domain::matching::WishStatus::Waiting
-                    | terminagent_domain::matching::WishStatus::Proposed(_)
-            )
+            Some(EngineWishStatus::Waiting | EngineWishStatus::Proposed(_))
         ) {
             self.waiting -= 1;
         }
@@ -412,6 +401,11 @@ impl Waitlist {
         {
             tracing::error!(%office, %error, "retiring past units failed");
         }
+    }
+
+    /// Where the engine has `unit`; `None` if it has not seen it published.
+    fn unit_status(&self, unit: &UnitRef) -> Option<UnitStatus> {
+        self.engine.unit_status(&self.engine_unit(unit)?)
     }
 
     fn engine_unit(&self, unit: &UnitRef) -> Option<Unit> {
