@@ -63,7 +63,7 @@ pub struct Running {
 
 impl Running {
     /// Starts `terminagent ARGS` in `dir` and waits for its "listening" line.
-    pub async fn start(dir: &Path, args: &[&str]) -> Running {
+    pub async fn start<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> Running {
         let mut child = Command::new(binary())
             .args(args)
             .current_dir(dir)
@@ -102,6 +102,25 @@ impl Running {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// A JSON request with the bearer `token`: (status, body; null if not JSON).
+    pub async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     /// Kills the process with SIGKILL (a crash: nothing is drained) and waits for it to be gone.

@@ -14,18 +14,6 @@ use terminagent_tests::{Running, Scratch};
 
 const TOKEN: &str = "crash-test-token";
 
-async fn call(app: &Running, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .request(method, app.url(path))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mail_the_killed_process_could_not_send_goes_out_once_after_restart() {
     let mut receiver = SmtpReceiver::start().await;
@@ -45,15 +33,15 @@ async fn a_mail_the_killed_process_could_not_send_goes_out_once_after_restart() 
 
     let office = json!({"name": "Walsum", "address": "Friedrich-Ebert-Str. 152", "timezone": "Europe/Berlin"});
     assert_eq!(
-        call(&app, reqwest::Method::PUT, "/api/v1/offices/walsum", office)
+        app.call(TOKEN, reqwest::Method::PUT, "/api/v1/offices/walsum", office)
             .await
             .0,
         201
     );
     let service = json!({"name": "Meldebescheinigung", "duration_minutes": 12});
     assert_eq!(
-        call(
-            &app,
+        app.call(
+            TOKEN,
             reqwest::Method::PUT,
             "/api/v1/services/meldebescheinigung",
             service
@@ -62,27 +50,37 @@ async fn a_mail_the_killed_process_could_not_send_goes_out_once_after_restart() 
         .0,
         201
     );
-    let (_, offices) = call(&app, reqwest::Method::GET, "/api/v1/offices", Value::Null).await;
+    let (_, offices) = app
+        .call(TOKEN, reqwest::Method::GET, "/api/v1/offices", Value::Null)
+        .await;
     assert_eq!(offices[0]["id"], "walsum");
     let day = (chrono::Utc::now().date_naive() + chrono::Days::new(5)).to_string();
     let capacity = json!({"date": day, "from": "08:00", "to": "09:00", "unit_minutes": 12, "lanes": 1});
     assert_eq!(
-        call(&app, reqwest::Method::POST, "/api/v1/offices/walsum/capacity", capacity)
-            .await
-            .0,
+        app.call(
+            TOKEN,
+            reqwest::Method::POST,
+            "/api/v1/offices/walsum/capacity",
+            capacity
+        )
+        .await
+        .0,
         201
     );
-    let (_, slots) = call(
-        &app,
-        reqwest::Method::GET,
-        &format!("/api/v1/availability?office=walsum&services=meldebescheinigung&from={day}&to={day}"),
-        Value::Null,
-    )
-    .await;
+    let (_, slots) = app
+        .call(
+            TOKEN,
+            reqwest::Method::GET,
+            &format!("/api/v1/availability?office=walsum&services=meldebescheinigung&from={day}&to={day}"),
+            Value::Null,
+        )
+        .await;
     let start = slots["slots"][0]["start"].as_str().expect("a free slot").to_owned();
     let booking = json!({"office": "walsum", "services": ["meldebescheinigung"], "start": start,
                          "citizen": {"name": "Erika Mustermann", "email": "erika@example.org"}});
-    let (status, answer) = call(&app, reqwest::Method::POST, "/api/v1/bookings", booking).await;
+    let (status, answer) = app
+        .call(TOKEN, reqwest::Method::POST, "/api/v1/bookings", booking)
+        .await;
     assert_eq!(status, 201, "{answer}");
 
     // The mailer is retrying against the dead SMTP server when the process dies.

@@ -21,28 +21,17 @@ use terminagent_tests::{NatsServer, Running, Scratch};
 
 const TOKEN: &str = "fault-test-token";
 
-async fn call(app: &Running, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .request(method, app.url(path))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn events(api: &Running) -> Vec<Value> {
     let (mut after, mut all) = (0, Vec::new());
     loop {
-        let (status, page) = call(
-            api,
-            reqwest::Method::GET,
-            &format!("/api/v1/events?after={after}&limit=1000"),
-            Value::Null,
-        )
-        .await;
+        let (status, page) = api
+            .call(
+                TOKEN,
+                reqwest::Method::GET,
+                &format!("/api/v1/events?after={after}&limit=1000"),
+                Value::Null,
+            )
+            .await;
         assert_eq!(status, 200, "{page}");
         let batch = page["events"].as_array().unwrap().clone();
         if batch.is_empty() {
@@ -75,7 +64,14 @@ async fn proposals(api: &Running, count: usize) -> Vec<Value> {
 
 async fn publish(api: &Running, day: &str, from: &str, to: &str) {
     let capacity = json!({"date": day, "from": from, "to": to, "unit_minutes": 12, "lanes": 1});
-    let (status, answer) = call(api, reqwest::Method::POST, "/api/v1/offices/walsum/capacity", capacity).await;
+    let (status, answer) = api
+        .call(
+            TOKEN,
+            reqwest::Method::POST,
+            "/api/v1/offices/walsum/capacity",
+            capacity,
+        )
+        .await;
     assert_eq!(status, 201, "{answer}");
 }
 
@@ -108,33 +104,27 @@ async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
             .map(str::to_owned)
             .collect()
     };
-    let start = |args: Vec<String>| {
-        let dir = dir.path().to_owned();
-        async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            Running::start(&dir, &args).await
-        }
-    };
-    let api = start(with("api", &[])).await;
+    let api = Running::start(dir.path(), &with("api", &[])).await;
     let public_url = api.base_url.clone();
-    let mut matcher = start(with("matcher", &[])).await;
-    let _mailer = start(with("mailer", &["--public-url", &public_url])).await;
+    let mut matcher = Running::start(dir.path(), &with("matcher", &[])).await;
+    let _mailer = Running::start(dir.path(), &with("mailer", &["--public-url", &public_url])).await;
 
     let office = json!({"name": "Walsum", "address": "Friedrich-Ebert-Str. 152", "timezone": "Europe/Berlin"});
     assert_eq!(
-        call(&api, reqwest::Method::PUT, "/api/v1/offices/walsum", office)
+        api.call(TOKEN, reqwest::Method::PUT, "/api/v1/offices/walsum", office)
             .await
             .0,
         201
     );
     let service = json!({"name": "Meldebescheinigung", "duration_minutes": 12});
-    let (status, _) = call(
-        &api,
-        reqwest::Method::PUT,
-        "/api/v1/services/meldebescheinigung",
-        service,
-    )
-    .await;
+    let (status, _) = api
+        .call(
+            TOKEN,
+            reqwest::Method::PUT,
+            "/api/v1/services/meldebescheinigung",
+            service,
+        )
+        .await;
     assert_eq!(status, 201);
     let date = chrono::Utc::now().date_naive() + chrono::Days::new(5);
     let day = date.to_string();
@@ -142,7 +132,7 @@ async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
     for n in 1..=4 {
         let wish = json!({"offices": ["walsum"], "services": ["meldebescheinigung"], "windows": {weekday: [8]},
                           "citizen": {"name": format!("Bürger {n}"), "email": format!("w{n}@example.org")}});
-        let (status, answer) = call(&api, reqwest::Method::POST, "/api/v1/wishes", wish).await;
+        let (status, answer) = api.call(TOKEN, reqwest::Method::POST, "/api/v1/wishes", wish).await;
         assert_eq!(status, 201, "{answer}");
     }
 
@@ -162,7 +152,7 @@ async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
         publish(&api, &day, "08:36", "08:48").await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(proposals(&api, 3).await.len(), 3, "no matcher, no proposal");
-        start(with("matcher", &[])).await
+        Running::start(dir.path(), &with("matcher", &[])).await
     };
     let made = proposals(&api, 4).await;
 
@@ -279,33 +269,29 @@ async fn two_matchers_share_the_offices_and_one_takes_over_when_the_other_dies()
         .map(|arg| arg.to_string())
         .collect()
     };
-    let start = |args: Vec<String>| {
-        let dir = dir.path().to_owned();
-        async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            Running::start(&dir, &args).await
-        }
-    };
-    let api = start(args("api")).await;
+    let api = Running::start(dir.path(), &args("api")).await;
     let offices = ["hamborn", "meiderich", "sued", "walsum"];
     for office in offices {
         let body = json!({"name": office, "address": "Rathausplatz 1", "timezone": "Europe/Berlin"});
-        let (status, _) = call(&api, reqwest::Method::PUT, &format!("/api/v1/offices/{office}"), body).await;
+        let (status, _) = api
+            .call(TOKEN, reqwest::Method::PUT, &format!("/api/v1/offices/{office}"), body)
+            .await;
         assert_eq!(status, 201);
     }
     let service = json!({"name": "Meldebescheinigung", "duration_minutes": 12});
-    let (status, _) = call(
-        &api,
-        reqwest::Method::PUT,
-        "/api/v1/services/meldebescheinigung",
-        service,
-    )
-    .await;
+    let (status, _) = api
+        .call(
+            TOKEN,
+            reqwest::Method::PUT,
+            "/api/v1/services/meldebescheinigung",
+            service,
+        )
+        .await;
     assert_eq!(status, 201);
 
-    let first = start(args("matcher")).await;
+    let first = Running::start(dir.path(), &args("matcher")).await;
     wait_for_owners(&db, "one matcher owns all four offices", |owners| owners.len() == 4).await;
-    let second = start(args("matcher")).await;
+    let second = Running::start(dir.path(), &args("matcher")).await;
     wait_for_owners(&db, "two matchers own two offices each", |owners| {
         let distinct: BTreeSet<&String> = owners.values().collect();
         owners.len() == 4
@@ -328,19 +314,22 @@ async fn two_matchers_share_the_offices_and_one_takes_over_when_the_other_dies()
         let capacity = json!({"date": day, "from": from, "to": to, "unit_minutes": 12, "lanes": 1});
         let api = &api;
         async move {
-            let (status, answer) = call(
-                api,
-                reqwest::Method::POST,
-                &format!("/api/v1/offices/{office}/capacity"),
-                capacity,
-            )
-            .await;
+            let (status, answer) = api
+                .call(
+                    TOKEN,
+                    reqwest::Method::POST,
+                    &format!("/api/v1/offices/{office}/capacity"),
+                    capacity,
+                )
+                .await;
             assert_eq!(status, 201, "{answer}");
         }
     };
     for office in offices {
         for n in 0..2 {
-            let (status, answer) = call(&api, reqwest::Method::POST, "/api/v1/wishes", wish(office, n)).await;
+            let (status, answer) = api
+                .call(TOKEN, reqwest::Method::POST, "/api/v1/wishes", wish(office, n))
+                .await;
             assert_eq!(status, 201, "{answer}");
         }
         publish(office, "08:00", "08:12").await;

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use terminagent_domain::{
     BookingEvent, BookingId, BookingInput, BookingPolicy, BookingRequestDecider, BookingRequestError, BookingRequested,
-    CorrelationId, EnvelopeId, IssuedLink, LinkAction, OfficeDecider, OfficeId, OfficeTimeZone, PersonalData,
-    RequestBooking, SealedPersonalData, ServiceId, StreamName, UnitRef,
+    CorrelationId, IssuedLink, LinkAction, OfficeDecider, OfficeId, OfficeTimeZone, PersonalData, RequestBooking,
+    ServiceId, StreamName, UnitRef,
 };
 use terminagent_eventstore::{StorageError, VaultError};
 
@@ -112,16 +112,7 @@ pub async fn request_booking(
     let candidates = catalogue.units_to_read(&office, &services, start);
     streams.extend(candidates.iter().map(StreamName::unit));
 
-    let vault = executor.store().vault();
-    let envelope = vault
-        .envelope_for(&citizen.email.normalized(), executor.new_id())
-        .await?;
-    let sealed = vault.seal(envelope, &citizen).await?;
-    let sealed = SealedPersonalData {
-        envelope_id: EnvelopeId::from_ulid(sealed.envelope_id),
-        nonce: sealed.nonce,
-        ciphertext: sealed.ciphertext,
-    };
+    let sealed = super::seal_citizen(executor, &citizen).await?;
     streams.push(StreamName::citizen(&sealed.envelope_id));
 
     let booking = BookingId::from_ulid(executor.new_id());

@@ -4,10 +4,9 @@
 
 use chrono::Duration;
 use terminagent_domain::{
-    AcceptProposal, BookingId, CorrelationId, DeclineProposal, EndWish, EnvelopeId, ExpireProposal, IssuedLink,
-    LapseWish, LinkAction, LocalDate, OfficeId, PersonalData, ProposalId, ProposeUnits, RegisterWish,
-    SealedPersonalData, ServiceId, StreamName, WeeklyWindows, WishCommand, WishDecider, WishError, WishEvent, WishId,
-    WishPolicy, WishState,
+    AcceptProposal, BookingId, CorrelationId, DeclineProposal, EndWish, ExpireProposal, IssuedLink, LapseWish,
+    LinkAction, LocalDate, OfficeId, PersonalData, ProposalId, ProposeUnits, RegisterWish, ServiceId, StreamName,
+    WeeklyWindows, WishCommand, WishDecider, WishError, WishEvent, WishId, WishPolicy, WishState,
 };
 use terminagent_eventstore::{StorageError, VaultError};
 
@@ -58,16 +57,7 @@ pub async fn register_wish(
         until,
         citizen,
     } = request;
-    let vault = executor.store().vault();
-    let envelope = vault
-        .envelope_for(&citizen.email.normalized(), executor.new_id())
-        .await?;
-    let sealed = vault.seal(envelope, &citizen).await?;
-    let sealed = SealedPersonalData {
-        envelope_id: EnvelopeId::from_ulid(sealed.envelope_id),
-        nonce: sealed.nonce,
-        ciphertext: sealed.ciphertext,
-    };
+    let sealed = super::seal_citizen(executor, &citizen).await?;
     let mut streams: Vec<StreamName> = offices.iter().map(StreamName::office).collect();
     streams.extend(services.iter().map(StreamName::service));
     streams.push(StreamName::citizen(&sealed.envelope_id));

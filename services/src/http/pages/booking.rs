@@ -19,13 +19,12 @@ use axum::response::Response;
 use chrono::{DateTime, Days, Utc};
 use terminagent_domain::booking::MAX_BOOKING_SERVICES;
 use terminagent_domain::{
-    BookingRequestError, CitizenName, EmailAddress, LocalDate, LocalTime, OfficeId, OfficeTimeZone, PersonalData,
-    PhoneNumber, ServiceId, TextError,
+    BookingRequestError, LocalDate, LocalTime, OfficeId, OfficeTimeZone, PersonalData, PhoneNumber, ServiceId,
 };
 
 use super::super::AppState;
 use super::super::bookable::{BookableSlot, bookable_slots};
-use super::{MessagePage, PageLink, long_date, render};
+use super::{MessagePage, PageLink, long_date, parse_email, parse_name, render};
 use crate::application::{BookingRequest, ExecuteError, RequestBookingError, request_booking};
 use crate::projections::{CatalogueView, OfficeEntry, ServiceEntry};
 
@@ -611,17 +610,8 @@ pub async fn book(State(state): State<AppState>, Form(pairs): Form<Pairs>) -> Re
 
 /// Checks the contact fields as the domain does, with German messages.
 fn parse_contact(contact: &ContactValues) -> Result<PersonalData, ContactErrors> {
-    let name = CitizenName::parse(&contact.name).map_err(|error| match error {
-        TextError::Empty => "Bitte geben Sie Ihren Namen an.".to_owned(),
-        TextError::TooLong { max, .. } => format!("Der Name darf höchstens {max} Zeichen lang sein."),
-        TextError::ControlCharacter => "Der Name enthält unzulässige Steuerzeichen.".to_owned(),
-    });
-    let email = if contact.email.is_empty() {
-        Err("Bitte geben Sie Ihre E-Mail-Adresse an.".to_owned())
-    } else {
-        EmailAddress::parse(&contact.email)
-            .map_err(|_| "Bitte geben Sie eine gültige E-Mail-Adresse an, zum Beispiel name@beispiel.de.".to_owned())
-    };
+    let name = parse_name(&contact.name);
+    let email = parse_email(&contact.email);
     let phone = match contact.phone.as_str() {
         "" => Ok(None),
         phone => PhoneNumber::parse(phone).map(Some).map_err(|_| {

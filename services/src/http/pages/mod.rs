@@ -27,6 +27,25 @@ pub(super) const STYLESHEET_PATH: &str = "/assets/site.css";
 const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// A citizen's name as a form gives it, or the German message for its field.
+fn parse_name(raw: &str) -> Result<terminagent_domain::CitizenName, String> {
+    use terminagent_domain::TextError;
+    terminagent_domain::CitizenName::parse(raw).map_err(|error| match error {
+        TextError::Empty => "Bitte geben Sie Ihren Namen an.".to_owned(),
+        TextError::TooLong { max, .. } => format!("Der Name darf höchstens {max} Zeichen lang sein."),
+        TextError::ControlCharacter => "Der Name enthält unzulässige Steuerzeichen.".to_owned(),
+    })
+}
+
+/// An e-mail address as a form gives it, or the German message for its field.
+fn parse_email(raw: &str) -> Result<terminagent_domain::EmailAddress, String> {
+    if raw.is_empty() {
+        return Err("Bitte geben Sie Ihre E-Mail-Adresse an.".to_owned());
+    }
+    terminagent_domain::EmailAddress::parse(raw)
+        .map_err(|_| "Bitte geben Sie eine gültige E-Mail-Adresse an, zum Beispiel name@beispiel.de.".to_owned())
+}
+
 /// A link on a page, e.g. back to the previous step.
 #[derive(Debug, Clone)]
 pub(super) struct PageLink {

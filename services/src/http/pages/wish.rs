@@ -10,12 +10,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Weekday;
-use terminagent_domain::{
-    CitizenName, EmailAddress, LocalDate, OfficeId, PersonalData, ServiceId, TextError, WeeklyWindows, WishError,
-};
+use terminagent_domain::{LocalDate, OfficeId, PersonalData, ServiceId, WeeklyWindows, WishError};
 
 use super::super::AppState;
-use super::{MessagePage, PageLink, render};
+use super::{MessagePage, PageLink, parse_email, parse_name, render};
 use crate::application::{ExecuteError, RegisterWishError, WishRequest, register_wish};
 use crate::german;
 
@@ -292,17 +290,8 @@ fn parse_form(pairs: &Pairs, values: &WishValues) -> Result<WishRequest, Box<Wis
             parsed
         }
     };
-    let name = CitizenName::parse(&values.name).map_err(|error| match error {
-        TextError::Empty => "Bitte geben Sie Ihren Namen an.".to_owned(),
-        TextError::TooLong { max, .. } => format!("Der Name darf höchstens {max} Zeichen lang sein."),
-        TextError::ControlCharacter => "Der Name enthält unzulässige Steuerzeichen.".to_owned(),
-    });
-    let email = if values.email.is_empty() {
-        Err("Bitte geben Sie Ihre E-Mail-Adresse an.".to_owned())
-    } else {
-        EmailAddress::parse(&values.email)
-            .map_err(|_| "Bitte geben Sie eine gültige E-Mail-Adresse an, zum Beispiel name@beispiel.de.".to_owned())
-    };
+    let name = parse_name(&values.name);
+    let email = parse_email(&values.email);
     match (name, email, windows) {
         (Ok(name), Ok(email), Ok(windows)) if errors.is_empty() => Ok(WishRequest {
             offices,
