@@ -17,7 +17,6 @@ use chrono::Utc;
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::types::Json;
 use terminagent_eventstore::testing::TestDatabase;
 use terminagent_eventstore::{Backend, Condition, EventStore, ExpectedVersion, NewEvent, PgStoreOptions, StoreOptions};
 use tokio::task::JoinSet;
@@ -315,7 +314,7 @@ async fn baseline_pool(url: &str) -> Result<PgPool> {
             recorded_at    timestamptz NOT NULL,
             correlation_id uuid,
             causation_id   uuid,
-            data           jsonb NOT NULL
+            data           json NOT NULL
         )",
     )
     .execute(&pool)
@@ -333,7 +332,7 @@ async fn baseline_inserts(pool: &PgPool, writers: usize, warmup: usize, rows: us
             let event = new_event(&stream);
             sqlx::query(
                 "INSERT INTO baseline_events (stream, version, home, event_id, event_type, schema_version, streams, \
-                 recorded_at, correlation_id, causation_id, data) VALUES ($9, $10, true, $1, $2, $3, $4, $5, $6, $7, $8)",
+                 recorded_at, correlation_id, causation_id, data) VALUES ($9, $10, true, $1, $2, $3, $4, $5, $6, $7, $8::text::json)",
             )
             .bind(uuid::Uuid::from(event.event_id))
             .bind(&event.event_type)
@@ -342,7 +341,7 @@ async fn baseline_inserts(pool: &PgPool, writers: usize, warmup: usize, rows: us
             .bind(event.recorded_at)
             .bind(event.correlation_id.map(uuid::Uuid::from))
             .bind(event.causation_id.map(uuid::Uuid::from))
-            .bind(Json(&event.data))
+            .bind(event.data.to_string())
             .bind(&stream)
             .bind(i as i64 + 1)
             .execute(&pool)

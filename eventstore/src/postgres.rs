@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgListener, PgPoolOptions};
-use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -31,6 +31,8 @@ const LOG_CHANNEL: &str = "terminagent_log";
 const SEQUENCER_BATCH: i32 = 10_000;
 /// Appends that only race on unconditioned streams are retried this often.
 const MAX_UNCONDITIONED_RETRIES: usize = 16;
+/// Room reserved up front for a page of the log (larger pages grow).
+const PAGE_CAPACITY: usize = 10_000;
 
 /// Settings of a Postgres store.
 /// A sweep numbering at least this many events means the log is busy: the
@@ -289,7 +291,7 @@ impl PgEventStore {
         };
         // Everything up to the newest segment's bound is numbered; the log
         // order is (tx, seq), so one ordered index scan reads a page.
-        let rows = sqlx::query(
+        let mut rows = sqlx::query(
             "SELECT e.tx, e.event_id, e.event_type, e.schema_version, e.streams, e.recorded_at, \
                     e.correlation_id, e.causation_id, e.data, e.seq \
              FROM events e \
@@ -300,10 +302,10 @@ impl PgEventStore {
         .bind(cursor.tx)
         .bind(cursor.seq)
         .bind(limit as i64)
-        .fetch_all(&self.inner.pool)
-        .await?;
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
+        .fetch(&self.inner.pool);
+        // Rows are decoded as they arrive: the server scans while this decodes.
+        let mut events = Vec::with_capacity(limit.min(PAGE_CAPACITY));
+        while let Some(row) = rows.try_next().await? {
             cursor = LogCursor {
                 position: cursor.position + 1,
                 tx: row.try_get(0)?,
@@ -311,9 +313,10 @@ impl PgEventStore {
             };
             events.push(LogEvent {
                 position: cursor.position,
-                event: self.decode(row)?,
+                event: self.decode(&row)?,
             });
         }
+        drop(rows);
         *self
             .inner
             .last_read
@@ -508,7 +511,7 @@ impl PgEventStore {
         let event_id = Ulid::from(row.try_get::<Uuid, _>(1)?);
         let event_type: String = row.try_get(2)?;
         let schema_version = row.try_get::<i32, _>(3)? as u32;
-        let data = EventData::from_stored(jsonb_text(row, 8)?);
+        let data = EventData::from_stored(json_text(row, 8)?);
         let (schema_version, data) = self.inner.upcasters.upcast(&event_type, schema_version, data)?;
         Ok(StoredEvent {
             event_id,
@@ -585,7 +588,7 @@ fn bind_event<'q>(
         .bind(event.recorded_at)
         .bind(event.correlation_id.map(Uuid::from))
         .bind(event.causation_id.map(Uuid::from))
-        .bind(Json(&event.data))
+        .bind(event.data.to_string())
 }
 
 /// One append statement (`sql/pg_append.sql`) on `executor`: a pool, or a
@@ -620,7 +623,7 @@ pub(crate) async fn call_append_events<'e>(
                 .map(|e| e.causation_id.map(Uuid::from))
                 .collect::<Vec<_>>(),
         )
-        .bind(events.iter().map(|e| Json(&e.data)).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.data.to_string()).collect::<Vec<_>>())
         .bind(link_events)
         .bind(link_streams)
         .bind(conditions.iter().map(|c| c.stream.as_str()).collect::<Vec<_>>())
@@ -652,22 +655,16 @@ pub(crate) async fn call_append_events<'e>(
     Ok(versions)
 }
 
-/// The text of a jsonb column without parsing it: in the binary protocol jsonb
-/// is a version byte (1) followed by the JSON text Postgres produced.
-fn jsonb_text(row: &sqlx::postgres::PgRow, index: usize) -> Result<String, StorageError> {
+/// The text of a `json` column without parsing it (in the binary protocol
+/// `json` is the text itself).
+fn json_text(row: &sqlx::postgres::PgRow, index: usize) -> Result<String, StorageError> {
     use sqlx::ValueRef;
     let raw = row.try_get_raw(index)?;
     let corrupt = |reason: &str| StorageError::corrupt(format!("column {index}"), reason);
     if raw.is_null() {
         return Err(corrupt("data is null"));
     }
-    let bytes = match raw.format() {
-        sqlx::postgres::PgValueFormat::Binary => match raw.as_bytes().map_err(|e| corrupt(&e.to_string()))? {
-            [1, text @ ..] => text,
-            _ => return Err(corrupt("unknown jsonb format version")),
-        },
-        sqlx::postgres::PgValueFormat::Text => raw.as_bytes().map_err(|e| corrupt(&e.to_string()))?,
-    };
+    let bytes = raw.as_bytes().map_err(|e| corrupt(&e.to_string()))?;
     String::from_utf8(bytes.to_vec()).map_err(|e| corrupt(&e.to_string()))
 }
 

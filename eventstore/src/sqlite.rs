@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use tokio::sync::watch;
@@ -138,23 +139,24 @@ impl SqliteEventStore {
     }
 
     pub async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<LogEvent>, StorageError> {
-        let rows = sqlx::query(
+        let mut rows = sqlx::query(
             "SELECT position, event_id, event_type, schema_version, streams, recorded_at, correlation_id, causation_id, data \
              FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
         )
         .bind(after as i64)
         .bind(limit as i64)
-        .fetch_all(&self.inner.readers)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let position = row.try_get::<i64, _>(0)? as u64;
-                Ok(LogEvent {
-                    position,
-                    event: self.decode(row)?,
-                })
-            })
-            .collect()
+        .fetch(&self.inner.readers);
+        // Rows are decoded as they arrive: SQLite steps on its worker thread
+        // while this decodes.
+        let mut events = Vec::with_capacity(limit.min(10_000));
+        while let Some(row) = rows.try_next().await? {
+            let position = row.try_get::<i64, _>(0)? as u64;
+            events.push(LogEvent {
+                position,
+                event: self.decode(&row)?,
+            });
+        }
+        Ok(events)
     }
 
     pub async fn head(&self) -> Result<u64, StorageError> {

@@ -6,7 +6,7 @@
 -- Answers one row per appended stream (stream, last version), or — when a
 -- condition fails — one row naming it, and then nothing was written.
 WITH input AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::jsonb[])
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::text[])
         WITH ORDINALITY AS i(event_id, event_type, schema_version, recorded_at, correlation_id, causation_id, data, ord)
 ), links AS (
     SELECT * FROM unnest($8::int4[], $9::text[]) WITH ORDINALITY AS l(ord, stream, link)
@@ -40,7 +40,7 @@ WITH input AS (
            CASE WHEN n.home THEN i.recorded_at END,
            CASE WHEN n.home THEN i.correlation_id END,
            CASE WHEN n.home THEN i.causation_id END,
-           CASE WHEN n.home THEN i.data END
+           CASE WHEN n.home THEN i.data::json END
     FROM numbered n
     JOIN sequenced s ON s.ord = n.ord
     JOIN input i ON i.ord = n.ord

@@ -19,7 +19,7 @@ SELECT b.stream, b.base + 1, $1::uuid, b.link = 1,
        CASE WHEN b.link = 1 THEN $4::timestamptz END,
        CASE WHEN b.link = 1 THEN $5::uuid END,
        CASE WHEN b.link = 1 THEN $6::uuid END,
-       CASE WHEN b.link = 1 THEN $7::jsonb END
+       CASE WHEN b.link = 1 THEN $7::text::json END
 FROM bases b
 WHERE NOT EXISTS (SELECT 1 FROM bases f WHERE f.expected >= 0 AND f.expected <> f.base)
 RETURNING events.stream, events.version

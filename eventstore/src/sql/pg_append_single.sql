@@ -5,7 +5,7 @@
 INSERT INTO events (stream, version, event_id, home, seq, event_type, schema_version, streams,
                     recorded_at, correlation_id, causation_id, data)
 SELECT $8::text, coalesce(max(e.version), 0) + 1, $1::uuid, true, nextval('events_seq'), $2::text, $3::int4,
-       ARRAY[$8::text], $4::timestamptz, $5::uuid, $6::uuid, $7::jsonb
+       ARRAY[$8::text], $4::timestamptz, $5::uuid, $6::uuid, $7::text::json
 FROM events e WHERE e.stream = $8::text
 HAVING $9::int8 < 0 OR coalesce(max(e.version), 0) = $9::int8
 RETURNING events.stream, events.version
