@@ -196,17 +196,29 @@ impl PgEventStore {
         match events {
             [event] => match call_append_one(&self.inner.pool, event, conditions).await? {
                 Some(versions) => Ok(versions),
-                None => match self
-                    .failed_condition(conditions)
-                    .await
-                    .map_err(AppendFailure::Storage)?
-                {
-                    Some(conflict) => Err(AppendFailure::Conflict(conflict)),
-                    // A stream expected further along has reached that version since: try again.
-                    None => Err(AppendFailure::StreamRace),
-                },
+                None => self.explain_unmet_condition(conditions).await,
             },
-            _ => call_append_events(&self.inner.pool, events, conditions).await,
+            _ => match one_stream(events) {
+                Some(stream) => match call_append_stream(&self.inner.pool, events, stream, conditions).await? {
+                    Some(versions) => Ok(versions),
+                    None => self.explain_unmet_condition(conditions).await,
+                },
+                None => call_append_events(&self.inner.pool, events, conditions).await,
+            },
+        }
+    }
+
+    /// Why a lean statement appended nothing: the condition that fails now, or
+    /// (when a stream expected further along has reached that version since) a
+    /// race to try again.
+    async fn explain_unmet_condition(&self, conditions: &[Condition]) -> Result<Vec<(String, u64)>, AppendFailure> {
+        match self
+            .failed_condition(conditions)
+            .await
+            .map_err(AppendFailure::Storage)?
+        {
+            Some(conflict) => Err(AppendFailure::Conflict(conflict)),
+            None => Err(AppendFailure::StreamRace),
         }
     }
 
@@ -575,6 +587,39 @@ async fn call_append_one(
     Ok(Some(versions))
 }
 
+/// The stream of a batch whose events all belong to that one stream only.
+fn one_stream(events: &[NewEvent]) -> Option<&str> {
+    let [stream] = events.first()?.streams.as_slice() else {
+        return None;
+    };
+    events
+        .iter()
+        .all(|event| event.streams.len() == 1 && &event.streams[0] == stream)
+        .then_some(stream.as_str())
+}
+
+/// A batch into one stream (`sql/pg_append_stream.sql`); `None` when the condition failed.
+async fn call_append_stream(
+    pool: &PgPool,
+    events: &[NewEvent],
+    stream: &str,
+    conditions: &[Condition],
+) -> Result<Option<Vec<(String, u64)>>, AppendFailure> {
+    let expected = conditions.first().map_or(-1, |c| c.expected.as_number() as i64);
+    let rows = bind_event_columns(sqlx::query(include_str!("sql/pg_append_stream.sql")), events)
+        .bind(stream)
+        .bind(expected)
+        .fetch_all(pool)
+        .await
+        .map_err(AppendFailure::from_sqlx)?;
+    let mut last = None;
+    for row in &rows {
+        let version: i64 = row.try_get(0).map_err(|e| AppendFailure::Storage(e.into()))?;
+        last = last.max(Some(version as u64));
+    }
+    Ok(last.map(|last| vec![(stream.to_owned(), last)]))
+}
+
 /// Binds $1..$7 of the one-event statements: id, type, schema version,
 /// recorded at, correlation, causation, data.
 fn bind_event<'q>(
@@ -589,6 +634,32 @@ fn bind_event<'q>(
         .bind(event.correlation_id.map(Uuid::from))
         .bind(event.causation_id.map(Uuid::from))
         .bind(event.data.to_string())
+}
+
+/// Binds $1..$7 of the batch statements: per event, as arrays, id, type,
+/// schema version, recorded at, correlation, causation, data.
+fn bind_event_columns<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    events: &[NewEvent],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(events.iter().map(|e| Uuid::from(e.event_id)).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.schema_version as i32).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.correlation_id.map(Uuid::from))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| e.causation_id.map(Uuid::from))
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| e.data.to_string()).collect::<Vec<_>>())
 }
 
 /// One append statement (`sql/pg_append.sql`) on `executor`: a pool, or a
@@ -606,24 +677,7 @@ pub(crate) async fn call_append_events<'e>(
             link_streams.push(stream.as_str());
         }
     }
-    let rows = sqlx::query(include_str!("sql/pg_append.sql"))
-        .bind(events.iter().map(|e| Uuid::from(e.event_id)).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.schema_version as i32).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
-        .bind(
-            events
-                .iter()
-                .map(|e| e.correlation_id.map(Uuid::from))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|e| e.causation_id.map(Uuid::from))
-                .collect::<Vec<_>>(),
-        )
-        .bind(events.iter().map(|e| e.data.to_string()).collect::<Vec<_>>())
+    let rows = bind_event_columns(sqlx::query(include_str!("sql/pg_append.sql")), events)
         .bind(link_events)
         .bind(link_streams)
         .bind(conditions.iter().map(|c| c.stream.as_str()).collect::<Vec<_>>())

@@ -177,6 +177,33 @@ async fn failed_condition_appends_nothing_and_names_the_stream(db: &TestDatabase
         .unwrap();
     assert_eq!(ok.version_of("unit:x"), Some(2));
     assert_eq!(ok.version_of("unit:y"), Some(2));
+
+    // A batch wholly in one stream (a statement of its own on Postgres).
+    let import = [event(&["unit:x"], json!({"n": 1})), event(&["unit:x"], json!({"n": 2}))];
+    let stale = store
+        .append(&import, &[Condition::new("unit:x", ExpectedVersion::Exact(1))])
+        .await;
+    assert!(matches!(stale, Err(AppendError::Conflict(c)) if c.stream == "unit:x" && c.actual == 2 && c.expected == 1));
+    assert_eq!(
+        store.stream_version("unit:x").await.unwrap(),
+        2,
+        "nothing of the batch is written"
+    );
+    let imported = store
+        .append(&import, &[Condition::new("unit:x", ExpectedVersion::Exact(2))])
+        .await
+        .unwrap();
+    assert_eq!(imported.stream_versions, vec![("unit:x".to_owned(), 4)]);
+    let stream = store.read_stream("unit:x", 2).await.unwrap();
+    let numbers: Vec<_> = stream
+        .iter()
+        .map(|e| (e.version, e.event.data.to_value()["n"].clone()))
+        .collect();
+    assert_eq!(
+        numbers,
+        vec![(3, json!(1)), (4, json!(2))],
+        "versions follow the batch order"
+    );
 }
 
 async fn retried_append_is_not_stored_twice(db: &TestDatabase) {
