@@ -61,31 +61,49 @@ impl PersonalDataVault {
     /// Encrypts `data` into the envelope `envelope_id`, creating its key on
     /// first use. Sealing after erasure creates a fresh key (a new start).
     pub async fn seal<T: Serialize>(&self, envelope_id: Ulid, data: &T) -> Result<SealedEnvelope, VaultError> {
-        let plaintext = serde_json::to_vec(data).map_err(|e| VaultError::Malformed {
-            envelope_id,
-            reason: e.to_string(),
-        })?;
         let key = self.key_or_create(envelope_id).await?;
-        let mut nonce = [0u8; 12];
-        rand::thread_rng().fill_bytes(&mut nonce);
-        let aad = envelope_id.to_bytes();
-        let ciphertext = ChaCha20Poly1305::new(Key::from_slice(&key))
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &plaintext,
-                    aad: &aad,
-                },
+        seal_with(envelope_id, &key, data)
+    }
+
+    /// Encrypts `data` into the envelope of the citizen with this (normalised)
+    /// e-mail address, creating envelope (as `fresh`) and key on first use —
+    /// what [`Self::envelope_for`] and [`Self::seal`] do together, in fewer
+    /// statements: one read for a returning citizen, three for a new one.
+    pub async fn seal_for_citizen<T: Serialize>(
+        &self,
+        normalised_email: &str,
+        fresh: Ulid,
+        data: &T,
+    ) -> Result<SealedEnvelope, VaultError> {
+        let hash = email_hash(normalised_email);
+        let known: Option<(String, Option<Vec<u8>>)> = on_pool!(&self.keys, pool => {
+            sqlx::query_as(
+                "SELECT e.envelope_id, k.key FROM citizen_envelopes e \
+                 LEFT JOIN personal_data_keys k ON k.envelope_id = e.envelope_id WHERE e.email_hash = $1",
             )
-            .map_err(|_| VaultError::Malformed {
-                envelope_id,
-                reason: "encryption failed".into(),
-            })?;
-        Ok(SealedEnvelope {
-            envelope_id,
-            nonce: hex(&nonce),
-            ciphertext: hex(&ciphertext),
-        })
+            .bind(&hash)
+            .fetch_optional(pool)
+            .await?
+        });
+        let (envelope_id, key) = match known {
+            Some((id, Some(key))) => (parse_envelope_id(id)?, key),
+            Some((id, None)) => {
+                let envelope_id = parse_envelope_id(id)?;
+                (envelope_id, self.key_or_create(envelope_id).await?)
+            }
+            None => {
+                let envelope_id = self.claim_envelope(&hash, fresh).await?;
+                let key = if envelope_id == fresh {
+                    // Nobody can hold a key for an id that did not exist a moment ago
+                    // but a racing sealer of the same citizen: insert, read only on conflict.
+                    self.create_key(envelope_id).await?
+                } else {
+                    self.key_or_create(envelope_id).await?
+                };
+                (envelope_id, key)
+            }
+        };
+        seal_with(envelope_id, &key, data)
     }
 
     pub async fn open<T: DeserializeOwned>(&self, sealed: &SealedEnvelope) -> Result<Opened<T>, VaultError> {
@@ -137,37 +155,43 @@ impl PersonalDataVault {
     /// created on first use (`fresh` is its id then). Only a hash of the
     /// address is stored. After erasure the same address gets a new envelope.
     pub async fn envelope_for(&self, normalised_email: &str, fresh: Ulid) -> Result<Ulid, VaultError> {
-        use sha2::Digest;
-        let hash = sha2::Sha256::digest(normalised_email.as_bytes()).to_vec();
-        let fresh = fresh.to_string();
-        // A returning citizen costs one read. A new one: insert-if-absent, then
-        // read, so two first requests of one citizen agree on one envelope.
-        let id: String = on_pool!(&self.keys, pool => {
-            let known: Option<String> = sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = $1")
+        let hash = email_hash(normalised_email);
+        // A returning citizen costs one read.
+        let known: Option<String> = on_pool!(&self.keys, pool => {
+            sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = $1")
                 .bind(&hash)
                 .fetch_optional(pool)
-                .await?;
-            match known {
+                .await?
+        });
+        match known {
+            Some(id) => parse_envelope_id(id),
+            None => self.claim_envelope(&hash, fresh).await,
+        }
+    }
+
+    /// Makes `fresh` the envelope of the citizen with this e-mail hash, unless
+    /// a racing first request made another one (which is returned then): two
+    /// first requests of one citizen agree on one envelope.
+    async fn claim_envelope(&self, hash: &[u8], fresh: Ulid) -> Result<Ulid, VaultError> {
+        let fresh = fresh.to_string();
+        let id: String = on_pool!(&self.keys, pool => {
+            let inserted: Option<String> = sqlx::query_scalar(
+                "INSERT INTO citizen_envelopes (email_hash, envelope_id) VALUES ($1, $2) \
+                 ON CONFLICT (email_hash) DO NOTHING RETURNING envelope_id",
+            )
+            .bind(hash)
+            .bind(&fresh)
+            .fetch_optional(pool)
+            .await?;
+            match inserted {
                 Some(id) => id,
-                None => {
-                    sqlx::query("INSERT INTO citizen_envelopes (email_hash, envelope_id) VALUES ($1, $2) ON CONFLICT (email_hash) DO NOTHING")
-                        .bind(&hash)
-                        .bind(&fresh)
-                        .execute(pool)
-                        .await?;
-                    sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = $1")
-                        .bind(&hash)
-                        .fetch_one(pool)
-                        .await?
-                }
+                None => sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = $1")
+                    .bind(hash)
+                    .fetch_one(pool)
+                    .await?,
             }
         });
-        Ulid::from_string(&id).map_err(|e| {
-            VaultError::Storage(StorageError::Corrupt {
-                at: id,
-                reason: e.to_string(),
-            })
-        })
+        parse_envelope_id(id)
     }
 
     /// The installation's secret named `name` (32 random bytes), created on
@@ -207,22 +231,74 @@ impl PersonalDataVault {
         if let Some(key) = self.key(envelope_id).await? {
             return Ok(key);
         }
+        self.create_key(envelope_id).await
+    }
+
+    /// Insert-if-absent, then (only if another sealer won) read: two sealers
+    /// of one envelope agree on one key.
+    async fn create_key(&self, envelope_id: Ulid) -> Result<Vec<u8>, VaultError> {
         let mut fresh = vec![0u8; 32];
         rand::thread_rng().fill_bytes(&mut fresh);
         let id = envelope_id.to_string();
-        // Insert-if-absent, then read: two sealers of one envelope agree on one key.
-        on_pool!(&self.keys, pool => {
-            sqlx::query("INSERT INTO personal_data_keys (envelope_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(&id)
-                .bind(&fresh)
-                .execute(pool)
-                .await?;
+        let inserted: Option<Vec<u8>> = on_pool!(&self.keys, pool => {
+            sqlx::query_scalar(
+                "INSERT INTO personal_data_keys (envelope_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING key",
+            )
+            .bind(&id)
+            .bind(&fresh)
+            .fetch_optional(pool)
+            .await?
         });
-        self.key(envelope_id).await?.ok_or_else(|| VaultError::Malformed {
-            envelope_id,
-            reason: "key vanished while sealing".into(),
-        })
+        match inserted {
+            Some(key) => Ok(key),
+            None => self.key(envelope_id).await?.ok_or_else(|| VaultError::Malformed {
+                envelope_id,
+                reason: "key vanished while sealing".into(),
+            }),
+        }
     }
+}
+
+fn email_hash(normalised_email: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(normalised_email.as_bytes()).to_vec()
+}
+
+fn parse_envelope_id(id: String) -> Result<Ulid, VaultError> {
+    Ulid::from_string(&id).map_err(|e| {
+        VaultError::Storage(StorageError::Corrupt {
+            at: id,
+            reason: e.to_string(),
+        })
+    })
+}
+
+/// Encrypts `data` with `key`, the envelope id bound as associated data.
+fn seal_with<T: Serialize>(envelope_id: Ulid, key: &[u8], data: &T) -> Result<SealedEnvelope, VaultError> {
+    let plaintext = serde_json::to_vec(data).map_err(|e| VaultError::Malformed {
+        envelope_id,
+        reason: e.to_string(),
+    })?;
+    let mut nonce = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let aad = envelope_id.to_bytes();
+    let ciphertext = ChaCha20Poly1305::new(Key::from_slice(key))
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: &plaintext,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| VaultError::Malformed {
+            envelope_id,
+            reason: "encryption failed".into(),
+        })?;
+    Ok(SealedEnvelope {
+        envelope_id,
+        nonce: hex(&nonce),
+        ciphertext: hex(&ciphertext),
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {

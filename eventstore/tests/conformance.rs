@@ -633,6 +633,54 @@ async fn a_citizen_keeps_one_envelope_until_erased(db: &TestDatabase) {
     );
 }
 
+/// Sealing by e-mail address finds or makes the same envelope as
+/// `envelope_for`; racing first seals of one citizen share envelope and key.
+async fn sealing_by_address_uses_the_citizens_one_envelope(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let vault = store.vault();
+    let known = vault.envelope_for("erika@example.org", Ulid::new()).await.unwrap();
+    let sealed = vault
+        .seal_for_citizen("erika@example.org", Ulid::new(), &json!("Erika"))
+        .await
+        .unwrap();
+    assert_eq!(sealed.envelope_id, known, "a returning citizen keeps the envelope");
+    assert_eq!(vault.open(&sealed).await.unwrap(), Opened::Readable(json!("Erika")));
+
+    let racers: Vec<_> = (0..16)
+        .map(|n| {
+            let vault = vault.clone();
+            tokio::spawn(async move {
+                vault
+                    .seal_for_citizen("new@example.org", Ulid::new(), &json!(n))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut envelopes = HashSet::new();
+    for (n, racer) in racers.into_iter().enumerate() {
+        let sealed = racer.await.unwrap();
+        envelopes.insert(sealed.envelope_id);
+        assert_eq!(
+            vault.open(&sealed).await.unwrap(),
+            Opened::Readable(json!(n)),
+            "every racer sealed with the one key that stayed"
+        );
+    }
+    assert_eq!(envelopes.len(), 1);
+    let new = *envelopes.iter().next().unwrap();
+    assert_eq!(vault.envelope_for("new@example.org", Ulid::new()).await.unwrap(), new);
+
+    assert!(vault.erase(known).await.unwrap());
+    assert_eq!(vault.open::<serde_json::Value>(&sealed).await.unwrap(), Opened::Erased);
+    let again = vault
+        .seal_for_citizen("erika@example.org", Ulid::new(), &json!("Erika"))
+        .await
+        .unwrap();
+    assert_ne!(again.envelope_id, known, "after erasure a new, unrelated envelope");
+    assert_eq!(vault.open(&again).await.unwrap(), Opened::Readable(json!("Erika")));
+}
+
 async fn installation_secrets_are_made_once(db: &TestDatabase) {
     let store = db.store(StoreOptions::default()).await.unwrap();
     let first = store.vault().installation_secret("mail-links").await.unwrap();
@@ -848,6 +896,7 @@ conformance!(
     old_event_shapes_are_upcast_on_read,
     erased_personal_data_is_gone_but_the_log_replays,
     a_citizen_keeps_one_envelope_until_erased,
+    sealing_by_address_uses_the_citizens_one_envelope,
     installation_secrets_are_made_once,
     consumer_checkpoints_survive_and_never_move_back,
     consumer_snapshots_are_replaced_only_by_newer_ones,

@@ -13,11 +13,11 @@ use terminagent_eventstore::VaultError;
 /// Seals a citizen's personal data in the envelope of their e-mail address
 /// (created on first use), as every event that names a citizen carries it.
 async fn seal_citizen(executor: &Executor, citizen: &PersonalData) -> Result<SealedPersonalData, VaultError> {
-    let vault = executor.store().vault();
-    let envelope = vault
-        .envelope_for(&citizen.email.normalized(), executor.new_id())
+    let sealed = executor
+        .store()
+        .vault()
+        .seal_for_citizen(&citizen.email.normalized(), executor.new_id(), citizen)
         .await?;
-    let sealed = vault.seal(envelope, citizen).await?;
     Ok(SealedPersonalData {
         envelope_id: EnvelopeId::from_ulid(sealed.envelope_id),
         nonce: sealed.nonce,
