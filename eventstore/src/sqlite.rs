@@ -53,12 +53,15 @@ impl SqliteEventStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // In-process connections do not die while idle: no ping before each use.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         let (head, _) = watch::channel(0);
@@ -114,6 +117,15 @@ impl SqliteEventStore {
             .fetch_one(&self.inner.readers)
             .await?;
         Ok(version.unwrap_or(0) as u64)
+    }
+
+    /// In-process reads cost no round trip: one stream after the other.
+    pub async fn read_streams(&self, reads: &[(&str, u64)]) -> Result<Vec<Vec<StreamEvent>>, StorageError> {
+        let mut read = Vec::with_capacity(reads.len());
+        for (stream, after) in reads {
+            read.push(self.read_stream(stream, *after).await?);
+        }
+        Ok(read)
     }
 
     pub async fn read_stream(&self, stream: &str, after_version: u64) -> Result<Vec<StreamEvent>, StorageError> {

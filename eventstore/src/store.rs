@@ -101,6 +101,13 @@ impl EventStore {
         on_backend!(self, store => store.read_stream(stream, after_version).await)
     }
 
+    /// Several streams at once, each after its own version: what
+    /// [`EventStore::read_stream`] gives for each, in the order asked, in one
+    /// round trip.
+    pub async fn read_streams(&self, reads: &[(&str, u64)]) -> Result<Vec<Vec<StreamEvent>>, StorageError> {
+        on_backend!(self, store => store.read_streams(reads).await)
+    }
+
     /// Up to `limit` events of the whole log after `after`, in log order, never
     /// skipping one: what is returned is a gap-free prefix of what is not yet read.
     pub async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<LogEvent>, StorageError> {

@@ -90,6 +90,28 @@ async fn append_then_read_back_from_stream_and_log(db: &TestDatabase) {
     );
     assert_eq!(store.stream_version("office:a").await.unwrap(), 2);
     assert_eq!(store.stream_version("nobody").await.unwrap(), 0);
+    let several = store
+        .read_streams(&[
+            ("nobody", 0),
+            ("office:a", 1),
+            ("office-day:a:2026-12-01", 0),
+            ("office:a", 0),
+        ])
+        .await
+        .unwrap();
+    let versions: Vec<Vec<u64>> = several
+        .iter()
+        .map(|events| events.iter().map(|e| e.version).collect())
+        .collect();
+    assert_eq!(
+        versions,
+        vec![vec![], vec![2], vec![1], vec![1, 2]],
+        "several at once, in the order asked"
+    );
+    assert_eq!(
+        several[2][0].event, stream[1].event,
+        "an event read through its second stream is whole"
+    );
 
     let log = read_everything(&store).await;
     assert_dense(&log);

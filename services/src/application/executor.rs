@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use terminagent_domain::{CorrelationId, Decider, DomainEvent, StreamName};
 use terminagent_eventstore::{AppendError, Condition, EventStore, ExpectedVersion, NewEvent, StorageError};
 
+use super::stream_memory::{REMEMBERED_STREAMS, StreamMemory};
+
 /// How often a decision is re-made after losing a race before giving up.
 const MAX_ATTEMPTS: usize = 8;
 
@@ -61,6 +63,7 @@ pub struct Executor {
     store: EventStore,
     clock: Arc<dyn Clock>,
     ids: Arc<IdSource>,
+    streams: Arc<StreamMemory>,
 }
 
 impl Executor {
@@ -69,6 +72,7 @@ impl Executor {
             store,
             clock,
             ids: Arc::new(IdSource::default()),
+            streams: Arc::new(StreamMemory::new(REMEMBERED_STREAMS)),
         }
     }
 
@@ -163,25 +167,22 @@ impl Executor {
     ) -> Result<(Vec<E>, HashMap<String, u64>), StorageError> {
         let mut history = Vec::new();
         let mut versions = HashMap::new();
-        // The streams are read at once, each on its own connection: a decision
-        // waits for the slowest read, not for their sum. Each stream's version
-        // is the one its events were read at, which is what its condition needs.
-        let reads =
-            futures::future::try_join_all(streams.iter().map(|stream| self.store.read_stream(stream.as_str(), 0)))
-                .await?;
-        for (stream, events) in streams.iter().zip(reads) {
-            versions.insert(stream.as_str().to_owned(), events.last().map_or(0, |e| e.version));
-            for stored in events {
-                if !E::EVENT_TYPES.contains(&stored.event.event_type.as_str()) {
+        // Each stream's version is the one its events were read at, which is
+        // what its condition needs.
+        let names: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
+        let snapshots = self.streams.current(&self.store, &names).await?;
+        for (stream, snapshot) in names.into_iter().zip(snapshots) {
+            versions.insert(stream.to_owned(), snapshot.version);
+            for stored in &snapshot.events {
+                if !E::EVENT_TYPES.contains(&stored.event_type.as_str()) {
                     continue;
                 }
-                let event =
-                    E::from_stored_json(&stored.event.event_type, stored.event.data.as_str()).map_err(|error| {
-                        StorageError::Corrupt {
-                            at: stored.event.event_id.to_string(),
-                            reason: error.to_string(),
-                        }
-                    })?;
+                let event = E::from_stored_json(&stored.event_type, stored.data.as_str()).map_err(|error| {
+                    StorageError::Corrupt {
+                        at: stored.event_id.to_string(),
+                        reason: error.to_string(),
+                    }
+                })?;
                 history.push(event);
             }
         }

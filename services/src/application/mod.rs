@@ -5,6 +5,7 @@ mod bookings;
 mod executor;
 mod lapse;
 mod links;
+mod stream_memory;
 mod wishes;
 
 use terminagent_domain::{EnvelopeId, PersonalData, SealedPersonalData};

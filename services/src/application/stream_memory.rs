@@ -1,0 +1,94 @@
+//! The streams decisions read, remembered between decisions. A decision asks
+//! the log, in one round trip for all of its streams, only for what is newer
+//! than memory; the office, its services and the day's capacity, read by
+//! every booking, then cost an index probe each until they change.
+//!
+//! Consistency never rests on this memory: a stream's version names its
+//! content for good (versions are dense and events never change), a decision
+//! folds exactly the events up to the versions the log confirmed at its start,
+//! and its append keeps the conditions on those versions.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use terminagent_eventstore::{EventStore, StorageError, StoredEvent};
+
+/// How many streams one process remembers (least recently used go first).
+pub const REMEMBERED_STREAMS: usize = 50_000;
+
+/// A stream's events up to `version`.
+#[derive(Debug)]
+pub struct StreamSnapshot {
+    pub version: u64,
+    pub events: Vec<StoredEvent>,
+}
+
+pub struct StreamMemory {
+    streams: Mutex<lru::LruCache<String, Arc<StreamSnapshot>>>,
+}
+
+impl StreamMemory {
+    pub fn new(capacity: usize) -> Self {
+        StreamMemory {
+            streams: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+
+    fn remembered(&self, stream: &str) -> Option<Arc<StreamSnapshot>> {
+        self.lock().get(stream).cloned()
+    }
+
+    fn remember(&self, stream: &str, snapshot: Arc<StreamSnapshot>) {
+        let mut streams = self.lock();
+        // A slower reader must not replace a newer snapshot with its older one.
+        if streams
+            .peek(stream)
+            .is_none_or(|known| known.version < snapshot.version)
+        {
+            streams.put(stream.to_owned(), snapshot);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, lru::LruCache<String, Arc<StreamSnapshot>>> {
+        self.streams.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Each stream as the log has it now, in the order given, in one round
+    /// trip: remembered streams are read from where memory ends (usually
+    /// nothing), unknown ones whole.
+    pub async fn current(
+        &self,
+        store: &EventStore,
+        streams: &[&str],
+    ) -> Result<Vec<Arc<StreamSnapshot>>, StorageError> {
+        let remembered: Vec<Option<Arc<StreamSnapshot>>> =
+            streams.iter().map(|stream| self.remembered(stream)).collect();
+        let reads: Vec<(&str, u64)> = streams
+            .iter()
+            .zip(&remembered)
+            .map(|(stream, known)| (*stream, known.as_ref().map_or(0, |known| known.version)))
+            .collect();
+        let newer = store.read_streams(&reads).await?;
+        Ok(streams
+            .iter()
+            .zip(remembered)
+            .zip(newer)
+            .map(|((stream, known), newer)| match (known, newer.last()) {
+                (Some(known), None) => known,
+                (known, _) => {
+                    let mut events = known.as_ref().map_or_else(Vec::new, |known| known.events.clone());
+                    let version = newer.last().map_or_else(
+                        || known.as_ref().map_or(0, |known| known.version),
+                        |event| event.version,
+                    );
+                    events.extend(newer.into_iter().map(|event| event.event));
+                    let snapshot = Arc::new(StreamSnapshot { version, events });
+                    self.remember(stream, snapshot.clone());
+                    snapshot
+                }
+            })
+            .collect())
+    }
+}
