@@ -108,11 +108,14 @@ pub async fn request_booking(
     let mut streams = vec![office_stream];
     streams.extend(services.iter().map(StreamName::service));
     streams.push(StreamName::office_day(&office, day));
-    let catalogue = executor.state_of::<BookingRequestDecider>(&streams).await?;
+    // Catalogue and vault are independent: ask both at once.
+    let (catalogue, sealed) = tokio::join!(
+        executor.state_of::<BookingRequestDecider>(&streams),
+        super::seal_citizen(executor, &citizen)
+    );
+    let (catalogue, sealed) = (catalogue?, sealed?);
     let candidates = catalogue.units_to_read(&office, &services, start);
     streams.extend(candidates.iter().map(StreamName::unit));
-
-    let sealed = super::seal_citizen(executor, &citizen).await?;
     streams.push(StreamName::citizen(&sealed.envelope_id));
 
     let booking = BookingId::from_ulid(executor.new_id());
