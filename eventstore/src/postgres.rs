@@ -109,10 +109,15 @@ impl std::fmt::Debug for PgEventStore {
 impl PgEventStore {
     /// Connects; does not migrate (see [`PgEventStore::migrate`]).
     pub async fn connect(url: &str, options: PgStoreOptions, upcasters: Upcasters) -> Result<Self, StorageError> {
-        // Parallel plans only slow the log's short range scans on small machines.
-        let connect: PgConnectOptions = url
-            .parse::<PgConnectOptions>()?
-            .options([("max_parallel_workers_per_gather", "0")]);
+        // Parallel plans only slow the log's short range scans on small
+        // machines. Every statement is prepared once per connection and run
+        // with its generic plan: the planner would otherwise plan statements
+        // whose generic cost it overestimates (arrays, lateral joins) on every
+        // call, which cost more than running them.
+        let connect: PgConnectOptions = url.parse::<PgConnectOptions>()?.options([
+            ("max_parallel_workers_per_gather", "0"),
+            ("plan_cache_mode", "force_generic_plan"),
+        ]);
         // One direct connection first: a refused or misnamed database shows as
         // itself rather than as a pool time-out.
         use sqlx::Connection;
