@@ -92,3 +92,74 @@ impl StreamMemory {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use terminagent_eventstore::testing::TestDatabase;
+    use terminagent_eventstore::{Backend, NewEvent, StoreOptions};
+
+    fn event(stream: &str, n: u64) -> NewEvent {
+        NewEvent {
+            event_id: ulid::Ulid::new(),
+            event_type: "test.happened".into(),
+            schema_version: 1,
+            streams: vec![stream.to_owned()],
+            recorded_at: chrono::Utc::now(),
+            correlation_id: None,
+            causation_id: None,
+            data: json!({ "n": n }),
+        }
+    }
+
+    fn numbers(snapshot: &StreamSnapshot) -> Vec<u64> {
+        snapshot
+            .events
+            .iter()
+            .map(|event| event.data.to_value()["n"].as_u64().unwrap_or_default())
+            .collect()
+    }
+
+    /// Another writer's append (another process, or this one) is seen by the
+    /// next decision; what memory has is not read again.
+    async fn remembered_streams_follow_the_log(backend: Backend) {
+        let db = TestDatabase::new(backend).await.unwrap();
+        let store = db.store(StoreOptions::default()).await.unwrap();
+        let memory = StreamMemory::new(2);
+        store.append(&[event("office:a", 1)], &[]).await.unwrap();
+
+        let first = memory.current(&store, &["office:a", "unit:x"]).await.unwrap();
+        assert_eq!((first[0].version, numbers(&first[0])), (1, vec![1]));
+        assert_eq!((first[1].version, numbers(&first[1])), (0, vec![]));
+
+        let unchanged = memory.current(&store, &["office:a"]).await.unwrap();
+        assert!(Arc::ptr_eq(&unchanged[0], &first[0]), "nothing new: memory as it was");
+
+        store
+            .append(&[event("office:a", 2), event("office:a", 3)], &[])
+            .await
+            .unwrap();
+        store.append(&[event("unit:x", 9)], &[]).await.unwrap();
+        let moved = memory.current(&store, &["unit:x", "office:a"]).await.unwrap();
+        assert_eq!((moved[0].version, numbers(&moved[0])), (1, vec![9]));
+        assert_eq!((moved[1].version, numbers(&moved[1])), (3, vec![1, 2, 3]));
+
+        // Beyond its capacity memory forgets the least recently used stream,
+        // which is then read whole again.
+        memory.current(&store, &["citizen:c"]).await.unwrap();
+        assert!(memory.remembered("unit:x").is_none());
+        let again = memory.current(&store, &["unit:x"]).await.unwrap();
+        assert_eq!((again[0].version, numbers(&again[0])), (1, vec![9]));
+    }
+
+    #[tokio::test]
+    async fn remembered_streams_follow_the_log_on_sqlite() {
+        remembered_streams_follow_the_log(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn remembered_streams_follow_the_log_on_postgres() {
+        remembered_streams_follow_the_log(Backend::Postgres).await;
+    }
+}
