@@ -32,7 +32,7 @@ async fn main() -> Result<()> {
     let quick = std::env::args().any(|arg| arg == "--quick");
     let (bookings, queries) = if quick { (1_000, 500) } else { (8_000, 4_000) };
     let db = TestDatabase::new(Backend::Postgres).await?;
-    let (mut server, base) = start_server(db.url()).await?;
+    let (mut server, base, outbox) = start_server(db.url()).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
     let starts = publish_capacity(&client, &base).await?;
     println!(
@@ -41,12 +41,20 @@ async fn main() -> Result<()> {
     );
 
     let booking = run_bookings(&client, &base, Arc::new(starts), bookings).await?;
+    // Each booking's confirm-request mail; the queries below run once they are out.
+    let mails = wait_for_mails(&outbox, booking.created).await?;
     let availability = run_availability(&client, &base, queries).await?;
     server.kill().await.ok();
+    std::fs::remove_dir_all(&outbox).ok();
 
     println!(
         "booking requests        {:>8.0} req/s   p50 {:>6.1} ms   p99 {:>6.1} ms   ({} booked, {} slot taken)",
         booking.rate, booking.p50, booking.p99, booking.created, booking.conflicts
+    );
+    println!(
+        "confirm-request mails   all {} written {:.1} s after the last booking request",
+        booking.created,
+        mails.as_secs_f64()
     );
     println!(
         "availability (7 days)   {:>8.0} req/s   p50 {:>6.1} ms   p99 {:>6.1} ms",
@@ -81,7 +89,22 @@ fn verdict(what: &str, value: f64, target: f64, at_least: bool) {
     );
 }
 
-async fn start_server(database_url: &str) -> Result<(Child, String)> {
+/// Waits until the outbox holds `expected` mails; how long that took.
+async fn wait_for_mails(outbox: &std::path::Path, expected: usize) -> Result<Duration> {
+    let started = Instant::now();
+    loop {
+        let written = std::fs::read_dir(outbox).map_or(0, |entries| entries.count());
+        if written >= expected {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!("only {written} of {expected} mails written after 5 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn start_server(database_url: &str) -> Result<(Child, String, std::path::PathBuf)> {
     let binary = std::env::var("TERMINAGENT_BIN")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/terminagent").to_owned());
     if !std::path::Path::new(&binary).exists() {
@@ -116,7 +139,7 @@ async fn start_server(database_url: &str) -> Result<(Child, String)> {
         if let Some(address) = line.split_whitespace().find_map(|field| field.strip_prefix("address=")) {
             let base = format!("http://{address}");
             tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return Ok((child, base));
+            return Ok((child, base, outbox));
         }
     }
     bail!("the server exited before listening")

@@ -3,7 +3,7 @@
 //! notice acknowledged.
 
 use chrono::Utc;
-use futures::StreamExt;
+use futures::TryStreamExt;
 use terminagent_eventstore::{ConsumerProgress, StorageError};
 
 use super::bus::{BusError, MailBus};
@@ -16,6 +16,8 @@ use super::{MailNotice, backoff};
 /// timeouts (10 s per SMTP step), short enough that a crash delays a mail by
 /// about a minute.
 const CLAIM_LEASE: chrono::Duration = chrono::Duration::seconds(60);
+/// How many notices a mailer process handles at once.
+const CONCURRENT_MAILS: usize = 16;
 
 pub struct Mailer {
     pub composer: MailComposer,
@@ -85,6 +87,13 @@ impl Mailer {
     }
 
     /// Runs until the process ends (or, in one process, the relay is gone).
+    ///
+    /// A mailer process of its own handles up to [`CONCURRENT_MAILS`] notices
+    /// at once: a mail waits on its ledger commits, the vault and the mail
+    /// server far more than on the processor, so a booking storm's
+    /// confirm-requests do not queue behind one another. Beside the API in one
+    /// process, notices are handled one at a time: the citizens' answers come
+    /// first, and the mails catch up once a burst has passed.
     pub async fn run(self, bus: MailBus) {
         match bus {
             MailBus::InProcess(bus) => {
@@ -120,33 +129,36 @@ impl Mailer {
 
     async fn consume(&self, bus: &super::bus::JetStreamBus) -> Result<(), BusError> {
         let consumer = bus.mailer_consumer().await?;
-        let mut messages = consumer
+        let messages = consumer
             .messages()
             .await
             .map_err(|error| BusError::JetStream(error.to_string()))?;
         tracing::info!(stream = bus.stream_name(), "mailer consuming");
-        while let Some(message) = messages.next().await {
-            let message = message.map_err(|error| BusError::JetStream(error.to_string()))?;
-            let notice: MailNotice = match serde_json::from_slice(&message.payload) {
-                Ok(notice) => notice,
-                Err(error) => {
-                    // Not ours to send; acknowledging keeps it from blocking the rest.
-                    tracing::error!(%error, "unreadable mail notice dropped");
-                    let _ = message.ack().await;
-                    continue;
-                }
-            };
-            let ack = match self.handle(&notice).await {
-                Ok(_) => message.ack().await,
-                Err(error) => {
-                    let delivered = message.info().map_or(1, |info| info.delivered.max(1) as u32);
-                    let wait = backoff(delivered);
-                    tracing::warn!(event_id = %notice.event_id, %error, retry_in = ?wait, "mail not sent yet");
-                    message.ack_with(async_nats::jetstream::AckKind::Nak(Some(wait))).await
-                }
-            };
-            ack.map_err(|error| BusError::JetStream(error.to_string()))?;
-        }
-        Ok(())
+        messages
+            .map_err(|error| BusError::JetStream(error.to_string()))
+            .try_for_each_concurrent(CONCURRENT_MAILS, |message| self.handle_message(message))
+            .await
+    }
+
+    async fn handle_message(&self, message: async_nats::jetstream::Message) -> Result<(), BusError> {
+        let notice: MailNotice = match serde_json::from_slice(&message.payload) {
+            Ok(notice) => notice,
+            Err(error) => {
+                // Not ours to send; acknowledging keeps it from blocking the rest.
+                tracing::error!(%error, "unreadable mail notice dropped");
+                let _ = message.ack().await;
+                return Ok(());
+            }
+        };
+        let ack = match self.handle(&notice).await {
+            Ok(_) => message.ack().await,
+            Err(error) => {
+                let delivered = message.info().map_or(1, |info| info.delivered.max(1) as u32);
+                let wait = backoff(delivered);
+                tracing::warn!(event_id = %notice.event_id, %error, retry_in = ?wait, "mail not sent yet");
+                message.ack_with(async_nats::jetstream::AckKind::Nak(Some(wait))).await
+            }
+        };
+        ack.map_err(|error| BusError::JetStream(error.to_string()))
     }
 }
