@@ -660,11 +660,10 @@ async fn a_citizen_keeps_one_envelope_until_erased(db: &TestDatabase) {
 async fn sealing_by_address_uses_the_citizens_one_envelope(db: &TestDatabase) {
     let store = db.store(StoreOptions::default()).await.unwrap();
     let vault = store.vault();
+    let erika = json!("Erika");
+    let seal_erika = || vault.seal_for_citizen("erika@example.org", Ulid::new(), &erika);
     let known = vault.envelope_for("erika@example.org", Ulid::new()).await.unwrap();
-    let sealed = vault
-        .seal_for_citizen("erika@example.org", Ulid::new(), &json!("Erika"))
-        .await
-        .unwrap();
+    let sealed = seal_erika().await.unwrap();
     assert_eq!(sealed.envelope_id, known, "a returning citizen keeps the envelope");
     assert_eq!(vault.open(&sealed).await.unwrap(), Opened::Readable(json!("Erika")));
 
@@ -695,10 +694,7 @@ async fn sealing_by_address_uses_the_citizens_one_envelope(db: &TestDatabase) {
 
     assert!(vault.erase(known).await.unwrap());
     assert_eq!(vault.open::<serde_json::Value>(&sealed).await.unwrap(), Opened::Erased);
-    let again = vault
-        .seal_for_citizen("erika@example.org", Ulid::new(), &json!("Erika"))
-        .await
-        .unwrap();
+    let again = seal_erika().await.unwrap();
     assert_ne!(again.envelope_id, known, "after erasure a new, unrelated envelope");
     assert_eq!(vault.open(&again).await.unwrap(), Opened::Readable(json!("Erika")));
 }
