@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use chrono::{Days, Utc};
 use terminagent::application::{Executor, SystemClock};
 use terminagent::links::LinkSecret;
-use terminagent::matcher::{MatcherService, SnapshotPolicy};
+use terminagent::matcher::{MatcherProgress, MatcherService, SnapshotPolicy};
 use terminagent_benches::{Report, thousands};
 use terminagent_domain::{
     CapacityDecider, CatalogueName, CorrelationId, DomainEvent, EnvelopeId, IssuedLink, LinkAction, LocalDate,
@@ -243,6 +243,18 @@ async fn latency(report: &mut Report, samples: usize) -> Result<()> {
     Ok(())
 }
 
+/// Starts `service` (from its snapshot, if any) and steps it to the log's
+/// `head`; the seconds that took. Checks it then knows all `wishes`.
+async fn start_and_catch_up(service: &MatcherService, head: u64, wishes: usize) -> Result<(MatcherProgress, f64)> {
+    let started = Instant::now();
+    let mut progress = service.start().await;
+    while service.step(&mut progress).await? > 0 {}
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(progress.position, head, "caught up");
+    assert_eq!(progress.waitlist.waiting_wishes().0, wishes);
+    Ok((progress, seconds))
+}
+
 async fn restart(report: &mut Report, wishes: usize) -> Result<()> {
     let db = TestDatabase::new(Backend::Postgres).await?;
     let store = open(&db).await?;
@@ -259,12 +271,7 @@ async fn restart(report: &mut Report, wishes: usize) -> Result<()> {
 
     // A matcher without a snapshot replays the log from position 0.
     let service = matcher(executor.clone());
-    let started = Instant::now();
-    let mut progress = service.start().await;
-    while service.step(&mut progress).await? > 0 {}
-    let replay = started.elapsed().as_secs_f64();
-    assert_eq!(progress.position, head, "caught up");
-    assert_eq!(progress.waitlist.waiting_wishes().0, wishes);
+    let (progress, replay) = start_and_catch_up(&service, head, wishes).await?;
     report.info("replay the log from position 0", &format!("{replay:.2} s"));
 
     let started = Instant::now();
@@ -288,12 +295,7 @@ async fn restart(report: &mut Report, wishes: usize) -> Result<()> {
     // A restarted matcher: the snapshot, then the log after it.
     let restarted_store = open(&db).await?;
     let service = matcher(Executor::new(restarted_store, Arc::new(SystemClock)));
-    let started = Instant::now();
-    let mut progress = service.start().await;
-    while service.step(&mut progress).await? > 0 {}
-    let seconds = started.elapsed().as_secs_f64();
-    assert_eq!(progress.position, head, "caught up");
-    assert_eq!(progress.waitlist.waiting_wishes().0, wishes);
+    let (progress, seconds) = start_and_catch_up(&service, head, wishes).await?;
     report.check(
         &format!("matcher restart, {} wishes", thousands(wishes as f64)),
         format!("{seconds:.2} s"),

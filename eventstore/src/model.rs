@@ -8,6 +8,9 @@ use ulid::Ulid;
 /// Longest stream name the log accepts.
 pub const MAX_STREAM_NAME_LEN: usize = 200;
 
+/// Room a backend reserves up front for a page of the log (larger pages grow).
+pub(crate) const PAGE_CAPACITY: usize = 10_000;
+
 /// An event about to be appended. Ids and times are chosen by the caller, so a
 /// retried append carries the same ids and is recognised as a repeat.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,8 +18,8 @@ use ulid::Ulid;
 use uuid::Uuid;
 
 use crate::model::{
-    AppendError, AppendOutcome, Condition, Conflict, EventData, LogEvent, NewEvent, StorageError, StoredEvent,
-    StreamEvent, validate_batch,
+    AppendError, AppendOutcome, Condition, Conflict, EventData, LogEvent, NewEvent, PAGE_CAPACITY, StorageError,
+    StoredEvent, StreamEvent, validate_batch,
 };
 use crate::upcast::Upcasters;
 
@@ -31,8 +31,6 @@ const LOG_CHANNEL: &str = "terminagent_log";
 const SEQUENCER_BATCH: i32 = 10_000;
 /// Appends that only race on unconditioned streams are retried this often.
 const MAX_UNCONDITIONED_RETRIES: usize = 16;
-/// Room reserved up front for a page of the log (larger pages grow).
-const PAGE_CAPACITY: usize = 10_000;
 
 /// Settings of a Postgres store.
 /// A sweep numbering at least this many events means the log is busy: the
@@ -374,7 +372,6 @@ impl PgEventStore {
                 event: self.decode(&row)?,
             });
         }
-        drop(rows);
         *self
             .inner
             .last_read

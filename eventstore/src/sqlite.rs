@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use ulid::Ulid;
 
 use crate::model::{
-    AppendError, AppendOutcome, Condition, Conflict, EventData, LogEvent, NewEvent, StorageError, StoredEvent,
-    StreamEvent, validate_batch, versions_after,
+    AppendError, AppendOutcome, Condition, Conflict, EventData, LogEvent, NewEvent, PAGE_CAPACITY, StorageError,
+    StoredEvent, StreamEvent, validate_batch, versions_after,
 };
 use crate::upcast::Upcasters;
 
@@ -160,7 +160,7 @@ impl SqliteEventStore {
         .fetch(&self.inner.readers);
         // Rows are decoded as they arrive: SQLite steps on its worker thread
         // while this decodes.
-        let mut events = Vec::with_capacity(limit.min(10_000));
+        let mut events = Vec::with_capacity(limit.min(PAGE_CAPACITY));
         while let Some(row) = rows.try_next().await? {
             let position = row.try_get::<i64, _>(0)? as u64;
             events.push(LogEvent {

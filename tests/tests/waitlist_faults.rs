@@ -62,17 +62,57 @@ async fn proposals(api: &Running, count: usize) -> Vec<Value> {
     }
 }
 
-async fn publish(api: &Running, day: &str, from: &str, to: &str) {
+/// One lane of 12-minute units at `office` on `day`, `from`–`to`.
+async fn publish(api: &Running, office: &str, day: &str, from: &str, to: &str) {
     let capacity = json!({"date": day, "from": from, "to": to, "unit_minutes": 12, "lanes": 1});
     let (status, answer) = api
         .call(
             TOKEN,
             reqwest::Method::POST,
-            "/api/v1/offices/walsum/capacity",
+            &format!("/api/v1/offices/{office}/capacity"),
             capacity,
         )
         .await;
     assert_eq!(status, 201, "{answer}");
+}
+
+/// The offices (`slug`, address) and the one service every wish here asks for.
+async fn register_catalogue(api: &Running, offices: &[(&str, &str)]) {
+    for (office, address) in offices {
+        let body = json!({"name": office, "address": address, "timezone": "Europe/Berlin"});
+        let (status, answer) = api
+            .call(TOKEN, reqwest::Method::PUT, &format!("/api/v1/offices/{office}"), body)
+            .await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    let service = json!({"name": "Meldebescheinigung", "duration_minutes": 12});
+    let (status, answer) = api
+        .call(
+            TOKEN,
+            reqwest::Method::PUT,
+            "/api/v1/services/meldebescheinigung",
+            service,
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+}
+
+/// Five days ahead: the date, and its weekday as wish windows name it.
+fn day_ahead() -> (String, &'static str) {
+    let date = chrono::Utc::now().date_naive() + chrono::Days::new(5);
+    let weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][date.weekday().num_days_from_monday() as usize];
+    (date.to_string(), weekday)
+}
+
+/// A process's command line: its role, the options every process here
+/// shares, then its own.
+fn role_args(role: &str, db: &TestDatabase, nats_url: &str, mail: &str, own: &[&str]) -> Vec<String> {
+    [role, "--database-url", db.url(), "--nats-url", nats_url, "--mail", mail]
+        .into_iter()
+        .chain(["--admin-token", TOKEN, "--bind", "127.0.0.1:0"])
+        .chain(own.iter().copied())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,50 +125,14 @@ async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
     let mut receiver = SmtpReceiver::start().await;
     let mail = format!("smtp://127.0.0.1:{}", receiver.port());
     let nats_url = nats.url();
-    let common = [
-        "--database-url",
-        db.url(),
-        "--nats-url",
-        &nats_url,
-        "--mail",
-        &mail,
-        "--admin-token",
-        TOKEN,
-        "--bind",
-        "127.0.0.1:0",
-    ];
-    let with = |role: &'static str, extra: &[&str]| -> Vec<String> {
-        std::iter::once(role)
-            .chain(common.iter().copied())
-            .chain(extra.iter().copied())
-            .map(str::to_owned)
-            .collect()
-    };
+    let with = |role: &str, own: &[&str]| role_args(role, &db, &nats_url, &mail, own);
     let api = Running::start(dir.path(), &with("api", &[])).await;
     let public_url = api.base_url.clone();
     let mut matcher = Running::start(dir.path(), &with("matcher", &[])).await;
     let _mailer = Running::start(dir.path(), &with("mailer", &["--public-url", &public_url])).await;
 
-    let office = json!({"name": "Walsum", "address": "Friedrich-Ebert-Str. 152", "timezone": "Europe/Berlin"});
-    assert_eq!(
-        api.call(TOKEN, reqwest::Method::PUT, "/api/v1/offices/walsum", office)
-            .await
-            .0,
-        201
-    );
-    let service = json!({"name": "Meldebescheinigung", "duration_minutes": 12});
-    let (status, _) = api
-        .call(
-            TOKEN,
-            reqwest::Method::PUT,
-            "/api/v1/services/meldebescheinigung",
-            service,
-        )
-        .await;
-    assert_eq!(status, 201);
-    let date = chrono::Utc::now().date_naive() + chrono::Days::new(5);
-    let day = date.to_string();
-    let weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][date.weekday().num_days_from_monday() as usize];
+    register_catalogue(&api, &[("walsum", "Friedrich-Ebert-Str. 152")]).await;
+    let (day, weekday) = day_ahead();
     for n in 1..=4 {
         let wish = json!({"offices": ["walsum"], "services": ["meldebescheinigung"], "windows": {weekday: [8]},
                           "citizen": {"name": format!("Bürger {n}"), "email": format!("w{n}@example.org")}});
@@ -137,19 +141,19 @@ async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
     }
 
     // Two units: the first two wishes' proposals.
-    publish(&api, &day, "08:00", "08:24").await;
+    publish(&api, "walsum", &day, "08:00", "08:24").await;
     proposals(&api, 2).await;
 
     // SMTP and NATS go down; the matcher still proposes (it needs only the log).
     receiver.down();
     nats.down().await;
-    publish(&api, &day, "08:24", "08:36").await;
+    publish(&api, "walsum", &day, "08:24", "08:36").await;
     proposals(&api, 3).await;
 
     // The matcher dies mid-run; a unit published meanwhile waits for its successor.
     matcher = {
         matcher.kill().await;
-        publish(&api, &day, "08:36", "08:48").await;
+        publish(&api, "walsum", &day, "08:36", "08:48").await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(proposals(&api, 3).await.len(), 3, "no matcher, no proposal");
         Running::start(dir.path(), &with("matcher", &[])).await
@@ -251,43 +255,10 @@ async fn two_matchers_share_the_offices_and_one_takes_over_when_the_other_dies()
     let nats = NatsServer::start(&dir.path().join("nats")).await;
     let nats_url = nats.url();
     let outbox = format!("file:{}", dir.path().join("outbox").display());
-    let args = |role: &str| -> Vec<String> {
-        [
-            role,
-            "--database-url",
-            db.url(),
-            "--nats-url",
-            &nats_url,
-            "--mail",
-            &outbox,
-            "--admin-token",
-            TOKEN,
-            "--bind",
-            "127.0.0.1:0",
-        ]
-        .iter()
-        .map(|arg| arg.to_string())
-        .collect()
-    };
+    let args = |role: &str| role_args(role, &db, &nats_url, &outbox, &[]);
     let api = Running::start(dir.path(), &args("api")).await;
     let offices = ["hamborn", "meiderich", "sued", "walsum"];
-    for office in offices {
-        let body = json!({"name": office, "address": "Rathausplatz 1", "timezone": "Europe/Berlin"});
-        let (status, _) = api
-            .call(TOKEN, reqwest::Method::PUT, &format!("/api/v1/offices/{office}"), body)
-            .await;
-        assert_eq!(status, 201);
-    }
-    let service = json!({"name": "Meldebescheinigung", "duration_minutes": 12});
-    let (status, _) = api
-        .call(
-            TOKEN,
-            reqwest::Method::PUT,
-            "/api/v1/services/meldebescheinigung",
-            service,
-        )
-        .await;
-    assert_eq!(status, 201);
+    register_catalogue(&api, &offices.map(|office| (office, "Rathausplatz 1"))).await;
 
     let first = Running::start(dir.path(), &args("matcher")).await;
     wait_for_owners(&db, "one matcher owns all four offices", |owners| owners.len() == 4).await;
@@ -303,27 +274,10 @@ async fn two_matchers_share_the_offices_and_one_takes_over_when_the_other_dies()
     .await;
 
     // A wish per office; a unit per office: every office's matcher proposes.
-    let date = chrono::Utc::now().date_naive() + chrono::Days::new(5);
-    let day = date.to_string();
-    let weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][date.weekday().num_days_from_monday() as usize];
+    let (day, weekday) = day_ahead();
     let wish = |office: &str, n: usize| {
         json!({"offices": [office], "services": ["meldebescheinigung"], "windows": {weekday: [8, 9]},
                "citizen": {"name": "Bürger", "email": format!("{office}-{n}@example.org")}})
-    };
-    let publish = |office: &'static str, from: &'static str, to: &'static str| {
-        let capacity = json!({"date": day, "from": from, "to": to, "unit_minutes": 12, "lanes": 1});
-        let api = &api;
-        async move {
-            let (status, answer) = api
-                .call(
-                    TOKEN,
-                    reqwest::Method::POST,
-                    &format!("/api/v1/offices/{office}/capacity"),
-                    capacity,
-                )
-                .await;
-            assert_eq!(status, 201, "{answer}");
-        }
     };
     for office in offices {
         for n in 0..2 {
@@ -332,7 +286,7 @@ async fn two_matchers_share_the_offices_and_one_takes_over_when_the_other_dies()
                 .await;
             assert_eq!(status, 201, "{answer}");
         }
-        publish(office, "08:00", "08:12").await;
+        publish(&api, office, &day, "08:00", "08:12").await;
     }
     proposals(&api, 4).await;
 
@@ -340,7 +294,7 @@ async fn two_matchers_share_the_offices_and_one_takes_over_when_the_other_dies()
     // unit freed at any office reaches that office's second wish.
     first.kill().await;
     for office in offices {
-        publish(office, "09:00", "09:12").await;
+        publish(&api, office, &day, "09:00", "09:12").await;
     }
     let made = proposals(&api, 8).await;
     wait_for_owners(&db, "the survivor owns all four offices", |owners| {
