@@ -295,7 +295,7 @@ async fn restart(report: &mut Report, wishes: usize) -> Result<()> {
     // A restarted matcher: the snapshot, then the log after it.
     let restarted_store = open(&db).await?;
     let service = matcher(Executor::new(restarted_store, Arc::new(SystemClock)));
-    let (progress, seconds) = start_and_catch_up(&service, head, wishes).await?;
+    let (_, seconds) = start_and_catch_up(&service, head, wishes).await?;
     report.check(
         &format!("matcher restart, {} wishes", thousands(wishes as f64)),
         format!("{seconds:.2} s"),
