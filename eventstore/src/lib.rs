@@ -15,6 +15,7 @@
 //!   ([`PersonalDataVault`]): erasing a key erases the data, not the events.
 
 mod model;
+mod pg_connections;
 mod postgres;
 mod progress;
 mod side;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgListener, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -21,6 +21,7 @@ use crate::model::{
     AppendError, AppendOutcome, Condition, Conflict, EventData, LogEvent, NewEvent, PAGE_CAPACITY, StorageError,
     StoredEvent, StreamEvent, validate_batch,
 };
+use crate::pg_connections::{HotConnections, leaves_connection_sound};
 use crate::upcast::Upcasters;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -39,6 +40,9 @@ const BUSY_SWEEP: u64 = 8;
 
 #[derive(Debug, Clone)]
 pub struct PgStoreOptions {
+    /// Connections for appends and stream reads (the decisions' statements),
+    /// and as many again for everything else (the log order, the sequencer,
+    /// the vault, consumer progress); both sets open connections on demand.
     pub max_connections: u32,
     /// How often the sequencer looks for events it was not woken for (commits
     /// of other processes, or of writers that died before waking it).
@@ -76,6 +80,8 @@ struct LogCursor {
 
 struct Inner {
     pool: PgPool,
+    /// Appends and stream reads, which every decision makes.
+    hot: HotConnections,
     /// Where the last `read_all` stopped, so the next page needs no lookup.
     last_read: std::sync::Mutex<Option<LogCursor>>,
     upcasters: Upcasters,
@@ -123,6 +129,7 @@ impl PgEventStore {
         // No ping before each use: it doubled the round trips of every
         // statement. A connection that died while idle fails the one statement
         // that finds it (and is dropped); idle connections are retired anyway.
+        let hot = HotConnections::new(connect.clone(), options.max_connections);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -134,6 +141,7 @@ impl PgEventStore {
         let store = PgEventStore {
             inner: Arc::new(Inner {
                 pool,
+                hot,
                 last_read: std::sync::Mutex::new(None),
                 upcasters,
                 sequencer_wake: Arc::new(Notify::new()),
@@ -201,18 +209,25 @@ impl PgEventStore {
         events: &[NewEvent],
         conditions: &[Condition],
     ) -> Result<Vec<(String, u64)>, AppendFailure> {
-        match events {
-            [event] => match call_append_one(&self.inner.pool, event, conditions).await? {
-                Some(versions) => Ok(versions),
-                None => self.explain_unmet_condition(conditions).await,
-            },
+        let mut lease = self.inner.hot.lease().await.map_err(AppendFailure::Storage)?;
+        let appended = match events {
+            [event] => call_append_one(lease.connection(), event, conditions).await,
             _ => match one_stream(events) {
-                Some(stream) => match call_append_stream(&self.inner.pool, events, stream, conditions).await? {
-                    Some(versions) => Ok(versions),
-                    None => self.explain_unmet_condition(conditions).await,
-                },
-                None => call_append_events(&self.inner.pool, events, conditions).await,
+                Some(stream) => call_append_stream(lease.connection(), events, stream, conditions).await,
+                None => call_append_events(lease.connection(), events, conditions)
+                    .await
+                    .map(Some),
             },
+        };
+        lease.give_back_if(
+            appended
+                .as_ref()
+                .err()
+                .is_none_or(AppendFailure::leaves_connection_sound),
+        );
+        match appended? {
+            Some(versions) => Ok(versions),
+            None => self.explain_unmet_condition(conditions).await,
         }
     }
 
@@ -274,14 +289,17 @@ impl PgEventStore {
     }
 
     pub async fn stream_version(&self, stream: &str) -> Result<u64, StorageError> {
-        let version: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM events WHERE stream = $1")
+        let mut lease = self.inner.hot.lease().await?;
+        let version = sqlx::query_scalar::<_, Option<i64>>("SELECT max(version) FROM events WHERE stream = $1")
             .bind(stream)
-            .fetch_one(&self.inner.pool)
-            .await?;
-        Ok(version.unwrap_or(0) as u64)
+            .fetch_one(lease.connection())
+            .await;
+        lease.give_back(&version);
+        Ok(version?.unwrap_or(0) as u64)
     }
 
     pub async fn read_stream(&self, stream: &str, after_version: u64) -> Result<Vec<StreamEvent>, StorageError> {
+        let mut lease = self.inner.hot.lease().await?;
         let rows = sqlx::query(
             "SELECT r.version, r.event_id, coalesce(h.event_type, r.event_type), \
                     coalesce(h.schema_version, r.schema_version), coalesce(h.streams, r.streams), \
@@ -292,9 +310,11 @@ impl PgEventStore {
         )
         .bind(stream)
         .bind(after_version as i64)
-        .fetch_all(&self.inner.pool)
-        .await?;
-        rows.iter()
+        .fetch_all(lease.connection())
+        .await;
+        lease.give_back(&rows);
+        rows?
+            .iter()
             .map(|row| {
                 let version = row.try_get::<i64, _>(0)? as u64;
                 Ok(StreamEvent {
@@ -310,6 +330,7 @@ impl PgEventStore {
         let after: Vec<i64> = reads.iter().map(|(_, after)| *after as i64).collect();
         // One statement, one index range per stream: a decision reads all of
         // its streams in one round trip.
+        let mut lease = self.inner.hot.lease().await?;
         let mut rows = sqlx::query(
             "SELECT x.version, x.event_id, x.event_type, x.schema_version, x.streams, x.recorded_at, \
                     x.correlation_id, x.causation_id, x.data, s.ord \
@@ -326,7 +347,7 @@ impl PgEventStore {
         )
         .bind(&streams)
         .bind(&after)
-        .fetch(&self.inner.pool);
+        .fetch(lease.connection());
         let mut read: Vec<Vec<StreamEvent>> = reads.iter().map(|_| Vec::new()).collect();
         while let Some(row) = rows.try_next().await? {
             let ord = row.try_get::<i64, _>(9)? as usize;
@@ -338,6 +359,9 @@ impl PgEventStore {
                 event: self.decode(&row)?,
             });
         }
+        // Every row was read (an early return above closes the connection).
+        drop(rows);
+        lease.give_back_if(true);
         Ok(read)
     }
 
@@ -347,6 +371,7 @@ impl PgEventStore {
         };
         // Everything up to the newest segment's bound is numbered; the log
         // order is (tx, seq), so one ordered index scan reads a page.
+        let mut lease = self.inner.hot.lease().await?;
         let mut rows = sqlx::query(
             "SELECT e.tx, e.event_id, e.event_type, e.schema_version, e.streams, e.recorded_at, \
                     e.correlation_id, e.causation_id, e.data, e.seq \
@@ -358,7 +383,7 @@ impl PgEventStore {
         .bind(cursor.tx)
         .bind(cursor.seq)
         .bind(limit as i64)
-        .fetch(&self.inner.pool);
+        .fetch(lease.connection());
         // Rows are decoded as they arrive: the server scans while this decodes.
         let mut events = Vec::with_capacity(limit.min(PAGE_CAPACITY));
         while let Some(row) = rows.try_next().await? {
@@ -372,6 +397,8 @@ impl PgEventStore {
                 event: self.decode(&row)?,
             });
         }
+        drop(rows);
+        lease.give_back_if(true);
         *self
             .inner
             .last_read
@@ -587,7 +614,7 @@ impl PgEventStore {
 
 /// The one-event append (`sql/pg_append_one.sql`); `None` when a condition failed.
 async fn call_append_one(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     event: &NewEvent,
     conditions: &[Condition],
 ) -> Result<Option<Vec<(String, u64)>>, AppendFailure> {
@@ -605,7 +632,7 @@ async fn call_append_one(
         bind_event(sqlx::query(include_str!("sql/pg_append_single.sql")), event)
             .bind(stream)
             .bind(expected[0])
-            .fetch_all(pool)
+            .fetch_all(&mut *connection)
             .await
     } else {
         let mut sorted: Vec<&str> = event.streams.iter().map(String::as_str).collect();
@@ -614,7 +641,7 @@ async fn call_append_one(
             .bind(&event.streams)
             .bind(&expected)
             .bind(sorted)
-            .fetch_all(pool)
+            .fetch_all(&mut *connection)
             .await
     }
     .map_err(AppendFailure::from_sqlx)?;
@@ -643,7 +670,7 @@ fn one_stream(events: &[NewEvent]) -> Option<&str> {
 
 /// A batch into one stream (`sql/pg_append_stream.sql`); `None` when the condition failed.
 async fn call_append_stream(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     events: &[NewEvent],
     stream: &str,
     conditions: &[Condition],
@@ -652,7 +679,7 @@ async fn call_append_stream(
     let rows = bind_event_columns(sqlx::query(include_str!("sql/pg_append_stream.sql")), events)
         .bind(stream)
         .bind(expected)
-        .fetch_all(pool)
+        .fetch_all(connection)
         .await
         .map_err(AppendFailure::from_sqlx)?;
     let mut last = None;
@@ -705,7 +732,7 @@ fn bind_event_columns<'q>(
         .bind(events.iter().map(|e| e.data.to_string()).collect::<Vec<_>>())
 }
 
-/// One append statement (`sql/pg_append.sql`) on `executor`: a pool, or a
+/// One append statement (`sql/pg_append.sql`) on `executor`: a connection, or a
 /// connection with a transaction held open by a test.
 pub(crate) async fn call_append_events<'e>(
     executor: impl sqlx::PgExecutor<'e>,
@@ -773,6 +800,15 @@ pub(crate) enum AppendFailure {
 }
 
 impl AppendFailure {
+    /// Whether the connection the failed statement ran on can run another.
+    fn leaves_connection_sound(&self) -> bool {
+        match self {
+            AppendFailure::Conflict(_) | AppendFailure::StreamRace | AppendFailure::DuplicateEventId => true,
+            AppendFailure::Storage(StorageError::Database(error)) => leaves_connection_sound(error),
+            AppendFailure::Storage(_) => false,
+        }
+    }
+
     /// The caller-facing error when no earlier identical append explains the failure.
     pub(crate) fn into_append_error(self) -> AppendError {
         match self {
