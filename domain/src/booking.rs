@@ -412,6 +412,43 @@ pub struct RequestBooking {
     pub taken_for_waitlist: BTreeSet<UnitRef>,
 }
 
+impl RequestBooking {
+    /// What this request asks for, apart from who asks.
+    pub fn slot_asked(&self) -> SlotAsked<'_> {
+        SlotAsked {
+            office: &self.office,
+            services: &self.services,
+            start: self.start,
+            now: self.now,
+            policy: self.policy,
+            kept_for_waitlist: &self.kept_for_waitlist,
+            taken_for_waitlist: &self.taken_for_waitlist,
+        }
+    }
+}
+
+/// What a booking request asks for, apart from who asks: enough to tell
+/// whether it can be booked at all, before anything of the citizen is stored.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotAsked<'a> {
+    pub office: &'a OfficeId,
+    pub services: &'a [ServiceId],
+    pub start: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    pub policy: BookingPolicy,
+    /// See [`RequestBooking::kept_for_waitlist`].
+    pub kept_for_waitlist: &'a BTreeSet<UnitRef>,
+    /// See [`RequestBooking::taken_for_waitlist`].
+    pub taken_for_waitlist: &'a BTreeSet<UnitRef>,
+}
+
+/// The units a booking takes on the lane chosen for it, and when it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChosenLane {
+    pub units: Vec<UnitRef>,
+    pub end: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BookingRequestError {
     #[error("office {0} is not registered")]
@@ -511,6 +548,86 @@ impl BookingRequestState {
     /// The booking or proposal holding `unit`, if any.
     pub fn holder(&self, unit: &UnitRef) -> Option<UnitHolder> {
         self.held.get(unit).copied()
+    }
+
+    /// The lane a request for `asked` would take, or every reason to refuse it
+    /// but the citizen's own open bookings: the whole decision as far as it
+    /// does not depend on who asks.
+    pub fn lane_for(&self, asked: &SlotAsked<'_>) -> Result<ChosenLane, BookingRequestError> {
+        use BookingRequestError as E;
+        let SlotAsked {
+            office,
+            services,
+            start,
+            now,
+            policy,
+            kept_for_waitlist,
+            taken_for_waitlist,
+        } = *asked;
+        let zone = match self.office(office) {
+            Some(details) => details.timezone,
+            None => return Err(E::UnknownOffice(office.clone())),
+        };
+        let mut needed: u32 = 0;
+        for service in services {
+            let details = self
+                .services
+                .get(service)
+                .ok_or_else(|| E::UnknownService(service.clone()))?;
+            needed = needed.saturating_add(details.duration_minutes);
+        }
+        if !(1..=MAX_BOOKING_SERVICES).contains(&services.len()) {
+            return Err(E::ServiceCount(services.len()));
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(twice) = services.iter().find(|service| !seen.insert(*service)) {
+            return Err(E::DuplicateService(twice.clone()));
+        }
+        if start <= now {
+            return Err(E::StartNotInFuture { start, now });
+        }
+        let start_day = zone.today(start);
+        let last = zone
+            .today(now)
+            .checked_add_days(Days::new(policy.horizon_days.into()))
+            .unwrap_or(NaiveDate::MAX);
+        if start_day > last {
+            return Err(E::BeyondHorizon { date: start_day, last });
+        }
+
+        let slot_taken = || E::SlotTaken { start };
+        // No unit starts off a whole local minute, so such a start finds nothing.
+        let (date, local_start) = zone.local_minute(start).ok_or_else(slot_taken)?;
+        let capacity = self.capacity(office, date).ok_or_else(slot_taken)?;
+        let free: Vec<(Vec<UnitRef>, LocalTime)> = lane_chains(capacity, local_start, needed)
+            .map(|chain| {
+                let end = chain.last().map_or(local_start, |unit| unit.end);
+                let units: Vec<UnitRef> = chain.iter().map(|span| unit_ref(office, date, span)).collect();
+                (units, end)
+            })
+            .filter(|(units, _)| {
+                units
+                    .iter()
+                    .all(|unit| !self.held.contains_key(unit) && !kept_for_waitlist.contains(unit))
+            })
+            .collect();
+        // A lane the waitlist has seen free wins; one it still has as taken
+        // must wait until it has seen the release.
+        let seen_free = free
+            .iter()
+            .position(|(units, _)| units.iter().all(|unit| !taken_for_waitlist.contains(unit)));
+        let (units, end) = match (seen_free, free.first()) {
+            (Some(at), _) => free[at].clone(),
+            (None, Some((units, _))) => {
+                let unseen = units.iter().find(|unit| taken_for_waitlist.contains(unit));
+                return Err(E::WaitlistBehind(unseen.cloned().unwrap_or_else(|| units[0].clone())));
+            }
+            (None, None) => return Err(slot_taken()),
+        };
+        Ok(ChosenLane {
+            units,
+            end: zone.instant(date, end)?,
+        })
     }
 
     /// How many bookings of `citizen` are open and start after `now`.
@@ -661,7 +778,7 @@ impl Decider for BookingRequestDecider {
     type Error = BookingRequestError;
 
     fn decide(command: &RequestBooking, state: &BookingRequestState) -> Result<Vec<BookingInput>, BookingRequestError> {
-        use BookingRequestError as E;
+        let ChosenLane { units, end } = state.lane_for(&command.slot_asked())?;
         let RequestBooking {
             booking,
             office,
@@ -671,77 +788,13 @@ impl Decider for BookingRequestDecider {
             links,
             now,
             policy,
-            kept_for_waitlist,
-            taken_for_waitlist,
+            ..
         } = command;
-        let zone = match state.office(office) {
-            Some(details) => details.timezone,
-            None => return Err(E::UnknownOffice(office.clone())),
-        };
-        let mut needed: u32 = 0;
-        for service in services {
-            let details = state
-                .services
-                .get(service)
-                .ok_or_else(|| E::UnknownService(service.clone()))?;
-            needed = needed.saturating_add(details.duration_minutes);
-        }
-        if !(1..=MAX_BOOKING_SERVICES).contains(&services.len()) {
-            return Err(E::ServiceCount(services.len()));
-        }
-        let mut seen = BTreeSet::new();
-        if let Some(twice) = services.iter().find(|service| !seen.insert(*service)) {
-            return Err(E::DuplicateService(twice.clone()));
-        }
-        if start <= now {
-            return Err(E::StartNotInFuture {
-                start: *start,
-                now: *now,
-            });
-        }
-        let start_day = zone.today(*start);
-        let last = zone
-            .today(*now)
-            .checked_add_days(Days::new(policy.horizon_days.into()))
-            .unwrap_or(NaiveDate::MAX);
-        if start_day > last {
-            return Err(E::BeyondHorizon { date: start_day, last });
-        }
         if state.open_future_bookings(&citizen.envelope_id, *now) >= policy.max_open_bookings as usize {
-            return Err(E::TooManyOpenBookings {
+            return Err(BookingRequestError::TooManyOpenBookings {
                 max: policy.max_open_bookings,
             });
         }
-
-        let slot_taken = || E::SlotTaken { start: *start };
-        // No unit starts off a whole local minute, so such a start finds nothing.
-        let (date, local_start) = zone.local_minute(*start).ok_or_else(slot_taken)?;
-        let capacity = state.capacity(office, date).ok_or_else(slot_taken)?;
-        let free: Vec<(Vec<UnitRef>, LocalTime)> = lane_chains(capacity, local_start, needed)
-            .map(|chain| {
-                let end = chain.last().map_or(local_start, |unit| unit.end);
-                let units: Vec<UnitRef> = chain.iter().map(|span| unit_ref(office, date, span)).collect();
-                (units, end)
-            })
-            .filter(|(units, _)| {
-                units
-                    .iter()
-                    .all(|unit| !state.held.contains_key(unit) && !kept_for_waitlist.contains(unit))
-            })
-            .collect();
-        // A lane the waitlist has seen free wins; one it still has as taken
-        // must wait until it has seen the release.
-        let seen_free = free
-            .iter()
-            .position(|(units, _)| units.iter().all(|unit| !taken_for_waitlist.contains(unit)));
-        let (units, end) = match (seen_free, free.first()) {
-            (Some(at), _) => free[at].clone(),
-            (None, Some((units, _))) => {
-                let unseen = units.iter().find(|unit| taken_for_waitlist.contains(unit));
-                return Err(E::WaitlistBehind(unseen.cloned().unwrap_or_else(|| units[0].clone())));
-            }
-            (None, None) => return Err(slot_taken()),
-        };
         Ok(vec![
             BookingEvent::Requested(BookingRequested {
                 booking: *booking,
@@ -749,7 +802,7 @@ impl Decider for BookingRequestDecider {
                 services: services.clone(),
                 units,
                 start: *start,
-                end: zone.instant(date, end)?,
+                end,
                 citizen: citizen.clone(),
                 // A short-notice booking must be confirmed before it begins.
                 confirm_by: (*now + policy.confirm_ttl).min(*start),

@@ -25,9 +25,9 @@ pub mod wish;
 pub use booking::{
     Booking, BookingCancelled, BookingCommand, BookingConfirmed, BookingDecider, BookingError, BookingEvent,
     BookingInput, BookingLapsed, BookingPolicy, BookingRequestDecider, BookingRequestError, BookingRequestState,
-    BookingRequested, BookingState, BookingStatus, CancelBooking, ConfirmBooking, FreeSlot, HoldChange,
-    InvalidWaitingNumber, IssuedLink, LapseBooking, LinkAction, RequestBooking, SealedPersonalData, UnitHolder,
-    WaitingNumber, candidate_units, free_slots,
+    BookingRequested, BookingState, BookingStatus, CancelBooking, ChosenLane, ConfirmBooking, FreeSlot, HoldChange,
+    InvalidWaitingNumber, IssuedLink, LapseBooking, LinkAction, RequestBooking, SealedPersonalData, SlotAsked,
+    UnitHolder, WaitingNumber, candidate_units, free_slots,
 };
 pub use catalogue::{
     CapacityDecider, CapacityError, CapacityPublished, CatalogueEvent, CatalogueName, OfficeAddress, OfficeDayCapacity,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use terminagent_domain::{
     BookingEvent, BookingId, BookingInput, BookingPolicy, BookingRequestDecider, BookingRequestError, BookingRequested,
     CorrelationId, IssuedLink, LinkAction, OfficeDecider, OfficeId, OfficeTimeZone, PersonalData, RequestBooking,
-    ServiceId, StreamName, UnitRef,
+    ServiceId, SlotAsked, StreamName, UnitRef,
 };
 use terminagent_eventstore::{StorageError, VaultError};
 
@@ -72,9 +72,11 @@ async fn waitlist_says(
 ///    the office-local day;
 /// 2. office, services and that day's capacity give the units any lane could
 ///    use at the start ([`terminagent_domain::BookingRequestState::units_to_read`]);
-/// 3. the decision reads all of those plus the holds on every such unit and
-///    the citizen's stream, and appends under conditions on what it takes;
-///    units the waitlist keeps for waiting wishes are not its to take.
+/// 3. those units' holds tell whether any lane is free; if none is, the
+///    request is refused before the citizen's data is sealed;
+/// 4. the decision reads all of those plus the citizen's stream, and appends
+///    under conditions on what it takes; units the waitlist keeps for waiting
+///    wishes are not its to take.
 pub async fn request_booking(
     executor: &Executor,
     availability: &LiveProjection<AvailabilityView>,
@@ -108,14 +110,31 @@ pub async fn request_booking(
     let mut streams = vec![office_stream];
     streams.extend(services.iter().map(StreamName::service));
     streams.push(StreamName::office_day(&office, day));
-    // Catalogue and vault are independent: ask both at once.
-    let (catalogue, sealed) = tokio::join!(
-        executor.state_of::<BookingRequestDecider>(&streams),
-        super::seal_citizen(executor, &citizen)
-    );
-    let (catalogue, sealed) = (catalogue?, sealed?);
+    let catalogue = executor.state_of::<BookingRequestDecider>(&streams).await?;
     let candidates = catalogue.units_to_read(&office, &services, start);
     streams.extend(candidates.iter().map(StreamName::unit));
+    // What nobody could book is refused before anything of the citizen is
+    // stored: in a storm most requests find their slot taken, and a refused
+    // request leaves no envelope behind.
+    let (kept_for_waitlist, taken_for_waitlist) = waitlist_says(executor, availability, &candidates, false).await?;
+    let asked = SlotAsked {
+        office: &office,
+        services: &services,
+        start,
+        now: executor.now(),
+        policy,
+        kept_for_waitlist: &kept_for_waitlist,
+        taken_for_waitlist: &taken_for_waitlist,
+    };
+    match executor
+        .state_of::<BookingRequestDecider>(&streams)
+        .await?
+        .lane_for(&asked)
+    {
+        Ok(_) | Err(BookingRequestError::WaitlistBehind(_)) => {}
+        Err(refused) => return Err(ExecuteError::Rejected(refused).into()),
+    }
+    let sealed = super::seal_citizen(executor, &citizen).await?;
     streams.push(StreamName::citizen(&sealed.envelope_id));
 
     let booking = BookingId::from_ulid(executor.new_id());
