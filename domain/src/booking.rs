@@ -410,6 +410,10 @@ pub struct RequestBooking {
     /// waitlist must see it first (it may want the unit), so taking it is
     /// refused as [`BookingRequestError::WaitlistBehind`].
     pub taken_for_waitlist: BTreeSet<UnitRef>,
+    /// Units the decision did not read, published after its consistency
+    /// boundary was drawn: their holds are unknown, so they are not its to
+    /// take (an append to them would carry no condition).
+    pub unread_units: BTreeSet<UnitRef>,
 }
 
 impl RequestBooking {
@@ -423,6 +427,7 @@ impl RequestBooking {
             policy: self.policy,
             kept_for_waitlist: &self.kept_for_waitlist,
             taken_for_waitlist: &self.taken_for_waitlist,
+            unread_units: &self.unread_units,
         }
     }
 }
@@ -440,6 +445,8 @@ pub struct SlotAsked<'a> {
     pub kept_for_waitlist: &'a BTreeSet<UnitRef>,
     /// See [`RequestBooking::taken_for_waitlist`].
     pub taken_for_waitlist: &'a BTreeSet<UnitRef>,
+    /// See [`RequestBooking::unread_units`].
+    pub unread_units: &'a BTreeSet<UnitRef>,
 }
 
 /// The units a booking takes on the lane chosen for it, and when it ends.
@@ -563,6 +570,7 @@ impl BookingRequestState {
             policy,
             kept_for_waitlist,
             taken_for_waitlist,
+            unread_units,
         } = *asked;
         let zone = match self.office(office) {
             Some(details) => details.timezone,
@@ -606,9 +614,9 @@ impl BookingRequestState {
                 (units, end)
             })
             .filter(|(units, _)| {
-                units
-                    .iter()
-                    .all(|unit| !self.held.contains_key(unit) && !kept_for_waitlist.contains(unit))
+                units.iter().all(|unit| {
+                    !self.held.contains_key(unit) && !kept_for_waitlist.contains(unit) && !unread_units.contains(unit)
+                })
             })
             .collect();
         // A lane the waitlist has seen free wins; one it still has as taken
@@ -1215,6 +1223,7 @@ mod tests {
             policy: BookingPolicy::default(),
             kept_for_waitlist: BTreeSet::new(),
             taken_for_waitlist: BTreeSet::new(),
+            unread_units: BTreeSet::new(),
         }
     }
 
@@ -1334,6 +1343,49 @@ mod tests {
             .then_error(BookingRequestError::SlotTaken {
                 start: at(DAY, "08:00"),
             });
+    }
+
+    #[test]
+    fn units_the_decision_did_not_read_are_not_taken() {
+        // Lane 1 was published after the request drew its boundary: its holds
+        // are unknown, so the request takes lane 2 or nothing.
+        let lane_1_unread = RequestBooking {
+            unread_units: [unit(DAY, 1, "08:00")].into(),
+            ..request(1, &[PA], at(DAY, "08:00"))
+        };
+        given::<BookingRequestDecider>(day_with([]))
+            .when(lane_1_unread.clone())
+            .then([requested(&lane_1_unread, &[(2, "08:00")], "08:12").into()]);
+        let lane_2_taken = day_with([held(2, 2, 2, "08:00")]);
+        given::<BookingRequestDecider>(lane_2_taken)
+            .when(lane_1_unread)
+            .then_error(BookingRequestError::SlotTaken {
+                start: at(DAY, "08:00"),
+            });
+    }
+
+    #[test]
+    fn what_is_refused_whoever_asks_is_told_before_the_citizen_is_known() {
+        let taken = day_with([held(1, 1, 1, "08:00"), held(2, 2, 2, "08:00")]);
+        let state = BookingRequestDecider::fold(&taken);
+        let third = request(3, &[PA], at(DAY, "08:00"));
+        assert_eq!(
+            state.lane_for(&third.slot_asked()),
+            Err(BookingRequestError::SlotTaken {
+                start: at(DAY, "08:00"),
+            })
+        );
+        let free = BookingRequestDecider::fold(&day_with([]));
+        let chosen = free.lane_for(&third.slot_asked()).expect("lane 1 is free");
+        assert_eq!(chosen.units, vec![unit(DAY, 1, "08:00")]);
+        // The citizen's own open bookings are the one check that waits for the citizen.
+        let busy_citizen = day_with([held(1, 1, 1, "09:00"), held(2, 1, 1, "10:00"), held(3, 1, 1, "11:00")]);
+        let state = BookingRequestDecider::fold(&busy_citizen);
+        let fourth = request(4, &[PA], at(DAY, "08:00"));
+        assert!(state.lane_for(&fourth.slot_asked()).is_ok());
+        given::<BookingRequestDecider>(busy_citizen)
+            .when(fourth)
+            .then_error(BookingRequestError::TooManyOpenBookings { max: 3 });
     }
 
     #[test]

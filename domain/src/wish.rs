@@ -2003,6 +2003,7 @@ mod tests {
             policy: BookingPolicy::default(),
             kept_for_waitlist: BTreeSet::new(),
             taken_for_waitlist: BTreeSet::new(),
+            unread_units: BTreeSet::new(),
         }
     }
 

@@ -125,6 +125,7 @@ pub async fn request_booking(
         policy,
         kept_for_waitlist: &kept_for_waitlist,
         taken_for_waitlist: &taken_for_waitlist,
+        unread_units: &BTreeSet::new(),
     };
     match executor
         .state_of::<BookingRequestDecider>(&streams)
@@ -148,7 +149,7 @@ pub async fn request_booking(
         let (kept_for_waitlist, taken_for_waitlist) =
             waitlist_says(executor, availability, &candidates, caught_up).await?;
         let decided = executor
-            .execute::<BookingRequestDecider>(&streams, correlation, |now| RequestBooking {
+            .execute_on_state::<BookingRequestDecider>(&streams, correlation, |now, state| RequestBooking {
                 booking,
                 office: office.clone(),
                 services: services.clone(),
@@ -171,6 +172,12 @@ pub async fn request_booking(
                 policy,
                 kept_for_waitlist: kept_for_waitlist.clone(),
                 taken_for_waitlist: taken_for_waitlist.clone(),
+                // Capacity published since the candidates were chosen.
+                unread_units: state
+                    .units_to_read(&office, &services, start)
+                    .into_iter()
+                    .filter(|unit| !candidates.contains(unit))
+                    .collect(),
             })
             .await;
         match decided {

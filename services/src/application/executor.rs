@@ -102,10 +102,28 @@ impl Executor {
         D: Decider,
         D::Event: DomainEvent,
     {
+        self.execute_on_state::<D>(streams, correlation_id, |now, _| make_command(now))
+            .await
+    }
+
+    /// [`Executor::execute`] for a command that depends on the state read:
+    /// a decision whose boundary was drawn from an earlier read says what it
+    /// finds beyond that boundary now.
+    pub async fn execute_on_state<D>(
+        &self,
+        streams: &[StreamName],
+        correlation_id: CorrelationId,
+        make_command: impl Fn(DateTime<Utc>, &D::State) -> D::Command,
+    ) -> Result<Vec<D::Event>, ExecuteError<D::Error>>
+    where
+        D: Decider,
+        D::Event: DomainEvent,
+    {
         for _ in 0..MAX_ATTEMPTS {
             let (history, versions) = self.load::<D::Event>(streams).await?;
             let now = self.clock.now();
-            let decided = D::decide(&make_command(now), &D::fold(&history)).map_err(ExecuteError::Rejected)?;
+            let state = D::fold(&history);
+            let decided = D::decide(&make_command(now, &state), &state).map_err(ExecuteError::Rejected)?;
             if decided.is_empty() {
                 return Ok(decided);
             }
