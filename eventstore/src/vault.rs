@@ -68,7 +68,8 @@ impl PersonalDataVault {
     /// Encrypts `data` into the envelope of the citizen with this (normalised)
     /// e-mail address, creating envelope (as `fresh`) and key on first use —
     /// what [`Self::envelope_for`] and [`Self::seal`] do together, in fewer
-    /// statements: one read for a returning citizen, three for a new one.
+    /// statements: on Postgres one for any citizen; on SQLite one read for a
+    /// returning citizen, three for a new one.
     pub async fn seal_for_citizen<T: Serialize>(
         &self,
         normalised_email: &str,
@@ -76,21 +77,34 @@ impl PersonalDataVault {
         data: &T,
     ) -> Result<SealedEnvelope, VaultError> {
         let hash = email_hash(normalised_email);
-        let known: Option<(String, Option<Vec<u8>>)> = on_pool!(&self.keys, pool => {
-            sqlx::query_as(
-                "SELECT e.envelope_id, k.key FROM citizen_envelopes e \
-                 LEFT JOIN personal_data_keys k ON k.envelope_id = e.envelope_id WHERE e.email_hash = $1",
-            )
-            .bind(&hash)
-            .fetch_optional(pool)
-            .await?
-        });
+        let known: Option<(String, Option<Vec<u8>>)> = match &self.keys {
+            SidePool::Postgres(pool) => {
+                let key = fresh_key();
+                sqlx::query_as(include_str!("sql/pg_seal_citizen.sql"))
+                    .bind(&hash)
+                    .bind(fresh.to_string())
+                    .bind(&key)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            SidePool::Sqlite(pool) => {
+                sqlx::query_as(
+                    "SELECT e.envelope_id, k.key FROM citizen_envelopes e \
+                     LEFT JOIN personal_data_keys k ON k.envelope_id = e.envelope_id WHERE e.email_hash = $1",
+                )
+                .bind(&hash)
+                .fetch_optional(pool)
+                .await?
+            }
+        };
         let (envelope_id, key) = match known {
             Some((id, Some(key))) => (parse_envelope_id(id)?, key),
             Some((id, None)) => {
                 let envelope_id = parse_envelope_id(id)?;
                 (envelope_id, self.key_or_create(envelope_id).await?)
             }
+            // A new citizen on SQLite; on Postgres, a racing first seal of
+            // the same citizen that claimed the envelope meanwhile.
             None => {
                 let envelope_id = self.claim_envelope(&hash, fresh).await?;
                 let key = if envelope_id == fresh {
@@ -237,8 +251,7 @@ impl PersonalDataVault {
     /// Insert-if-absent, then (only if another sealer won) read: two sealers
     /// of one envelope agree on one key.
     async fn create_key(&self, envelope_id: Ulid) -> Result<Vec<u8>, VaultError> {
-        let mut fresh = vec![0u8; 32];
-        rand::thread_rng().fill_bytes(&mut fresh);
+        let fresh = fresh_key();
         let id = envelope_id.to_string();
         let inserted: Option<Vec<u8>> = on_pool!(&self.keys, pool => {
             sqlx::query_scalar(
@@ -257,6 +270,13 @@ impl PersonalDataVault {
             }),
         }
     }
+}
+
+/// A new citizen key: 32 random bytes.
+fn fresh_key() -> Vec<u8> {
+    let mut key = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    key
 }
 
 fn email_hash(normalised_email: &str) -> Vec<u8> {
