@@ -15,8 +15,6 @@ use terminagent_benches::{highlight, thousands};
 use anyhow::Result;
 use chrono::Utc;
 use serde_json::json;
-use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use terminagent_eventstore::testing::TestDatabase;
 use terminagent_eventstore::{Backend, Condition, EventStore, ExpectedVersion, NewEvent, PgStoreOptions, StoreOptions};
 use tokio::task::JoinSet;
@@ -26,8 +24,8 @@ use ulid::Ulid;
 const BATCH: usize = 100;
 /// Events per `read_all` page.
 const PAGE: usize = 5000;
-/// Connections of the store's pool and of the baseline's pool: one per writer
-/// of the largest run, plus one for the sequencer.
+/// The store's connections for appends and the baseline's connections: one
+/// per writer of the largest run, plus one.
 const POOL_SIZE: u32 = 33;
 
 const SINGLE_TARGET_PERCENT: f64 = 80.0;
@@ -114,7 +112,7 @@ async fn bench_backend(backend: Backend, plan: &Plan, report: &mut Report) -> Re
     };
     let store = db.store(options).await?;
     let baseline = match backend {
-        Backend::Postgres => Some(baseline_pool(db.url()).await?),
+        Backend::Postgres => Some(baseline_connections(db.url()).await?),
         Backend::Sqlite => None,
     };
     let name = backend_name(backend);
@@ -125,8 +123,8 @@ async fn bench_backend(backend: Backend, plan: &Plan, report: &mut Report) -> Re
         let per_round = events / ROUNDS;
         let (mut baseline_rates, mut append_rates) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
-            if let Some(pool) = &baseline {
-                baseline_rates.push(baseline_inserts(pool, writers, plan.warmup, per_round).await?);
+            if let Some(connections) = &baseline {
+                baseline_rates.push(baseline_inserts(connections, writers, plan.warmup, per_round).await?);
             }
             append_rates.push(single_appends(&store, writers, plan.warmup, per_round).await?);
         }
@@ -308,16 +306,20 @@ async fn settle(db: &TestDatabase, backend: Backend) -> Result<()> {
     Ok(())
 }
 
-/// A pool of the store's size on the database, and a table shaped like `events`
-/// (same columns and types, identity primary key, unique event id).
-async fn baseline_pool(url: &str) -> Result<PgPool> {
-    // The store's own pool settings (no ping before each use), so the baseline
-    // pays no round trip the store does not.
-    let pool = PgPoolOptions::new()
-        .max_connections(POOL_SIZE)
-        .test_before_acquire(false)
-        .connect(url)
-        .await?;
+/// A connection per writer, and a table shaped like `events` (same columns
+/// and types, identity primary key, unique event id).
+struct BaselineConnections(Vec<tokio::sync::Mutex<sqlx::PgConnection>>);
+
+/// Opens the baseline's connections: the store's number, each kept by its
+/// writers, so the baseline pays no round trip but its INSERT (no pool ping;
+/// the store's appends pay none either).
+async fn baseline_connections(url: &str) -> Result<Arc<BaselineConnections>> {
+    use sqlx::Connection;
+    let mut connections = Vec::new();
+    for _ in 0..POOL_SIZE {
+        connections.push(tokio::sync::Mutex::new(sqlx::PgConnection::connect(url).await?));
+    }
+    let mut first = connections[0].lock().await;
     sqlx::query(
         "CREATE TABLE baseline_events (
             seq            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -335,19 +337,26 @@ async fn baseline_pool(url: &str) -> Result<PgPool> {
             data           json NOT NULL
         )",
     )
-    .execute(&pool)
+    .execute(&mut *first)
     .await?;
-    Ok(pool)
+    drop(first);
+    Ok(Arc::new(BaselineConnections(connections)))
 }
 
 /// Plain single-row INSERTs, each its own (autocommit) transaction.
-async fn baseline_inserts(pool: &PgPool, writers: usize, warmup: usize, rows: usize) -> Result<f64> {
-    let pool = pool.clone();
+async fn baseline_inserts(
+    connections: &Arc<BaselineConnections>,
+    writers: usize,
+    warmup: usize,
+    rows: usize,
+) -> Result<f64> {
+    let connections = connections.clone();
     measure(writers, warmup, rows, move |writer, i| {
-        let pool = pool.clone();
+        let connections = connections.clone();
         async move {
             let stream = format!("booking-{writer}");
             let event = new_event(&stream);
+            let mut connection = connections.0[writer % connections.0.len()].lock().await;
             sqlx::query(
                 "INSERT INTO baseline_events (stream, version, home, event_id, event_type, schema_version, streams, \
                  recorded_at, correlation_id, causation_id, data) VALUES ($9, $10, true, $1, $2, $3, $4, $5, $6, $7, $8::text::json)",
@@ -362,7 +371,7 @@ async fn baseline_inserts(pool: &PgPool, writers: usize, warmup: usize, rows: us
             .bind(event.data.to_string())
             .bind(&stream)
             .bind(i as i64 + 1)
-            .execute(&pool)
+            .execute(&mut *connection)
             .await?;
             Ok(())
         }
