@@ -40,7 +40,10 @@ async fn main() -> Result<()> {
         starts.len() * LANES as usize
     );
 
+    let server_pid = server.id().context("the server's pid")?;
+    let cpu_before = cpu_use(server_pid, db.url()).await?;
     let booking = run_bookings(&client, &base, Arc::new(starts), bookings).await?;
+    let cpu = cpu_use(server_pid, db.url()).await?.since(&cpu_before);
     // Each booking's confirm-request mail; the queries below run once they are out.
     let mails = wait_for_mails(&outbox, booking.created).await?;
     let availability = run_availability(&client, &base, queries).await?;
@@ -50,6 +53,14 @@ async fn main() -> Result<()> {
     println!(
         "booking requests        {:>8.0} req/s   p50 {:>6.1} ms   p99 {:>6.1} ms   ({} booked, {} slot taken)",
         booking.rate, booking.p50, booking.p99, booking.created, booking.conflicts
+    );
+    // CPU time is steadier than throughput on a shared machine: it says what
+    // a request costs whatever else runs beside the bench.
+    let per_request = |seconds: f64| seconds * 1000.0 / (booking.created + booking.conflicts) as f64;
+    println!(
+        "CPU per booking request   server {:.2} ms   Postgres {:.2} ms (mail work done meanwhile included)",
+        per_request(cpu.server),
+        per_request(cpu.database)
     );
     println!(
         "confirm-request mails   all {} written {:.1} s after the last booking request",
@@ -87,6 +98,70 @@ fn verdict(what: &str, value: f64, target: f64, at_least: bool) {
         "  {}  {what:<22} {value:>9.1}   (target {sign} {target})",
         if pass { "PASS" } else { "MISS" }
     );
+}
+
+/// CPU seconds (user + system) spent so far by the server process and by the
+/// Postgres backends serving the bench's database, per backend.
+struct CpuUse {
+    server: f64,
+    backends: std::collections::HashMap<i32, f64>,
+}
+
+/// What was spent between two readings.
+struct CpuSpent {
+    server: f64,
+    database: f64,
+}
+
+impl CpuUse {
+    /// Backends that ended between the readings are not counted.
+    fn since(&self, before: &CpuUse) -> CpuSpent {
+        CpuSpent {
+            server: self.server - before.server,
+            database: self
+                .backends
+                .iter()
+                .map(|(pid, spent)| spent - before.backends.get(pid).copied().unwrap_or(0.0))
+                .sum(),
+        }
+    }
+}
+
+async fn cpu_use(server_pid: u32, database_url: &str) -> Result<CpuUse> {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(database_url).await?;
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut connection)
+    .await?;
+    connection.close().await?;
+    let mut backends = std::collections::HashMap::new();
+    for pid in pids {
+        // A backend may end between the query and this read.
+        if let Ok(spent) = process_cpu_seconds(pid as u32) {
+            backends.insert(pid, spent);
+        }
+    }
+    Ok(CpuUse {
+        server: process_cpu_seconds(server_pid)?,
+        backends,
+    })
+}
+
+/// utime + stime of a process, from `/proc/PID/stat` (in clock ticks of 1/100 s).
+fn process_cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces; the fields after it do not.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("a /proc stat line")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |index: usize| -> Result<f64> { Ok(fields.get(index).context("a stat field")?.parse::<f64>()?) };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// Waits until the outbox holds `expected` mails; how long that took.
