@@ -15,6 +15,10 @@ use super::{ExecuteError, Executor};
 use crate::links::{LinkSecret, LinkToken};
 use crate::projections::{AvailabilityView, LiveProjection};
 
+/// How often a request reads the log to find which units it must read before
+/// it leaves the rest to the decision.
+const MAX_PLANNING_READS: usize = 3;
+
 /// A citizen's booking request, parsed.
 #[derive(Debug, Clone)]
 pub struct BookingRequest {
@@ -71,7 +75,8 @@ async fn waitlist_says(
 /// 1. the office's time zone (from `known_timezone`, else its stream) gives
 ///    the office-local day;
 /// 2. office, services and that day's capacity give the units any lane could
-///    use at the start ([`terminagent_domain::BookingRequestState::units_to_read`]);
+///    use at the start ([`terminagent_domain::BookingRequestState::units_to_read`]),
+///    planned from memory and checked by one read of catalogue and holds;
 /// 3. those units' holds tell whether any lane is free; if none is, the
 ///    request is refused before the citizen's data is sealed;
 /// 4. the decision reads all of those plus the citizen's stream, and appends
@@ -107,12 +112,32 @@ pub async fn request_booking(
         },
     };
     let day = timezone.to_local(start).date_naive();
-    let mut streams = vec![office_stream];
-    streams.extend(services.iter().map(StreamName::service));
-    streams.push(StreamName::office_day(&office, day));
-    let catalogue = executor.state_of::<BookingRequestDecider>(&streams).await?;
-    let candidates = catalogue.units_to_read(&office, &services, start);
-    streams.extend(candidates.iter().map(StreamName::unit));
+    let mut catalogue = vec![office_stream];
+    catalogue.extend(services.iter().map(StreamName::service));
+    catalogue.push(StreamName::office_day(&office, day));
+    // The units to read are planned from the catalogue as remembered and
+    // checked by the read that fetches their holds; memory that was behind
+    // costs one more read. Read together with the catalogue, the holds
+    // tell whether any lane is free.
+    let mut candidates = executor
+        .remembered_state_of::<BookingRequestDecider>(&catalogue)?
+        .units_to_read(&office, &services, start);
+    let mut streams;
+    let mut read;
+    let mut planning_reads = 0;
+    loop {
+        streams = catalogue.clone();
+        streams.extend(candidates.iter().map(StreamName::unit));
+        read = executor.state_of::<BookingRequestDecider>(&streams).await?;
+        let planned = read.units_to_read(&office, &services, start);
+        planning_reads += 1;
+        // Capacity that keeps changing is left to the decision, which passes
+        // over units it did not read.
+        if planned == candidates || planning_reads == MAX_PLANNING_READS {
+            break;
+        }
+        candidates = planned;
+    }
     // What nobody could book is refused before anything of the citizen is
     // stored: in a storm most requests find their slot taken, and a refused
     // request leaves no envelope behind.
@@ -127,11 +152,7 @@ pub async fn request_booking(
         taken_for_waitlist: &taken_for_waitlist,
         unread_units: &BTreeSet::new(),
     };
-    match executor
-        .state_of::<BookingRequestDecider>(&streams)
-        .await?
-        .lane_for(&asked)
-    {
+    match read.lane_for(&asked) {
         Ok(_) | Err(BookingRequestError::WaitlistBehind(_)) => {}
         Err(refused) => return Err(ExecuteError::Rejected(refused).into()),
     }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use terminagent_domain::{CorrelationId, Decider, DomainEvent, StreamName};
 use terminagent_eventstore::{AppendError, Condition, EventStore, ExpectedVersion, NewEvent, StorageError};
 
-use super::stream_memory::{REMEMBERED_STREAMS, StreamMemory};
+use super::stream_memory::{REMEMBERED_STREAMS, StreamMemory, StreamSnapshot};
 
 /// How often a decision is re-made after losing a race before giving up.
 const MAX_ATTEMPTS: usize = 8;
@@ -177,33 +177,56 @@ impl Executor {
         Ok(D::fold(&history))
     }
 
+    /// The state a decider would decide on as far as this process remembers
+    /// `streams`, without asking the log: possibly behind it, so only for
+    /// planning which streams a decision reads, never for deciding.
+    pub fn remembered_state_of<D>(&self, streams: &[StreamName]) -> Result<D::State, StorageError>
+    where
+        D: Decider,
+        D::Event: DomainEvent,
+    {
+        let names: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
+        let snapshots = self.streams.as_remembered(&names);
+        let (history, _) = decode_snapshots::<D::Event>(names, snapshots)?;
+        Ok(D::fold(&history))
+    }
+
     /// The events of `streams` this event family knows (others are skipped),
     /// and the version each stream was read at.
     async fn load<E: DomainEvent>(
         &self,
         streams: &[StreamName],
     ) -> Result<(Vec<E>, HashMap<String, u64>), StorageError> {
-        let mut history = Vec::new();
-        let mut versions = HashMap::new();
-        // Each stream's version is the one its events were read at, which is
-        // what its condition needs.
         let names: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
         let snapshots = self.streams.current(&self.store, &names).await?;
-        for (stream, snapshot) in names.into_iter().zip(snapshots) {
-            versions.insert(stream.to_owned(), snapshot.version);
-            for stored in &snapshot.events {
-                if !E::EVENT_TYPES.contains(&stored.event_type.as_str()) {
-                    continue;
-                }
-                let event = E::from_stored_json(&stored.event_type, stored.data.as_str()).map_err(|error| {
-                    StorageError::Corrupt {
-                        at: stored.event_id.to_string(),
-                        reason: error.to_string(),
-                    }
-                })?;
-                history.push(event);
-            }
-        }
-        Ok((history, versions))
+        decode_snapshots(names, snapshots)
     }
+}
+
+/// The events of the snapshots this event family knows (others are skipped),
+/// and each stream's version.
+fn decode_snapshots<E: DomainEvent>(
+    names: Vec<&str>,
+    snapshots: Vec<Arc<StreamSnapshot>>,
+) -> Result<(Vec<E>, HashMap<String, u64>), StorageError> {
+    let mut history = Vec::new();
+    let mut versions = HashMap::new();
+    // Each stream's version is the one its events were read at, which is
+    // what its condition needs.
+    for (stream, snapshot) in names.into_iter().zip(snapshots) {
+        versions.insert(stream.to_owned(), snapshot.version);
+        for stored in &snapshot.events {
+            if !E::EVENT_TYPES.contains(&stored.event_type.as_str()) {
+                continue;
+            }
+            let event = E::from_stored_json(&stored.event_type, stored.data.as_str()).map_err(|error| {
+                StorageError::Corrupt {
+                    at: stored.event_id.to_string(),
+                    reason: error.to_string(),
+                }
+            })?;
+            history.push(event);
+        }
+    }
+    Ok((history, versions))
 }
