@@ -171,8 +171,11 @@ async fn bench_backend(backend: Backend, plan: &Plan, report: &mut Report) -> Re
         Some(READ_TARGET),
     );
 
-    if let Some(pool) = baseline {
-        pool.close().await;
+    if let Some(connections) = baseline.and_then(|connections| Arc::into_inner(connections)) {
+        for connection in connections.0 {
+            use sqlx::Connection;
+            connection.into_inner().close().await?;
+        }
     }
     store.close().await;
     Ok(())
