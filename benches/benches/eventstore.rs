@@ -79,6 +79,10 @@ impl Plan {
     }
 }
 
+/// The allocator the `terminagent` binary runs the store with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick")
@@ -325,8 +329,8 @@ async fn baseline_connections(url: &str) -> Result<Arc<BaselineConnections>> {
     // The very shape of `events`: its columns, defaults, keys and indexes,
     // so the ratio measures what the store does beyond storing the row.
     sqlx::query("CREATE TABLE baseline_events (LIKE events INCLUDING ALL)")
-    .execute(&mut *first)
-    .await?;
+        .execute(&mut *first)
+        .await?;
     drop(first);
     Ok(Arc::new(BaselineConnections(connections)))
 }
