@@ -101,3 +101,70 @@ impl Lease<'_> {
 pub(crate) fn leaves_connection_sound(error: &sqlx::Error) -> bool {
     error.as_database_error().is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn connections(max: u32) -> HotConnections {
+        let connect = PgConnectOptions::from_str(&crate::testing::postgres_server_url()).expect("a Postgres URL");
+        HotConnections::new(connect, max)
+    }
+
+    fn idle(connections: &HotConnections) -> usize {
+        connections.idle.lock().map_or(0, |idle| idle.len())
+    }
+
+    async fn backend_pid(lease: &mut Lease<'_>) -> Result<i32, sqlx::Error> {
+        sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(lease.connection())
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_finished_statement_gives_its_connection_back_for_the_next() {
+        let connections = connections(2);
+        let mut lease = connections.lease().await.unwrap();
+        let pid = backend_pid(&mut lease).await;
+        let first = pid.as_ref().copied().unwrap();
+        lease.give_back(&pid);
+        assert_eq!(idle(&connections), 1);
+
+        // An error the database reports ends its statement cleanly.
+        let mut lease = connections.lease().await.unwrap();
+        let failed = sqlx::query("SELECT 1/0").execute(lease.connection()).await;
+        assert!(failed.as_ref().is_err_and(leaves_connection_sound));
+        lease.give_back(&failed);
+
+        let mut lease = connections.lease().await.unwrap();
+        assert_eq!(
+            backend_pid(&mut lease).await.unwrap(),
+            first,
+            "the same connection, reused"
+        );
+        lease.give_back_if(true);
+    }
+
+    #[tokio::test]
+    async fn a_statement_cancelled_half_way_takes_its_connection_with_it() {
+        let connections = connections(1);
+        let mut lease = connections.lease().await.unwrap();
+        let first = backend_pid(&mut lease).await.unwrap();
+        // A request dropped while its statement runs: the lease goes unreturned.
+        let cancelled = tokio::time::timeout(
+            Duration::from_millis(50),
+            sqlx::query("SELECT pg_sleep(5)").execute(lease.connection()),
+        )
+        .await;
+        assert!(cancelled.is_err(), "the statement was still running");
+        drop(lease);
+        assert_eq!(idle(&connections), 0, "closed, not kept");
+
+        // The slot is free again and the next lease runs on a new connection.
+        let mut lease = connections.lease().await.unwrap();
+        let second = backend_pid(&mut lease).await.unwrap();
+        assert_ne!(second, first);
+        lease.give_back_if(true);
+    }
+}
