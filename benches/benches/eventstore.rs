@@ -175,7 +175,7 @@ async fn bench_backend(backend: Backend, plan: &Plan, report: &mut Report) -> Re
         Some(READ_TARGET),
     );
 
-    if let Some(connections) = baseline.and_then(|connections| Arc::into_inner(connections)) {
+    if let Some(connections) = baseline.and_then(Arc::into_inner) {
         for connection in connections.0 {
             use sqlx::Connection;
             connection.into_inner().close().await?;
