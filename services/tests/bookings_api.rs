@@ -181,6 +181,32 @@ async fn a_citizen_holds_at_most_three_open_bookings(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "others are not affected");
 }
 
+/// A request for a slot nobody could take is refused before anything of the
+/// citizen is stored: the vault has no envelope for them afterwards.
+async fn a_refused_request_leaves_nothing_of_the_citizen(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    office_with_capacity(&app, 1).await;
+    let (status, _) = book(&app, booking(&["personalausweis"], at(7, "08:00"), "erika@example.org")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, problem) = book(&app, booking(&["personalausweis"], at(7, "08:00"), "eva@example.org")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(problem["type"].as_str().unwrap().ends_with("/slot-taken"), "{problem}");
+
+    let store = app
+        .db
+        .store(terminagent_eventstore::StoreOptions::default())
+        .await
+        .unwrap();
+    // Asking the vault for an address's envelope with a fresh id gets that
+    // fresh id back only if the address had none.
+    let fresh = ulid::Ulid::new();
+    let eva = store.vault().envelope_for("eva@example.org", fresh).await.unwrap();
+    assert_eq!(eva, fresh, "the refused citizen had no envelope");
+    let fresh = ulid::Ulid::new();
+    let erika = store.vault().envelope_for("erika@example.org", fresh).await.unwrap();
+    assert_ne!(erika, fresh, "the booked citizen has one");
+}
+
 /// Invariant 1: 1,000 concurrent requests for 100 units (5 lanes × 20 starts).
 async fn a_booking_storm_books_each_unit_exactly_once(backend: Backend) {
     let app = std::sync::Arc::new(TestApp::spawn(backend).await);
@@ -341,6 +367,7 @@ on_both_backends!(
     a_booking_holds_its_units_and_answers_in_office_time,
     bad_requests_are_refused_with_reasons,
     a_citizen_holds_at_most_three_open_bookings,
+    a_refused_request_leaves_nothing_of_the_citizen,
     a_booking_storm_books_each_unit_exactly_once,
     availability_shows_what_a_booking_could_take,
 );
