@@ -20,7 +20,8 @@ use crate::model::StorageError;
 
 /// How long a caller waits for a free connection before giving up.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections idle this long are closed, so a quiet process holds none.
+/// Connections idle this long are closed by the next lease instead of reused
+/// (the server may have dropped them meanwhile); all close with the store.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(crate) struct HotConnections {
