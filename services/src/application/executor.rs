@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use terminagent_domain::{CorrelationId, Decider, DomainEvent, StreamName};
 use terminagent_eventstore::{AppendError, Condition, EventStore, ExpectedVersion, NewEvent, StorageError};
 
-use super::stream_memory::{REMEMBERED_STREAMS, StreamMemory, StreamSnapshot};
+use super::stream_memory::{REMEMBERED_STREAMS, StreamMemory};
 
 /// How often a decision is re-made after losing a race before giving up.
 const MAX_ATTEMPTS: usize = 8;
@@ -100,7 +100,7 @@ impl Executor {
     ) -> Result<Vec<D::Event>, ExecuteError<D::Error>>
     where
         D: Decider,
-        D::Event: DomainEvent,
+        D::Event: DomainEvent + Send + Sync + 'static,
     {
         self.execute_on_state::<D>(streams, correlation_id, |now, _| make_command(now))
             .await
@@ -117,12 +117,12 @@ impl Executor {
     ) -> Result<Vec<D::Event>, ExecuteError<D::Error>>
     where
         D: Decider,
-        D::Event: DomainEvent,
+        D::Event: DomainEvent + Send + Sync + 'static,
     {
         for _ in 0..MAX_ATTEMPTS {
             let (history, versions) = self.load::<D::Event>(streams).await?;
             let now = self.clock.now();
-            let state = D::fold(&history);
+            let state = D::fold(history.iter().flat_map(|events| events.iter()));
             let decided = D::decide(&make_command(now, &state), &state).map_err(ExecuteError::Rejected)?;
             if decided.is_empty() {
                 return Ok(decided);
@@ -171,10 +171,10 @@ impl Executor {
     pub async fn state_of<D>(&self, streams: &[StreamName]) -> Result<D::State, StorageError>
     where
         D: Decider,
-        D::Event: DomainEvent,
+        D::Event: DomainEvent + Send + Sync + 'static,
     {
         let (history, _) = self.load::<D::Event>(streams).await?;
-        Ok(D::fold(&history))
+        Ok(D::fold(history.iter().flat_map(|events| events.iter())))
     }
 
     /// The state a decider would decide on as far as this process remembers
@@ -183,50 +183,33 @@ impl Executor {
     pub fn remembered_state_of<D>(&self, streams: &[StreamName]) -> Result<D::State, StorageError>
     where
         D: Decider,
-        D::Event: DomainEvent,
+        D::Event: DomainEvent + Send + Sync + 'static,
     {
         let names: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
-        let snapshots = self.streams.as_remembered(&names);
-        let (history, _) = decode_snapshots::<D::Event>(names, snapshots)?;
-        Ok(D::fold(&history))
+        let history = self
+            .streams
+            .as_remembered(&names)
+            .iter()
+            .map(|snapshot| snapshot.decoded::<D::Event>())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(D::fold(history.iter().flat_map(|events| events.iter())))
     }
 
-    /// The events of `streams` this event family knows (others are skipped),
-    /// and the version each stream was read at.
-    async fn load<E: DomainEvent>(
-        &self,
-        streams: &[StreamName],
-    ) -> Result<(Vec<E>, HashMap<String, u64>), StorageError> {
+    /// Per stream, the events of `streams` this event family knows (others
+    /// are skipped), and the version each stream was read at (which is what
+    /// its condition needs).
+    async fn load<E>(&self, streams: &[StreamName]) -> Result<(Vec<Arc<Vec<E>>>, HashMap<String, u64>), StorageError>
+    where
+        E: DomainEvent + Send + Sync + 'static,
+    {
         let names: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
         let snapshots = self.streams.current(&self.store, &names).await?;
-        decode_snapshots(names, snapshots)
-    }
-}
-
-/// The events of the snapshots this event family knows (others are skipped),
-/// and each stream's version.
-fn decode_snapshots<E: DomainEvent>(
-    names: Vec<&str>,
-    snapshots: Vec<Arc<StreamSnapshot>>,
-) -> Result<(Vec<E>, HashMap<String, u64>), StorageError> {
-    let mut history = Vec::new();
-    let mut versions = HashMap::new();
-    // Each stream's version is the one its events were read at, which is
-    // what its condition needs.
-    for (stream, snapshot) in names.into_iter().zip(snapshots) {
-        versions.insert(stream.to_owned(), snapshot.version);
-        for stored in &snapshot.events {
-            if !E::EVENT_TYPES.contains(&stored.event_type.as_str()) {
-                continue;
-            }
-            let event = E::from_stored_json(&stored.event_type, stored.data.as_str()).map_err(|error| {
-                StorageError::Corrupt {
-                    at: stored.event_id.to_string(),
-                    reason: error.to_string(),
-                }
-            })?;
-            history.push(event);
+        let mut versions = HashMap::new();
+        let mut history = Vec::with_capacity(snapshots.len());
+        for (stream, snapshot) in names.into_iter().zip(snapshots) {
+            versions.insert(stream.to_owned(), snapshot.version);
+            history.push(snapshot.decoded::<E>()?);
         }
+        Ok((history, versions))
     }
-    Ok((history, versions))
 }

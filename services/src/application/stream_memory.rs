@@ -8,9 +8,11 @@
 //! folds exactly the events up to the versions the log confirmed at its start,
 //! and its append keeps the conditions on those versions.
 
+use std::any::{Any, TypeId};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
+use terminagent_domain::DomainEvent;
 use terminagent_eventstore::{EventStore, StorageError, StoredEvent};
 
 /// How many streams one process remembers (least recently used go first).
@@ -21,6 +23,58 @@ pub const REMEMBERED_STREAMS: usize = 50_000;
 pub struct StreamSnapshot {
     pub version: u64,
     pub events: Vec<StoredEvent>,
+    /// The events decoded, once per event family that read them: a remembered
+    /// stream is folded by every decision, its JSON parsed only once.
+    decoded: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
+}
+
+impl StreamSnapshot {
+    pub fn new(version: u64, events: Vec<StoredEvent>) -> Self {
+        StreamSnapshot {
+            version,
+            events,
+            decoded: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The events of this snapshot the family `E` knows (others are skipped),
+    /// decoded on first use.
+    pub fn decoded<E>(&self) -> Result<Arc<Vec<E>>, StorageError>
+    where
+        E: DomainEvent + Send + Sync + 'static,
+    {
+        let family = TypeId::of::<E>();
+        let known = self
+            .decoded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .find(|(decoded, _)| *decoded == family)
+            .map(|(_, events)| events.clone());
+        if let Some(events) = known.and_then(|events| events.downcast::<Vec<E>>().ok()) {
+            return Ok(events);
+        }
+        let mut events = Vec::new();
+        for stored in &self.events {
+            if !E::EVENT_TYPES.contains(&stored.event_type.as_str()) {
+                continue;
+            }
+            events.push(
+                E::from_stored_json(&stored.event_type, stored.data.as_str()).map_err(|error| {
+                    StorageError::Corrupt {
+                        at: stored.event_id.to_string(),
+                        reason: error.to_string(),
+                    }
+                })?,
+            );
+        }
+        let events = Arc::new(events);
+        self.decoded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((family, events.clone()));
+        Ok(events)
+    }
 }
 
 pub struct StreamMemory {
@@ -61,12 +115,8 @@ impl StreamMemory {
         streams
             .iter()
             .map(|stream| {
-                self.remembered(stream).unwrap_or_else(|| {
-                    Arc::new(StreamSnapshot {
-                        version: 0,
-                        events: Vec::new(),
-                    })
-                })
+                self.remembered(stream)
+                    .unwrap_or_else(|| Arc::new(StreamSnapshot::new(0, Vec::new())))
             })
             .collect()
     }
@@ -100,7 +150,7 @@ impl StreamMemory {
                         |event| event.version,
                     );
                     events.extend(newer.into_iter().map(|event| event.event));
-                    let snapshot = Arc::new(StreamSnapshot { version, events });
+                    let snapshot = Arc::new(StreamSnapshot::new(version, events));
                     self.remember(stream, snapshot.clone());
                     snapshot
                 }
@@ -151,6 +201,13 @@ mod tests {
 
         let unchanged = memory.current(&store, &["office:a"]).await.unwrap();
         assert!(Arc::ptr_eq(&unchanged[0], &first[0]), "nothing new: memory as it was");
+
+        // A family's events are decoded once per snapshot; types it does not
+        // know are skipped.
+        let decoded = first[0].decoded::<terminagent_domain::BookingInput>().unwrap();
+        assert!(decoded.is_empty());
+        let again = first[0].decoded::<terminagent_domain::BookingInput>().unwrap();
+        assert!(Arc::ptr_eq(&decoded, &again), "decoded once");
 
         // Without asking the log, memory says what it has, however far behind.
         store.append(&[event("office:a", 2)], &[]).await.unwrap();
