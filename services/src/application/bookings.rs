@@ -141,7 +141,8 @@ pub async fn request_booking(
     // What nobody could book is refused before anything of the citizen is
     // stored: in a storm most requests find their slot taken, and a refused
     // request leaves no envelope behind.
-    let (kept_for_waitlist, taken_for_waitlist) = waitlist_says(executor, availability, &candidates, false).await?;
+    let (mut kept_for_waitlist, mut taken_for_waitlist) =
+        waitlist_says(executor, availability, &candidates, false).await?;
     let asked = SlotAsked {
         office: &office,
         services: &services,
@@ -167,8 +168,6 @@ pub async fn request_booking(
     // maybe keep the unit for a wish), then decide once more.
     let mut caught_up = false;
     let decided = loop {
-        let (kept_for_waitlist, taken_for_waitlist) =
-            waitlist_says(executor, availability, &candidates, caught_up).await?;
         let decided = executor
             .execute_on_state::<BookingRequestDecider>(&streams, correlation, |now, state| RequestBooking {
                 booking,
@@ -202,7 +201,11 @@ pub async fn request_booking(
             })
             .await;
         match decided {
-            Err(ExecuteError::Rejected(BookingRequestError::WaitlistBehind(_))) if !caught_up => caught_up = true,
+            Err(ExecuteError::Rejected(BookingRequestError::WaitlistBehind(_))) if !caught_up => {
+                caught_up = true;
+                (kept_for_waitlist, taken_for_waitlist) =
+                    waitlist_says(executor, availability, &candidates, caught_up).await?;
+            }
             other => break other?,
         }
     };

@@ -122,7 +122,7 @@ impl Executor {
         for _ in 0..MAX_ATTEMPTS {
             let (history, versions) = self.load::<D::Event>(streams).await?;
             let now = self.clock.now();
-            let state = D::fold(history.iter().flat_map(|events| events.iter()));
+            let state = fold_read::<D>(&history);
             let decided = D::decide(&make_command(now, &state), &state).map_err(ExecuteError::Rejected)?;
             if decided.is_empty() {
                 return Ok(decided);
@@ -174,7 +174,7 @@ impl Executor {
         D::Event: DomainEvent + Send + Sync + 'static,
     {
         let (history, _) = self.load::<D::Event>(streams).await?;
-        Ok(D::fold(history.iter().flat_map(|events| events.iter())))
+        Ok(fold_read::<D>(&history))
     }
 
     /// The state a decider would decide on as far as this process remembers
@@ -192,7 +192,7 @@ impl Executor {
             .iter()
             .map(|snapshot| snapshot.decoded::<D::Event>())
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(D::fold(history.iter().flat_map(|events| events.iter())))
+        Ok(fold_read::<D>(&history))
     }
 
     /// Per stream, the events of `streams` this event family knows (others
@@ -212,4 +212,9 @@ impl Executor {
         }
         Ok((history, versions))
     }
+}
+
+/// The state folded from each stream's decoded events, in the order read.
+fn fold_read<D: Decider>(history: &[Arc<Vec<D::Event>>]) -> D::State {
+    D::fold(history.iter().flat_map(|events| events.iter()))
 }
