@@ -759,8 +759,8 @@ pub fn free_slots(
     needed_minutes: u32,
     is_held: impl Fn(&UnitRef) -> bool,
 ) -> Vec<FreeSlot> {
-    let starts: BTreeSet<LocalTime> = capacity.units().map(|span| span.start).collect();
-    starts
+    capacity
+        .starts()
         .into_iter()
         .filter_map(|start| {
             let mut free = lane_chains(capacity, start, needed_minutes)

@@ -1,6 +1,6 @@
 //! The catalogue (offices, services) and the capacity staff publish for an office day.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 
 use chrono::{DateTime, Utc};
@@ -317,51 +317,135 @@ impl Decider for ServiceDecider {
     }
 }
 
-/// The units published so far for one office day.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OfficeDayCapacity {
-    /// Unit end by (lane, start). Units of one lane never overlap, so within a lane
-    /// later starts also have later ends.
-    ends: BTreeMap<(u16, LocalTime), LocalTime>,
+/// One publication's units: `per_lane` consecutive units of `unit_minutes`
+/// from `from`, on each of lanes `first_lane..first_lane + lanes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CapacityBlock {
+    first_lane: u16,
+    lanes: u16,
+    from_minute: u32,
+    unit_minutes: u32,
+    per_lane: u32,
 }
+
+impl CapacityBlock {
+    fn of(published: &CapacityPublished) -> Self {
+        CapacityBlock {
+            first_lane: published.first_lane,
+            lanes: published.lanes,
+            from_minute: published.from.minutes_since_midnight(),
+            unit_minutes: published.unit_minutes,
+            per_lane: published.units_per_lane(),
+        }
+    }
+
+    fn has_lane(&self, lane: u16) -> bool {
+        (self.first_lane..self.first_lane.saturating_add(self.lanes)).contains(&lane)
+    }
+
+    /// The minute the block's last unit ends.
+    fn end_minute(&self) -> u32 {
+        self.from_minute + self.per_lane * self.unit_minutes
+    }
+
+    fn span(&self, lane: u16, index: u32) -> Option<UnitSpan> {
+        let start = self.from_minute + index * self.unit_minutes;
+        Some(UnitSpan {
+            lane,
+            start: LocalTime::from_minutes_since_midnight(start)?,
+            end: LocalTime::from_minutes_since_midnight(start + self.unit_minutes)?,
+        })
+    }
+
+    fn unit(&self, lane: u16, start: LocalTime) -> Option<UnitSpan> {
+        let offset = start.minutes_since_midnight().checked_sub(self.from_minute)?;
+        let starts_a_unit = self.unit_minutes > 0 && offset % self.unit_minutes == 0;
+        if !self.has_lane(lane) || !starts_a_unit || offset / self.unit_minutes >= self.per_lane {
+            return None;
+        }
+        self.span(lane, offset / self.unit_minutes)
+    }
+
+    fn spans(&self) -> impl Iterator<Item = UnitSpan> + '_ {
+        (self.first_lane..self.first_lane.saturating_add(self.lanes))
+            .flat_map(move |lane| (0..self.per_lane).filter_map(move |index| self.span(lane, index)))
+    }
+}
+
+/// The units published so far for one office day, kept as the publications
+/// themselves: recording one is a push, not a unit-by-unit insert, so folding
+/// an office day for every booking decision stays cheap however many units
+/// it has. Units of one lane never overlap (the capacity decision refuses it).
+#[derive(Debug, Clone, Default)]
+pub struct OfficeDayCapacity {
+    /// In publication order; where two published the same unit, the later counts.
+    blocks: Vec<CapacityBlock>,
+}
+
+/// Two office days are equal when they have the same units, however published.
+impl PartialEq for OfficeDayCapacity {
+    fn eq(&self, other: &Self) -> bool {
+        self.units().eq(other.units())
+    }
+}
+
+impl Eq for OfficeDayCapacity {}
 
 impl OfficeDayCapacity {
     pub fn record(&mut self, published: &CapacityPublished) {
-        self.ends
-            .extend(published.spans().map(|span| ((span.lane, span.start), span.end)));
+        self.blocks.push(CapacityBlock::of(published));
     }
 
     /// All units, by lane then start.
     pub fn units(&self) -> impl Iterator<Item = UnitSpan> + '_ {
-        self.ends
-            .iter()
-            .map(|(&(lane, start), &end)| UnitSpan { lane, start, end })
+        let mut units: Vec<UnitSpan> = self.blocks.iter().rev().flat_map(CapacityBlock::spans).collect();
+        // Stable: of two units with one (lane, start), the later publication stays first.
+        units.sort_by_key(|unit| (unit.lane, unit.start));
+        units.dedup_by_key(|unit| (unit.lane, unit.start));
+        units.into_iter()
     }
 
     pub fn unit_count(&self) -> usize {
-        self.ends.len()
+        self.units().count()
+    }
+
+    /// Every time at which some lane has a unit starting, ascending.
+    pub fn starts(&self) -> BTreeSet<LocalTime> {
+        self.blocks
+            .iter()
+            .flat_map(|block| {
+                (0..block.per_lane).filter_map(|index| {
+                    LocalTime::from_minutes_since_midnight(block.from_minute + index * block.unit_minutes)
+                })
+            })
+            .collect()
     }
 
     /// Whether `[start, end)` on `lane` intersects a published unit.
     pub fn overlaps(&self, lane: u16, start: LocalTime, end: LocalTime) -> bool {
-        // Only the latest unit starting before `end` can reach past `start`.
-        self.ends
-            .range((lane, LocalTime::MIDNIGHT)..(lane, end))
-            .next_back()
-            .is_some_and(|(_, &existing_end)| existing_end > start)
+        let (start, end) = (start.minutes_since_midnight(), end.minutes_since_midnight());
+        // A block's units on a lane are contiguous.
+        self.blocks
+            .iter()
+            .any(|block| block.has_lane(lane) && block.from_minute.max(start) < block.end_minute().min(end))
     }
 
     /// The unit of `lane` starting exactly at `start`.
     pub fn unit(&self, lane: u16, start: LocalTime) -> Option<UnitSpan> {
-        self.ends.get(&(lane, start)).map(|&end| UnitSpan { lane, start, end })
+        self.blocks.iter().rev().find_map(|block| block.unit(lane, start))
     }
 
     /// The lanes with a unit starting exactly at `start`, ascending.
     pub fn lanes_starting_at(&self, start: LocalTime) -> impl Iterator<Item = u16> + '_ {
-        self.ends
-            .keys()
-            .filter(move |&&(_, unit_start)| unit_start == start)
-            .map(|&(lane, _)| lane)
+        let mut lanes: Vec<u16> = self
+            .blocks
+            .iter()
+            .filter(|block| block.unit(block.first_lane, start).is_some())
+            .flat_map(|block| block.first_lane..block.first_lane.saturating_add(block.lanes))
+            .collect();
+        lanes.sort_unstable();
+        lanes.dedup();
+        lanes.into_iter()
     }
 
     /// The shortest run of consecutive units of `lane` from `start` (each starting
@@ -509,6 +593,7 @@ mod tests {
     use crate::testing::{given, given_no_events};
     use proptest::prelude::*;
     use serde_json::json;
+    use std::collections::BTreeMap;
 
     fn office_id() -> OfficeId {
         "bss-hamborn".parse().unwrap()
@@ -1141,6 +1226,55 @@ mod tests {
                         from: command.from, to: command.to, unit_minutes,
                     });
                 }
+            }
+        }
+
+        /// The office day kept as publications answers every question as a
+        /// unit-by-unit map of the same publications would (the later of two
+        /// units with one lane and start counting, as in a replayed import).
+        #[test]
+        fn an_office_day_answers_as_its_units_would(
+            blocks in proptest::collection::vec((0u32..20 * 60, 1u32..=90, 1u32..=12, 1u16..=4, 1u16..=3), 1..5),
+            probes in proptest::collection::vec((1u16..=6, 0u32..24 * 60 - 2, 1u32..200), 1..40),
+        ) {
+            let mut day = OfficeDayCapacity::default();
+            let mut reference: BTreeMap<(u16, LocalTime), LocalTime> = BTreeMap::new();
+            for (from, unit_minutes, count, lanes, first_lane) in blocks {
+                let to = (from + unit_minutes * count).min(24 * 60 - 1);
+                let published = CapacityPublished {
+                    office: office_id(),
+                    date: date("2026-12-01"),
+                    from: LocalTime::from_minutes_since_midnight(from).unwrap(),
+                    to: LocalTime::from_minutes_since_midnight(to).unwrap(),
+                    unit_minutes,
+                    lanes,
+                    first_lane,
+                    units: u32::from(lanes) * units_per_lane(
+                        LocalTime::from_minutes_since_midnight(from).unwrap(),
+                        LocalTime::from_minutes_since_midnight(to).unwrap(),
+                        unit_minutes,
+                    ),
+                };
+                reference.extend(published.spans().map(|span| ((span.lane, span.start), span.end)));
+                day.record(&published);
+            }
+            let expected: Vec<UnitSpan> =
+                reference.iter().map(|(&(lane, start), &end)| UnitSpan { lane, start, end }).collect();
+            prop_assert_eq!(day.units().collect::<Vec<_>>(), expected);
+            let starts: BTreeSet<LocalTime> = reference.keys().map(|&(_, start)| start).collect();
+            prop_assert_eq!(day.starts(), starts);
+            for (lane, minute, length) in probes {
+                let start = LocalTime::from_minutes_since_midnight(minute).unwrap();
+                let end = LocalTime::from_minutes_since_midnight((minute + length).min(24 * 60 - 1)).unwrap();
+                let unit = reference.get(&(lane, start)).map(|&end| UnitSpan { lane, start, end });
+                prop_assert_eq!(day.unit(lane, start), unit);
+                let lanes: Vec<u16> =
+                    reference.keys().filter(|&&(_, at)| at == start).map(|&(lane, _)| lane).collect();
+                prop_assert_eq!(day.lanes_starting_at(start).collect::<Vec<_>>(), lanes);
+                let overlapping = reference
+                    .iter()
+                    .any(|(&(at_lane, at), &until)| at_lane == lane && at < end && until > start);
+                prop_assert_eq!(day.overlaps(lane, start, end), overlapping);
             }
         }
     }
