@@ -5,6 +5,7 @@
 //! which every process runs and which is woken after each local append; the
 //! advisory lock inside the function lets one sequencer work at a time.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,12 +79,36 @@ struct LogCursor {
     seq: i64,
 }
 
+/// The last few places pages of the log ended, newest last. A position's
+/// place in the log order never changes, so any of them may be reused.
+#[derive(Debug, Default)]
+struct RecentCursors(VecDeque<LogCursor>);
+
+impl RecentCursors {
+    /// More than the readers one process runs (views, mail relay, matcher).
+    const KEPT: usize = 16;
+
+    fn remember(&mut self, cursor: LogCursor) {
+        if self.at(cursor.position).is_none() {
+            if self.0.len() == Self::KEPT {
+                self.0.pop_front();
+            }
+            self.0.push_back(cursor);
+        }
+    }
+
+    fn at(&self, position: u64) -> Option<LogCursor> {
+        self.0.iter().rev().find(|cursor| cursor.position == position).copied()
+    }
+}
+
 struct Inner {
     pool: PgPool,
     /// Appends and stream reads, which every decision makes.
     hot: HotConnections,
-    /// Where the last `read_all` stopped, so the next page needs no lookup.
-    last_read: std::sync::Mutex<Option<LogCursor>>,
+    /// Where the latest `read_all`s stopped, so the next page of each reader
+    /// needs no lookup (a process has several readers of the log).
+    last_reads: std::sync::Mutex<RecentCursors>,
     upcasters: Upcasters,
     sequencer_wake: Arc<Notify>,
     head: watch::Sender<u64>,
@@ -142,7 +167,7 @@ impl PgEventStore {
             inner: Arc::new(Inner {
                 pool,
                 hot,
-                last_read: std::sync::Mutex::new(None),
+                last_reads: std::sync::Mutex::new(RecentCursors::default()),
                 upcasters,
                 sequencer_wake: Arc::new(Notify::new()),
                 head,
@@ -399,11 +424,11 @@ impl PgEventStore {
         }
         drop(rows);
         lease.give_back_if(true);
-        *self
-            .inner
-            .last_read
+        self.inner
+            .last_reads
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(cursor);
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remember(cursor);
         Ok(events)
     }
 
@@ -416,12 +441,13 @@ impl PgEventStore {
                 seq: 0,
             }));
         }
-        let remembered = *self
+        let remembered = self
             .inner
-            .last_read
+            .last_reads
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(cursor) = remembered.filter(|cursor| cursor.position == position) {
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .at(position);
+        if let Some(cursor) = remembered {
             return Ok(Some(cursor));
         }
         let segment: Option<(i64, i64, i64, i64)> = sqlx::query_as(

@@ -20,6 +20,9 @@ pub struct Subscription {
     buffer: VecDeque<LogEvent>,
     head: watch::Receiver<u64>,
     poll: Duration,
+    /// The log may have moved without the store saying so (a writer it cannot
+    /// hear, a missed notification): read before trusting the head again.
+    unheard: bool,
 }
 
 impl Subscription {
@@ -31,6 +34,7 @@ impl Subscription {
             buffer: VecDeque::new(),
             head,
             poll,
+            unheard: true,
         }
     }
 
@@ -47,13 +51,25 @@ impl Subscription {
                 return Ok(event);
             }
             // Mark the current head as seen before reading, so a change that
-            // lands during the read wakes the wait below.
-            self.head.borrow_and_update();
-            let page = self.store.read_all(self.position, PAGE).await?;
-            if page.is_empty() {
-                let _ = tokio::time::timeout(self.poll, self.head.changed()).await;
-            } else {
-                self.buffer.extend(page);
+            // lands during the read wakes the wait below. A head this reader has
+            // reached means nothing new to read: it waits instead of asking.
+            let head = *self.head.borrow_and_update();
+            if head > self.position || self.unheard {
+                let page = self.store.read_all(self.position, PAGE).await?;
+                // A full page may not be all there is, whatever the head says.
+                self.unheard = page.len() >= PAGE;
+                if !page.is_empty() {
+                    self.buffer.extend(page);
+                    continue;
+                }
+            }
+            match tokio::time::timeout(self.poll, self.head.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_store_gone)) => {
+                    tokio::time::sleep(self.poll).await;
+                    self.unheard = true;
+                }
+                Err(_poll_elapsed) => self.unheard = true,
             }
         }
     }
