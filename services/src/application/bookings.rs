@@ -11,7 +11,7 @@ use terminagent_domain::{
 };
 use terminagent_eventstore::{StorageError, VaultError};
 
-use super::{ExecuteError, Executor};
+use super::{ExecuteError, Executor, FirstRead};
 use crate::links::{LinkSecret, LinkToken};
 use crate::projections::{AvailabilityView, LiveProjection};
 
@@ -157,8 +157,16 @@ pub async fn request_booking(
         Ok(_) | Err(BookingRequestError::WaitlistBehind(_)) => {}
         Err(refused) => return Err(ExecuteError::Rejected(refused).into()),
     }
-    let sealed = super::seal_citizen(executor, &citizen).await?;
-    streams.push(StreamName::citizen(&sealed.envelope_id));
+    let super::SealedCitizen {
+        data: sealed,
+        first_seal,
+    } = super::seal_citizen(executor, &citizen).await?;
+    let citizen_stream = StreamName::citizen(&sealed.envelope_id);
+    streams.push(citizen_stream.clone());
+    // The read above is moments old and in memory: the first attempt decides
+    // on it (the append's conditions check every unit it takes), reading only
+    // the citizen's stream, and not even that for a citizen sealed just now.
+    let new_streams = if first_seal { vec![citizen_stream] } else { Vec::new() };
 
     let booking = BookingId::from_ulid(executor.new_id());
     let subject = booking.to_string();
@@ -167,9 +175,12 @@ pub async fn request_booking(
     // A release the waitlist has not folded yet: let it see the release (and
     // maybe keep the unit for a wish), then decide once more.
     let mut caught_up = false;
+    let mut first_read = FirstRead::Remembered {
+        new_streams: &new_streams,
+    };
     let decided = loop {
         let decided = executor
-            .execute_on_state::<BookingRequestDecider>(&streams, correlation, |now, state| RequestBooking {
+            .execute_on_state::<BookingRequestDecider>(&streams, first_read, correlation, |now, state| RequestBooking {
                 booking,
                 office: office.clone(),
                 services: services.clone(),
@@ -203,6 +214,7 @@ pub async fn request_booking(
         match decided {
             Err(ExecuteError::Rejected(BookingRequestError::WaitlistBehind(_))) if !caught_up => {
                 caught_up = true;
+                first_read = FirstRead::Log;
                 (kept_for_waitlist, taken_for_waitlist) =
                     waitlist_says(executor, availability, &candidates, caught_up).await?;
             }

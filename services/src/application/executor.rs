@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use terminagent_domain::{CorrelationId, Decider, DomainEvent, StreamName};
 use terminagent_eventstore::{AppendError, Condition, EventStore, ExpectedVersion, NewEvent, StorageError};
 
-use super::stream_memory::{REMEMBERED_STREAMS, StreamMemory};
+use super::stream_memory::{REMEMBERED_STREAMS, StreamMemory, StreamSnapshot};
 
 /// How often a decision is re-made after losing a race before giving up.
 const MAX_ATTEMPTS: usize = 8;
@@ -55,6 +55,20 @@ pub enum ExecuteError<E> {
     Contended { streams: Vec<String> },
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// Where the first attempt of a decision takes its streams from.
+#[derive(Debug, Clone, Copy)]
+pub enum FirstRead<'a> {
+    /// The log: whatever is newer than memory is read, in one round trip.
+    Log,
+    /// Memory, for streams the caller has just read: a round trip saved.
+    /// Streams memory lacks are read; `new_streams` are taken to have no
+    /// events yet (a citizen whose envelope this request created). The
+    /// append's conditions catch any written stream that moved meanwhile; a
+    /// refusal, or a decision that does not write every one of `new_streams`
+    /// (so no condition would check them), is made again on the log.
+    Remembered { new_streams: &'a [StreamName] },
 }
 
 /// Runs decisions of any [`Decider`] against the log.
@@ -102,7 +116,7 @@ impl Executor {
         D: Decider,
         D::Event: DomainEvent + Send + Sync + 'static,
     {
-        self.execute_on_state::<D>(streams, correlation_id, |now, _| make_command(now))
+        self.execute_on_state::<D>(streams, FirstRead::Log, correlation_id, |now, _| make_command(now))
             .await
     }
 
@@ -112,6 +126,7 @@ impl Executor {
     pub async fn execute_on_state<D>(
         &self,
         streams: &[StreamName],
+        first_read: FirstRead<'_>,
         correlation_id: CorrelationId,
         make_command: impl Fn(DateTime<Utc>, &D::State) -> D::Command,
     ) -> Result<Vec<D::Event>, ExecuteError<D::Error>>
@@ -119,11 +134,32 @@ impl Executor {
         D: Decider,
         D::Event: DomainEvent + Send + Sync + 'static,
     {
-        for _ in 0..MAX_ATTEMPTS {
-            let (history, versions) = self.load::<D::Event>(streams).await?;
+        for attempt in 0..MAX_ATTEMPTS {
+            let new_streams = match first_read {
+                FirstRead::Remembered { new_streams } if attempt == 0 => Some(new_streams),
+                _ => None,
+            };
+            let (history, versions) = match new_streams {
+                Some(new_streams) => self.load_remembered::<D::Event>(streams, new_streams).await?,
+                None => self.load::<D::Event>(streams).await?,
+            };
             let now = self.clock.now();
             let state = fold_read::<D>(&history);
-            let decided = D::decide(&make_command(now, &state), &state).map_err(ExecuteError::Rejected)?;
+            let decided = match D::decide(&make_command(now, &state), &state) {
+                Ok(decided) => decided,
+                // Memory may be behind: only the log may refuse.
+                Err(_) if new_streams.is_some() => continue,
+                Err(refused) => return Err(ExecuteError::Rejected(refused)),
+            };
+            if let Some(new_streams) = new_streams {
+                let unchecked = new_streams
+                    .iter()
+                    .any(|stream| !decided.iter().any(|event| event.streams().contains(stream)));
+                // "Nothing to do" is the log's to say too.
+                if unchecked || decided.is_empty() {
+                    continue;
+                }
+            }
             if decided.is_empty() {
                 return Ok(decided);
             }
@@ -193,6 +229,47 @@ impl Executor {
             .map(|snapshot| snapshot.decoded::<D::Event>())
             .collect::<Result<Vec<_>, _>>()?;
         Ok(fold_read::<D>(&history))
+    }
+
+    /// [`Executor::load`] from memory: only streams memory lacks are read,
+    /// and none of `new_streams`, which are taken as empty.
+    async fn load_remembered<E>(
+        &self,
+        streams: &[StreamName],
+        new_streams: &[StreamName],
+    ) -> Result<(Vec<Arc<Vec<E>>>, HashMap<String, u64>), StorageError>
+    where
+        E: DomainEvent + Send + Sync + 'static,
+    {
+        let names: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
+        let mut snapshots = self.streams.if_remembered(&names);
+        let missing: Vec<&str> = names
+            .iter()
+            .zip(&snapshots)
+            .filter(|(name, known)| known.is_none() && !new_streams.iter().any(|new| new.as_str() == **name))
+            .map(|(name, _)| *name)
+            .collect();
+        let mut read = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.streams.current(&self.store, &missing).await?
+        }
+        .into_iter();
+        let mut versions = HashMap::new();
+        let mut history = Vec::with_capacity(names.len());
+        for (stream, known) in names.into_iter().zip(snapshots.iter_mut()) {
+            let snapshot = match known.take() {
+                Some(snapshot) => snapshot,
+                None if missing.contains(&stream) => read.next().ok_or_else(|| StorageError::Corrupt {
+                    at: stream.to_owned(),
+                    reason: "a stream read from the log went missing".into(),
+                })?,
+                None => Arc::new(StreamSnapshot::new(0, Vec::new())),
+            };
+            versions.insert(stream.to_owned(), snapshot.version);
+            history.push(snapshot.decoded::<E>()?);
+        }
+        Ok((history, versions))
     }
 
     /// Per stream, the events of `streams` this event family knows (others

@@ -11,24 +11,35 @@ mod wishes;
 use terminagent_domain::{EnvelopeId, PersonalData, SealedPersonalData};
 use terminagent_eventstore::VaultError;
 
+/// A citizen's personal data, sealed in the envelope of their e-mail address.
+struct SealedCitizen {
+    data: SealedPersonalData,
+    /// This seal created the envelope: no event names the citizen yet.
+    first_seal: bool,
+}
+
 /// Seals a citizen's personal data in the envelope of their e-mail address
 /// (created on first use), as every event that names a citizen carries it.
-async fn seal_citizen(executor: &Executor, citizen: &PersonalData) -> Result<SealedPersonalData, VaultError> {
+async fn seal_citizen(executor: &Executor, citizen: &PersonalData) -> Result<SealedCitizen, VaultError> {
+    let fresh = executor.new_id();
     let sealed = executor
         .store()
         .vault()
-        .seal_for_citizen(&citizen.email.normalized(), executor.new_id(), citizen)
+        .seal_for_citizen(&citizen.email.normalized(), fresh, citizen)
         .await?;
-    Ok(SealedPersonalData {
-        envelope_id: EnvelopeId::from_ulid(sealed.envelope_id),
-        nonce: sealed.nonce,
-        ciphertext: sealed.ciphertext,
+    Ok(SealedCitizen {
+        first_seal: sealed.envelope_id == fresh,
+        data: SealedPersonalData {
+            envelope_id: EnvelopeId::from_ulid(sealed.envelope_id),
+            nonce: sealed.nonce,
+            ciphertext: sealed.ciphertext,
+        },
     })
 }
 
 pub use bookings::{BookingRequest, RequestBookingError, RequestedBooking, request_booking};
 
-pub use executor::{Clock, ExecuteError, Executor, IdSource, SystemClock};
+pub use executor::{Clock, ExecuteError, Executor, FirstRead, IdSource, SystemClock};
 pub use lapse::{LAPSE_CHECK_INTERVAL, lapse_due_bookings, spawn_lapse_timer};
 pub use links::{LinkContext, LinkOutcome, LinkRefusal, LinkState, follow_link, link_state};
 pub use wishes::{

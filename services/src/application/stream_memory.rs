@@ -121,6 +121,11 @@ impl StreamMemory {
             .collect()
     }
 
+    /// Each stream as memory has it, `None` where it has nothing.
+    pub fn if_remembered(&self, streams: &[&str]) -> Vec<Option<Arc<StreamSnapshot>>> {
+        streams.iter().map(|stream| self.remembered(stream)).collect()
+    }
+
     /// Each stream as the log has it now, in the order given, in one round
     /// trip: remembered streams are read from where memory ends (usually
     /// nothing), unknown ones whole.

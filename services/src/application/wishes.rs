@@ -57,7 +57,7 @@ pub async fn register_wish(
         until,
         citizen,
     } = request;
-    let sealed = super::seal_citizen(executor, &citizen).await?;
+    let sealed = super::seal_citizen(executor, &citizen).await?.data;
     let mut streams: Vec<StreamName> = offices.iter().map(StreamName::office).collect();
     streams.extend(services.iter().map(StreamName::service));
     streams.push(StreamName::citizen(&sealed.envelope_id));
