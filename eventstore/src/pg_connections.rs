@@ -32,6 +32,15 @@ pub(crate) struct HotConnections {
     idle: Mutex<Vec<(PgConnection, Instant)>>,
 }
 
+impl std::fmt::Debug for HotConnections {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("HotConnections")
+            .field("free_slots", &self.slots.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
 impl HotConnections {
     pub(crate) fn new(connect: PgConnectOptions, max_connections: u32) -> Self {
         HotConnections {

@@ -105,7 +105,7 @@ impl RecentCursors {
 struct Inner {
     pool: PgPool,
     /// Appends and stream reads, which every decision makes.
-    hot: HotConnections,
+    hot: Arc<HotConnections>,
     /// Where the latest `read_all`s stopped, so the next page of each reader
     /// needs no lookup (a process has several readers of the log).
     last_reads: std::sync::Mutex<RecentCursors>,
@@ -154,7 +154,7 @@ impl PgEventStore {
         // No ping before each use: it doubled the round trips of every
         // statement. A connection that died while idle fails the one statement
         // that finds it (and is dropped); idle connections are retired anyway.
-        let hot = HotConnections::new(connect.clone(), options.max_connections);
+        let hot = Arc::new(HotConnections::new(connect.clone(), options.max_connections));
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -487,10 +487,13 @@ impl PgEventStore {
     /// Numbers every event that can be numbered now; returns the new head.
     pub async fn sequence_now(&self) -> Result<u64, StorageError> {
         loop {
-            let (sequenced, head): (i64, i64) = sqlx::query_as("SELECT sequenced, head FROM sequence_events($1)")
+            let mut lease = self.inner.hot.lease().await?;
+            let swept = sqlx::query_as::<_, (i64, i64)>("SELECT sequenced, head FROM sequence_events($1)")
                 .bind(SEQUENCER_BATCH)
-                .fetch_one(&self.inner.pool)
-                .await?;
+                .fetch_one(lease.connection())
+                .await;
+            lease.give_back(&swept);
+            let (sequenced, head) = swept?;
             self.inner.head.send_if_modified(|current| {
                 let changed = head as u64 > *current;
                 if changed {
@@ -631,6 +634,10 @@ impl PgEventStore {
             causation_id: row.try_get::<Option<Uuid>, _>(7)?.map(Ulid::from),
             data,
         })
+    }
+
+    pub(crate) fn hot_connections(&self) -> Arc<HotConnections> {
+        self.inner.hot.clone()
     }
 
     pub(crate) fn vault_pool(&self) -> PgPool {

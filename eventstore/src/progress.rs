@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::StorageError;
-use crate::side::{SidePool, on_pool};
+use crate::side::{SidePool, on_hot_connection, on_pool};
 
 /// A consumer's folded state as saved at a log position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl ConsumerProgress {
     /// a faster one's progress.
     pub async fn save_checkpoint(&self, consumer: &str, position: u64) -> Result<(), StorageError> {
         let position = i64::try_from(position).unwrap_or(i64::MAX);
-        on_pool!(&self.side, pool => {
+        on_hot_connection!(&self.side, connection => {
             sqlx::query(
                 "INSERT INTO consumer_checkpoints (consumer, position) VALUES ($1, $2) \
                  ON CONFLICT (consumer) DO UPDATE SET position = CASE \
@@ -53,9 +53,10 @@ impl ConsumerProgress {
             )
             .bind(consumer)
             .bind(position)
-            .execute(pool)
-            .await?;
-        });
+            .execute(connection)
+            .await
+            .map(|_| ())
+        })?;
         Ok(())
     }
 
@@ -71,7 +72,7 @@ impl ConsumerProgress {
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
-        let claimed = on_pool!(&self.side, pool => {
+        let claimed = on_hot_connection!(&self.side, connection => {
             sqlx::query(
                 "INSERT INTO sent_mails (mail_key, outcome, recorded_at) VALUES ($1, 'sending', $2) \
                  ON CONFLICT (mail_key) DO UPDATE SET recorded_at = excluded.recorded_at \
@@ -80,23 +81,24 @@ impl ConsumerProgress {
             .bind(mail_key)
             .bind(now)
             .bind(stale_before)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+            .execute(connection)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
         Ok(claimed == 1)
     }
 
     /// Records how a claimed mail ended (e.g. `sent`); it is never sent again.
     pub async fn finish_mail(&self, mail_key: &str, outcome: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
-        on_pool!(&self.side, pool => {
+        on_hot_connection!(&self.side, connection => {
             sqlx::query("UPDATE sent_mails SET outcome = $2, recorded_at = $3 WHERE mail_key = $1")
                 .bind(mail_key)
                 .bind(outcome)
                 .bind(at)
-                .execute(pool)
-                .await?;
-        });
+                .execute(connection)
+                .await
+                .map(|_| ())
+        })?;
         Ok(())
     }
 

@@ -159,7 +159,10 @@ impl EventStore {
 
     fn side_pool(&self) -> SidePool {
         match self {
-            EventStore::Postgres(store) => SidePool::Postgres(store.vault_pool()),
+            EventStore::Postgres(store) => SidePool::Postgres {
+                pool: store.vault_pool(),
+                hot: store.hot_connections(),
+            },
             EventStore::Sqlite(store) => SidePool::Sqlite(store.vault_pool()),
         }
     }

@@ -3,7 +3,7 @@
 //! sealed envelope; erasing the key (crypto-shredding) makes it unreadable for
 //! good while every event still replays.
 
-use crate::side::{SidePool, on_pool};
+use crate::side::{SidePool, on_hot_connection, on_pool};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::RngCore;
@@ -78,14 +78,16 @@ impl PersonalDataVault {
     ) -> Result<SealedEnvelope, VaultError> {
         let hash = email_hash(normalised_email);
         let known: Option<(String, Option<Vec<u8>>)> = match &self.keys {
-            SidePool::Postgres(pool) => {
+            SidePool::Postgres { .. } => {
                 let key = fresh_key();
-                sqlx::query_as(include_str!("sql/pg_seal_citizen.sql"))
-                    .bind(&hash)
-                    .bind(fresh.to_string())
-                    .bind(&key)
-                    .fetch_optional(pool)
-                    .await?
+                on_hot_connection!(&self.keys, connection => {
+                    sqlx::query_as(include_str!("sql/pg_seal_citizen.sql"))
+                        .bind(&hash)
+                        .bind(fresh.to_string())
+                        .bind(&key)
+                        .fetch_optional(connection)
+                        .await
+                })?
             }
             SidePool::Sqlite(pool) => {
                 sqlx::query_as(
@@ -231,12 +233,12 @@ impl PersonalDataVault {
 
     async fn key(&self, envelope_id: Ulid) -> Result<Option<Vec<u8>>, VaultError> {
         let id = envelope_id.to_string();
-        let key = on_pool!(&self.keys, pool => {
+        let key = on_hot_connection!(&self.keys, connection => {
             sqlx::query_scalar("SELECT key FROM personal_data_keys WHERE envelope_id = $1")
                 .bind(&id)
-                .fetch_optional(pool)
-                .await?
-        });
+                .fetch_optional(connection)
+                .await
+        })?;
         Ok(key)
     }
 
