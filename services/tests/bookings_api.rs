@@ -250,6 +250,90 @@ async fn a_booking_storm_books_each_unit_exactly_once(backend: Backend) {
     assert_eq!(claimed.len(), 100, "every unit booked once");
 }
 
+/// Invariant 1 in a release storm: requests for a day arrive before, while
+/// and after its capacity is published (two publications, one after the
+/// other, as an office puts out its morning and then its late morning).
+/// Every request is answered 201 or 409, no unit is claimed twice, and once
+/// the storm has passed every published unit is booked exactly once.
+async fn a_release_storm_racing_the_publication_books_each_unit_once(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    let office = json!({"name": "Stadtmitte", "address": "Sonnenwall 73", "timezone": "Europe/Berlin"});
+    app.staff(Method::PUT, "/api/v1/offices/stadtmitte", office).await;
+    app.staff(
+        Method::PUT,
+        "/api/v1/services/personalausweis",
+        json!({"name": "Personalausweis", "duration_minutes": 12}),
+    )
+    .await;
+    // 08:00–09:48 in 12-minute steps: 5 lanes × 10 starts = 50 units, once both are out.
+    let starts: Vec<DateTime<Utc>> = (0..10)
+        .map(|n| at(7, &format!("{:02}:{:02}", 8 + n * 12 / 60, n * 12 % 60)))
+        .collect();
+    let publications_done = std::sync::Arc::new(tokio::sync::Notify::new());
+    let citizens: Vec<_> = (0..60)
+        .map(|citizen| {
+            let (app, starts, done) = (app.clone(), starts.clone(), publications_done.clone());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                let mut settled = std::pin::pin!(done.notified());
+                let mut deadline = None;
+                for attempt in 0..400 {
+                    let start = starts[(citizen * 7 + attempt) % starts.len()];
+                    let body = booking(&["personalausweis"], start, &format!("citizen{citizen}@example.org"));
+                    let (status, _) = book(&app, body).await;
+                    answers.push(status);
+                    if status == StatusCode::CREATED {
+                        break;
+                    }
+                    // Keep asking until a while after the last publication.
+                    if deadline.is_none() && futures::poll!(settled.as_mut()).is_ready() {
+                        deadline = Some(tokio::time::Instant::now() + std::time::Duration::from_secs(3));
+                    }
+                    if deadline.is_some_and(|deadline| tokio::time::Instant::now() > deadline) {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                answers
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    for (from, to) in [("08:00", "09:00"), ("09:00", "10:00")] {
+        let capacity = json!({"date": day(7).to_string(), "from": from, "to": to, "unit_minutes": 12, "lanes": 5});
+        let (status, _) = app
+            .staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", capacity)
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    publications_done.notify_waiters();
+    let mut answers = Vec::new();
+    for citizen in citizens {
+        answers.extend(citizen.await.unwrap());
+    }
+    let created = answers.iter().filter(|status| **status == StatusCode::CREATED).count();
+    let other: Vec<_> = answers
+        .iter()
+        .filter(|status| !matches!(**status, StatusCode::CREATED | StatusCode::CONFLICT))
+        .collect();
+    assert!(other.is_empty(), "only 201 and 409, got {other:?}");
+    assert!(
+        answers.len() > created,
+        "some requests came before the capacity and were refused"
+    );
+
+    let events = app.all_events().await;
+    let mut claimed = HashSet::new();
+    for event in events.iter().filter(|e| e["type"] == "booking.requested") {
+        for unit in event["data"]["units"].as_array().unwrap() {
+            assert!(claimed.insert(unit.to_string()), "unit {unit} claimed twice");
+        }
+    }
+    assert_eq!(created, 50, "every published unit is booked once the storm has passed");
+    assert_eq!(claimed.len(), 50);
+}
+
 async fn availability(app: &TestApp, query: &str) -> (StatusCode, Value) {
     app.send(Method::GET, &format!("/api/v1/availability?{query}"), None, None)
         .await
@@ -369,5 +453,6 @@ on_both_backends!(
     a_citizen_holds_at_most_three_open_bookings,
     a_refused_request_leaves_nothing_of_the_citizen,
     a_booking_storm_books_each_unit_exactly_once,
+    a_release_storm_racing_the_publication_books_each_unit_once,
     availability_shows_what_a_booking_could_take,
 );
