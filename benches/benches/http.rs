@@ -54,6 +54,11 @@ async fn main() -> Result<()> {
         "booking requests        {:>8.0} req/s   p50 {:>6.1} ms   p99 {:>6.1} ms   ({} booked, {} slot taken)",
         booking.rate, booking.p50, booking.p99, booking.created, booking.conflicts
     );
+    if let Some([booked, refused]) = booking.by_outcome {
+        for (what, [p50, p99, slowest]) in [("booked (201)", booked), ("slot taken (409)", refused)] {
+            println!("  {what:<22}  p50 {p50:>6.1} ms   p99 {p99:>6.1} ms   slowest {slowest:>6.1} ms");
+        }
+    }
     // CPU time is steadier than throughput on a shared machine: it says what
     // a request costs whatever else runs beside the bench.
     let per_request = |seconds: f64| seconds * 1000.0 / (booking.created + booking.conflicts) as f64;
@@ -89,6 +94,8 @@ struct Measured {
     p99: f64,
     created: usize,
     conflicts: usize,
+    /// p50, p99 and the slowest of the requests that booked and of those refused.
+    by_outcome: Option<[[f64; 3]; 2]>,
 }
 
 fn verdict(what: &str, value: f64, target: f64, at_least: bool) {
@@ -285,17 +292,34 @@ async fn run_bookings(
         samples.extend(done??);
     }
     let elapsed = started.elapsed();
+    let spread = |status: u16| {
+        let mut latencies: Vec<Duration> = samples
+            .iter()
+            .filter(|(_, answered)| *answered == status)
+            .map(|(latency, _)| *latency)
+            .collect();
+        latencies.sort();
+        [
+            quantile(&latencies, 0.50),
+            quantile(&latencies, 0.99),
+            quantile(&latencies, 1.0),
+        ]
+    };
+    let by_outcome = Some([spread(201), spread(409)]);
     let created = samples.iter().filter(|(_, status)| *status == 201).count();
     let conflicts = samples.iter().filter(|(_, status)| *status == 409).count();
     if let Some((_, status)) = samples.iter().find(|(_, status)| !matches!(status, 201 | 409)) {
         bail!("a booking request answered {status}");
     }
-    Ok(summarise(
-        samples.into_iter().map(|(latency, _)| latency).collect(),
-        elapsed,
-        created,
-        conflicts,
-    ))
+    Ok(Measured {
+        by_outcome,
+        ..summarise(
+            samples.into_iter().map(|(latency, _)| latency).collect(),
+            elapsed,
+            created,
+            conflicts,
+        )
+    })
 }
 
 async fn run_availability(client: &reqwest::Client, base: &str, total: usize) -> Result<Measured> {
@@ -327,15 +351,21 @@ async fn run_availability(client: &reqwest::Client, base: &str, total: usize) ->
     Ok(summarise(latencies, started.elapsed(), 0, 0))
 }
 
+/// The latency at quantile `q` of sorted `latencies`, in ms (0 for none).
+fn quantile(latencies: &[Duration], q: f64) -> f64 {
+    latencies
+        .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+        .map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
+}
+
 fn summarise(mut latencies: Vec<Duration>, elapsed: Duration, created: usize, conflicts: usize) -> Measured {
     latencies.sort();
-    let at =
-        |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
     Measured {
         rate: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
+        p50: quantile(&latencies, 0.50),
+        p99: quantile(&latencies, 0.99),
         created,
         conflicts,
+        by_outcome: None,
     }
 }
