@@ -1240,20 +1240,20 @@ mod tests {
             let mut day = OfficeDayCapacity::default();
             let mut reference: BTreeMap<(u16, LocalTime), LocalTime> = BTreeMap::new();
             for (from, unit_minutes, count, lanes, first_lane) in blocks {
-                let to = (from + unit_minutes * count).min(24 * 60 - 1);
+                let from = LocalTime::from_minutes_since_midnight(from).unwrap();
+                let to = LocalTime::from_minutes_since_midnight(
+                    (from.minutes_since_midnight() + unit_minutes * count).min(24 * 60 - 1),
+                )
+                .unwrap();
                 let published = CapacityPublished {
                     office: office_id(),
                     date: date("2026-12-01"),
-                    from: LocalTime::from_minutes_since_midnight(from).unwrap(),
-                    to: LocalTime::from_minutes_since_midnight(to).unwrap(),
+                    from,
+                    to,
                     unit_minutes,
                     lanes,
                     first_lane,
-                    units: u32::from(lanes) * units_per_lane(
-                        LocalTime::from_minutes_since_midnight(from).unwrap(),
-                        LocalTime::from_minutes_since_midnight(to).unwrap(),
-                        unit_minutes,
-                    ),
+                    units: u32::from(lanes) * units_per_lane(from, to, unit_minutes),
                 };
                 reference.extend(published.spans().map(|span| ((span.lane, span.start), span.end)));
                 day.record(&published);

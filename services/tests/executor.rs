@@ -106,6 +106,15 @@ impl Decider for TicketDecider {
     }
 }
 
+/// A ticket of an open `counter`, nothing else asked.
+fn ticket(counter: &OfficeId) -> TakeTicket {
+    TakeTicket {
+        counter: counter.clone(),
+        needs_open: true,
+        unless_closed: None,
+    }
+}
+
 fn counter(name: &str) -> OfficeId {
     OfficeId::parse(name).unwrap()
 }
@@ -182,11 +191,7 @@ async fn memory_behind_the_log_conflicts_and_decides_again(backend: Backend) {
     // Another process takes two tickets; this one's memory has not seen them.
     for _ in 0..2 {
         take(&elsewhere, std::slice::from_ref(&stream), FirstRead::Log, || {
-            TakeTicket {
-                counter: desk.clone(),
-                needs_open: true,
-                unless_closed: None,
-            }
+            ticket(&desk)
         })
         .await
         .unwrap();
@@ -195,11 +200,7 @@ async fn memory_behind_the_log_conflicts_and_decides_again(backend: Backend) {
         &here,
         std::slice::from_ref(&stream),
         FirstRead::Remembered { new_streams: &[] },
-        || TakeTicket {
-            counter: desk.clone(),
-            needs_open: true,
-            unless_closed: None,
-        },
+        || ticket(&desk),
     )
     .await
     .unwrap();
@@ -229,11 +230,7 @@ async fn a_refusal_from_memory_is_confirmed_on_the_log(backend: Backend) {
         &here,
         std::slice::from_ref(&stream),
         FirstRead::Remembered { new_streams: &[] },
-        || TakeTicket {
-            counter: desk.clone(),
-            needs_open: true,
-            unless_closed: None,
-        },
+        || ticket(&desk),
     )
     .await;
     assert!(decided.is_ok(), "the log says open: {decided:?}");
