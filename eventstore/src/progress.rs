@@ -88,6 +88,71 @@ impl ConsumerProgress {
         Ok(claimed == 1)
     }
 
+    /// [`claim_mail`](Self::claim_mail) for several mails at once: the keys
+    /// of those now this caller's to send, in the order given. On Postgres one
+    /// statement for the lot.
+    pub async fn claim_mails(
+        &self,
+        mail_keys: &[String],
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Vec<String>, StorageError> {
+        let SidePool::Postgres { hot, .. } = &self.side else {
+            let mut claimed = Vec::new();
+            for key in mail_keys {
+                if self.claim_mail(key, now, stale_before).await? {
+                    claimed.push(key.clone());
+                }
+            }
+            return Ok(claimed);
+        };
+        let mut lease = hot.lease().await?;
+        let claimed = sqlx::query_scalar::<_, String>(
+            "INSERT INTO sent_mails (mail_key, outcome, recorded_at) \
+             SELECT DISTINCT key, 'sending', $2::timestamptz FROM unnest($1::text[]) AS keys(key) \
+             ON CONFLICT (mail_key) DO UPDATE SET recorded_at = excluded.recorded_at \
+             WHERE sent_mails.outcome = 'sending' AND sent_mails.recorded_at < $3 \
+             RETURNING mail_key",
+        )
+        .bind(mail_keys)
+        .bind(now)
+        .bind(stale_before)
+        .fetch_all(lease.connection())
+        .await;
+        lease.give_back(&claimed);
+        let claimed = claimed?;
+        Ok(mail_keys.iter().filter(|key| claimed.contains(key)).cloned().collect())
+    }
+
+    /// [`finish_mail`](Self::finish_mail) for several mails at once, each
+    /// with its outcome. On Postgres one statement for the lot.
+    pub async fn finish_mails(&self, outcomes: &[(String, String)], at: DateTime<Utc>) -> Result<(), StorageError> {
+        let SidePool::Postgres { hot, .. } = &self.side else {
+            for (key, outcome) in outcomes {
+                self.finish_mail(key, outcome, at).await?;
+            }
+            return Ok(());
+        };
+        let (keys, outcomes): (Vec<&str>, Vec<&str>) = outcomes
+            .iter()
+            .map(|(key, outcome)| (key.as_str(), outcome.as_str()))
+            .unzip();
+        let mut lease = hot.lease().await?;
+        let finished = sqlx::query(
+            "UPDATE sent_mails SET outcome = finished.outcome, recorded_at = $3 \
+             FROM unnest($1::text[], $2::text[]) AS finished(key, outcome) \
+             WHERE sent_mails.mail_key = finished.key",
+        )
+        .bind(&keys)
+        .bind(&outcomes)
+        .bind(at)
+        .execute(lease.connection())
+        .await;
+        lease.give_back(&finished);
+        finished?;
+        Ok(())
+    }
+
     /// Records how a claimed mail ended (e.g. `sent`); it is never sent again.
     pub async fn finish_mail(&self, mail_key: &str, outcome: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
         on_hot_connection!(&self.side, connection => {

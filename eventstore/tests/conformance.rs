@@ -874,6 +874,50 @@ async fn racing_mailers_claim_a_mail_once(db: &TestDatabase) {
     assert_eq!(claims.into_iter().filter(|claim| *claim.as_ref().unwrap()).count(), 1);
 }
 
+/// Claims for several mails at once: each mail is claimed once however
+/// claims for it race, singly or together; finished mails stay claimed;
+/// a stale claim (its mailer died) can be taken over.
+async fn mails_claimed_together_are_claimed_once(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let progress = store.progress();
+    let keys: Vec<String> = (0..6).map(|_| Ulid::new().to_string()).collect();
+    let now = chrono::Utc::now();
+    let stale_before = now - chrono::Duration::minutes(5);
+    assert!(progress.claim_mail(&keys[1], now, stale_before).await.unwrap());
+
+    let racers = (0..8).map(|_| {
+        let (progress, keys) = (store.progress(), keys.clone());
+        tokio::spawn(async move { progress.claim_mails(&keys, now, stale_before).await.unwrap() })
+    });
+    let mut claimed: Vec<String> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .flat_map(|claims| claims.unwrap())
+        .collect();
+    claimed.sort();
+    let mut expected: Vec<String> = keys.iter().filter(|key| **key != keys[1]).cloned().collect();
+    expected.sort();
+    assert_eq!(claimed, expected, "each mail once, the one claimed alone not again");
+
+    let outcomes: Vec<(String, String)> = keys[2..4].iter().map(|key| (key.clone(), "sent".to_owned())).collect();
+    progress.finish_mails(&outcomes, now).await.unwrap();
+    assert_eq!(progress.mail_outcome(&keys[2]).await.unwrap().as_deref(), Some("sent"));
+    assert_eq!(
+        progress.mail_outcome(&keys[4]).await.unwrap().as_deref(),
+        Some("sending")
+    );
+
+    // Later, the unfinished claims are a dead mailer's: taken over; the
+    // finished mails never are.
+    let later = now + chrono::Duration::minutes(10);
+    let taken_over = progress
+        .claim_mails(&keys, later, later - chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    let unfinished: Vec<String> = keys.iter().filter(|key| !keys[2..4].contains(key)).cloned().collect();
+    assert_eq!(taken_over, unfinished, "in the order asked");
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod postgres {
@@ -921,4 +965,5 @@ conformance!(
     a_lease_has_one_owner_until_it_expires,
     a_mail_is_claimed_once_unless_its_sender_died,
     racing_mailers_claim_a_mail_once,
+    mails_claimed_together_are_claimed_once,
 );

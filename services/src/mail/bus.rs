@@ -63,9 +63,18 @@ impl Default for InProcessBus {
 }
 
 impl InProcessBus {
-    /// The next notice to handle; `None` when every publisher is gone.
-    pub async fn receive(&self) -> Option<Delivery> {
-        self.receiver.lock().await.recv().await
+    /// The next notices to handle, at most `max`: the first waited for, the
+    /// rest those already handed over; `None` when every publisher is gone.
+    pub async fn receive(&self, max: usize) -> Option<Vec<Delivery>> {
+        let mut receiver = self.receiver.lock().await;
+        let mut deliveries = vec![receiver.recv().await?];
+        while deliveries.len() < max {
+            match receiver.try_recv() {
+                Ok(delivery) => deliveries.push(delivery),
+                Err(_) => break,
+            }
+        }
+        Some(deliveries)
     }
 }
 
@@ -151,14 +160,19 @@ impl MailBus {
         match self {
             MailBus::JetStream(bus) => bus.publish(notices).await,
             MailBus::InProcess(bus) => {
+                // All handed over first, so the mailer may take them together.
+                let mut handled = Vec::with_capacity(notices.len());
                 for notice in notices {
-                    let (done, handled) = oneshot::channel();
+                    let (done, was_handled) = oneshot::channel();
                     let delivery = Delivery {
                         notice: notice.clone(),
                         done,
                     };
                     bus.sender.send(delivery).await.map_err(|_| BusError::MailerGone)?;
-                    handled.await.map_err(|_| BusError::MailerGone)?;
+                    handled.push(was_handled);
+                }
+                for was_handled in handled {
+                    was_handled.await.map_err(|_| BusError::MailerGone)?;
                 }
                 Ok(())
             }

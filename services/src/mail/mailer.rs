@@ -18,6 +18,8 @@ use super::{MailNotice, backoff};
 const CLAIM_LEASE: chrono::Duration = chrono::Duration::seconds(60);
 /// How many notices a mailer process handles at once.
 const CONCURRENT_MAILS: usize = 16;
+/// How many notices the mailer beside the API takes together at most.
+const TOGETHER_IN_PROCESS: usize = 64;
 
 pub struct Mailer {
     pub composer: MailComposer,
@@ -70,6 +72,58 @@ impl Mailer {
         Ok(outcome)
     }
 
+    /// Handles notices handed over together, as [`Mailer::handle`] does each,
+    /// with one ledger claim and one record for all of them (two statements
+    /// for the lot instead of two per mail). Says for each whether it is
+    /// done; one that is not (its mail could not be sent yet, or the claim
+    /// failed) is left to [`Mailer::handle`].
+    pub async fn handle_together(&self, notices: &[&MailNotice]) -> Vec<bool> {
+        let keys: Vec<String> = notices.iter().map(|notice| notice.mail_key()).collect();
+        let now = Utc::now();
+        let claimed = match self.progress.claim_mails(&keys, now, now - CLAIM_LEASE).await {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::warn!(%error, "claiming mails failed; trying them one by one");
+                return vec![false; notices.len()];
+            }
+        };
+        let mut done = Vec::with_capacity(notices.len());
+        let mut records = Vec::new();
+        for (notice, key) in notices.iter().zip(keys) {
+            if !claimed.contains(&key) {
+                done.push(true);
+                continue;
+            }
+            match self.send(notice).await {
+                Ok(outcome) => {
+                    let record = match &outcome {
+                        Handled::Skipped(reason) => format!("skipped: {reason}"),
+                        _ => "sent".to_owned(),
+                    };
+                    tracing::info!(event_id = %notice.event_id, event_type = %notice.event_type, outcome = %record, "mail handled");
+                    records.push((key, record));
+                    done.push(true);
+                }
+                Err(error) => {
+                    tracing::warn!(event_id = %notice.event_id, %error, "mail not sent yet");
+                    if let Err(error) = self.progress.release_mail(&key).await {
+                        tracing::warn!(event_id = %notice.event_id, %error, "giving the mail's claim back failed");
+                    }
+                    done.push(false);
+                }
+            }
+        }
+        // Sent is sent: keep at recording it.
+        let mut failures = 0;
+        while let Err(error) = self.progress.finish_mails(&records, Utc::now()).await {
+            failures += 1;
+            let wait = backoff(failures);
+            tracing::warn!(%error, retry_in = ?wait, "recording sent mails failed");
+            tokio::time::sleep(wait).await;
+        }
+        done
+    }
+
     async fn send(&self, notice: &MailNotice) -> Result<Handled, MailError> {
         Ok(match self.composer.compose(notice).await {
             Ok(Composed::Mail(message)) => match self.sender.send(*message).await {
@@ -92,14 +146,22 @@ impl Mailer {
     /// at once: a mail waits on its ledger commits, the vault and the mail
     /// server far more than on the processor, so a booking storm's
     /// confirm-requests do not queue behind one another. Beside the API in one
-    /// process, notices are handled one at a time: the citizens' answers come
-    /// first, and the mails catch up once a burst has passed.
+    /// process, the notices the relay handed over together (up to
+    /// [`TOGETHER_IN_PROCESS`]) are claimed and recorded together and sent one
+    /// after another: the citizens' answers come first, and the mails catch
+    /// up once a burst has passed.
     pub async fn run(self, bus: MailBus) {
         match bus {
             MailBus::InProcess(bus) => {
-                while let Some(delivery) = bus.receive().await {
-                    self.handle_until_done(&delivery.notice).await;
-                    delivery.done();
+                while let Some(deliveries) = bus.receive(TOGETHER_IN_PROCESS).await {
+                    let notices: Vec<&MailNotice> = deliveries.iter().map(|delivery| &delivery.notice).collect();
+                    let done = self.handle_together(&notices).await;
+                    for (delivery, done) in deliveries.into_iter().zip(done) {
+                        if !done {
+                            self.handle_until_done(&delivery.notice).await;
+                        }
+                        delivery.done();
+                    }
                 }
             }
             MailBus::JetStream(bus) => {
