@@ -37,6 +37,16 @@ pub enum Handled {
     AlreadyHandled,
 }
 
+impl Handled {
+    /// What the sent-ledger keeps for a mail that ended so.
+    fn ledger_record(&self) -> String {
+        match self {
+            Handled::Skipped(reason) => format!("skipped: {reason}"),
+            _ => "sent".to_owned(),
+        }
+    }
+}
+
 /// Trouble that may pass: the notice is tried again later.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -63,10 +73,7 @@ impl Mailer {
                 return Err(error);
             }
         };
-        let record = match &outcome {
-            Handled::Skipped(reason) => format!("skipped: {reason}"),
-            _ => "sent".to_owned(),
-        };
+        let record = outcome.ledger_record();
         self.progress.finish_mail(&key, &record, Utc::now()).await?;
         tracing::info!(event_id = %notice.event_id, event_type = %notice.event_type, outcome = %record, "mail handled");
         Ok(outcome)
@@ -96,10 +103,7 @@ impl Mailer {
             }
             match self.send(notice).await {
                 Ok(outcome) => {
-                    let record = match &outcome {
-                        Handled::Skipped(reason) => format!("skipped: {reason}"),
-                        _ => "sent".to_owned(),
-                    };
+                    let record = outcome.ledger_record();
                     tracing::info!(event_id = %notice.event_id, event_type = %notice.event_type, outcome = %record, "mail handled");
                     records.push((key, record));
                     done.push(true);
