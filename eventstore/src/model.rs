@@ -187,6 +187,8 @@ pub enum StorageError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored event at {at} is unreadable: {reason}")]
     Corrupt { at: String, reason: String },
+    #[error("the log is too contended: {0}")]
+    Contended(String),
     #[error("unsupported database url {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
 }

@@ -31,8 +31,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 const LOG_CHANNEL: &str = "terminagent_log";
 /// How many events one sequencer call numbers at most.
 const SEQUENCER_BATCH: i32 = 10_000;
-/// Appends that only race on unconditioned streams are retried this often.
-const MAX_UNCONDITIONED_RETRIES: usize = 16;
+/// An append that loses the next version of a stream it has no condition on
+/// tries again: each lost race means another append to that stream landed, so
+/// the log moves on, and with many writers on one stream a single append may
+/// lose many times in a row. It gives up only after losing for this long.
+const UNCONDITIONED_RACE_BUDGET: Duration = Duration::from_secs(10);
 
 /// Settings of a Postgres store.
 /// A sweep numbering at least this many events means the log is busy: the
@@ -197,7 +200,7 @@ impl PgEventStore {
 
     pub async fn append(&self, events: &[NewEvent], conditions: &[Condition]) -> Result<AppendOutcome, AppendError> {
         validate_batch(events, conditions)?;
-        let mut attempt = 0;
+        let mut racing_since = None;
         loop {
             match self.try_append(events, conditions).await {
                 Ok(stream_versions) => {
@@ -217,8 +220,8 @@ impl PgEventStore {
                             if let Some(conflict) = self.failed_condition(conditions).await? {
                                 return Err(conflict.into());
                             }
-                            attempt += 1;
-                            if attempt >= MAX_UNCONDITIONED_RETRIES {
+                            let since = *racing_since.get_or_insert_with(tokio::time::Instant::now);
+                            if since.elapsed() >= UNCONDITIONED_RACE_BUDGET {
                                 return Err(failure.into_append_error());
                             }
                         }
@@ -846,7 +849,11 @@ impl AppendFailure {
     pub(crate) fn into_append_error(self) -> AppendError {
         match self {
             AppendFailure::Conflict(conflict) => conflict.into(),
-            AppendFailure::StreamRace => StorageError::corrupt("append", "lost a race on a stream").into(),
+            AppendFailure::StreamRace => StorageError::Contended(format!(
+                "other appends kept taking the next version of a stream this append has no condition on for {} s",
+                UNCONDITIONED_RACE_BUDGET.as_secs()
+            ))
+            .into(),
             AppendFailure::DuplicateEventId => {
                 AppendError::Invalid("some but not all event ids of the batch are already in the log".into())
             }

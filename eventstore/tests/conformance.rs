@@ -332,7 +332,7 @@ async fn racers_on_distinct_streams_all_win(db: &TestDatabase) {
 /// Appends without a condition never conflict; versions stay dense.
 async fn unconditioned_appends_to_one_stream_all_land(db: &TestDatabase) {
     let store = db.store(StoreOptions::default()).await.unwrap();
-    let writers: Vec<_> = (0..32)
+    let writers: Vec<_> = (0..64)
         .map(|_| {
             let store = store.clone();
             tokio::spawn(async move { store.append(&[event(&["audit"], json!({}))], &[]).await })
@@ -348,7 +348,7 @@ async fn unconditioned_appends_to_one_stream_all_land(db: &TestDatabase) {
         .iter()
         .map(|e| e.version)
         .collect();
-    assert_eq!(versions, (1..=32).collect::<Vec<_>>());
+    assert_eq!(versions, (1..=64).collect::<Vec<_>>());
 }
 
 /// Invariant 2: a writer that inserted first but commits last is not skipped
