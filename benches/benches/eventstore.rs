@@ -4,7 +4,8 @@
 //! `events`. Each figure is events (rows) per second of wall time.
 //!
 //! `cargo bench -p terminagent-benches --bench eventstore [-- --quick]`
-//! (`--quick` or `TERMINAGENT_BENCH_QUICK=1`: 10× fewer events, a smoke test).
+//! (`--quick` or `TERMINAGENT_BENCH_QUICK=1`: 10× fewer events, a smoke test;
+//! `--backend postgres` or `--backend sqlite`: that backend only).
 
 use std::future::Future;
 use std::ops::Range;
@@ -96,8 +97,12 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load.split_whitespace().next().unwrap_or("?"),
     );
+    let only = std::env::args().skip_while(|arg| arg != "--backend").nth(1);
     let mut report = Report::default();
     for backend in [Backend::Postgres, Backend::Sqlite] {
+        if only.as_deref().is_some_and(|only| only != backend_name(backend)) {
+            continue;
+        }
         if let Err(error) = bench_backend(backend, &Plan::new(backend, quick), &mut report).await {
             report.failed(backend, error);
         }
