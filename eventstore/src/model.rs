@@ -183,6 +183,10 @@ pub enum AppendError {
 pub enum StorageError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("no database connection: {0}")]
+    Pool(#[from] r2d2::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored event at {at} is unreadable: {reason}")]
@@ -196,6 +200,12 @@ pub enum StorageError {
 impl From<sqlx::Error> for AppendError {
     fn from(error: sqlx::Error) -> Self {
         AppendError::Storage(error.into())
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for StorageError {
+    fn from(error: rusqlite::types::FromSqlError) -> Self {
+        StorageError::Sqlite(error.into())
     }
 }
 

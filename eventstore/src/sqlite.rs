@@ -4,13 +4,18 @@
 //! SQLite lets one writer in at a time; this store funnels every append
 //! through one pooled connection, so positions (AUTOINCREMENT) are handed out
 //! in commit order and readers on other connections never skip an event.
+//!
+//! Writes (appends, migrations, the side tables) go through sqlx. Reads of the
+//! log run on rusqlite connections on tokio's blocking threads: they step rows
+//! where they decode them, where sqlx steps on a worker thread and hands each
+//! row over (the handover and a copy of every value cost ten times what the
+//! read itself does).
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use tokio::sync::watch;
@@ -31,10 +36,17 @@ pub struct SqliteEventStore {
 
 struct Inner {
     writer: SqlitePool,
-    readers: SqlitePool,
+    readers: ReadConnections,
     upcasters: Upcasters,
     head: watch::Sender<u64>,
 }
+
+/// Connections that only read the log; r2d2 hands one out without testing it
+/// (an in-process file connection does not die while idle).
+type ReadConnections = r2d2::Pool<r2d2_sqlite::SqliteConnectionManager>;
+
+/// The most log reads that run at once (each on a blocking thread).
+const READERS: u32 = 8;
 
 impl std::fmt::Debug for SqliteEventStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,7 +58,13 @@ impl SqliteEventStore {
     /// Opens (and creates, if missing) the database file named by `url`
     /// (`sqlite://PATH`); does not migrate.
     pub async fn connect(url: &str, upcasters: Upcasters) -> Result<Self, StorageError> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)?;
+        // Readers open the file by its name, and an in-memory database has none.
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(StorageError::UnsupportedUrl(url.to_owned()));
+        }
+        let path = options.get_filename().to_owned();
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: an acknowledged append survives power loss, not only a crash.
@@ -59,11 +77,16 @@ impl SqliteEventStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(8)
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
+        // The writer created the file; readers wait for its write lock no longer than it does.
+        let readers = r2d2::Pool::builder()
+            .max_size(READERS)
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .build(
+                r2d2_sqlite::SqliteConnectionManager::file(path)
+                    .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .with_init(|connection| connection.busy_timeout(Duration::from_secs(10))),
+            )?;
         let (head, _) = watch::channel(0);
         Ok(SqliteEventStore {
             inner: Arc::new(Inner {
@@ -81,13 +104,23 @@ impl SqliteEventStore {
     }
 
     pub async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT 1").execute(&self.inner.readers).await?;
-        Ok(())
+        self.reading(|connection, _| Ok(connection.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
     }
 
     pub async fn close(&self) {
         self.inner.writer.close().await;
-        self.inner.readers.close().await;
+    }
+
+    /// Runs `read` on a reader connection on a blocking thread.
+    async fn reading<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection, &Upcasters) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || read(&*inner.readers.get()?, &inner.upcasters))
+            .await
+            .map_err(|e| StorageError::corrupt("log read", e))?
     }
 
     pub(crate) fn vault_pool(&self) -> SqlitePool {
@@ -112,70 +145,65 @@ impl SqliteEventStore {
     }
 
     pub async fn stream_version(&self, stream: &str) -> Result<u64, StorageError> {
-        let version: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM stream_events WHERE stream = ?1")
-            .bind(stream)
-            .fetch_one(&self.inner.readers)
-            .await?;
-        Ok(version.unwrap_or(0) as u64)
+        let stream = stream.to_owned();
+        self.reading(move |connection, _| {
+            let version: Option<i64> = connection
+                .prepare_cached("SELECT max(version) FROM stream_events WHERE stream = ?1")?
+                .query_row([&stream], |row| row.get(0))?;
+            Ok(version.unwrap_or(0) as u64)
+        })
+        .await
     }
 
-    /// In-process reads cost no round trip: one stream after the other.
+    /// All streams in one trip to a blocking thread, one after the other there.
     pub async fn read_streams(&self, reads: &[(&str, u64)]) -> Result<Vec<Vec<StreamEvent>>, StorageError> {
-        let mut read = Vec::with_capacity(reads.len());
-        for (stream, after) in reads {
-            read.push(self.read_stream(stream, *after).await?);
-        }
-        Ok(read)
+        let reads: Vec<(String, u64)> = reads
+            .iter()
+            .map(|(stream, after)| ((*stream).to_owned(), *after))
+            .collect();
+        self.reading(move |connection, upcasters| {
+            reads
+                .iter()
+                .map(|(stream, after)| read_stream_on(connection, upcasters, stream, *after))
+                .collect()
+        })
+        .await
     }
 
     pub async fn read_stream(&self, stream: &str, after_version: u64) -> Result<Vec<StreamEvent>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT se.version, e.event_id, e.event_type, e.schema_version, e.streams, e.recorded_at, \
-                    e.correlation_id, e.causation_id, e.data \
-             FROM stream_events se JOIN events e ON e.position = se.position \
-             WHERE se.stream = ?1 AND se.version > ?2 ORDER BY se.version",
-        )
-        .bind(stream)
-        .bind(after_version as i64)
-        .fetch_all(&self.inner.readers)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let version = row.try_get::<i64, _>(0)? as u64;
-                Ok(StreamEvent {
-                    version,
-                    event: self.decode(row)?,
-                })
-            })
-            .collect()
+        let stream = stream.to_owned();
+        self.reading(move |connection, upcasters| read_stream_on(connection, upcasters, &stream, after_version))
+            .await
     }
 
     pub async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<LogEvent>, StorageError> {
-        let mut rows = sqlx::query(
-            "SELECT position, event_id, event_type, schema_version, streams, recorded_at, correlation_id, causation_id, data \
-             FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
-        )
-        .bind(after as i64)
-        .bind(limit as i64)
-        .fetch(&self.inner.readers);
-        // Rows are decoded as they arrive: SQLite steps on its worker thread
-        // while this decodes.
-        let mut events = Vec::with_capacity(limit.min(PAGE_CAPACITY));
-        while let Some(row) = rows.try_next().await? {
-            let position = row.try_get::<i64, _>(0)? as u64;
-            events.push(LogEvent {
-                position,
-                event: self.decode(&row)?,
-            });
-        }
-        Ok(events)
+        self.reading(move |connection, upcasters| {
+            let mut statement = connection.prepare_cached(
+                "SELECT position, event_id, event_type, schema_version, streams, recorded_at, correlation_id, \
+                        causation_id, data \
+                 FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
+            )?;
+            let mut rows = statement.query((after as i64, limit as i64))?;
+            let mut events = Vec::with_capacity(limit.min(PAGE_CAPACITY));
+            while let Some(row) = rows.next()? {
+                events.push(LogEvent {
+                    position: row.get::<_, i64>(0)? as u64,
+                    event: decode(upcasters, row)?,
+                });
+            }
+            Ok(events)
+        })
+        .await
     }
 
     pub async fn head(&self) -> Result<u64, StorageError> {
-        let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events")
-            .fetch_one(&self.inner.readers)
-            .await?;
-        Ok(head.unwrap_or(0) as u64)
+        self.reading(|connection, _| {
+            let head: Option<i64> = connection
+                .prepare_cached("SELECT max(position) FROM events")?
+                .query_row([], |row| row.get(0))?;
+            Ok(head.unwrap_or(0) as u64)
+        })
+        .await
     }
 
     /// Changes after every local append. Appends by other processes on the same
@@ -183,37 +211,57 @@ impl SqliteEventStore {
     pub fn head_changes(&self) -> watch::Receiver<u64> {
         self.inner.head.subscribe()
     }
+}
 
-    fn decode(&self, row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StorageError> {
-        let event_id: String = row.try_get(1)?;
-        let event_type: String = row.try_get(2)?;
-        let schema_version = row.try_get::<i64, _>(3)? as u32;
-        let streams: Vec<String> = serde_json::from_str(row.try_get::<&str, _>(4)?)
-            .map_err(|e| StorageError::corrupt(&event_id, format!("streams: {e}")))?;
-        let recorded_at = DateTime::parse_from_rfc3339(row.try_get::<&str, _>(5)?)
-            .map_err(|e| StorageError::corrupt(&event_id, format!("recorded_at: {e}")))?
-            .with_timezone(&Utc);
-        let data = EventData::from_stored(row.try_get::<String, _>(8)?);
-        let (schema_version, data) = self.inner.upcasters.upcast(&event_type, schema_version, data)?;
-        Ok(StoredEvent {
-            event_id: parse_ulid(&event_id)?,
-            event_type,
-            schema_version,
-            streams,
-            recorded_at,
-            correlation_id: row
-                .try_get::<Option<String>, _>(6)?
-                .as_deref()
-                .map(parse_ulid)
-                .transpose()?,
-            causation_id: row
-                .try_get::<Option<String>, _>(7)?
-                .as_deref()
-                .map(parse_ulid)
-                .transpose()?,
-            data,
-        })
+/// One stream's events after `after_version`.
+fn read_stream_on(
+    connection: &rusqlite::Connection,
+    upcasters: &Upcasters,
+    stream: &str,
+    after_version: u64,
+) -> Result<Vec<StreamEvent>, StorageError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT se.version, e.event_id, e.event_type, e.schema_version, e.streams, e.recorded_at, \
+                e.correlation_id, e.causation_id, e.data \
+         FROM stream_events se JOIN events e ON e.position = se.position \
+         WHERE se.stream = ?1 AND se.version > ?2 ORDER BY se.version",
+    )?;
+    let mut rows = statement.query((stream, after_version as i64))?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        events.push(StreamEvent {
+            version: row.get::<_, i64>(0)? as u64,
+            event: decode(upcasters, row)?,
+        });
     }
+    Ok(events)
+}
+
+/// The event in columns 1–8 of `row` (column 0 is its position or version).
+fn decode(upcasters: &Upcasters, row: &rusqlite::Row<'_>) -> Result<StoredEvent, StorageError> {
+    let text = |index: usize| -> Result<&str, StorageError> { Ok(row.get_ref(index)?.as_str()?) };
+    let optional_ulid = |index: usize| -> Result<Option<Ulid>, StorageError> {
+        row.get_ref(index)?.as_str_or_null()?.map(parse_ulid).transpose()
+    };
+    let event_id = text(1)?;
+    let streams: Vec<String> =
+        serde_json::from_str(text(4)?).map_err(|e| StorageError::corrupt(event_id, format!("streams: {e}")))?;
+    let recorded_at = DateTime::parse_from_rfc3339(text(5)?)
+        .map_err(|e| StorageError::corrupt(event_id, format!("recorded_at: {e}")))?
+        .with_timezone(&Utc);
+    let event_type = text(2)?.to_owned();
+    let data = EventData::from_stored(text(8)?.to_owned());
+    let (schema_version, data) = upcasters.upcast(&event_type, row.get::<_, i64>(3)? as u32, data)?;
+    Ok(StoredEvent {
+        event_id: parse_ulid(event_id)?,
+        event_type,
+        schema_version,
+        streams,
+        recorded_at,
+        correlation_id: optional_ulid(6)?,
+        causation_id: optional_ulid(7)?,
+        data,
+    })
 }
 
 fn parse_ulid(text: &str) -> Result<Ulid, StorageError> {
@@ -267,18 +315,23 @@ pub(crate) async fn append_on(
         ));
     }
 
-    let mut bases = std::collections::HashMap::new();
-    for event in events {
-        for stream in &event.streams {
-            if !bases.contains_key(stream) {
-                let version: Option<i64> =
-                    sqlx::query_scalar("SELECT max(version) FROM stream_events WHERE stream = ?1")
-                        .bind(stream)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                bases.insert(stream.clone(), version.unwrap_or(0) as u64);
-            }
-        }
+    // Every distinct stream's version now, in one statement.
+    let mut distinct: Vec<&str> = events
+        .iter()
+        .flat_map(|e| e.streams.iter().map(String::as_str))
+        .collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let rows = sqlx::query(
+        "SELECT s.value, coalesce((SELECT max(se.version) FROM stream_events se WHERE se.stream = s.value), 0) \
+         FROM json_each(?1) s",
+    )
+    .bind(serde_json::to_string(&distinct).expect("strings serialise"))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut bases = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        bases.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)? as u64);
     }
     for condition in conditions {
         let actual = bases[&condition.stream];
@@ -292,36 +345,53 @@ pub(crate) async fn append_on(
         }
     }
 
+    // The batch in two statements, whatever its size: the events in batch
+    // order (one writer at a time, so their positions follow it), then their
+    // (stream, version) links, found by event id.
+    let rows: Vec<serde_json::Value> = events
+        .iter()
+        .map(|event| {
+            serde_json::json!([
+                event.event_id.to_string(),
+                event.event_type,
+                event.schema_version,
+                sorted_streams_json(&event.streams),
+                event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                event.correlation_id.map(|id| id.to_string()),
+                event.causation_id.map(|id| id.to_string()),
+                event.data.to_string(),
+            ])
+        })
+        .collect();
+    let inserted = sqlx::query(
+        "INSERT INTO events (event_id, event_type, schema_version, streams, recorded_at, correlation_id, \
+                             causation_id, data) \
+         SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, e.value ->> 5, \
+                e.value ->> 6, e.value ->> 7 \
+         FROM json_each(?1) e ORDER BY e.key",
+    )
+    .bind(serde_json::Value::from(rows).to_string())
+    .execute(&mut *tx)
+    .await?;
     let mut next_version = bases.clone();
-    let mut last_position = 0;
-    for event in events {
-        let position: i64 = sqlx::query_scalar(
-            "INSERT INTO events (event_id, event_type, schema_version, streams, recorded_at, correlation_id, causation_id, data) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING position",
-        )
-        .bind(event.event_id.to_string())
-        .bind(&event.event_type)
-        .bind(event.schema_version as i64)
-        .bind(sorted_streams_json(&event.streams))
-        .bind(event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-        .bind(event.correlation_id.map(|id| id.to_string()))
-        .bind(event.causation_id.map(|id| id.to_string()))
-        .bind(event.data.to_string())
-        .fetch_one(&mut *tx)
-        .await
-        ?;
-        for stream in &event.streams {
+    let links: Vec<serde_json::Value> = events
+        .iter()
+        .flat_map(|event| event.streams.iter().map(move |stream| (event, stream)))
+        .map(|(event, stream)| {
             let version = next_version.get_mut(stream).expect("base read above");
             *version += 1;
-            sqlx::query("INSERT INTO stream_events (stream, version, position) VALUES (?1, ?2, ?3)")
-                .bind(stream)
-                .bind(*version as i64)
-                .bind(position)
-                .execute(&mut *tx)
-                .await?;
-        }
-        last_position = position as u64;
-    }
+            serde_json::json!([stream, *version, event.event_id.to_string()])
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO stream_events (stream, version, position) \
+         SELECT l.value ->> 0, l.value ->> 1, e.position \
+         FROM json_each(?1) l JOIN events e ON e.event_id = l.value ->> 2",
+    )
+    .bind(serde_json::Value::from(links).to_string())
+    .execute(&mut *tx)
+    .await?;
+    let last_position = inserted.last_insert_rowid() as u64;
     Ok((
         AppendOutcome {
             stream_versions: versions_after(events, |stream| bases[stream]),
