@@ -33,7 +33,7 @@ pub use model::{
     NewEvent, StorageError, StoredEvent, StreamEvent,
 };
 pub use postgres::{PgEventStore, PgStoreOptions};
-pub use progress::{ConsumerProgress, Snapshot};
+pub use progress::{ConsumerProgress, MailClaim, Snapshot};
 pub use sqlite::SqliteEventStore;
 pub use store::{Backend, EventStore, StoreOptions};
 pub use subscription::Subscription;

@@ -17,6 +17,24 @@ pub struct Snapshot {
     pub data: Vec<u8>,
 }
 
+/// What the sent-mail ledger's outcome is while a mail is claimed.
+const SENDING: &str = "sending";
+
+/// What [`ConsumerProgress::claim_mail`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailClaim {
+    /// The mail is this caller's to send, and then to
+    /// [`finish_mail`](ConsumerProgress::finish_mail) or
+    /// [`release_mail`](ConsumerProgress::release_mail).
+    Ours,
+    /// Its outcome is recorded: it is never sent again.
+    Finished,
+    /// Another claim holds it: a mailer sending it right now, or one that
+    /// died or could not give its claim back. Not handled yet: ask again once
+    /// that claim may have ended or lapsed.
+    Held,
+}
+
 /// Checkpoints, snapshots and the sent-mail ledger.
 #[derive(Clone, Debug)]
 pub struct ConsumerProgress {
@@ -60,18 +78,15 @@ impl ConsumerProgress {
         Ok(())
     }
 
-    /// Claims the mail `mail_key` for sending. True: it is this caller's to
-    /// send, and then to [`finish_mail`](Self::finish_mail) or
-    /// [`release_mail`](Self::release_mail). False: it was handled already, or
-    /// another mailer is sending it right now. A claim older than
-    /// `stale_before` (its mailer died mid-send) can be taken over, so a crash
-    /// delays a mail but never loses it.
+    /// Claims the mail `mail_key` for sending. A claim older than
+    /// `stale_before` (its mailer died mid-send, or could not give it back)
+    /// can be taken over, so a crash delays a mail but never loses it.
     pub async fn claim_mail(
         &self,
         mail_key: &str,
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<MailClaim, StorageError> {
         let claimed = on_hot_connection!(&self.side, connection => {
             sqlx::query(
                 "INSERT INTO sent_mails (mail_key, outcome, recorded_at) VALUES ($1, 'sending', $2) \
@@ -85,7 +100,14 @@ impl ConsumerProgress {
             .await
             .map(|done| done.rows_affected())
         })?;
-        Ok(claimed == 1)
+        if claimed == 1 {
+            return Ok(MailClaim::Ours);
+        }
+        // Only a mail met again (a redelivery, a restart) gets here.
+        Ok(match self.mail_outcome(mail_key).await?.as_deref() {
+            Some(SENDING) | None => MailClaim::Held,
+            Some(_) => MailClaim::Finished,
+        })
     }
 
     /// [`claim_mail`](Self::claim_mail) for several mails at once: the keys
@@ -100,7 +122,7 @@ impl ConsumerProgress {
         let SidePool::Postgres { hot, .. } = &self.side else {
             let mut claimed = Vec::new();
             for key in mail_keys {
-                if self.claim_mail(key, now, stale_before).await? {
+                if self.claim_mail(key, now, stale_before).await? == MailClaim::Ours {
                     claimed.push(key.clone());
                 }
             }

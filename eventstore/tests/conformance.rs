@@ -10,7 +10,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::json;
 use terminagent_eventstore::testing::{TestDatabase, UncommittedAppend};
 use terminagent_eventstore::{
-    AppendError, Backend, Condition, EventStore, ExpectedVersion, NewEvent, Opened, StoreOptions, Upcasters,
+    AppendError, Backend, Condition, EventStore, ExpectedVersion, MailClaim, NewEvent, Opened, StoreOptions, Upcasters,
 };
 use ulid::Ulid;
 
@@ -824,20 +824,26 @@ async fn a_mail_is_claimed_once_unless_its_sender_died(db: &TestDatabase) {
     let now = Utc::now();
     let lease = Duration::minutes(5);
     assert_eq!(progress.mail_outcome(&key).await.unwrap(), None);
-    assert!(progress.claim_mail(&key, now, now - lease).await.unwrap());
-    assert!(
-        !progress.claim_mail(&key, now, now - lease).await.unwrap(),
-        "a second mailer keeps its hands off a mail being sent"
+    assert_eq!(
+        progress.claim_mail(&key, now, now - lease).await.unwrap(),
+        MailClaim::Ours
+    );
+    assert_eq!(
+        progress.claim_mail(&key, now, now - lease).await.unwrap(),
+        MailClaim::Held,
+        "a second mailer keeps its hands off a mail being sent, and knows it is not sent yet"
     );
     let later = now + Duration::minutes(6);
-    assert!(
+    assert_eq!(
         progress.claim_mail(&key, later, later - lease).await.unwrap(),
+        MailClaim::Ours,
         "a claim whose mailer died is taken over"
     );
     progress.finish_mail(&key, "sent", later).await.unwrap();
     let much_later = later + Duration::hours(1);
-    assert!(
-        !progress.claim_mail(&key, much_later, much_later - lease).await.unwrap(),
+    assert_eq!(
+        progress.claim_mail(&key, much_later, much_later - lease).await.unwrap(),
+        MailClaim::Finished,
         "a sent mail is never claimed again"
     );
     let reopened = db.store(StoreOptions::default()).await.unwrap().progress();
@@ -848,10 +854,14 @@ async fn a_mail_is_claimed_once_unless_its_sender_died(db: &TestDatabase) {
     );
 
     let failed = Ulid::new().to_string();
-    assert!(progress.claim_mail(&failed, now, now - lease).await.unwrap());
-    progress.release_mail(&failed).await.unwrap();
-    assert!(
+    assert_eq!(
         progress.claim_mail(&failed, now, now - lease).await.unwrap(),
+        MailClaim::Ours
+    );
+    progress.release_mail(&failed).await.unwrap();
+    assert_eq!(
+        progress.claim_mail(&failed, now, now - lease).await.unwrap(),
+        MailClaim::Ours,
         "a released claim is free at once"
     );
 }
@@ -870,8 +880,18 @@ async fn racing_mailers_claim_a_mail_once(db: &TestDatabase) {
                 .unwrap()
         })
     });
-    let claims = futures::future::join_all(racers).await;
-    assert_eq!(claims.into_iter().filter(|claim| *claim.as_ref().unwrap()).count(), 1);
+    let claims: Vec<MailClaim> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(|claim| claim.unwrap())
+        .collect();
+    assert_eq!(claims.iter().filter(|claim| **claim == MailClaim::Ours).count(), 1);
+    assert!(
+        claims
+            .iter()
+            .all(|claim| matches!(claim, MailClaim::Ours | MailClaim::Held)),
+        "{claims:?}"
+    );
 }
 
 /// Claims for several mails at once: each mail is claimed once however
@@ -883,7 +903,10 @@ async fn mails_claimed_together_are_claimed_once(db: &TestDatabase) {
     let keys: Vec<String> = (0..6).map(|_| Ulid::new().to_string()).collect();
     let now = chrono::Utc::now();
     let stale_before = now - chrono::Duration::minutes(5);
-    assert!(progress.claim_mail(&keys[1], now, stale_before).await.unwrap());
+    assert_eq!(
+        progress.claim_mail(&keys[1], now, stale_before).await.unwrap(),
+        MailClaim::Ours
+    );
 
     let racers = (0..8).map(|_| {
         let (progress, keys) = (store.progress(), keys.clone());

@@ -165,6 +165,7 @@ impl Application {
                 },
                 sender: mail_sender,
                 progress: store.progress(),
+                claim_lease: chrono::Duration::from_std(config.mail_claim_lease).unwrap_or(chrono::Duration::MAX),
             };
             tokio::spawn(mailer.run(mail_bus));
         }

@@ -53,6 +53,12 @@ pub struct RunArgs {
     #[arg(long, env = "TERMINAGENT_MAIL_FROM", default_value = "Bürgerservice <termine@localhost>",
           value_parser = parse_mailbox)]
     pub mail_from: lettre::message::Mailbox,
+    /// How long a mailer's claim on a mail protects it while it is sent; after
+    /// that another mailer takes the mail over, taking the first for dead.
+    /// Keep it above the mail server's slowest answer (each SMTP step times
+    /// out after 10 s): a claim lapsing mid-send could send a mail twice.
+    #[arg(long, env = "TERMINAGENT_MAIL_CLAIM_LEASE", default_value = "60s", value_parser = parse_duration)]
+    pub mail_claim_lease: Duration,
     /// JetStream stream carrying mail notices from relay to mailer (with --nats-url).
     #[arg(long, env = "TERMINAGENT_NATS_STREAM", default_value = "TERMINAGENT_MAIL", value_parser = parse_stream_name)]
     pub nats_stream: String,
@@ -132,6 +138,7 @@ pub struct Config {
     pub bus: BusConfig,
     pub mail: MailTransport,
     pub mail_from: lettre::message::Mailbox,
+    pub mail_claim_lease: Duration,
     pub bind: SocketAddr,
     /// None: derived from the bound address once it is known.
     pub public_url: Option<PublicUrl>,
@@ -202,6 +209,7 @@ impl Config {
             bus,
             mail: args.mail,
             mail_from: args.mail_from,
+            mail_claim_lease: args.mail_claim_lease,
             bind: args.bind,
             public_url: args.public_url,
             admin_token: args.admin_token,
@@ -365,6 +373,7 @@ mod tests {
         assert!(config.admin_token.is_none() && !config.demo && config.rate_limit_per_minute.is_none());
         assert_eq!(config.proposal_ttl, Duration::from_secs(48 * 3600));
         assert_eq!(config.confirm_ttl, Duration::from_secs(2 * 3600));
+        assert_eq!(config.mail_claim_lease, Duration::from_secs(60));
         assert_eq!(config.booking_policy(), terminagent_domain::BookingPolicy::default());
         assert_eq!(config.wish_policy(), terminagent_domain::WishPolicy::default());
     }
@@ -382,6 +391,7 @@ mod tests {
             "--demo",
             "--proposal-ttl=2s",
             "--confirm-ttl=30m",
+            "--mail-claim-lease=2m",
             "--rate-limit=60",
             "--log-format=json",
         ])
@@ -409,6 +419,7 @@ mod tests {
         assert!(config.demo);
         assert_eq!(config.proposal_ttl, Duration::from_secs(2));
         assert_eq!(config.confirm_ttl, Duration::from_secs(1800));
+        assert_eq!(config.mail_claim_lease, Duration::from_secs(120));
         assert_eq!(config.rate_limit_per_minute, Some(60));
         assert_eq!(config.log_format, LogFormat::Json);
     }

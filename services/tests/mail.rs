@@ -14,7 +14,7 @@ use support::TestApp;
 use support::smtp::{ReceivedMail, SmtpReceiver};
 use terminagent::config::{BusConfig, MailTransport, Role};
 use terminagent_domain::{LocalTime, OfficeTimeZone};
-use terminagent_eventstore::Backend;
+use terminagent_eventstore::{Backend, EventStore, MailClaim, StoreOptions};
 
 fn at(ahead: u64, hhmm: &str) -> DateTime<Utc> {
     let zone = OfficeTimeZone::parse("Europe/Berlin").unwrap();
@@ -342,6 +342,66 @@ async fn api_and_mailer_processes_talk_through_jetstream() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(receiver.received().len(), 2, "each mail once");
 
+    let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+    async_nats::jetstream::new(client).delete_stream(&stream).await.unwrap();
+}
+
+/// Invariant 9 under a mailer's death: a mail whose ledger claim another
+/// mailer holds (it died while sending, or could not give the claim back) is
+/// not taken as handled. The next mailer leaves it alone while the claim is
+/// fresh and sends it once the claim has lapsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_claimed_by_a_mailer_that_died_goes_out_once_its_claim_lapses() {
+    let receiver = SmtpReceiver::start().await;
+    let stream = format!("TEST_MAIL_{}", ulid::Ulid::new());
+    let nats = BusConfig::Nats {
+        url: "nats://127.0.0.1:4222".into(),
+        stream: stream.clone(),
+    };
+    let api = TestApp::spawn_configured(Backend::Postgres, |config| {
+        config.role = Role::Api;
+        config.bus = nats.clone();
+    })
+    .await;
+    setup(&api).await;
+    book(&api, "09:00", "held@example.org").await;
+    let requested = api.wait_for_events("booking.requested", 1).await;
+    let mail_key = requested[0]["event_id"].as_str().unwrap().to_owned();
+
+    // The mailer that died left its claim, made just now.
+    let store = EventStore::connect(api.db.url(), StoreOptions::default())
+        .await
+        .unwrap();
+    let progress = store.progress();
+    let claimed_at = Utc::now();
+    assert_eq!(
+        progress
+            .claim_mail(&mail_key, claimed_at, claimed_at - chrono::Duration::minutes(1))
+            .await
+            .unwrap(),
+        MailClaim::Ours
+    );
+    let lease = Duration::from_secs(3);
+    let _mailer = TestApp::start_on(api.db.clone(), |config| {
+        config.role = Role::Mailer;
+        config.bus = nats.clone();
+        config.mail = smtp(&receiver);
+        config.mail_claim_lease = lease;
+    })
+    .await;
+
+    let mails = receiver.wait_for_within(1, Duration::from_secs(40)).await;
+    let sent_at = Utc::now();
+    assert!(
+        sent_at - claimed_at >= chrono::Duration::from_std(lease).unwrap(),
+        "not while the claim was fresh"
+    );
+    assert_eq!(parse(&mails[0]).to, "held@example.org");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.received().len(), 1, "sent once");
+    assert_eq!(progress.mail_outcome(&mail_key).await.unwrap().as_deref(), Some("sent"));
+
+    store.close().await;
     let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
     async_nats::jetstream::new(client).delete_stream(&stream).await.unwrap();
 }

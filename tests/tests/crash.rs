@@ -28,6 +28,8 @@ async fn a_mail_the_killed_process_could_not_send_goes_out_once_after_restart() 
         &mail,
         "--admin-token",
         TOKEN,
+        "--mail-claim-lease",
+        "5s",
     ];
     let app = Running::start(dir.path(), &args).await;
 
@@ -91,7 +93,7 @@ async fn a_mail_the_killed_process_could_not_send_goes_out_once_after_restart() 
     receiver.up().await;
     let restarted = Running::start(dir.path(), &args).await;
     // Killed between claiming the mail and giving the claim back, the first
-    // process leaves a claim the next one takes over after its lease (60 s).
+    // process leaves a claim the next one takes over after its lease (5 s).
     let mails = receiver.wait_for_within(1, Duration::from_secs(90)).await;
     assert!(
         String::from_utf8_lossy(&mails[0].raw).contains("Subject: Bitte"),

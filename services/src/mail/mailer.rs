@@ -4,18 +4,13 @@
 
 use chrono::Utc;
 use futures::TryStreamExt;
-use terminagent_eventstore::{ConsumerProgress, StorageError};
+use terminagent_eventstore::{ConsumerProgress, MailClaim, StorageError};
 
 use super::bus::{BusError, MailBus};
 use super::compose::{ComposeError, Composed, MailComposer};
 use super::transport::{MailSender, SendError};
 use super::{MailNotice, backoff};
 
-/// How long a claim protects a mail being sent; after that another mailer
-/// may take over (the first one is assumed dead). Well above a send's
-/// timeouts (10 s per SMTP step), short enough that a crash delays a mail by
-/// about a minute.
-const CLAIM_LEASE: chrono::Duration = chrono::Duration::seconds(60);
 /// How many notices a mailer process handles at once.
 const CONCURRENT_MAILS: usize = 16;
 /// How many notices the mailer beside the API takes together at most.
@@ -25,6 +20,10 @@ pub struct Mailer {
     pub composer: MailComposer,
     pub sender: MailSender,
     pub progress: ConsumerProgress,
+    /// How long a claim protects a mail being sent; after that another
+    /// mailer takes it over (the first is taken for dead). See
+    /// [`crate::config::RunArgs::mail_claim_lease`].
+    pub claim_lease: chrono::Duration,
 }
 
 /// What became of a notice.
@@ -54,17 +53,25 @@ pub enum MailError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Send(#[from] SendError),
+    /// Another claim holds the mail: a mailer sending it now, or one that
+    /// died holding it. Not handled yet; tried again until that claim ends
+    /// or lapses, so the mail is sent once and never dropped.
+    #[error("another mailer's claim holds this mail until it ends or lapses")]
+    Held,
 }
 
 impl Mailer {
     /// Handles one notice: at most one mail per event. The ledger claim is
     /// taken before sending, so two mailers given the same notice (a
-    /// redelivery, a second process) never both send it.
+    /// redelivery, a second process) never both send it; a mail claimed but
+    /// not finished is not handled until its claim ends or lapses.
     pub async fn handle(&self, notice: &MailNotice) -> Result<Handled, MailError> {
         let key = notice.mail_key();
         let now = Utc::now();
-        if !self.progress.claim_mail(&key, now, now - CLAIM_LEASE).await? {
-            return Ok(Handled::AlreadyHandled);
+        match self.progress.claim_mail(&key, now, self.stale_before(now)).await? {
+            MailClaim::Ours => {}
+            MailClaim::Finished => return Ok(Handled::AlreadyHandled),
+            MailClaim::Held => return Err(MailError::Held),
         }
         let outcome = match self.send(notice).await {
             Ok(outcome) => outcome,
@@ -82,12 +89,13 @@ impl Mailer {
     /// Handles notices handed over together, as [`Mailer::handle`] does each,
     /// with one ledger claim and one record for all of them (two statements
     /// for the lot instead of two per mail). Says for each whether it is
-    /// done; one that is not (its mail could not be sent yet, or the claim
-    /// failed) is left to [`Mailer::handle`].
+    /// done; one that is not (its mail could not be sent yet, or it was not
+    /// claimed: finished before, or held by another claim) is left to
+    /// [`Mailer::handle`].
     pub async fn handle_together(&self, notices: &[&MailNotice]) -> Vec<bool> {
         let keys: Vec<String> = notices.iter().map(|notice| notice.mail_key()).collect();
         let now = Utc::now();
-        let claimed = match self.progress.claim_mails(&keys, now, now - CLAIM_LEASE).await {
+        let claimed = match self.progress.claim_mails(&keys, now, self.stale_before(now)).await {
             Ok(claimed) => claimed,
             Err(error) => {
                 tracing::warn!(%error, "claiming mails failed; trying them one by one");
@@ -98,7 +106,7 @@ impl Mailer {
         let mut records = Vec::new();
         for (notice, key) in notices.iter().zip(keys) {
             if !claimed.contains(&key) {
-                done.push(true);
+                done.push(false);
                 continue;
             }
             match self.send(notice).await {
@@ -126,6 +134,12 @@ impl Mailer {
             tokio::time::sleep(wait).await;
         }
         done
+    }
+
+    /// Claims made before this have lapsed.
+    fn stale_before(&self, now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+        now.checked_sub_signed(self.claim_lease)
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
     }
 
     async fn send(&self, notice: &MailNotice) -> Result<Handled, MailError> {

@@ -61,6 +61,7 @@ impl TestApp {
             bus: BusConfig::InProcess,
             mail: MailTransport::Files(outbox.clone()),
             mail_from: "Bürgerservice <termine@stadt.example>".parse().unwrap(),
+            mail_claim_lease: Duration::from_secs(60),
             bind: "127.0.0.1:0".parse().unwrap(),
             public_url: None,
             admin_token: Some(AdminToken::parse(TOKEN).unwrap()),
