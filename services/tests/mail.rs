@@ -59,6 +59,27 @@ async fn book(app: &TestApp, start: &str, email: &str) -> String {
     answer["booking_id"].as_str().unwrap().to_owned()
 }
 
+/// A JetStream stream of one test's own, for split processes.
+struct TestStream(String);
+
+impl TestStream {
+    fn new() -> TestStream {
+        TestStream(format!("TEST_MAIL_{}", ulid::Ulid::new()))
+    }
+
+    fn bus(&self) -> BusConfig {
+        BusConfig::Nats {
+            url: "nats://127.0.0.1:4222".into(),
+            stream: self.0.clone(),
+        }
+    }
+
+    async fn delete(self) {
+        let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+        async_nats::jetstream::new(client).delete_stream(&self.0).await.unwrap();
+    }
+}
+
 /// A received mail, parsed: subject, text part, HTML part, and its attachments as (content type, bytes).
 struct Parsed {
     subject: String,
@@ -310,11 +331,8 @@ async fn the_file_transport_writes_one_eml_per_mail() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_and_mailer_processes_talk_through_jetstream() {
     let receiver = SmtpReceiver::start().await;
-    let stream = format!("TEST_MAIL_{}", ulid::Ulid::new());
-    let nats = BusConfig::Nats {
-        url: "nats://127.0.0.1:4222".into(),
-        stream: stream.clone(),
-    };
+    let stream = TestStream::new();
+    let nats = stream.bus();
     let api = TestApp::spawn_configured(Backend::Postgres, |config| {
         config.role = Role::Api;
         config.bus = nats.clone();
@@ -342,8 +360,7 @@ async fn api_and_mailer_processes_talk_through_jetstream() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(receiver.received().len(), 2, "each mail once");
 
-    let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
-    async_nats::jetstream::new(client).delete_stream(&stream).await.unwrap();
+    stream.delete().await;
 }
 
 /// Invariant 9 under a mailer's death: a mail whose ledger claim another
@@ -353,11 +370,8 @@ async fn api_and_mailer_processes_talk_through_jetstream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mail_claimed_by_a_mailer_that_died_goes_out_once_its_claim_lapses() {
     let receiver = SmtpReceiver::start().await;
-    let stream = format!("TEST_MAIL_{}", ulid::Ulid::new());
-    let nats = BusConfig::Nats {
-        url: "nats://127.0.0.1:4222".into(),
-        stream: stream.clone(),
-    };
+    let stream = TestStream::new();
+    let nats = stream.bus();
     let api = TestApp::spawn_configured(Backend::Postgres, |config| {
         config.role = Role::Api;
         config.bus = nats.clone();
@@ -402,8 +416,7 @@ async fn a_mail_claimed_by_a_mailer_that_died_goes_out_once_its_claim_lapses() {
     assert_eq!(progress.mail_outcome(&mail_key).await.unwrap().as_deref(), Some("sent"));
 
     store.close().await;
-    let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
-    async_nats::jetstream::new(client).delete_stream(&stream).await.unwrap();
+    stream.delete().await;
 }
 
 /// The URL printed under `label` in a mail's text part.
@@ -422,11 +435,8 @@ fn link_under(text: &str, label: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_waitlist_s_mails_go_out_from_split_processes() {
     let receiver = SmtpReceiver::start().await;
-    let stream = format!("TEST_MAIL_{}", ulid::Ulid::new());
-    let nats = BusConfig::Nats {
-        url: "nats://127.0.0.1:4222".into(),
-        stream: stream.clone(),
-    };
+    let stream = TestStream::new();
+    let nats = stream.bus();
     let api = TestApp::spawn_configured(Backend::Postgres, |config| {
         config.role = Role::Api;
         config.bus = nats.clone();
@@ -536,6 +546,5 @@ async fn the_waitlist_s_mails_go_out_from_split_processes() {
         receiver.received().iter().map(|mail| parse(mail).message_id).collect();
     assert_eq!(message_ids.len(), 7);
 
-    let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
-    async_nats::jetstream::new(client).delete_stream(&stream).await.unwrap();
+    stream.delete().await;
 }
