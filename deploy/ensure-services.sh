@@ -24,20 +24,27 @@ apt_install() {
 }
 
 if ! port_open 5432; then
-  fresh_install=
   if ! command -v pg_ctlcluster >/dev/null || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
     echo "ensure-services: installing Postgres"
     apt_install postgresql
-    fresh_install=1
   fi
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
-  if [ -n "$fresh_install" ]; then
-    # Tests connect as postgres over loopback without a password.
-    hba="/etc/postgresql/$version/main/pg_hba.conf"
+  # Tests connect as postgres over loopback without a password.
+  hba="/etc/postgresql/$version/main/pg_hba.conf"
+  hba_changed=
+  if ! grep -qE '^host[[:space:]]+all[[:space:]]+(all|postgres)[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' "$hba"; then
     sed -i '1i host all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "$hba"
+    hba_changed=1
   fi
-  echo "ensure-services: starting Postgres $version"
-  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  # An install may have started the cluster already (where services start on install).
+  if pg_ctlcluster --skip-systemctl-redirect "$version" main status >/dev/null 2>&1; then
+    if [ -n "$hba_changed" ]; then
+      pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+    fi
+  else
+    echo "ensure-services: starting Postgres $version"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  fi
   wait_for_port 5432
 fi
 
