@@ -146,9 +146,12 @@ impl PgEventStore {
         // with its generic plan: the planner would otherwise plan statements
         // whose generic cost it overestimates (arrays, lateral joins) on every
         // call, which cost more than running them.
+        // An acknowledged append is on disk whatever the server's default
+        // (invariant 2): `synchronous_commit` is set, not assumed.
         let connect: PgConnectOptions = url.parse::<PgConnectOptions>()?.options([
             ("max_parallel_workers_per_gather", "0"),
             ("plan_cache_mode", "force_generic_plan"),
+            ("synchronous_commit", "on"),
         ]);
         // One direct connection first: a refused or misnamed database shows as
         // itself rather than as a pool time-out.

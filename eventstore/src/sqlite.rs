@@ -103,11 +103,14 @@ impl SqliteEventStore {
         Ok(())
     }
 
+    /// Both the writer and a reader answer.
     pub async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.inner.writer).await?;
         self.reading(|connection, _| Ok(connection.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
 
+    /// Closes the writer; readers close with the last handle of the store.
     pub async fn close(&self) {
         self.inner.writer.close().await;
     }

@@ -167,7 +167,8 @@ impl EventStore {
         }
     }
 
-    /// Closes the connections (waits for running queries).
+    /// Closes the connections (waits for running queries); SQLite's log
+    /// readers close when the last handle of the store is dropped.
     pub async fn close(&self) {
         match self {
             EventStore::Postgres(store) => store.pool().close().await,

@@ -241,6 +241,18 @@ async fn retried_append_is_not_stored_twice(db: &TestDatabase) {
     let mixed = [batch[0].clone(), event(&["wish:1"], json!({}))];
     assert!(matches!(store.append(&mixed, &[]).await, Err(AppendError::Invalid(_))));
     assert_eq!(read_everything(&store).await.len(), 2);
+
+    // Without a condition the retry is found by its event ids alone: one
+    // event in one stream, and one event in several.
+    for streams in [&["audit"][..], &["booking:2", "unit:x", "citizen:c"][..]] {
+        let single = [event(streams, json!({}))];
+        let first = store.append(&single, &[]).await.unwrap();
+        let again = store.append(&single, &[]).await.unwrap();
+        assert!(again.already_appended, "{streams:?}");
+        assert_eq!(again.stream_versions, first.stream_versions, "{streams:?}");
+    }
+    assert_eq!(read_everything(&store).await.len(), 4);
+    assert_eq!(store.read_stream("unit:x", 0).await.unwrap().len(), 1);
 }
 
 async fn invalid_batches_are_refused(db: &TestDatabase) {
@@ -365,8 +377,17 @@ async fn reader_never_skips_events_of_out_of_order_commits(db: &TestDatabase) {
         let (store, late) = (store.clone(), late.clone());
         tokio::spawn(async move { store.append(&[late], &[]).await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    if store.backend() == Backend::Postgres {
+        wait_until_finished(&fast, "the fast writer commits while the slow one is open").await;
+    } else {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!fast.is_finished(), "SQLite admits one writer: the fast one waits");
+    }
     let mut seen = read_readable(&store).await;
+    assert!(
+        seen.is_empty(),
+        "nothing is readable past the open writer's event: {seen:?}"
+    );
     slow.commit().await.unwrap();
     fast.await.unwrap().unwrap();
     store.catch_up().await.unwrap();
@@ -382,6 +403,89 @@ async fn reader_never_skips_events_of_out_of_order_commits(db: &TestDatabase) {
         seen,
         "a fresh reader sees the same order"
     );
+}
+
+/// Waits (up to 10 s) until `task` has finished; panics saying `what` otherwise.
+async fn wait_until_finished<T>(task: &tokio::task::JoinHandle<T>, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !task.is_finished() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Contention only where streams meet: while an append to one stream is
+/// open, an append to another lands at once (on Postgres; SQLite admits one
+/// writer at a time), and one to the same stream waits for it and then
+/// meets its condition's conflict.
+async fn an_open_append_holds_up_only_appends_to_its_streams(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let mut open = UncommittedAppend::begin(&store, db.url()).await.unwrap();
+    open.append(&[event(&["unit:a"], json!({}))]).await.unwrap();
+
+    let elsewhere = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let stream = [Condition::new("unit:b", ExpectedVersion::NoStream)];
+            store.append(&[event(&["unit:b"], json!({}))], &stream).await
+        })
+    };
+    let same = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let stream = [Condition::new("unit:a", ExpectedVersion::NoStream)];
+            store.append(&[event(&["unit:a"], json!({}))], &stream).await
+        })
+    };
+    if store.backend() == Backend::Postgres {
+        wait_until_finished(&elsewhere, "an append to another stream does not wait").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !same.is_finished(),
+            "an append to the same stream waits for the open one"
+        );
+    }
+    open.commit().await.unwrap();
+    elsewhere.await.unwrap().unwrap();
+    match same.await.unwrap() {
+        Err(AppendError::Conflict(conflict)) => {
+            assert_eq!((conflict.stream.as_str(), conflict.actual), ("unit:a", 1));
+        }
+        other => panic!("expected a conflict on unit:a, got {other:?}"),
+    }
+    assert_eq!(read_everything(&store).await.len(), 2);
+}
+
+/// A subscriber follows what another process appends (Postgres: that
+/// process's sequencer announces the new head; SQLite: readers poll the file).
+async fn a_subscriber_follows_appends_of_another_process(db: &TestDatabase) {
+    let follower = db.store(StoreOptions::default()).await.unwrap();
+    let other = db.store(StoreOptions::default()).await.unwrap();
+    let mut subscription = follower.subscribe(0);
+    let live = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            seen.push(subscription.next().await.unwrap());
+        }
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for n in 0..3 {
+        other
+            .append(&[event(&["elsewhere"], json!({ "n": n }))], &[])
+            .await
+            .unwrap();
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(10), live)
+        .await
+        .expect("the other process's appends reach the subscriber")
+        .unwrap();
+    assert_dense(&seen);
+    let ns: Vec<u64> = seen
+        .iter()
+        .map(|e| e.event.data.to_value()["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, [0, 1, 2]);
 }
 
 /// Invariant 2, the harder shape: the older transaction gets the *later*
@@ -559,6 +663,9 @@ async fn old_event_shapes_are_upcast_on_read(db: &TestDatabase) {
     );
     let from_log = &reader.read_all(0, 10).await.unwrap()[0].event;
     assert_eq!(from_log, from_stream);
+    let together = reader.read_streams(&[("office:a", 0), ("office:b", 0)]).await.unwrap();
+    assert_eq!(&together[0][0].event, from_stream, "decisions read upcast events too");
+    assert!(together[1].is_empty());
     // Other types and the stored bytes are untouched.
     assert_eq!(
         writer.read_all(0, 10).await.unwrap()[0].event.data.to_value(),
@@ -975,6 +1082,8 @@ conformance!(
     unconditioned_appends_to_one_stream_all_land,
     reader_never_skips_events_of_out_of_order_commits,
     reader_never_skips_an_older_transaction_that_commits_last,
+    an_open_append_holds_up_only_appends_to_its_streams,
+    a_subscriber_follows_appends_of_another_process,
     subscriber_sees_each_event_of_eight_concurrent_writers_exactly_once,
     subscription_resumes_from_its_checkpoint,
     events_survive_closing_and_reopening,
