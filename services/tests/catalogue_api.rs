@@ -188,6 +188,42 @@ async fn bad_bodies_get_problems_not_crashes(backend: Backend) {
     assert_eq!(send(app.client.delete(&url)).await, StatusCode::METHOD_NOT_ALLOWED);
 }
 
+/// What cannot be read from a query string or a path is refused with a
+/// problem too: a repeated parameter, a segment that is not UTF-8, and a body
+/// over 64 KiB on a route that reads none.
+async fn unreadable_queries_paths_and_bodies_get_problems(backend: Backend) {
+    use reqwest::Method;
+    let app = TestApp::spawn(backend).await;
+    let twice = "/api/v1/availability?office=a&office=b&services=x&from=2026-12-01&to=2026-12-02";
+    let (status, problem) = app.send(Method::GET, twice, None, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["type"], "/problems/bad-query");
+    let (status, problem) = app.get("/api/v1/events?after=1&after=2").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["type"], "/problems/bad-query");
+
+    let (status, problem) = app.staff(Method::PUT, "/api/v1/offices/%FF", stadtmitte()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["type"], "/problems/bad-path");
+    for method in [Method::GET, Method::POST] {
+        let (status, problem) = app.send(method, "/api/v1/links/%FF%FE", None, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "not UTF-8, so no token: {problem}");
+    }
+
+    let token = "VeuTyJJN-Dw6kcFbBL1XIqmlMwCi-szvQcOhvsjGL3U";
+    let response = app
+        .client
+        .post(format!("{}/api/v1/links/{token}", app.base))
+        .body("x".repeat(70 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/body-too-large");
+}
+
 async fn audit_trail_pages_through_the_log(backend: Backend) {
     use reqwest::Method;
     let app = TestApp::spawn(backend).await;
@@ -256,5 +292,6 @@ on_both_backends!(
     services_are_registered_within_limits,
     capacity_is_published_without_overlaps,
     bad_bodies_get_problems_not_crashes,
+    unreadable_queries_paths_and_bodies_get_problems,
     audit_trail_pages_through_the_log,
 );

@@ -671,6 +671,47 @@ async fn a_wish_is_registered_from_its_page(backend: Backend) {
     assert!(html.contains("Diese Suche läuft bereits"), "{html}");
 }
 
+/// Forms and link addresses the server cannot read get German pages, not a
+/// browser's blank error: a form over 64 KiB, a form not form-encoded, a
+/// link whose token is not even UTF-8.
+async fn unreadable_forms_and_addresses_get_pages(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    catalogue(&app).await;
+    let mut huge = booking_form("personalausweis", "08:00", "Erika Mustermann", "erika@example.org");
+    huge.push(("note", "x".repeat(70 * 1024)));
+    let (status, html) = post_form(&app, &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(html.contains("Zu viele Angaben"), "{html}");
+    assert_accessible(&html);
+
+    for path in ["/termin/buchen", "/suche"] {
+        let response = app
+            .client
+            .post(format!("{}{path}", app.base))
+            .header("content-type", "text/plain")
+            .body("name=Erika")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path}");
+        assert_html(&response);
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Formular nicht lesbar"), "{path}: {html}");
+    }
+    assert!(requested_bookings(&app).await.is_empty(), "nothing was booked");
+
+    for method in [Method::GET, Method::POST] {
+        let response = app
+            .client
+            .request(method.clone(), format!("{}/links/%FF%FE", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method}");
+        assert_html(&response);
+    }
+}
+
 macro_rules! on_backends {
     (both: $($both:ident),* ; sqlite: $($sqlite:ident),* $(,)?) => {
         mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $both() { super::$both(super::Backend::Postgres).await } )* }
@@ -690,4 +731,5 @@ on_backends!(
         link_pages_use_the_layout_and_still_act_once,
         the_stylesheet_is_served_with_focus_outlines,
         a_form_sent_too_often_gets_a_page_saying_when_to_retry,
+        unreadable_forms_and_addresses_get_pages,
 );

@@ -2,13 +2,14 @@
 //! personal data shown only as envelope ids.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
 use super::auth::StaffAccess;
-use super::openapi::{INTERNAL, PROBLEM, UNAUTHORIZED};
+use super::extract::QueryParams;
+use super::openapi::{BAD_QUERY, INTERNAL, PROBLEM, UNAUTHORIZED};
 use super::problem::Problem;
 
 const DEFAULT_LIMIT: usize = 100;
@@ -73,6 +74,7 @@ pub struct AuditEvent {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Up to `limit` events after `after`.", body = EventsPage),
+        (status = 400, description = BAD_QUERY, body = Problem, content_type = PROBLEM),
         (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
          headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 422, description = "`/problems/invalid-request`: `after` is not a position or `limit` \
@@ -83,7 +85,7 @@ pub struct AuditEvent {
 pub async fn list_events(
     _: StaffAccess,
     State(state): State<AppState>,
-    Query(query): Query<EventsQuery>,
+    QueryParams(query): QueryParams<EventsQuery>,
 ) -> Result<Json<EventsPage>, Problem> {
     let after = match query.after.as_deref() {
         None => 0,

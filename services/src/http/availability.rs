@@ -1,7 +1,7 @@
 //! Free slots (API.md "Availability").
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use terminagent_domain::booking::MAX_BOOKING_SERVICES;
@@ -9,7 +9,8 @@ use terminagent_domain::{LocalDate, OfficeId, OfficeTimeZone, ServiceId};
 
 use super::AppState;
 use super::bookable::bookable_slots;
-use super::openapi::{INTERNAL, PROBLEM};
+use super::extract::QueryParams;
+use super::openapi::{BAD_QUERY, INTERNAL, PROBLEM};
 use super::problem::Problem;
 
 /// Longest span one query may cover (API.md).
@@ -67,6 +68,7 @@ pub struct Slot {
     ),
     responses(
         (status = 200, description = "The free slots, sorted by start.", body = AvailabilityAnswer),
+        (status = 400, description = BAD_QUERY, body = Problem, content_type = PROBLEM),
         (status = 404, description = "`/problems/not-found`: no such office or service.",
          body = Problem, content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: a parameter is missing, a date does not \
@@ -77,7 +79,7 @@ pub struct Slot {
 )]
 pub async fn availability(
     State(state): State<AppState>,
-    Query(query): Query<AvailabilityQuery>,
+    QueryParams(query): QueryParams<AvailabilityQuery>,
 ) -> Result<Json<AvailabilityAnswer>, Problem> {
     let required =
         |value: Option<String>, name: &str| value.ok_or_else(|| Problem::invalid(format!("{name} is required")));

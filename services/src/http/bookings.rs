@@ -10,7 +10,7 @@ use terminagent_domain::{
 };
 
 use super::AppState;
-use super::json::JsonBody;
+use super::extract::JsonBody;
 use super::openapi::{
     BODY_TOO_LARGE, CONTENDED, INTERNAL, MALFORMED_JSON, PROBLEM, RATE_LIMITED, UNSUPPORTED_MEDIA_TYPE,
 };

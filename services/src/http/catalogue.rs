@@ -1,7 +1,7 @@
 //! Offices, services and capacity (API.md "Catalogue and capacity").
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use terminagent_domain::{
@@ -12,9 +12,9 @@ use terminagent_domain::{
 
 use super::AppState;
 use super::auth::StaffAccess;
-use super::json::JsonBody;
+use super::extract::{JsonBody, PathParam};
 use super::openapi::{
-    BODY_TOO_LARGE, CONTENDED, INTERNAL, MALFORMED_JSON, PROBLEM, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE,
+    BODY_TOO_LARGE, CONTENDED, INTERNAL, MALFORMED_JSON_OR_PATH, PROBLEM, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE,
 };
 use super::problem::Problem;
 use crate::projections::{OfficeEntry, ServiceEntry};
@@ -50,7 +50,7 @@ pub struct OfficeBody {
     responses(
         (status = 200, description = "The office existed; its details are now these.", body = OfficeEntry),
         (status = 201, description = "The office is registered.", body = OfficeEntry),
-        (status = 400, description = MALFORMED_JSON, body = Problem, content_type = PROBLEM),
+        (status = 400, description = MALFORMED_JSON_OR_PATH, body = Problem, content_type = PROBLEM),
         (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
          headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
@@ -65,7 +65,7 @@ pub struct OfficeBody {
 pub async fn put_office(
     _: StaffAccess,
     State(state): State<AppState>,
-    Path(office): Path<String>,
+    PathParam(office): PathParam<String>,
     JsonBody(body): JsonBody<OfficeBody>,
 ) -> Result<(StatusCode, Json<OfficeEntry>), Problem> {
     let command = RegisterOffice {
@@ -128,7 +128,7 @@ pub struct ServiceBody {
     responses(
         (status = 200, description = "The service existed; its details are now these.", body = ServiceEntry),
         (status = 201, description = "The service is registered.", body = ServiceEntry),
-        (status = 400, description = MALFORMED_JSON, body = Problem, content_type = PROBLEM),
+        (status = 400, description = MALFORMED_JSON_OR_PATH, body = Problem, content_type = PROBLEM),
         (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
          headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
@@ -144,7 +144,7 @@ pub struct ServiceBody {
 pub async fn put_service(
     _: StaffAccess,
     State(state): State<AppState>,
-    Path(service): Path<String>,
+    PathParam(service): PathParam<String>,
     JsonBody(body): JsonBody<ServiceBody>,
 ) -> Result<(StatusCode, Json<ServiceEntry>), Problem> {
     let command = RegisterService {
@@ -228,7 +228,7 @@ pub struct CapacityAnswer {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The units are published.", body = CapacityAnswer),
-        (status = 400, description = MALFORMED_JSON, body = Problem, content_type = PROBLEM),
+        (status = 400, description = MALFORMED_JSON_OR_PATH, body = Problem, content_type = PROBLEM),
         (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
          headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 404, description = "`/problems/not-found`: no such office.", body = Problem, content_type = PROBLEM),
@@ -249,7 +249,7 @@ pub struct CapacityAnswer {
 pub async fn publish_capacity(
     _: StaffAccess,
     State(state): State<AppState>,
-    Path(office): Path<String>,
+    PathParam(office): PathParam<String>,
     JsonBody(body): JsonBody<CapacityBody>,
 ) -> Result<(StatusCode, Json<CapacityAnswer>), Problem> {
     let office = OfficeId::parse(&office).map_err(|_| Problem::not_found(format!("no office {office:?}")))?;

@@ -3,13 +3,14 @@
 //! lookup and the press.
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use chrono::SecondsFormat;
 use serde::Serialize;
 use terminagent_domain::{BookingStatus, LinkAction, OfficeId, OfficeTimeZone};
 
 use super::AppState;
-use super::openapi::{CONTENDED, INTERNAL, PROBLEM, RATE_LIMITED};
+use super::openapi::{BODY_TOO_LARGE, CONTENDED, INTERNAL, PROBLEM, RATE_LIMITED};
 use super::problem::Problem;
 use crate::application::{LinkContext, LinkOutcome, follow_link, link_state};
 use crate::links::LinkToken;
@@ -132,9 +133,9 @@ pub(super) async fn press(
 )]
 pub async fn show_link_json(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    token: Result<Path<String>, PathRejection>,
 ) -> Result<Json<LinkStateAnswer>, Problem> {
-    let (target, context, _) = resolve(&state, &token)
+    let (target, context, _) = resolve(&state, &token_text(token))
         .await
         .ok_or_else(|| Problem::not_found("no such link"))?;
     let link = link_state(&target, &context, state.executor.now());
@@ -160,6 +161,7 @@ pub async fn show_link_json(
     responses(
         (status = 200, description = "What pressing it did, and the booking now.", body = LinkOutcomeAnswer),
         (status = 404, description = "`/problems/not-found`: no such link.", body = Problem, content_type = PROBLEM),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
         (status = 429, description = RATE_LIMITED, body = Problem, content_type = PROBLEM,
          headers(("Retry-After" = u32, description = "Seconds to wait."))),
         (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
@@ -169,9 +171,9 @@ pub async fn show_link_json(
 )]
 pub async fn press_link_json(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    token: Result<Path<String>, PathRejection>,
 ) -> Result<Json<LinkOutcomeAnswer>, Problem> {
-    let (target, context, zone) = resolve(&state, &token)
+    let (target, context, zone) = resolve(&state, &token_text(token))
         .await
         .ok_or_else(|| Problem::not_found("no such link"))?;
     let (outcome, after) = press(&state, &target, &context).await?;
@@ -180,6 +182,12 @@ pub async fn press_link_json(
         outcome: outcome.name(),
         booking: after.booking().map(|booking| booking_answer(booking, zone)),
     }))
+}
+
+/// The token of a link's path; a segment that is not UTF-8 once decoded is
+/// no token at all, and resolves to nothing (404) like an unknown one.
+pub(super) fn token_text(token: Result<Path<String>, PathRejection>) -> String {
+    token.map(|Path(token)| token).unwrap_or_default()
 }
 
 fn booking_answer(booking: &BookingSummary, zone: OfficeTimeZone) -> BookingAnswer {

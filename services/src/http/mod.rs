@@ -7,7 +7,7 @@ mod availability;
 mod bookable;
 mod bookings;
 mod catalogue;
-mod json;
+mod extract;
 mod links;
 pub mod openapi;
 mod pages;
@@ -117,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .merge(public_writes(state.clone()))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(refuse_oversized_bodies))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track_request))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -161,6 +162,25 @@ fn public_writes(state: AppState) -> Router<AppState> {
             state,
             rate_limit::limit_public_writes,
         ))
+}
+
+/// 413 for a body announced larger than [`MAX_BODY_BYTES`], on every route,
+/// also on those that read no body; the extractors refuse a larger body that
+/// was not announced.
+async fn refuse_oversized_bodies(request: Request<axum::body::Body>, next: axum::middleware::Next) -> Response {
+    let announced = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        // People submitting a page's form get a page, programs a problem.
+        return if request.uri().path().starts_with("/api/") {
+            extract::body_too_large().into_response()
+        } else {
+            pages::body_too_large_page()
+        };
+    }
+    next.run(request).await
 }
 
 /// Counts and times every request under its route template.

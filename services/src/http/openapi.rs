@@ -20,6 +20,11 @@ pub(super) const MALFORMED_JSON: &str = "`/problems/malformed-json`: the body is
      or `/problems/bad-request` when it cannot be read at all.";
 pub(super) const UNAUTHORIZED: &str = "`/problems/unauthorized`: no bearer token, a wrong one, or the server \
      runs without `--admin-token` (staff endpoints are then off). Carries `WWW-Authenticate: Bearer`.";
+pub(super) const BAD_QUERY: &str = "`/problems/bad-query`: a parameter is given twice, or the query string \
+     cannot be read.";
+pub(super) const MALFORMED_JSON_OR_PATH: &str = "`/problems/malformed-json`: the body is not JSON; \
+     `/problems/bad-request` when it cannot be read at all; `/problems/bad-path` when the path's slug is not \
+     UTF-8.";
 pub(super) const BODY_TOO_LARGE: &str = "`/problems/body-too-large`: the body is larger than 64 KiB.";
 pub(super) const UNSUPPORTED_MEDIA_TYPE: &str =
     "`/problems/unsupported-media-type`: the body is not sent as `Content-Type: application/json`.";

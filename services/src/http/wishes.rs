@@ -11,7 +11,7 @@ use terminagent_domain::{LocalDate, OfficeId, ServiceId, WeeklyWindows, WishErro
 
 use super::AppState;
 use super::bookings::CitizenBody;
-use super::json::JsonBody;
+use super::extract::JsonBody;
 use super::openapi::{
     BODY_TOO_LARGE, CONTENDED, INTERNAL, MALFORMED_JSON, PROBLEM, RATE_LIMITED, UNSUPPORTED_MEDIA_TYPE,
 };

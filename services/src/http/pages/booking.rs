@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -24,7 +23,7 @@ use terminagent_domain::{
 
 use super::super::AppState;
 use super::super::bookable::{BookableSlot, bookable_slots};
-use super::{MessagePage, PageLink, long_date, parse_email, parse_name, render};
+use super::{MessagePage, PageForm, PageLink, long_date, parse_email, parse_name, render};
 use crate::application::{BookingRequest, ExecuteError, RequestBookingError, request_booking};
 use crate::projections::{CatalogueView, OfficeEntry, ServiceEntry};
 
@@ -523,7 +522,7 @@ fn bookable_days(state: &AppState, selection: &Selection) -> Vec<DayChoice> {
 /// same decision as the JSON API; answers "check your mail" (201), the form
 /// again with the errors next to the fields (422), or the day's other free
 /// times when the chosen one was just taken (409).
-pub async fn book(State(state): State<AppState>, Form(pairs): Form<Pairs>) -> Response {
+pub async fn book(State(state): State<AppState>, PageForm(pairs): PageForm<Pairs>) -> Response {
     let selected = select(&state.catalogue.read(), &pairs);
     let selection = match selected {
         Ok(selection) => selection,

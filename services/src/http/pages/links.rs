@@ -3,13 +3,14 @@
 //! every link); the button POSTs to the same URL, which acts.
 
 use askama::Template;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use terminagent_domain::{BookingStatus, LinkAction, OfficeTimeZone};
 
 use super::super::AppState;
-use super::super::links::{press, resolve};
+use super::super::links::{press, resolve, token_text};
 use super::{MessagePage, long_date, render};
 use crate::application::{LinkContext, LinkOutcome, LinkState, link_state};
 
@@ -50,8 +51,8 @@ struct BookingDetails {
         (status = 404, description = "A page saying the link is unknown.", content_type = "text/html", body = String),
     )
 )]
-pub async fn show_link_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some((target, context, zone)) = resolve(&state, &token).await else {
+pub async fn show_link_page(State(state): State<AppState>, token: Result<Path<String>, PathRejection>) -> Response {
+    let Some((target, context, zone)) = resolve(&state, &token_text(token)).await else {
         return not_found_page();
     };
     let page = match link_state(&target, &context, state.executor.now()) {
@@ -92,8 +93,8 @@ pub async fn show_link_page(State(state): State<AppState>, Path(token): Path<Str
          content_type = "text/html", body = String),
     )
 )]
-pub async fn press_link_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some((target, context, zone)) = resolve(&state, &token).await else {
+pub async fn press_link_page(State(state): State<AppState>, token: Result<Path<String>, PathRejection>) -> Response {
+    let Some((target, context, zone)) = resolve(&state, &token_text(token)).await else {
         return not_found_page();
     };
     match press(&state, &target, &context).await {

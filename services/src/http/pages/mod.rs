@@ -95,7 +95,6 @@ impl MessagePage {
     }
 }
 
-/// 429 for a form sent too often from one address (`--rate-limit`).
 /// The page for an address that leads nowhere.
 pub(super) fn not_found_page() -> Response {
     MessagePage::new("Seite nicht gefunden")
@@ -104,6 +103,7 @@ pub(super) fn not_found_page() -> Response {
         .respond(StatusCode::NOT_FOUND)
 }
 
+/// 429 for a form sent too often from one address (`--rate-limit`).
 pub(super) fn too_many_requests_page(retry_after_seconds: u64) -> Response {
     MessagePage::new("Zu viele Anfragen")
         .paragraph(format!(
@@ -112,6 +112,39 @@ pub(super) fn too_many_requests_page(retry_after_seconds: u64) -> Response {
             retry_after_seconds.max(1)
         ))
         .respond(StatusCode::TOO_MANY_REQUESTS)
+}
+
+/// 413 for a form over [`super::MAX_BODY_BYTES`].
+pub(super) fn body_too_large_page() -> Response {
+    MessagePage::new("Zu viele Angaben")
+        .paragraph(
+            "Das Formular war zu umfangreich, um es anzunehmen. Bitte kürzen Sie Ihre Angaben und \
+             senden Sie es noch einmal.",
+        )
+        .link(PageLink::new("/", "Zur Startseite"))
+        .respond(StatusCode::PAYLOAD_TOO_LARGE)
+}
+
+/// `axum::Form`, but a form it cannot read (too large, not form-encoded)
+/// answers with a page saying so.
+pub(super) struct PageForm<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for PageForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        match axum::Form::<T>::from_request(request, state).await {
+            Ok(axum::Form(value)) => Ok(PageForm(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(body_too_large_page()),
+            Err(rejection) => Err(MessagePage::new("Formular nicht lesbar")
+                .paragraph(
+                    "Ihr Browser hat das Formular in einer Form geschickt, die wir nicht lesen können. \
+                     Bitte laden Sie die Seite neu und versuchen Sie es noch einmal.",
+                )
+                .link(PageLink::new("/", "Zur Startseite"))
+                .respond(rejection.status())),
+        }
+    }
 }
 
 #[derive(Template)]

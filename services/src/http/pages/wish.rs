@@ -5,7 +5,6 @@
 //! field. Proposals and their answers then go by mail.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -13,7 +12,7 @@ use chrono::Weekday;
 use terminagent_domain::{LocalDate, OfficeId, PersonalData, ServiceId, WeeklyWindows, WishError};
 
 use super::super::AppState;
-use super::{MessagePage, PageLink, parse_email, parse_name, render};
+use super::{MessagePage, PageForm, PageLink, parse_email, parse_name, render};
 use crate::application::{ExecuteError, RegisterWishError, WishRequest, register_wish};
 use crate::german;
 
@@ -156,7 +155,7 @@ pub async fn wish_page(State(state): State<AppState>) -> Response {
 /// `POST /suche`: registers the wish; answers "your search is registered"
 /// (201), the form with the errors at their fields (422), or why a wish
 /// cannot wait (409 the same search waits already, 404 a vanished choice).
-pub async fn register_wish_page(State(state): State<AppState>, Form(pairs): Form<Pairs>) -> Response {
+pub async fn register_wish_page(State(state): State<AppState>, PageForm(pairs): PageForm<Pairs>) -> Response {
     let text = |name: &str| {
         pairs
             .iter()
