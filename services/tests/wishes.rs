@@ -502,3 +502,69 @@ async fn proposal_link_pages_show_the_appointment_and_act_once() {
     assert!(html.contains("Diese Terminsuche besteht nicht mehr"), "{html}");
     assert!(!html.contains("<form"), "no button for a link that no longer acts");
 }
+
+/// Invariant 6 over HTTP: after bookings pending, confirmed, cancelled and
+/// lapsed, and wishes with proposals declined, accepted and withdrawn, every
+/// live view (catalogue, links and booking states, availability) equals its
+/// replay of the log, as the operations check reports.
+async fn every_live_view_equals_its_replay(backend: Backend) {
+    let app = TestApp::spawn_configured(backend, |config| {
+        config.confirm_ttl = std::time::Duration::from_secs(1);
+    })
+    .await;
+    catalogue(&app).await;
+    publish(&app, "08:00", "08:24").await;
+    let wish = register(&app, "w1@example.org").await;
+    let made = proposals(&app, 1).await;
+    press(&app, &made[0].1, "decline_proposal").await;
+    let made = proposals(&app, 2).await;
+    assert_eq!(made[1].0, wish);
+    press(&app, &made[1].1, "accept_proposal").await;
+    let ended = register(&app, "w2@example.org").await;
+    proposals(&app, 3).await;
+    press(&app, &ended, "end_wish").await;
+
+    publish(&app, "09:00", "10:00").await;
+    let book = |start: &str, email: &str| {
+        let body = json!({"office": "stadtmitte", "services": ["reisepass"], "start": at(start).to_rfc3339(),
+                          "citizen": {"name": "Max Muster", "email": email}});
+        app.send(Method::POST, "/api/v1/bookings", None, Some(body))
+    };
+    let (status, lapsing) = book("09:00", "lapse@example.org").await;
+    assert_eq!(status, StatusCode::CREATED, "{lapsing}");
+    app.wait_for_events("booking.lapsed", 1).await;
+    let mut bookings = Vec::new();
+    for (start, email) in [
+        ("09:12", "a@example.org"),
+        ("09:24", "b@example.org"),
+        ("09:36", "c@example.org"),
+    ] {
+        let (status, answer) = book(start, email).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        bookings.push(answer["booking_id"].as_str().unwrap().to_owned());
+    }
+    press(&app, &bookings[0], "confirm_booking").await;
+    press(&app, &bookings[1], "confirm_booking").await;
+    press(&app, &bookings[1], "cancel_booking").await;
+
+    let head = app.all_events().await.len() as u64;
+    let (status, check) = app.get("/api/v1/projections").await;
+    assert_eq!(status, StatusCode::OK, "{check}");
+    let checks = check["projections"].as_array().unwrap();
+    let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["catalogue", "links", "availability"]);
+    for projection in checks {
+        assert_eq!(projection["equal"], true, "{projection}");
+        assert!(projection["position"].as_u64().unwrap() >= head, "{projection}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_live_view_equals_its_replay_on_sqlite() {
+    every_live_view_equals_its_replay(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_live_view_equals_its_replay_on_postgres() {
+    every_live_view_equals_its_replay(Backend::Postgres).await;
+}

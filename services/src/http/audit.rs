@@ -1,5 +1,6 @@
 //! The audit trail (API.md "Audit"): the log in order, never skipping, with
-//! personal data shown only as envelope ids.
+//! personal data shown only as envelope ids; and the check that every live
+//! view equals its replay of the log (invariant 6).
 
 use axum::Json;
 use axum::extract::State;
@@ -11,6 +12,7 @@ use super::auth::StaffAccess;
 use super::extract::QueryParams;
 use super::openapi::{BAD_QUERY, INTERNAL, PROBLEM, UNAUTHORIZED};
 use super::problem::Problem;
+use crate::projections::live_equals_replay;
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
@@ -131,6 +133,69 @@ pub async fn list_events(
         })
         .collect();
     Ok(Json(EventsPage { events, next }))
+}
+
+/// The live views, each compared with its rebuild from the log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplayCheck {
+    projections: Vec<ProjectionCheck>,
+}
+
+/// One live view against its replay.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProjectionCheck {
+    #[schema(example = "availability")]
+    name: &'static str,
+    /// The log position the view had reached; the replay was folded to the same one.
+    #[schema(minimum = 0, example = 1234)]
+    position: u64,
+    /// Whether the live view equals the one rebuilt from position 0.
+    equal: bool,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/projections",
+    tag = "audit",
+    summary = "Check that every live view equals its replay of the log",
+    description = "Rebuilds each read model (catalogue, links and booking states, availability) from position 0 \
+        up to the position its live copy has reached, and says whether the two are equal (DESIGN.md invariant 6). \
+        Reads the whole log: meant for audits, not for polling.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Each view, the position compared at, and whether it equals its replay.",
+         body = ReplayCheck),
+        (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
+         headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn check_projections(_: StaffAccess, State(state): State<AppState>) -> Result<Json<ReplayCheck>, Problem> {
+    let store = state.executor.store();
+    let checked = |(equal, position): (bool, u64), name| ProjectionCheck { name, position, equal };
+    let internal = |e: terminagent_eventstore::StorageError| Problem::internal(&e);
+    let projections = vec![
+        checked(
+            live_equals_replay(&state.catalogue, store).await.map_err(internal)?,
+            "catalogue",
+        ),
+        checked(
+            live_equals_replay(&state.links, store).await.map_err(internal)?,
+            "links",
+        ),
+        checked(
+            live_equals_replay(&state.availability, store).await.map_err(internal)?,
+            "availability",
+        ),
+    ];
+    for check in projections.iter().filter(|check| !check.equal) {
+        tracing::error!(
+            projection = check.name,
+            position = check.position,
+            "live view differs from its replay"
+        );
+    }
+    Ok(Json(ReplayCheck { projections }))
 }
 
 /// Replaces every sealed personal-data envelope by its id: even encrypted,

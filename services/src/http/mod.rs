@@ -105,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/services", get(catalogue::list_services))
         .route("/api/v1/services/{service}", put(catalogue::put_service))
         .route("/api/v1/events", get(audit::list_events))
+        .route("/api/v1/projections", get(audit::check_projections))
         .route("/api/v1/availability", get(availability::availability))
         .route("/", get(pages::start_page))
         .route(pages::STYLESHEET_PATH, get(pages::stylesheet))

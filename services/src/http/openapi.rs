@@ -76,6 +76,7 @@ an unknown path answers 404 `/problems/not-found`.",
         super::pages::links::show_link_page,
         super::pages::links::press_link_page,
         super::audit::list_events,
+        super::audit::check_projections,
     ),
     modifiers(&BearerScheme),
     tags(
@@ -86,7 +87,8 @@ an unknown path answers 404 `/problems/not-found`.",
 order; proposals, their answers and ending the search go through mail links."),
         (name = "links", description = "Mail links: a page with a button for people, JSON twins for programs. \
 GET never changes anything (mail scanners open every link); POST acts, and repeating it is harmless."),
-        (name = "audit", description = "The event log in order, personal data only as envelope ids."),
+        (name = "audit", description = "The event log in order, personal data only as envelope ids; \
+live views checked against their replay of the log."),
         (name = "operations", description = "Liveness, readiness, metrics and this document."),
     )
 )]

@@ -40,9 +40,9 @@ impl<P: Projection> LiveProjection<P> {
                 loop {
                     match subscription.next().await {
                         Ok(event) => {
-                            view.write()
-                                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                                .apply(&event);
+                            let mut view = view.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                            view.apply(&event);
+                            // Under the lock: whoever reads the view reads its position with it.
                             sender.send_replace(event.position);
                         }
                         Err(error) => {
@@ -82,12 +82,47 @@ impl<P> Drop for LiveProjection<P> {
 pub async fn rebuild<P: Projection>(store: &EventStore) -> Result<(P, u64), StorageError> {
     let head = store.catch_up().await?;
     let mut view = P::default();
-    let mut position = 0;
-    while position < head {
-        let page = store.read_all(position, 1000).await?;
+    let position = fold_until(store, &mut view, 0, head).await?;
+    Ok((view, position))
+}
+
+/// Folds the log after `position` up to `until` into `view`; the position reached.
+async fn fold_until<P: Projection>(
+    store: &EventStore,
+    view: &mut P,
+    mut position: u64,
+    until: u64,
+) -> Result<u64, StorageError> {
+    while position < until {
+        let page = store.read_all(position, (until - position).min(1000) as usize).await?;
         let Some(last) = page.last() else { break };
         position = last.position;
         page.iter().for_each(|event| view.apply(event));
     }
-    Ok((view, position))
+    Ok(position)
+}
+
+/// Whether `live` equals the view rebuilt from the log at the position
+/// `live` has reached (invariant 6), and that position. The live view goes
+/// on following the log meanwhile; the rebuild follows it to where it is.
+pub async fn live_equals_replay<P: Projection + PartialEq>(
+    live: &LiveProjection<P>,
+    store: &EventStore,
+) -> Result<(bool, u64), StorageError> {
+    let mut rebuilt = P::default();
+    let mut position = 0;
+    loop {
+        let seen = live.position();
+        position = fold_until(store, &mut rebuilt, position, seen).await?;
+        if position < seen {
+            return Err(StorageError::Corrupt {
+                at: format!("position {seen}"),
+                reason: format!("a view has seen it, a replay ends at {position}"),
+            });
+        }
+        let view = live.read();
+        if live.position() == position {
+            return Ok((*view == rebuilt, position));
+        }
+    }
 }
