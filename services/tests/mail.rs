@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use chrono::{DateTime, Days, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use mail_parser::{MessageParser, MimeHeaders};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -249,6 +249,83 @@ async fn a_booking_s_mails_go_out_through_smtp_in_german_with_links_number_calen
     assert_eq!(all.len(), 3, "no mail twice");
     let ids: std::collections::BTreeSet<_> = all.iter().map(|mail| mail.message_id.clone()).collect();
     assert_eq!(ids.len(), 3);
+}
+
+/// The Sunday on which Berlin next changes its clocks, from the EU rule
+/// itself (the last Sundays of March and October), not from the code under
+/// test; and Berlin's UTC offset in hours after the change.
+fn next_clock_change() -> (NaiveDate, i64) {
+    let tomorrow = Utc::now().date_naive() + Days::new(1);
+    let last_sunday = |year: i32, month: u32| {
+        let first_of_next = NaiveDate::from_ymd_opt(year, month + 1, 1).unwrap();
+        let last = first_of_next.pred_opt().unwrap();
+        last - Days::new(u64::from(last.weekday().num_days_from_sunday()))
+    };
+    [tomorrow.year(), tomorrow.year() + 1]
+        .into_iter()
+        .flat_map(|year| [(last_sunday(year, 3), 2), (last_sunday(year, 10), 1)])
+        .find(|(sunday, _)| *sunday >= tomorrow)
+        .unwrap()
+}
+
+/// A confirmation's calendar entry puts 08:00 office time at the right UTC
+/// instant on both sides of a clock change: the Saturday before and the
+/// Sunday of it differ by an hour in UTC, not in local time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calendar_entries_keep_the_office_time_across_a_clock_change() {
+    let receiver = SmtpReceiver::start().await;
+    let app = TestApp::spawn_configured(Backend::Sqlite, |config| {
+        config.mail = smtp(&receiver);
+        config.booking_horizon_days = 366;
+    })
+    .await;
+    setup(&app).await;
+    let (sunday, offset_after) = next_clock_change();
+    let saturday = sunday.pred_opt().unwrap();
+    for (n, (day, offset)) in [(saturday, 3 - offset_after), (sunday, offset_after)]
+        .into_iter()
+        .enumerate()
+    {
+        let capacity = json!({"date": day.to_string(), "from": "08:00", "to": "09:00", "unit_minutes": 12, "lanes": 1});
+        let (status, answer) = app
+            .staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", capacity)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let start = format!("{day}T08:00:00+{offset:02}:00");
+        let body = json!({"office": "stadtmitte", "services": ["reisepass"], "start": start,
+                          "citizen": {"name": "Erika Mustermann", "email": format!("dst{n}@example.org")}});
+        let (status, answer) = app.send(Method::POST, "/api/v1/bookings", None, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        assert_eq!(answer["start"], start, "answered in the office's offset of that day");
+        let booking = answer["booking_id"].as_str().unwrap();
+        let confirm = app.link_token(booking, "confirm_booking").await;
+        press(&app, &format!("{}/links/{confirm}", app.base)).await;
+
+        let mails = receiver.wait_for(2 * (n + 1)).await;
+        let confirmation = mails
+            .iter()
+            .map(parse)
+            .find(|mail| mail.to == format!("dst{n}@example.org") && !mail.parts.is_empty())
+            .expect("the confirmation");
+        assert!(
+            confirmation.text.contains("08:00 bis 08:12 Uhr"),
+            "{}",
+            confirmation.text
+        );
+        let (_, ics, _) = confirmation
+            .parts
+            .iter()
+            .find(|(kind, _, _)| kind == "text/calendar")
+            .expect("an .ics attachment");
+        let ics = String::from_utf8(ics.clone()).unwrap();
+        let utc = day.format("%Y%m%d").to_string();
+        let (start_hour, end) = (8 - offset, format!("{:02}1200Z", 8 - offset));
+        assert!(
+            ics.contains(&format!("DTSTART:{utc}T{start_hour:02}0000Z")),
+            "{day}: {ics}"
+        );
+        assert!(ics.contains(&format!("DTEND:{utc}T{end}")), "{day}: {ics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
