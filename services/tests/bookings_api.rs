@@ -181,6 +181,67 @@ async fn a_citizen_holds_at_most_three_open_bookings(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "others are not affected");
 }
 
+/// Anti-hoarding and waiting numbers under concurrency: one address asking
+/// for 20 slots at once gets three, the rest a clear refusal; confirmations
+/// racing on one office-day get distinct waiting numbers.
+async fn racing_requests_of_one_citizen_get_three_and_racing_confirmations_distinct_numbers(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    office_with_capacity(&app, 5).await;
+    let start = |n: usize| at(7, &format!("{:02}:{:02}", 8 + n * 12 / 60, n * 12 % 60));
+    let ask = |n: usize, email: String| {
+        let app = app.clone();
+        tokio::spawn(async move { book(&app, booking(&["personalausweis"], start(n), &email)).await })
+    };
+    let hoarding: Vec<_> = (0..20).map(|n| ask(n, "erika@example.org".into())).collect();
+    let (mut booked, mut refused) = (Vec::new(), 0);
+    for request in hoarding {
+        let (status, answer) = request.await.unwrap();
+        match status {
+            StatusCode::CREATED => booked.push(answer["booking_id"].as_str().unwrap().to_owned()),
+            StatusCode::CONFLICT => {
+                assert!(
+                    answer["type"].as_str().unwrap().ends_with("/too-many-open-bookings"),
+                    "{answer}"
+                );
+                refused += 1;
+            }
+            other => panic!("{other}: {answer}"),
+        }
+    }
+    assert_eq!((booked.len(), refused), (3, 17));
+
+    let others: Vec<_> = (0..30)
+        .map(|n| ask(n % 20, format!("citizen{n}@example.org")))
+        .collect();
+    for request in others {
+        let (status, answer) = request.await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        booked.push(answer["booking_id"].as_str().unwrap().to_owned());
+    }
+    let mut confirmations = Vec::new();
+    for booking in &booked {
+        let token = app.link_token(booking, "confirm_booking").await;
+        let app = app.clone();
+        confirmations.push(tokio::spawn(async move {
+            app.send(Method::POST, &format!("/api/v1/links/{token}"), None, None)
+                .await
+        }));
+    }
+    let mut numbers = HashSet::new();
+    for confirmation in confirmations {
+        let (status, answer) = confirmation.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["outcome"], "done", "{answer}");
+        let number = answer["booking"]["number"].as_str().unwrap().to_owned();
+        assert!(
+            (1..=4).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit()),
+            "{number}"
+        );
+        assert!(numbers.insert(number.clone()), "waiting number {number} twice");
+    }
+    assert_eq!(numbers.len(), 33);
+}
+
 /// A request for a slot nobody could take is refused before anything of the
 /// citizen is stored: the vault has no envelope for them afterwards.
 async fn a_refused_request_leaves_nothing_of_the_citizen(backend: Backend) {
@@ -451,6 +512,7 @@ on_both_backends!(
     a_booking_holds_its_units_and_answers_in_office_time,
     bad_requests_are_refused_with_reasons,
     a_citizen_holds_at_most_three_open_bookings,
+    racing_requests_of_one_citizen_get_three_and_racing_confirmations_distinct_numbers,
     a_refused_request_leaves_nothing_of_the_citizen,
     a_booking_storm_books_each_unit_exactly_once,
     a_release_storm_racing_the_publication_books_each_unit_once,

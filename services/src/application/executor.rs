@@ -14,8 +14,13 @@ use terminagent_eventstore::{AppendError, Condition, EventStore, ExpectedVersion
 
 use super::stream_memory::{REMEMBERED_STREAMS, StreamMemory, StreamSnapshot};
 
-/// How often a decision is re-made after losing a race before giving up.
-const MAX_ATTEMPTS: usize = 8;
+/// How long a decision is made again after losing races before it gives up.
+/// Each lost race is another decision on the same streams that went through,
+/// so the streams move on; but a hot stream (an office-day's waiting numbers,
+/// which every confirmation of that day takes the next of) may see dozens
+/// at once, and one decision may lose many times in a row. A count of
+/// attempts gave up under such bursts; time does not depend on their size.
+const CONTENTION_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The current time, as an argument the domain never reads itself.
 pub trait Clock: Send + Sync {
@@ -134,7 +139,11 @@ impl Executor {
         D: Decider,
         D::Event: DomainEvent + Send + Sync + 'static,
     {
-        for attempt in 0..MAX_ATTEMPTS {
+        let began = tokio::time::Instant::now();
+        for attempt in 0.. {
+            if attempt > 0 && began.elapsed() >= CONTENTION_BUDGET {
+                break;
+            }
             let new_streams = match first_read {
                 FirstRead::Remembered { new_streams } if attempt == 0 => Some(new_streams),
                 _ => None,
