@@ -14,12 +14,15 @@ use terminagent_eventstore::{AppendError, Condition, EventStore, ExpectedVersion
 
 use super::stream_memory::{REMEMBERED_STREAMS, StreamMemory, StreamSnapshot};
 
-/// How long a decision is made again after losing races before it gives up.
-/// Each lost race is another decision on the same streams that went through,
-/// so the streams move on; but a hot stream (an office-day's waiting numbers,
-/// which every confirmation of that day takes the next of) may see dozens
-/// at once, and one decision may lose many times in a row. A count of
-/// attempts gave up under such bursts; time does not depend on their size.
+/// A decision that loses races is made again until it has tried this often
+/// *and* this long. Each lost race is another decision on the same streams
+/// that went through, so the streams move on; giving up is for streams that
+/// truly do not. Neither bound alone will do: a hot stream (an office-day's
+/// waiting numbers, which every confirmation of that day takes the next of)
+/// may see dozens of decisions at once, so one may lose many times within
+/// moments; and a log whose writes queue (SQLite's one writer in a storm) may
+/// take seconds for a few attempts.
+const MIN_ATTEMPTS: usize = 8;
 const CONTENTION_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The current time, as an argument the domain never reads itself.
@@ -141,7 +144,7 @@ impl Executor {
     {
         let began = tokio::time::Instant::now();
         for attempt in 0.. {
-            if attempt > 0 && began.elapsed() >= CONTENTION_BUDGET {
+            if attempt >= MIN_ATTEMPTS && began.elapsed() >= CONTENTION_BUDGET {
                 break;
             }
             let new_streams = match first_read {
