@@ -114,12 +114,18 @@ impl Application {
                 None => tracing::info!("demo catalogue not seeded: the log already holds events"),
             }
         }
-        let link_secret = store
-            .vault()
-            .installation_secret(LinkSecret::NAME)
-            .await
-            .map(LinkSecret::new)
-            .map_err(|source| StartError::Secret(source.to_string()))?;
+        let link_secret = match &config.link_secret_file {
+            Some(path) => {
+                warn_if_others_may_read(path);
+                LinkSecret::from_file(path).map_err(|source| StartError::Secret(source.to_string()))?
+            }
+            None => store
+                .vault()
+                .installation_secret(LinkSecret::NAME)
+                .await
+                .map(LinkSecret::new)
+                .map_err(|source| StartError::Secret(source.to_string()))?,
+        };
         let catalogue = Arc::new(LiveProjection::spawn(store.clone()));
         let links = Arc::new(LiveProjection::spawn(store.clone()));
         let availability = Arc::new(LiveProjection::spawn(store.clone()));
@@ -233,6 +239,20 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await
+    }
+}
+
+/// The link secret makes every link: a file others may read deserves a word.
+fn warn_if_others_may_read(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(metadata) = std::fs::metadata(path)
+        && metadata.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{:o}", metadata.permissions().mode() & 0o777),
+            "the link secret file can be read by other users; `chmod 600` it"
+        );
     }
 }
 

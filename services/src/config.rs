@@ -71,6 +71,13 @@ pub struct RunArgs {
     /// Bearer token for staff and operations endpoints; unset: they answer 401.
     #[arg(long, env = "TERMINAGENT_ADMIN_TOKEN", value_parser = AdminToken::parse)]
     pub admin_token: Option<AdminToken>,
+    /// File holding the key of every mail link and check-in code (64 hex
+    /// digits, e.g. `openssl rand -hex 32`), shared by all processes; unset:
+    /// the key is kept in the database, where a copy of the database could
+    /// make working links. Choose before going live: another key voids the
+    /// links of mails already sent.
+    #[arg(long, env = "TERMINAGENT_LINK_SECRET_FILE")]
+    pub link_secret_file: Option<PathBuf>,
     /// Seed a demo catalogue if the log is empty.
     #[arg(long, env = "TERMINAGENT_DEMO", default_value_t = false,
           action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
@@ -143,6 +150,8 @@ pub struct Config {
     /// None: derived from the bound address once it is known.
     pub public_url: Option<PublicUrl>,
     pub admin_token: Option<AdminToken>,
+    /// None: the link secret lives in the database.
+    pub link_secret_file: Option<PathBuf>,
     pub demo: bool,
     pub proposal_ttl: Duration,
     pub confirm_ttl: Duration,
@@ -213,6 +222,7 @@ impl Config {
             bind: args.bind,
             public_url: args.public_url,
             admin_token: args.admin_token,
+            link_secret_file: args.link_secret_file,
             demo: args.demo,
             proposal_ttl: args.proposal_ttl,
             confirm_ttl: args.confirm_ttl,
@@ -371,6 +381,7 @@ mod tests {
         assert_eq!(config.bind, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.public_url, None);
         assert!(config.admin_token.is_none() && !config.demo && config.rate_limit_per_minute.is_none());
+        assert_eq!(config.link_secret_file, None);
         assert_eq!(config.proposal_ttl, Duration::from_secs(48 * 3600));
         assert_eq!(config.confirm_ttl, Duration::from_secs(2 * 3600));
         assert_eq!(config.mail_claim_lease, Duration::from_secs(60));
@@ -389,6 +400,7 @@ mod tests {
             "--public-url=https://termine.example.org/",
             "--admin-token=s3cret",
             "--demo",
+            "--link-secret-file=/etc/terminagent/links.key",
             "--proposal-ttl=2s",
             "--confirm-ttl=30m",
             "--mail-claim-lease=2m",
@@ -417,6 +429,10 @@ mod tests {
         assert_eq!(config.public_url.unwrap().as_str(), "https://termine.example.org");
         assert!(config.admin_token.unwrap().matches("s3cret"));
         assert!(config.demo);
+        assert_eq!(
+            config.link_secret_file,
+            Some(PathBuf::from("/etc/terminagent/links.key"))
+        );
         assert_eq!(config.proposal_ttl, Duration::from_secs(2));
         assert_eq!(config.confirm_ttl, Duration::from_secs(1800));
         assert_eq!(config.mail_claim_lease, Duration::from_secs(120));

@@ -5,6 +5,11 @@
 //! the installation's link secret. Mails are written from the log, which keeps
 //! only token hashes: the mailer re-derives the token from the event, so a
 //! crash between event and mail loses no link.
+//!
+//! Whoever holds the secret can make every link, so where it lives matters:
+//! by default in the database beside the log (the embedded default needs
+//! nothing set up), or, with `--link-secret-file`, in a file of the
+//! operator's, so that a copy of the database cannot act on anyone's links.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -37,6 +42,28 @@ impl LinkSecret {
 
     pub fn new(bytes: [u8; TOKEN_BYTES]) -> Self {
         LinkSecret(bytes)
+    }
+
+    /// The secret kept in a file outside the database: 64 hexadecimal digits
+    /// (256 bits, e.g. from `openssl rand -hex 32`), whitespace around them
+    /// ignored. Every process of an installation reads the same file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, LinkSecretFileError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| LinkSecretFileError::Unreadable {
+            path: shown.clone(),
+            source,
+        })?;
+        let digits = text.trim();
+        let malformed = || LinkSecretFileError::Malformed { path: shown.clone() };
+        if digits.len() != 2 * TOKEN_BYTES || !digits.bytes().all(|digit| digit.is_ascii_hexdigit()) {
+            return Err(malformed());
+        }
+        let mut bytes = [0u8; TOKEN_BYTES];
+        for (byte, pair) in bytes.iter_mut().zip(digits.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| malformed())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| malformed())?;
+        }
+        Ok(LinkSecret(bytes))
     }
 
     /// The token of `action` on `subject` (e.g. a booking id): the same every
@@ -80,6 +107,17 @@ impl std::fmt::Debug for LinkSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LinkSecret(…)")
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkSecretFileError {
+    #[error(
+        "cannot read the link secret file {path}: {source}; create it with `openssl rand -hex 32 > {path}` \
+         and give every process of the installation the same file"
+    )]
+    Unreadable { path: String, source: std::io::Error },
+    #[error("the link secret file {path} must hold 64 hexadecimal digits (256 bits), e.g. from `openssl rand -hex 32`")]
+    Malformed { path: String },
 }
 
 impl LinkToken {
@@ -135,6 +173,32 @@ mod tests {
 
     fn secret(byte: u8) -> LinkSecret {
         LinkSecret::new([byte; TOKEN_BYTES])
+    }
+
+    #[test]
+    fn a_secret_file_holds_64_hex_digits() {
+        let dir = std::env::temp_dir().join(format!("terminagent-secret-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("links.key");
+        std::fs::write(&path, format!("  {}\n", "0a".repeat(32))).unwrap();
+        let read = LinkSecret::from_file(&path).unwrap();
+        assert_eq!(
+            read.token("b", "confirm_booking").as_str(),
+            secret(10).token("b", "confirm_booking").as_str()
+        );
+        for bad in [
+            "0a".repeat(31),
+            "0a".repeat(33),
+            format!("{}zz", "0a".repeat(31)),
+            "ä".repeat(32),
+        ] {
+            std::fs::write(&path, &bad).unwrap();
+            let error = LinkSecret::from_file(&path).unwrap_err().to_string();
+            assert!(error.contains("64 hexadecimal digits"), "{bad}: {error}");
+        }
+        let missing = LinkSecret::from_file(&dir.join("missing")).unwrap_err().to_string();
+        assert!(missing.contains("openssl rand -hex 32"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -189,6 +189,35 @@ async fn unconfirmed_bookings_lapse_and_free_their_units(backend: Backend) {
     book(&app, "09:00", "max@example.org").await;
 }
 
+/// With `--link-secret-file` the key of every link is the operator's file,
+/// not the database's: links made with the file's key act, links made with
+/// the key the database would hold do not.
+async fn links_are_made_with_the_secret_file_when_one_is_given(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("terminagent-links-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("links.key");
+    std::fs::write(&path, format!("{}\n", "5c".repeat(32))).unwrap();
+    let app = TestApp::spawn_configured(backend, |config| config.link_secret_file = Some(path.clone())).await;
+    setup(&app).await;
+    let booking = book(&app, "08:00", "erika@example.org").await;
+
+    let from_file = terminagent::links::LinkSecret::new([0x5c; 32]).token(&booking, "confirm_booking");
+    assert_eq!(
+        link_state(&app, from_file.as_str()).await,
+        json!({"action": "confirm_booking", "state": "open"})
+    );
+    let from_database = app.link_token(&booking, "confirm_booking").await;
+    let (status, _) = app
+        .send(Method::GET, &format!("/api/v1/links/{from_database}"), None, None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the database's key makes no working link"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(super::Backend::Postgres).await } )* }
@@ -199,5 +228,6 @@ macro_rules! on_both_backends {
 on_both_backends!(
     confirm_and_cancel_links_act_once,
     unknown_links_are_404,
-    unconfirmed_bookings_lapse_and_free_their_units
+    unconfirmed_bookings_lapse_and_free_their_units,
+    links_are_made_with_the_secret_file_when_one_is_given,
 );

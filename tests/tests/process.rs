@@ -151,6 +151,18 @@ async fn bad_command_lines_get_one_readable_line() {
     assert_eq!(log.lines().count(), 1, "one line, no backtrace: {log}");
     assert!(log.contains("use sqlite://PATH or postgres://"), "{log}");
 
+    let missing_key = dir.path().join("links.key");
+    let args = [
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--link-secret-file",
+        missing_key.to_str().unwrap(),
+    ];
+    let (status, log) = run_to_end(dir.path(), &args).await;
+    assert_eq!(status.code(), Some(1));
+    assert!(log.contains("openssl rand -hex 32"), "says how to make one: {log}");
+
     let refused = format!("postgres://postgres@127.0.0.1:{}/x", closed_port());
     let (status, log) = run_to_end(dir.path(), &["migrate", "--database-url", &refused]).await;
     assert_eq!(status.code(), Some(1));
