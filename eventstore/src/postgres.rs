@@ -64,7 +64,7 @@ impl Default for PgStoreOptions {
         PgStoreOptions {
             max_connections: 16,
             sequencer_poll: Duration::from_millis(50),
-            sequencer_min_gap: Duration::from_millis(20),
+            sequencer_min_gap: Duration::from_millis(50),
         }
     }
 }
