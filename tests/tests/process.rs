@@ -120,6 +120,49 @@ async fn split_process_with_nats_reports_the_bus_and_survives_its_absence() {
     assert!(app.terminate().await.success());
 }
 
+/// The store's check is real: a database that goes away makes the process
+/// unready (alive all the same), and SIGTERM still ends it cleanly.
+#[tokio::test]
+async fn a_lost_database_makes_the_process_unready() {
+    let db = TestDatabase::new(Backend::Postgres).await.unwrap();
+    let dir = Scratch::new();
+    let app = Running::start(
+        dir.path(),
+        &["serve", "--bind", "127.0.0.1:0", "--database-url", db.url()],
+    )
+    .await;
+    let (status, readiness) = get_json(&app.url("/readyz")).await;
+    assert_eq!(status, 200, "{readiness}");
+
+    let name = db
+        .url()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let admin = db.url().replace(&format!("/{name}"), "/postgres");
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+
+    let (status, readiness) = get_json(&app.url("/readyz")).await;
+    assert_eq!(status, 503, "{readiness}");
+    assert_eq!(check(&readiness, "store")["ok"], false, "{readiness}");
+    assert_eq!(
+        reqwest::get(app.url("/healthz")).await.unwrap().status(),
+        200,
+        "still alive"
+    );
+    assert!(app.terminate().await.success());
+}
+
 #[tokio::test]
 async fn unreachable_smtp_makes_the_process_unready() {
     let dir = Scratch::new();
