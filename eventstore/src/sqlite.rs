@@ -77,7 +77,8 @@ impl SqliteEventStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        // The writer created the file; readers wait for its write lock no longer than it does.
+        // The writer created the file. WAL readers wait only in rare moments
+        // (recovery, a checkpoint restarting the WAL); as long as the writer would.
         let readers = r2d2::Pool::builder()
             .max_size(READERS)
             .min_idle(Some(0))
