@@ -525,17 +525,24 @@ impl PgEventStore {
             return self.sequence_now().await;
         };
         loop {
-            let head = self.sequence_now().await?;
-            let waiting: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM events e WHERE e.home AND e.seq <= $1 \
-                   AND (e.tx, e.seq) > coalesce((SELECT (s.last_tx, s.last_seq) FROM log_segments s \
-                        ORDER BY s.first_position DESC LIMIT 1), (0::bigint, 0::bigint)))",
+            self.sequence_now().await?;
+            // The head is read with the check: another sweep (the background
+            // sequencer, another process) may have numbered what this one
+            // could not yet, and the head this sweep saw would then stop short
+            // of events the check finds numbered.
+            let (waiting, head): (bool, i64) = sqlx::query_as(
+                "WITH newest AS (SELECT s.last_tx, s.last_seq, s.last_position FROM log_segments s \
+                                 ORDER BY s.first_position DESC LIMIT 1) \
+                 SELECT EXISTS (SELECT 1 FROM events e WHERE e.home AND e.seq <= $1 \
+                          AND (e.tx, e.seq) > coalesce((SELECT (n.last_tx, n.last_seq) FROM newest n), \
+                                                       (0::bigint, 0::bigint))), \
+                        coalesce((SELECT n.last_position FROM newest n), 0)",
             )
             .bind(newest)
             .fetch_one(&self.inner.pool)
             .await?;
             if !waiting {
-                return Ok(head);
+                return Ok(head as u64);
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }

@@ -522,6 +522,58 @@ async fn reader_never_skips_an_older_transaction_that_commits_last(db: &TestData
     assert_eq!(&everything[..second_read.len()], &second_read[..]);
 }
 
+/// Postgres only: on SQLite, with one writer at a time, nothing commits
+/// behind an open transaction and positions need no sweep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_catch_up_covers_what_another_sweep_numbered() {
+    let db = TestDatabase::new(Backend::Postgres).await.expect("Postgres for tests");
+    catch_up_covers_what_another_sweep_numbered(&db).await;
+}
+
+/// Read-your-writes: the head `catch_up` returns covers every event
+/// committed before it began, also when another process's sweep numbers
+/// them meanwhile (here: a second store sweeping in a loop, while an older
+/// transaction holds the events back until moments later).
+async fn catch_up_covers_what_another_sweep_numbered(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+
+    let other = db.store(StoreOptions::default()).await.unwrap();
+    let sweeping = tokio::spawn(async move {
+        loop {
+            other.catch_up().await.unwrap();
+        }
+    });
+    for round in 0..30 {
+        let mut old = UncommittedAppend::begin(&store, db.url()).await.unwrap();
+        old.take_transaction_id().await.unwrap();
+        let young = {
+            let store = store.clone();
+            tokio::spawn(async move { store.append(&[event(&["young"], json!({ "round": round }))], &[]).await })
+        };
+        wait_until_finished(&young, "the young writer commits while the old one is open").await;
+        let catching = {
+            let store = store.clone();
+            tokio::spawn(async move { store.catch_up().await })
+        };
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        old.append(&[event(&["old"], json!({ "round": round }))]).await.unwrap();
+        old.commit().await.unwrap();
+        young.await.unwrap().unwrap();
+        let head = catching.await.unwrap().unwrap();
+        let young_position = read_everything(&store)
+            .await
+            .iter()
+            .find(|e| e.event.streams == ["young"] && e.event.data.to_value()["round"] == round)
+            .map(|e| e.position)
+            .unwrap();
+        assert!(
+            head >= young_position,
+            "round {round}: head {head} stops short of {young_position}"
+        );
+    }
+    sweeping.abort();
+}
+
 /// Invariant 2 under load: 8 writers × 5,000 events, one live subscriber.
 async fn subscriber_sees_each_event_of_eight_concurrent_writers_exactly_once(db: &TestDatabase) {
     const WRITERS: usize = 8;

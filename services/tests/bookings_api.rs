@@ -232,7 +232,10 @@ async fn racing_requests_of_one_citizen_get_three_and_racing_confirmations_disti
         let (status, answer) = confirmation.await.unwrap();
         assert_eq!(status, StatusCode::OK, "{answer}");
         assert_eq!(answer["outcome"], "done", "{answer}");
-        let number = answer["booking"]["number"].as_str().unwrap().to_owned();
+        let number = answer["booking"]["number"]
+            .as_str()
+            .expect(&answer.to_string())
+            .to_owned();
         assert!(
             (1..=4).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit()),
             "{number}"
