@@ -35,6 +35,8 @@ use problem::Problem;
 
 /// Longest request body accepted (API.md: 413 beyond).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The largest refused body still read to its end before the 413 goes out.
+const DRAINED_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -173,9 +175,16 @@ async fn refuse_oversized_bodies(request: Request<axum::body::Body>, next: axum:
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+    if let Some(length) = announced.filter(|length| *length > MAX_BODY_BYTES as u64) {
         // People submitting a page's form get a page, programs a problem.
-        return if request.uri().path().starts_with("/api/") {
+        let for_programs = request.uri().path().starts_with("/api/");
+        // Read what is still coming before answering: closing on unread
+        // bytes resets the connection, and the client sees that instead of
+        // the 413. Past a bound, the connection is not worth it.
+        if length <= DRAINED_BODY_BYTES as u64 {
+            let _ = axum::body::to_bytes(request.into_body(), DRAINED_BODY_BYTES).await;
+        }
+        return if for_programs {
             extract::body_too_large().into_response()
         } else {
             pages::body_too_large_page()
