@@ -234,7 +234,7 @@ async fn racing_requests_of_one_citizen_get_three_and_racing_confirmations_disti
         assert_eq!(answer["outcome"], "done", "{answer}");
         let number = answer["booking"]["number"]
             .as_str()
-            .expect(&answer.to_string())
+            .unwrap_or_else(|| panic!("a confirmed booking shows its number: {answer}"))
             .to_owned();
         assert!(
             (1..=4).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit()),
