@@ -167,6 +167,12 @@ fn public_writes(state: AppState) -> Router<AppState> {
         ))
 }
 
+/// Whether `path` belongs to the JSON API, whose errors are problems; the
+/// rest are pages for people, whose errors are German pages.
+pub(crate) fn answers_programs(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
 /// 413 for a body announced larger than [`MAX_BODY_BYTES`], on every route,
 /// also on those that read no body; the extractors refuse a larger body that
 /// was not announced.
@@ -177,7 +183,7 @@ async fn refuse_oversized_bodies(request: Request<axum::body::Body>, next: axum:
         .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
     if let Some(length) = announced.filter(|length| *length > MAX_BODY_BYTES as u64) {
         // People submitting a page's form get a page, programs a problem.
-        let for_programs = request.uri().path().starts_with("/api/");
+        let for_programs = answers_programs(request.uri().path());
         // Read what is still coming before answering: closing on unread
         // bytes resets the connection, and the client sees that instead of
         // the 413. Past a bound, the connection is not worth it.
@@ -270,7 +276,7 @@ async fn unknown_route(request: Request<axum::body::Body>) -> Response {
         .get(axum::http::header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    if wants_html && !path.starts_with("/api/") {
+    if wants_html && !answers_programs(path) {
         return pages::not_found_page();
     }
     Problem::not_found(format!("no resource at {path}")).into_response()

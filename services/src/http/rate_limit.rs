@@ -54,7 +54,7 @@ pub async fn limit_public_writes(
     {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         // People submitting a page's form get a page, programs a problem.
-        let mut response = if request.uri().path().starts_with("/api/") {
+        let mut response = if super::answers_programs(request.uri().path()) {
             let detail = format!("too many requests from your address; try again in {seconds} s");
             Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
