@@ -358,8 +358,8 @@ async fn baseline_inserts(
             let mut connection = connections.0[writer % connections.0.len()].lock().await;
             sqlx::query(
                 "INSERT INTO baseline_events (stream, version, home, seq, event_id, event_type, schema_version, streams, \
-                 recorded_at, correlation_id, causation_id, data) \
-                 VALUES ($9, $10, true, nextval('events_seq'), $1, $2, $3, $4, $5, $6, $7, $8::text::json)",
+                 recorded_at, correlation_id, causation_id, data, actor) \
+                 VALUES ($9, $10, true, nextval('events_seq'), $1, $2, $3, $4, $5, $6, $7, $8::text::json, $11)",
             )
             .bind(uuid::Uuid::from(event.event_id))
             .bind(&event.event_type)
@@ -371,6 +371,7 @@ async fn baseline_inserts(
             .bind(event.data.to_string())
             .bind(&stream)
             .bind(i as i64 + 1)
+            .bind(event.actor.as_deref())
             .execute(&mut *connection)
             .await?;
             Ok(())
@@ -389,6 +390,7 @@ fn new_event(stream: &str) -> NewEvent {
         recorded_at: Utc::now(),
         correlation_id: Some(Ulid::new()),
         causation_id: Some(Ulid::new()),
+        actor: Some("citizen".into()),
         data: json!({
             "booking": Ulid::new().to_string(),
             "office": "buergeramt-mitte",

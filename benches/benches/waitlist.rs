@@ -21,11 +21,12 @@ use terminagent::application::{Executor, SystemClock};
 use terminagent::links::LinkSecret;
 use terminagent::matcher::{MatcherProgress, MatcherService, SnapshotPolicy};
 use terminagent_benches::{Report, thousands};
+use terminagent_domain::Actor;
 use terminagent_domain::{
-    CapacityDecider, CatalogueName, CorrelationId, DomainEvent, EnvelopeId, IssuedLink, LinkAction, LocalDate,
-    LocalTime, OfficeAddress, OfficeDecider, OfficeId, OfficeTimeZone, PublishCapacity, RegisterOffice,
-    RegisterService, SealedPersonalData, ServiceDecider, ServiceId, StreamName, WeeklyWindows, WishEvent, WishId,
-    WishPolicy, WishRegistered,
+    CapacityDecider, CatalogueName, DomainEvent, EnvelopeId, IssuedLink, LinkAction, LocalDate, LocalTime,
+    OfficeAddress, OfficeDecider, OfficeId, OfficeTimeZone, PublishCapacity, RegisterOffice, RegisterService,
+    SealedPersonalData, ServiceDecider, ServiceId, StreamName, WeeklyWindows, WishEvent, WishId, WishPolicy,
+    WishRegistered,
 };
 use terminagent_eventstore::testing::TestDatabase;
 use terminagent_eventstore::{Backend, EventStore, NewEvent, StoreOptions};
@@ -68,7 +69,7 @@ async fn open(db: &TestDatabase) -> Result<EventStore> {
 }
 
 async fn catalogue(executor: &Executor) -> Result<Catalogue> {
-    let correlation = CorrelationId::from_ulid(executor.new_id());
+    let cause = executor.new_cause(Actor::Operator);
     let zone = OfficeTimeZone::parse("Europe/Berlin").expect("a known zone");
     let mut offices = Vec::new();
     for n in 0..OFFICES {
@@ -79,7 +80,7 @@ async fn catalogue(executor: &Executor) -> Result<Catalogue> {
             timezone: zone,
         };
         executor
-            .execute::<OfficeDecider>(&[StreamName::office(&command.office)], correlation, |_| command.clone())
+            .execute::<OfficeDecider>(&[StreamName::office(&command.office)], cause, |_| command.clone())
             .await?;
         offices.push(command.office);
     }
@@ -90,7 +91,7 @@ async fn catalogue(executor: &Executor) -> Result<Catalogue> {
         duration_minutes: 12,
     };
     executor
-        .execute::<ServiceDecider>(&[StreamName::service(&service)], correlation, |_| command.clone())
+        .execute::<ServiceDecider>(&[StreamName::service(&service)], cause, |_| command.clone())
         .await?;
     Ok(Catalogue { offices, service })
 }
@@ -127,6 +128,7 @@ fn wish_registered(n: u64, catalogue: &Catalogue, windows: WeeklyWindows, office
         recorded_at: now,
         correlation_id: None,
         causation_id: None,
+        actor: None,
         data: event.to_data(),
     }
 }
@@ -189,7 +191,7 @@ async fn latency(report: &mut Report, samples: usize) -> Result<()> {
 
     let office = one_office.offices[0].clone();
     let mut subscription = store.subscribe(store.catch_up().await?);
-    let correlation = CorrelationId::from_ulid(executor.new_id());
+    let cause = executor.new_cause(Actor::Operator);
     let mut latencies = Vec::with_capacity(samples);
     for sample in 0..samples + WARM_UP {
         // 60 units a day (08:00–19:48), one day after another.
@@ -201,7 +203,7 @@ async fn latency(report: &mut Report, samples: usize) -> Result<()> {
         let streams = [StreamName::office(&office), StreamName::office_day(&office, day)];
         let started = Instant::now();
         executor
-            .execute::<CapacityDecider>(&streams, correlation, |now| PublishCapacity {
+            .execute::<CapacityDecider>(&streams, cause, |now| PublishCapacity {
                 office: office.clone(),
                 date,
                 from,

@@ -109,6 +109,14 @@ ulid_id!(
     /// Ties together every event that stems from one external request.
     CorrelationId, "correlation id"
 );
+ulid_id!(
+    /// A staff member's account (admin, lead, clerk, auditor).
+    StaffId, "staff id"
+);
+ulid_id!(
+    /// A device of an office: a kiosk or a call display.
+    DeviceId, "device id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,11 +9,13 @@
 #[macro_use]
 mod macros;
 
+pub mod actor;
 pub mod booking;
 pub mod catalogue;
 pub mod citizen;
 pub mod decider;
 pub mod event;
+pub mod holidays;
 pub mod ids;
 pub mod matching;
 pub mod testing;
@@ -22,6 +24,7 @@ pub mod time;
 pub mod windows;
 pub mod wish;
 
+pub use actor::{Actor, ActorView, Cause, InvalidActor, SystemProcess};
 pub use booking::{
     Booking, BookingCancelled, BookingCommand, BookingConfirmed, BookingDecider, BookingError, BookingEvent,
     BookingInput, BookingLapsed, BookingPolicy, BookingRequestDecider, BookingRequestError, BookingRequestState,
@@ -37,8 +40,10 @@ pub use catalogue::{
 pub use citizen::{CitizenName, EmailAddress, EmailAddressError, PersonalData, PhoneNumber, PhoneNumberError};
 pub use decider::Decider;
 pub use event::{DomainEvent, EventDecodeError, EventEnvelope, StreamName, StreamNameError};
+pub use holidays::{Holiday, HolidayRegion, UnknownHolidayRegion, easter_sunday};
 pub use ids::{
-    BookingId, CorrelationId, EnvelopeId, EventId, OfficeId, ProposalId, ServiceId, SlugError, UlidIdError, WishId,
+    BookingId, CorrelationId, DeviceId, EnvelopeId, EventId, OfficeId, ProposalId, ServiceId, SlugError, StaffId,
+    UlidIdError, WishId,
 };
 pub use text::TextError;
 pub use time::{

@@ -23,6 +23,10 @@ pub struct NewEvent {
     pub recorded_at: DateTime<Utc>,
     pub correlation_id: Option<Ulid>,
     pub causation_id: Option<Ulid>,
+    /// Who caused the event, in the log's compact form (`staff:{id}`,
+    /// `device:{id}`, `operator`, `citizen`, `system`, `system:{process}`);
+    /// `None` for events written before actors were recorded.
+    pub actor: Option<String>,
     pub data: Value,
 }
 
@@ -75,6 +79,8 @@ pub struct StoredEvent {
     pub recorded_at: DateTime<Utc>,
     pub correlation_id: Option<Ulid>,
     pub causation_id: Option<Ulid>,
+    /// Who caused the event (see [`NewEvent::actor`]).
+    pub actor: Option<String>,
     pub data: EventData,
 }
 

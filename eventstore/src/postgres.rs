@@ -335,7 +335,8 @@ impl PgEventStore {
             "SELECT r.version, r.event_id, coalesce(h.event_type, r.event_type), \
                     coalesce(h.schema_version, r.schema_version), coalesce(h.streams, r.streams), \
                     coalesce(h.recorded_at, r.recorded_at), coalesce(h.correlation_id, r.correlation_id), \
-                    coalesce(h.causation_id, r.causation_id), coalesce(h.data, r.data) \
+                    coalesce(h.causation_id, r.causation_id), coalesce(h.data, r.data), \
+                    coalesce(h.actor, r.actor) AS actor \
              FROM events r LEFT JOIN events h ON NOT r.home AND h.home AND h.event_id = r.event_id \
              WHERE r.stream = $1 AND r.version > $2 ORDER BY r.version",
         )
@@ -364,14 +365,15 @@ impl PgEventStore {
         let mut lease = self.inner.hot.lease().await?;
         let mut rows = sqlx::query(
             "SELECT x.version, x.event_id, x.event_type, x.schema_version, x.streams, x.recorded_at, \
-                    x.correlation_id, x.causation_id, x.data, s.ord \
+                    x.correlation_id, x.causation_id, x.data, s.ord, x.actor \
              FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS s(stream, after, ord) \
              CROSS JOIN LATERAL ( \
                 SELECT r.version, r.event_id, coalesce(h.event_type, r.event_type) AS event_type, \
                        coalesce(h.schema_version, r.schema_version) AS schema_version, \
                        coalesce(h.streams, r.streams) AS streams, coalesce(h.recorded_at, r.recorded_at) AS recorded_at, \
                        coalesce(h.correlation_id, r.correlation_id) AS correlation_id, \
-                       coalesce(h.causation_id, r.causation_id) AS causation_id, coalesce(h.data, r.data) AS data \
+                       coalesce(h.causation_id, r.causation_id) AS causation_id, coalesce(h.data, r.data) AS data, \
+                       coalesce(h.actor, r.actor) AS actor \
                 FROM events r LEFT JOIN events h ON NOT r.home AND h.home AND h.event_id = r.event_id \
                 WHERE r.stream = s.stream AND r.version > s.after ORDER BY r.version) x \
              ORDER BY s.ord, x.version",
@@ -405,7 +407,7 @@ impl PgEventStore {
         let mut lease = self.inner.hot.lease().await?;
         let mut rows = sqlx::query(
             "SELECT e.tx, e.event_id, e.event_type, e.schema_version, e.streams, e.recorded_at, \
-                    e.correlation_id, e.causation_id, e.data, e.seq \
+                    e.correlation_id, e.causation_id, e.data, e.seq, e.actor \
              FROM events e \
              WHERE e.home AND (e.tx, e.seq) > ($1, $2) \
                AND (e.tx, e.seq) <= (SELECT s.last_tx, s.last_seq FROM log_segments s ORDER BY s.first_position DESC LIMIT 1) \
@@ -645,6 +647,7 @@ impl PgEventStore {
             recorded_at: row.try_get::<DateTime<Utc>, _>(5)?,
             correlation_id: row.try_get::<Option<Uuid>, _>(6)?.map(Ulid::from),
             causation_id: row.try_get::<Option<Uuid>, _>(7)?.map(Ulid::from),
+            actor: row.try_get("actor")?,
             data,
         })
     }
@@ -678,6 +681,7 @@ async fn call_append_one(
         bind_event(sqlx::query(include_str!("sql/pg_append_single.sql")), event)
             .bind(stream)
             .bind(expected[0])
+            .bind(event.actor.as_deref())
             .fetch_all(&mut *connection)
             .await
     } else {
@@ -687,6 +691,7 @@ async fn call_append_one(
             .bind(&event.streams)
             .bind(&expected)
             .bind(sorted)
+            .bind(event.actor.as_deref())
             .fetch_all(&mut *connection)
             .await
     }
@@ -725,6 +730,7 @@ async fn call_append_stream(
     let rows = bind_event_columns(sqlx::query(include_str!("sql/pg_append_stream.sql")), events)
         .bind(stream)
         .bind(expected)
+        .bind(actors(events))
         .fetch_all(connection)
         .await
         .map_err(AppendFailure::from_sqlx)?;
@@ -803,6 +809,7 @@ pub(crate) async fn call_append_events<'e>(
                 .map(|c| c.expected.as_number() as i64)
                 .collect::<Vec<_>>(),
         )
+        .bind(actors(events))
         .fetch_all(executor)
         .await
         .map_err(AppendFailure::from_sqlx)?;
@@ -823,6 +830,11 @@ pub(crate) async fn call_append_events<'e>(
     }
     versions.sort();
     Ok(versions)
+}
+
+/// Per event, its actor (the batch statements' last parameter).
+fn actors(events: &[NewEvent]) -> Vec<Option<&str>> {
+    events.iter().map(|e| e.actor.as_deref()).collect()
 }
 
 /// The text of a `json` column without parsing it (in the binary protocol

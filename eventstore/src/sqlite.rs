@@ -184,7 +184,7 @@ impl SqliteEventStore {
         self.reading(move |connection, upcasters| {
             let mut statement = connection.prepare_cached(
                 "SELECT position, event_id, event_type, schema_version, streams, recorded_at, correlation_id, \
-                        causation_id, data \
+                        causation_id, data, actor \
                  FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
             )?;
             let mut rows = statement.query((after as i64, limit as i64))?;
@@ -226,7 +226,7 @@ fn read_stream_on(
 ) -> Result<Vec<StreamEvent>, StorageError> {
     let mut statement = connection.prepare_cached(
         "SELECT se.version, e.event_id, e.event_type, e.schema_version, e.streams, e.recorded_at, \
-                e.correlation_id, e.causation_id, e.data \
+                e.correlation_id, e.causation_id, e.data, e.actor \
          FROM stream_events se JOIN events e ON e.position = se.position \
          WHERE se.stream = ?1 AND se.version > ?2 ORDER BY se.version",
     )?;
@@ -241,7 +241,7 @@ fn read_stream_on(
     Ok(events)
 }
 
-/// The event in columns 1–8 of `row` (column 0 is its position or version).
+/// The event in columns 1–9 of `row` (column 0 is its position or version).
 fn decode(upcasters: &Upcasters, row: &rusqlite::Row<'_>) -> Result<StoredEvent, StorageError> {
     let text = |index: usize| -> Result<&str, StorageError> { Ok(row.get_ref(index)?.as_str()?) };
     let optional_ulid = |index: usize| -> Result<Option<Ulid>, StorageError> {
@@ -264,6 +264,7 @@ fn decode(upcasters: &Upcasters, row: &rusqlite::Row<'_>) -> Result<StoredEvent,
         recorded_at,
         correlation_id: optional_ulid(6)?,
         causation_id: optional_ulid(7)?,
+        actor: row.get_ref(9)?.as_str_or_null()?.map(str::to_owned),
         data,
     })
 }
@@ -364,14 +365,15 @@ pub(crate) async fn append_on(
                 event.correlation_id.map(|id| id.to_string()),
                 event.causation_id.map(|id| id.to_string()),
                 event.data.to_string(),
+                event.actor,
             ])
         })
         .collect();
     let inserted = sqlx::query(
         "INSERT INTO events (event_id, event_type, schema_version, streams, recorded_at, correlation_id, \
-                             causation_id, data) \
+                             causation_id, data, actor) \
          SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, e.value ->> 5, \
-                e.value ->> 6, e.value ->> 7 \
+                e.value ->> 6, e.value ->> 7, e.value ->> 8 \
          FROM json_each(?1) e ORDER BY e.key",
     )
     .bind(serde_json::Value::from(rows).to_string())

@@ -23,6 +23,7 @@ fn event(streams: &[&str], data: serde_json::Value) -> NewEvent {
         recorded_at: Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap(),
         correlation_id: Some(Ulid::new()),
         causation_id: None,
+        actor: Some("operator".into()),
         data,
     }
 }
@@ -1100,6 +1101,57 @@ async fn mails_claimed_together_are_claimed_once(db: &TestDatabase) {
     assert_eq!(taken_over, unfinished, "in the order asked");
 }
 
+/// Every path that appends (one event in one stream, one event in several,
+/// a batch in one stream, a mixed batch) stores the actor, and every read
+/// gives it back; an event without one reads as none.
+async fn the_actor_is_stored_and_read_back_on_every_path(db: &TestDatabase) {
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let with = |streams: &[&str], actor: Option<&str>| NewEvent {
+        actor: actor.map(str::to_owned),
+        ..event(streams, json!({}))
+    };
+    let single = with(&["office:a"], Some("staff:01KBS4W1YQ9X0G4T2N5M8P7R6S"));
+    let several = with(
+        &["office:a", "office-day:a:2026-12-01"],
+        Some("device:01KBS4W1YQ9X0G4T2N5M8P7R6T"),
+    );
+    let batch_one_stream = [with(&["wish:b"], Some("citizen")), with(&["wish:b"], None)];
+    let mixed = [
+        with(&["wish:c"], Some("system:timer")),
+        with(&["wish:d", "citizen:e"], Some("operator")),
+    ];
+    store.append(std::slice::from_ref(&single), &[]).await.unwrap();
+    store.append(std::slice::from_ref(&several), &[]).await.unwrap();
+    store.append(&batch_one_stream, &[]).await.unwrap();
+    store.append(&mixed, &[]).await.unwrap();
+    let written: Vec<&NewEvent> = [&single, &several]
+        .into_iter()
+        .chain(batch_one_stream.iter())
+        .chain(mixed.iter())
+        .collect();
+
+    let log = read_everything(&store).await;
+    assert_eq!(
+        log.iter().map(|e| e.event.actor.clone()).collect::<Vec<_>>(),
+        written.iter().map(|e| e.actor.clone()).collect::<Vec<_>>()
+    );
+    for written in &written {
+        for stream in &written.streams {
+            let read = store.read_stream(stream, 0).await.unwrap();
+            let found = read.iter().find(|e| e.event.event_id == written.event_id).unwrap();
+            assert_eq!(
+                found.event.actor,
+                written.actor,
+                "{stream} (not the home row: {})",
+                stream != &written.streams[0]
+            );
+            let read = store.read_streams(&[(stream.as_str(), 0)]).await.unwrap();
+            let found = read[0].iter().find(|e| e.event.event_id == written.event_id).unwrap();
+            assert_eq!(found.event.actor, written.actor);
+        }
+    }
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod postgres {
@@ -1125,6 +1177,7 @@ macro_rules! conformance {
 
 conformance!(
     append_then_read_back_from_stream_and_log,
+    the_actor_is_stored_and_read_back_on_every_path,
     reading_from_any_position_gives_the_same_slice,
     failed_condition_appends_nothing_and_names_the_stream,
     retried_append_is_not_stored_twice,

@@ -76,7 +76,9 @@ pub async fn seed_if_empty(executor: &Executor) -> Result<Option<Seeded>, SeedEr
     if executor.store().catch_up().await? > 0 {
         return Ok(None);
     }
-    let correlation = terminagent_domain::CorrelationId::from_ulid(executor.new_id());
+    let cause = executor.new_cause(terminagent_domain::Actor::System(Some(
+        terminagent_domain::SystemProcess::Demo,
+    )));
     let zone = OfficeTimeZone::parse("Europe/Berlin").expect("a known zone");
     let valid = |what: &str, error: &dyn std::fmt::Display| SeedError::Refused(format!("{what}: {error}"));
 
@@ -89,7 +91,7 @@ pub async fn seed_if_empty(executor: &Executor) -> Result<Option<Seeded>, SeedEr
         };
         let streams = [StreamName::office(&command.office)];
         executor
-            .execute::<OfficeDecider>(&streams, correlation, |_| command.clone())
+            .execute::<OfficeDecider>(&streams, cause, |_| command.clone())
             .await?;
     }
     for (slug, name) in SERVICES {
@@ -100,7 +102,7 @@ pub async fn seed_if_empty(executor: &Executor) -> Result<Option<Seeded>, SeedEr
         };
         let streams = [StreamName::service(&command.service)];
         executor
-            .execute::<ServiceDecider>(&streams, correlation, |_| command.clone())
+            .execute::<ServiceDecider>(&streams, cause, |_| command.clone())
             .await?;
     }
 
@@ -113,7 +115,7 @@ pub async fn seed_if_empty(executor: &Executor) -> Result<Option<Seeded>, SeedEr
                 let streams = [StreamName::office(&office), StreamName::office_day(&office, date)];
                 let date = LocalDate::try_from(date).map_err(|e| valid("date", &e))?;
                 let published = executor
-                    .execute::<CapacityDecider>(&streams, correlation, |now| PublishCapacity {
+                    .execute::<CapacityDecider>(&streams, cause, |now| PublishCapacity {
                         office: office.clone(),
                         date,
                         from,

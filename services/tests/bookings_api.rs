@@ -100,6 +100,7 @@ async fn a_booking_holds_its_units_and_answers_in_office_time(backend: Backend) 
     let events = app.all_events().await;
     let requested: Vec<&Value> = events.iter().filter(|e| e["type"] == "booking.requested").collect();
     assert_eq!(requested.len(), 3);
+    assert!(requested.iter().all(|e| e["actor"] == json!({"kind": "citizen"})));
     assert_eq!(
         requested[0]["data"]["citizen"]
             .as_object()

@@ -264,6 +264,7 @@ async fn audit_trail_pages_through_the_log(backend: Backend) {
     assert_eq!(first["streams"], json!(["office:stadtmitte"]));
     assert_eq!(first["data"]["timezone"], "Europe/Berlin");
     assert!(first["recorded_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(first["actor"], json!({"kind": "operator"}), "the admin token is the operator's");
 
     let (_, second) = app.get("/api/v1/events?after=1&limit=1").await;
     assert_eq!(second["events"][0]["position"], 2);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use terminagent::application::{ExecuteError, Executor, FirstRead, SystemClock};
-use terminagent_domain::{CorrelationId, Decider, DomainEvent, OfficeId, StreamName};
+use terminagent_domain::{Actor, Cause, CorrelationId, Decider, DomainEvent, OfficeId, StreamName};
 use terminagent_eventstore::testing::TestDatabase;
 use terminagent_eventstore::{Backend, StoreOptions};
 
@@ -141,6 +141,7 @@ async fn append(executor: &Executor, event: TicketEvent) {
                 recorded_at: executor.now(),
                 correlation_id: None,
                 causation_id: None,
+                actor: None,
                 data: event.to_data(),
             }],
             &[],
@@ -159,7 +160,7 @@ async fn take(
         .execute_on_state::<TicketDecider>(
             streams,
             first_read,
-            CorrelationId::from_ulid(ulid::Ulid::new()),
+            Cause::new(CorrelationId::from_ulid(ulid::Ulid::new()), Actor::Operator),
             |_, _| command(),
         )
         .await

@@ -21,11 +21,12 @@ use terminagent::links::LinkSecret;
 use terminagent::matcher::MatcherService;
 use terminagent::projections::{AvailabilityView, LiveProjection, rebuild};
 use terminagent::waitlist::Waitlist;
+use terminagent_domain::Actor;
 use terminagent_domain::{
     BookingCommand, BookingDecider, BookingId, BookingInput, CancelBooking, CapacityDecider, CatalogueName,
-    CitizenName, CorrelationId, DomainEvent, EmailAddress, LocalDate, LocalTime, OfficeAddress, OfficeDecider,
-    OfficeId, OfficeTimeZone, PersonalData, ProposalId, PublishCapacity, RegisterOffice, RegisterService,
-    ServiceDecider, ServiceId, StreamName, UnitRef, WeeklyWindows, WishDecider, WishEvent, WishId, WishPolicy,
+    CitizenName, DomainEvent, EmailAddress, LocalDate, LocalTime, OfficeAddress, OfficeDecider, OfficeId,
+    OfficeTimeZone, PersonalData, ProposalId, PublishCapacity, RegisterOffice, RegisterService, ServiceDecider,
+    ServiceId, StreamName, UnitRef, WeeklyWindows, WishDecider, WishEvent, WishId, WishPolicy,
 };
 use terminagent_eventstore::testing::TestDatabase;
 use terminagent_eventstore::{Backend, EventStore, LogEvent, StoreOptions};
@@ -123,7 +124,7 @@ impl World {
             policy,
             snapshots: terminagent::matcher::SnapshotPolicy::default(),
         };
-        let correlation = CorrelationId::from_ulid(executor.new_id());
+        let cause = executor.new_cause(Actor::Operator);
         for office in OFFICES {
             let command = RegisterOffice {
                 office: OfficeId::parse(office).unwrap(),
@@ -132,7 +133,7 @@ impl World {
                 timezone: OfficeTimeZone::parse("Europe/Berlin").unwrap(),
             };
             executor
-                .execute::<OfficeDecider>(&[StreamName::office(&command.office)], correlation, |_| command.clone())
+                .execute::<OfficeDecider>(&[StreamName::office(&command.office)], cause, |_| command.clone())
                 .await
                 .unwrap();
         }
@@ -143,9 +144,7 @@ impl World {
                 duration_minutes: minutes,
             };
             executor
-                .execute::<ServiceDecider>(&[StreamName::service(&command.service)], correlation, |_| {
-                    command.clone()
-                })
+                .execute::<ServiceDecider>(&[StreamName::service(&command.service)], cause, |_| command.clone())
                 .await
                 .unwrap();
         }
@@ -194,7 +193,7 @@ impl World {
     }
 
     async fn apply(&mut self, op: &Op) {
-        let correlation = CorrelationId::from_ulid(self.executor.new_id());
+        let cause = self.executor.new_cause(Actor::Operator);
         match *op {
             Op::Wish {
                 citizen,
@@ -221,7 +220,7 @@ impl World {
                     citizen: World::citizen(citizen),
                 };
                 // A duplicate wish is refused; that is part of the game.
-                if let Ok(wish) = register_wish(&self.executor, &self.secret, correlation, request).await {
+                if let Ok(wish) = register_wish(&self.executor, &self.secret, cause, request).await {
                     self.wishes.push(wish);
                 }
             }
@@ -239,7 +238,7 @@ impl World {
                 // Capacity overlapping what a lane has is refused; that is part of the game.
                 let _ = self
                     .executor
-                    .execute::<CapacityDecider>(&streams, correlation, |now| PublishCapacity {
+                    .execute::<CapacityDecider>(&streams, cause, |now| PublishCapacity {
                         office: office.clone(),
                         date,
                         from,
@@ -268,7 +267,7 @@ impl World {
                     &self.availability,
                     &self.secret,
                     policy,
-                    correlation,
+                    cause,
                     request,
                     None,
                 )
@@ -282,7 +281,7 @@ impl World {
                 let booking = bookings[pick % bookings.len()];
                 let _ = self
                     .executor
-                    .execute::<BookingDecider>(&[StreamName::booking(&booking)], correlation, |now| {
+                    .execute::<BookingDecider>(&[StreamName::booking(&booking)], cause, |now| {
                         BookingCommand::Cancel(CancelBooking { booking, now })
                     })
                     .await;
@@ -299,14 +298,14 @@ impl World {
                     Op::Accept { .. } => WishAnswer::Accept { wish, proposal },
                     _ => WishAnswer::Decline { wish, proposal },
                 };
-                let _ = answer_wish(&self.executor, &self.secret, correlation, answer).await;
+                let _ = answer_wish(&self.executor, &self.secret, cause, answer).await;
             }
             Op::End { pick } => {
                 if self.wishes.is_empty() {
                     return;
                 }
                 let wish = self.wishes[pick % self.wishes.len()];
-                let _ = answer_wish(&self.executor, &self.secret, correlation, WishAnswer::End { wish }).await;
+                let _ = answer_wish(&self.executor, &self.secret, cause, WishAnswer::End { wish }).await;
             }
             Op::Advance { minutes } => {
                 *self.clock.0.lock().unwrap() += Duration::minutes(minutes);

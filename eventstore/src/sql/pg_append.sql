@@ -2,12 +2,12 @@
 -- $1..$7: per event (id, type, schema version, recorded at, correlation,
 -- causation, data); $8/$9: per (event, stream) link, 1-based event index and
 -- stream, the event's first link being its home row; $10/$11: conditions
--- (stream, version it must be at now).
+-- (stream, version it must be at now); $12: per event, its actor.
 -- Answers one row per appended stream (stream, last version), or — when a
 -- condition fails — one row naming it, and then nothing was written.
 WITH input AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::text[])
-        WITH ORDINALITY AS i(event_id, event_type, schema_version, recorded_at, correlation_id, causation_id, data, ord)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::text[], $12::text[])
+        WITH ORDINALITY AS i(event_id, event_type, schema_version, recorded_at, correlation_id, causation_id, data, actor, ord)
 ), links AS (
     SELECT * FROM unnest($8::int4[], $9::text[]) WITH ORDINALITY AS l(ord, stream, link)
 ), bases AS MATERIALIZED (
@@ -31,7 +31,7 @@ WITH input AS (
     FROM links l JOIN bases b ON b.stream = l.stream
 ), inserted AS (
     INSERT INTO events (stream, version, event_id, home, seq, event_type, schema_version, streams,
-                        recorded_at, correlation_id, causation_id, data)
+                        recorded_at, correlation_id, causation_id, data, actor)
     SELECT n.stream, n.version, i.event_id, n.home,
            CASE WHEN n.home THEN s.seq END,
            CASE WHEN n.home THEN i.event_type END,
@@ -40,7 +40,8 @@ WITH input AS (
            CASE WHEN n.home THEN i.recorded_at END,
            CASE WHEN n.home THEN i.correlation_id END,
            CASE WHEN n.home THEN i.causation_id END,
-           CASE WHEN n.home THEN i.data::json END
+           CASE WHEN n.home THEN i.data::json END,
+           CASE WHEN n.home THEN i.actor END
     FROM numbered n
     JOIN sequenced s ON s.ord = n.ord
     JOIN input i ON i.ord = n.ord

@@ -4,10 +4,11 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use terminagent_domain::Cause;
 use terminagent_domain::{
     BookingEvent, BookingId, BookingInput, BookingPolicy, BookingRequestDecider, BookingRequestError, BookingRequested,
-    CorrelationId, IssuedLink, LinkAction, OfficeDecider, OfficeId, OfficeTimeZone, PersonalData, RequestBooking,
-    ServiceId, SlotAsked, StreamName, UnitRef,
+    IssuedLink, LinkAction, OfficeDecider, OfficeId, OfficeTimeZone, PersonalData, RequestBooking, ServiceId,
+    SlotAsked, StreamName, UnitRef,
 };
 use terminagent_eventstore::{StorageError, VaultError};
 
@@ -87,7 +88,7 @@ pub async fn request_booking(
     availability: &LiveProjection<AvailabilityView>,
     links: &LinkSecret,
     policy: BookingPolicy,
-    correlation: CorrelationId,
+    cause: Cause,
     request: BookingRequest,
     known_timezone: Option<OfficeTimeZone>,
 ) -> Result<RequestedBooking, RequestBookingError> {
@@ -180,7 +181,7 @@ pub async fn request_booking(
     };
     let decided = loop {
         let decided = executor
-            .execute_on_state::<BookingRequestDecider>(&streams, first_read, correlation, |now, state| RequestBooking {
+            .execute_on_state::<BookingRequestDecider>(&streams, first_read, cause, |now, state| RequestBooking {
                 booking,
                 office: office.clone(),
                 services: services.clone(),

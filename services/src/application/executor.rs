@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use terminagent_domain::{CorrelationId, Decider, DomainEvent, StreamName};
+use terminagent_domain::{Actor, Cause, CorrelationId, Decider, DomainEvent, StreamName};
 use terminagent_eventstore::{AppendError, Condition, EventStore, ExpectedVersion, NewEvent, StorageError};
 
 use super::stream_memory::{REMEMBERED_STREAMS, StreamMemory, StreamSnapshot};
@@ -106,6 +106,11 @@ impl Executor {
         self.ids.next(self.clock.now())
     }
 
+    /// A fresh cause: a new correlation id for what `actor` asked for now.
+    pub fn new_cause(&self, actor: Actor) -> Cause {
+        Cause::new(CorrelationId::from_ulid(self.new_id()), actor)
+    }
+
     pub fn store(&self) -> &EventStore {
         &self.store
     }
@@ -117,14 +122,14 @@ impl Executor {
     pub async fn execute<D>(
         &self,
         streams: &[StreamName],
-        correlation_id: CorrelationId,
+        cause: Cause,
         make_command: impl Fn(DateTime<Utc>) -> D::Command,
     ) -> Result<Vec<D::Event>, ExecuteError<D::Error>>
     where
         D: Decider,
         D::Event: DomainEvent + Send + Sync + 'static,
     {
-        self.execute_on_state::<D>(streams, FirstRead::Log, correlation_id, |now, _| make_command(now))
+        self.execute_on_state::<D>(streams, FirstRead::Log, cause, |now, _| make_command(now))
             .await
     }
 
@@ -135,7 +140,7 @@ impl Executor {
         &self,
         streams: &[StreamName],
         first_read: FirstRead<'_>,
-        correlation_id: CorrelationId,
+        cause: Cause,
         make_command: impl Fn(DateTime<Utc>, &D::State) -> D::Command,
     ) -> Result<Vec<D::Event>, ExecuteError<D::Error>>
     where
@@ -183,7 +188,8 @@ impl Executor {
                     schema_version: event.schema_version(),
                     streams: event.streams().iter().map(|s| s.as_str().to_owned()).collect(),
                     recorded_at: now,
-                    correlation_id: Some(correlation_id.as_ulid()),
+                    correlation_id: Some(cause.correlation_id.as_ulid()),
+                    actor: Some(cause.actor.to_log()),
                     causation_id: None,
                     data: event.to_data(),
                 })

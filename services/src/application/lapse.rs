@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use terminagent_domain::{BookingCommand, BookingDecider, CorrelationId, LapseBooking, StreamName};
+use terminagent_domain::{Actor, BookingCommand, BookingDecider, LapseBooking, StreamName};
 
 use super::Executor;
 use crate::projections::{LinksView, LiveProjection};
@@ -18,10 +18,10 @@ pub async fn lapse_due_bookings(executor: &Executor, bookings: &LiveProjection<L
     let due = bookings.read().lapse_due(executor.now());
     let mut lapsed = 0;
     for booking in due {
-        let correlation = CorrelationId::from_ulid(executor.new_id());
+        let cause = executor.new_cause(Actor::TIMER);
         let lapse = |now| BookingCommand::Lapse(LapseBooking { booking, now });
         match executor
-            .execute::<BookingDecider>(&[StreamName::booking(&booking)], correlation, lapse)
+            .execute::<BookingDecider>(&[StreamName::booking(&booking)], cause, lapse)
             .await
         {
             Ok(events) if !events.is_empty() => lapsed += 1,

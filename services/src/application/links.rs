@@ -3,9 +3,10 @@
 //! pressing it again answers what already happened.
 
 use chrono::{DateTime, Utc};
+use terminagent_domain::Cause;
 use terminagent_domain::{
-    BookingCommand, BookingDecider, BookingError, BookingId, BookingStatus, CancelBooking, ConfirmBooking,
-    CorrelationId, IssuedLink, LinkAction, ProposalStatus, StreamName, WishEndReason, WishError, WishStatus,
+    BookingCommand, BookingDecider, BookingError, BookingId, BookingStatus, CancelBooking, ConfirmBooking, IssuedLink,
+    LinkAction, ProposalStatus, StreamName, WishEndReason, WishError, WishStatus,
 };
 
 use super::wishes::{WishAnswer, answer_wish};
@@ -177,13 +178,13 @@ pub enum LinkRefusal {
 pub async fn follow_link(
     executor: &Executor,
     secret: &LinkSecret,
-    correlation: CorrelationId,
+    cause: Cause,
     target: &LinkTarget,
     context: &LinkContext,
 ) -> Result<LinkOutcome, ExecuteError<LinkRefusal>> {
     match (target.subject, context) {
         (LinkSubject::Booking(booking), LinkContext::Booking(summary)) => {
-            follow_booking_link(executor, secret, correlation, target.action, booking, summary).await
+            follow_booking_link(executor, secret, cause, target.action, booking, summary).await
         }
         (LinkSubject::Proposal { wish, proposal }, _) => {
             let answer = match target.action {
@@ -191,10 +192,10 @@ pub async fn follow_link(
                 LinkAction::DeclineProposal => WishAnswer::Decline { wish, proposal },
                 _ => return Ok(LinkOutcome::Void),
             };
-            follow_wish_link(executor, secret, correlation, answer).await
+            follow_wish_link(executor, secret, cause, answer).await
         }
         (LinkSubject::Wish(wish), _) if target.action == LinkAction::EndWish => {
-            follow_wish_link(executor, secret, correlation, WishAnswer::End { wish }).await
+            follow_wish_link(executor, secret, cause, WishAnswer::End { wish }).await
         }
         _ => Ok(LinkOutcome::Void),
     }
@@ -203,11 +204,11 @@ pub async fn follow_link(
 async fn follow_wish_link(
     executor: &Executor,
     secret: &LinkSecret,
-    correlation: CorrelationId,
+    cause: Cause,
     answer: WishAnswer,
 ) -> Result<LinkOutcome, ExecuteError<LinkRefusal>> {
     use WishError as E;
-    match answer_wish(executor, secret, correlation, answer).await {
+    match answer_wish(executor, secret, cause, answer).await {
         Ok(events) if events.is_empty() => Ok(LinkOutcome::AlreadyDone),
         Ok(_) => Ok(LinkOutcome::Done),
         Err(ExecuteError::Rejected(E::ProposalExpired { .. })) => Ok(LinkOutcome::Expired),
@@ -235,7 +236,7 @@ fn refused<E>(error: ExecuteError<E>, wrap: fn(E) -> LinkRefusal) -> ExecuteErro
 async fn follow_booking_link(
     executor: &Executor,
     secret: &LinkSecret,
-    correlation: CorrelationId,
+    cause: Cause,
     action: LinkAction,
     booking_id: BookingId,
     booking: &BookingSummary,
@@ -265,7 +266,7 @@ async fn follow_booking_link(
                 })
             };
             executor
-                .execute::<BookingDecider>(&[booking_stream, numbers], correlation, confirm)
+                .execute::<BookingDecider>(&[booking_stream, numbers], cause, confirm)
                 .await
         }
         LinkAction::CancelBooking => {
@@ -276,7 +277,7 @@ async fn follow_booking_link(
                 })
             };
             executor
-                .execute::<BookingDecider>(&[booking_stream], correlation, cancel)
+                .execute::<BookingDecider>(&[booking_stream], cause, cancel)
                 .await
         }
         LinkAction::AcceptProposal | LinkAction::DeclineProposal | LinkAction::EndWish => {

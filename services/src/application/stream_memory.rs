@@ -180,6 +180,7 @@ mod tests {
             recorded_at: chrono::Utc::now(),
             correlation_id: None,
             causation_id: None,
+            actor: None,
             data: json!({ "n": n }),
         }
     }

@@ -4,10 +4,11 @@
 
 use chrono::Duration;
 use terminagent_domain::{
-    AcceptProposal, BookingId, CorrelationId, DeclineProposal, EndWish, ExpireProposal, IssuedLink, LapseWish,
-    LinkAction, LocalDate, OfficeId, PersonalData, ProposalId, ProposeUnits, RegisterWish, ServiceId, StreamName,
-    WeeklyWindows, WishCommand, WishDecider, WishError, WishEvent, WishId, WishPolicy, WishState,
+    AcceptProposal, BookingId, DeclineProposal, EndWish, ExpireProposal, IssuedLink, LapseWish, LinkAction, LocalDate,
+    OfficeId, PersonalData, ProposalId, ProposeUnits, RegisterWish, ServiceId, StreamName, WeeklyWindows, WishCommand,
+    WishDecider, WishError, WishEvent, WishId, WishPolicy, WishState,
 };
+use terminagent_domain::{Actor, Cause};
 use terminagent_eventstore::{StorageError, VaultError};
 
 use super::{ExecuteError, Executor};
@@ -47,7 +48,7 @@ impl From<StorageError> for RegisterWishError {
 pub async fn register_wish(
     executor: &Executor,
     links: &LinkSecret,
-    correlation: CorrelationId,
+    cause: Cause,
     request: WishRequest,
 ) -> Result<WishId, RegisterWishError> {
     let WishRequest {
@@ -64,7 +65,7 @@ pub async fn register_wish(
     let wish = WishId::from_ulid(executor.new_id());
     let end_token = links.token(&wish.to_string(), LinkAction::EndWish.as_str());
     executor
-        .execute::<WishDecider>(&streams, correlation, |now| {
+        .execute::<WishDecider>(&streams, cause, |now| {
             WishCommand::Register(RegisterWish {
                 wish,
                 offices: offices.clone(),
@@ -123,9 +124,9 @@ pub async fn propose_units(
     let accept = links.token(&proposal_subject, LinkAction::AcceptProposal.as_str());
     let decline = links.token(&proposal_subject, LinkAction::DeclineProposal.as_str());
     let end = links.token(&wish_subject, LinkAction::EndWish.as_str());
-    let correlation = CorrelationId::from_ulid(executor.new_id());
+    let cause = executor.new_cause(Actor::MATCHER);
     let decided = executor
-        .execute::<WishDecider>(&streams, correlation, |now| {
+        .execute::<WishDecider>(&streams, cause, |now| {
             let answer_by = (now + policy.proposal_ttl).min(planned.start);
             let link = |action, token: &crate::links::LinkToken, expires_at| IssuedLink {
                 action,
@@ -165,7 +166,7 @@ pub enum WishAnswer {
 pub async fn answer_wish(
     executor: &Executor,
     links: &LinkSecret,
-    correlation: CorrelationId,
+    cause: Cause,
     answer: WishAnswer,
 ) -> Result<Vec<WishEvent>, ExecuteError<WishError>> {
     let decided = match answer {
@@ -188,7 +189,7 @@ pub async fn answer_wish(
             let cancel = links.token(&subject, LinkAction::CancelBooking.as_str());
             let checkin_code_hash = code_hash(&links.checkin_code(&subject));
             executor
-                .execute::<WishDecider>(&[wish_stream, numbers], correlation, |now| {
+                .execute::<WishDecider>(&[wish_stream, numbers], cause, |now| {
                     WishCommand::Accept(AcceptProposal {
                         wish,
                         proposal,
@@ -206,14 +207,14 @@ pub async fn answer_wish(
         }
         WishAnswer::Decline { wish, proposal } => {
             executor
-                .execute::<WishDecider>(&[StreamName::wish(&wish)], correlation, |now| {
+                .execute::<WishDecider>(&[StreamName::wish(&wish)], cause, |now| {
                     WishCommand::Decline(DeclineProposal { wish, proposal, now })
                 })
                 .await?
         }
         WishAnswer::End { wish } => {
             executor
-                .execute::<WishDecider>(&[StreamName::wish(&wish)], correlation, |_| {
+                .execute::<WishDecider>(&[StreamName::wish(&wish)], cause, |_| {
                     WishCommand::End(EndWish { wish })
                 })
                 .await?
@@ -238,9 +239,9 @@ pub async fn expire_proposal(
     wish: WishId,
     proposal: ProposalId,
 ) -> Result<Vec<WishEvent>, ExecuteError<WishError>> {
-    let correlation = CorrelationId::from_ulid(executor.new_id());
+    let cause = executor.new_cause(Actor::TIMER);
     let decided = executor
-        .execute::<WishDecider>(&[StreamName::wish(&wish)], correlation, |now| {
+        .execute::<WishDecider>(&[StreamName::wish(&wish)], cause, |now| {
             WishCommand::Expire(ExpireProposal {
                 wish,
                 proposal,
@@ -254,9 +255,9 @@ pub async fn expire_proposal(
 
 /// The lapse timer: a wish whose last date is over ends.
 pub async fn lapse_wish(executor: &Executor, wish: WishId) -> Result<Vec<WishEvent>, ExecuteError<WishError>> {
-    let correlation = CorrelationId::from_ulid(executor.new_id());
+    let cause = executor.new_cause(Actor::TIMER);
     let decided = executor
-        .execute::<WishDecider>(&[StreamName::wish(&wish)], correlation, |now| {
+        .execute::<WishDecider>(&[StreamName::wish(&wish)], cause, |now| {
             WishCommand::Lapse(LapseWish { wish, now })
         })
         .await?;

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use terminagent_domain::{Actor, ActorView};
 
 use super::AppState;
 use super::auth::StaffAccess;
@@ -56,9 +57,41 @@ pub struct AuditEvent {
     correlation_id: Option<String>,
     /// ULID of the event that caused this one, if any.
     causation_id: Option<String>,
+    /// Who caused the event; events recorded before actors were read as `system`.
+    actor: AuditActor,
     /// The event's data; a sealed personal-data envelope appears only as `{"envelope_id"}`.
     #[schema(value_type = Object)]
     data: Value,
+}
+
+/// Who caused an event (API.md "Staff, roles and devices").
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditActor {
+    /// `staff`, `device`, `operator`, `citizen` or `system`.
+    #[schema(example = "staff")]
+    kind: String,
+    /// The staff account or device (ULID), or the system process (`matcher`, `timer`, `demo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+}
+
+impl AuditActor {
+    fn of(stored: Option<&str>) -> Self {
+        match Actor::from_log(stored) {
+            Ok(actor) => {
+                let view = ActorView::from(actor);
+                AuditActor {
+                    kind: view.kind,
+                    id: view.id,
+                }
+            }
+            // Never written by this code: show what is there rather than hide it.
+            Err(_) => AuditActor {
+                kind: "unreadable".to_owned(),
+                id: stored.map(str::to_owned),
+            },
+        }
+    }
 }
 
 #[utoipa::path(
@@ -128,6 +161,7 @@ pub async fn list_events(
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 correlation_id: logged.event.correlation_id.map(|id| id.to_string()),
                 causation_id: logged.event.causation_id.map(|id| id.to_string()),
+                actor: AuditActor::of(logged.event.actor.as_deref()),
                 data,
             }
         })

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use terminagent_domain::Actor;
 use terminagent_domain::{
     BookingRequestError, CitizenName, EmailAddress, OfficeId, OfficeTimeZone, PersonalData, PhoneNumber, ServiceId,
 };
@@ -133,7 +134,7 @@ pub async fn create_booking(
         &state.availability,
         &state.link_secret,
         state.booking_policy,
-        state.new_correlation(),
+        state.new_cause(Actor::Citizen),
         request,
         catalogue_zone,
     )

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use terminagent_domain::Actor;
 use terminagent_domain::{
     CapacityDecider, CapacityError, CatalogueEvent, CatalogueName, LocalDate, LocalTime, OfficeAddress, OfficeDecider,
     OfficeId, OfficeTimeZone, PublishCapacity, RegisterOffice, RegisterService, RegistrationOutcome, ServiceDecider,
@@ -77,7 +78,7 @@ pub async fn put_office(
     let streams = [StreamName::office(&command.office)];
     let events = state
         .executor
-        .execute::<OfficeDecider>(&streams, state.new_correlation(), |_| command.clone())
+        .execute::<OfficeDecider>(&streams, state.new_cause(Actor::Operator), |_| command.clone())
         .await
         .map_err(|error| state.execute_problem(error, |never| match never {}))?;
     state.catch_up_views().await?;
@@ -155,7 +156,7 @@ pub async fn put_service(
     let streams = [StreamName::service(&command.service)];
     let events = state
         .executor
-        .execute::<ServiceDecider>(&streams, state.new_correlation(), |_| command.clone())
+        .execute::<ServiceDecider>(&streams, state.new_cause(Actor::Operator), |_| command.clone())
         .await
         .map_err(|error| {
             state.execute_problem(error, |rejected| match rejected {
@@ -262,7 +263,7 @@ pub async fn publish_capacity(
     ];
     let events = state
         .executor
-        .execute::<CapacityDecider>(&streams, state.new_correlation(), |now| PublishCapacity {
+        .execute::<CapacityDecider>(&streams, state.new_cause(Actor::Operator), |now| PublishCapacity {
             office: office.clone(),
             date,
             from,

@@ -7,6 +7,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use chrono::SecondsFormat;
 use serde::Serialize;
+use terminagent_domain::Actor;
 use terminagent_domain::{BookingStatus, LinkAction, OfficeId, OfficeTimeZone};
 
 use super::AppState;
@@ -104,7 +105,7 @@ pub(super) async fn press(
     let outcome = follow_link(
         &state.executor,
         &state.link_secret,
-        state.new_correlation(),
+        state.new_cause(Actor::Citizen),
         target,
         context,
     )

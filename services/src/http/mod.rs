@@ -21,7 +21,7 @@ use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use std::sync::Arc;
-use terminagent_domain::CorrelationId;
+use terminagent_domain::{Actor, Cause};
 
 use crate::application::{ExecuteError, Executor};
 use crate::config::AdminToken;
@@ -54,9 +54,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// A fresh correlation id for the events of one request.
-    pub fn new_correlation(&self) -> CorrelationId {
-        CorrelationId::from_ulid(self.executor.new_id())
+    /// A fresh cause for the events of one request made by `actor`.
+    pub fn new_cause(&self, actor: Actor) -> Cause {
+        self.executor.new_cause(actor)
     }
 
     /// Read-your-writes: waits until the views reflect every event committed so far.

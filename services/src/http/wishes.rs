@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Weekday;
 use serde::{Deserialize, Serialize};
+use terminagent_domain::Actor;
 use terminagent_domain::{LocalDate, OfficeId, ServiceId, WeeklyWindows, WishError};
 
 use super::AppState;
@@ -84,9 +85,14 @@ pub async fn create_wish(
     JsonBody(body): JsonBody<WishBody>,
 ) -> Result<(StatusCode, Json<WishAnswer>), Problem> {
     let request = parse_request(body)?;
-    let wish = register_wish(&state.executor, &state.link_secret, state.new_correlation(), request)
-        .await
-        .map_err(|error| wish_problem(&state, error))?;
+    let wish = register_wish(
+        &state.executor,
+        &state.link_secret,
+        state.new_cause(Actor::Citizen),
+        request,
+    )
+    .await
+    .map_err(|error| wish_problem(&state, error))?;
     Ok((
         StatusCode::CREATED,
         Json(WishAnswer {

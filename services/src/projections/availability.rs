@@ -90,6 +90,7 @@ mod tests {
                 recorded_at: Utc::now(),
                 correlation_id: None,
                 causation_id: None,
+                actor: None,
                 data: EventData::from_value(&data),
             },
         }

@@ -16,6 +16,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, Days, Utc};
+use terminagent_domain::Actor;
 use terminagent_domain::booking::MAX_BOOKING_SERVICES;
 use terminagent_domain::{
     BookingRequestError, LocalDate, LocalTime, OfficeId, OfficeTimeZone, PersonalData, PhoneNumber, ServiceId,
@@ -580,7 +581,7 @@ pub async fn book(State(state): State<AppState>, PageForm(pairs): PageForm<Pairs
         &state.availability,
         &state.link_secret,
         state.booking_policy,
-        state.new_correlation(),
+        state.new_cause(Actor::Citizen),
         request,
         Some(office.zone),
     )

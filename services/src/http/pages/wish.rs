@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Weekday;
+use terminagent_domain::Actor;
 use terminagent_domain::{LocalDate, OfficeId, PersonalData, ServiceId, WeeklyWindows, WishError};
 
 use super::super::AppState;
@@ -175,7 +176,14 @@ pub async fn register_wish_page(State(state): State<AppState>, PageForm(pairs): 
             return WishPage::new(&state, &pairs, values, *errors).respond_with(StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    match register_wish(&state.executor, &state.link_secret, state.new_correlation(), request).await {
+    match register_wish(
+        &state.executor,
+        &state.link_secret,
+        state.new_cause(Actor::Citizen),
+        request,
+    )
+    .await
+    {
         Ok(_) => MessagePage::new("Ihre Terminsuche ist eingetragen")
             .paragraph(format!(
                 "Wir haben Ihnen eine E-Mail an {} geschickt. Sobald ein passender Termin frei wird, schlagen wir \
