@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 
-const TOKEN: &str = "bench-admin-token";
+const TOKEN: &str = "bench-admin-token-of-32-characters-at-least";
 const CLIENTS: usize = 64;
 const LANES: u16 = 4;
 const DAYS: u64 = 21;

@@ -78,6 +78,9 @@ async fn catalogue(executor: &Executor) -> Result<Catalogue> {
             name: CatalogueName::parse(&format!("Bürger-Service-Station {n}"))?,
             address: OfficeAddress::parse("Rathausplatz 1")?,
             timezone: zone,
+            opening_hours: None,
+            holidays: None,
+            closed_days: Default::default(),
         };
         executor
             .execute::<OfficeDecider>(&[StreamName::office(&command.office)], cause, |_| command.clone())

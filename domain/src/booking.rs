@@ -1152,6 +1152,9 @@ mod tests {
             name: "Bürger-Service-Station Mitte".parse().unwrap(),
             address: "Sonnenwall 77\n47051 Duisburg".parse().unwrap(),
             timezone: berlin(),
+            opening_hours: None,
+            holidays: None,
+            closed_days: Default::default(),
         })
         .into()
     }

@@ -9,7 +9,9 @@ use thiserror::Error;
 
 use crate::decider::Decider;
 use crate::event::{DomainEvent, StreamName};
+use crate::holidays::HolidayRegion;
 use crate::ids::{OfficeId, ServiceId};
+use crate::opening_hours::{ClosedDays, Intervals, OpeningHours, OpeningInterval, weekday_name};
 use crate::text::{TextError, parse_text};
 use crate::time::{LocalDate, LocalTime, LocalTimeError, OfficeTimeZone};
 
@@ -38,12 +40,86 @@ validated_string! {
 }
 
 /// An office's catalogue entry.
+///
+/// The calendar fields came later: they default when absent and are left out
+/// when unset, so events stored before them decode, and an office without them
+/// is written exactly as before.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfficeDetails {
     pub office: OfficeId,
     pub name: CatalogueName,
     pub address: OfficeAddress,
     pub timezone: OfficeTimeZone,
+    /// `None`: no fixed hours, capacity may be published at any time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening_hours: Option<OpeningHours>,
+    /// Whose public holidays close the office; `None`: none do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holidays: Option<HolidayRegion>,
+    #[serde(default, skip_serializing_if = "ClosedDays::is_empty")]
+    pub closed_days: ClosedDays,
+}
+
+/// Why an office is closed when capacity was to be published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClosedReason {
+    PublicHoliday {
+        region: HolidayRegion,
+        name: &'static str,
+    },
+    /// One of the office's own closed days.
+    ClosedDay,
+    /// The opening hours name no interval on this weekday.
+    ClosedWeekday,
+    /// The unit `[start, end)` is not inside one interval of the day's hours.
+    OutsideHours {
+        start: LocalTime,
+        end: LocalTime,
+        open: Vec<OpeningInterval>,
+    },
+}
+
+impl OfficeDetails {
+    /// Why the office is closed all day on `date`, if it is.
+    pub fn closed_on(&self, date: LocalDate) -> Option<ClosedReason> {
+        if let Some(region) = self.holidays
+            && let Some(name) = region.holiday(date.as_naive())
+        {
+            return Some(ClosedReason::PublicHoliday { region, name });
+        }
+        if self.closed_days.contains(date) {
+            return Some(ClosedReason::ClosedDay);
+        }
+        match &self.opening_hours {
+            Some(hours) if hours.day(date.weekday()).is_empty() => Some(ClosedReason::ClosedWeekday),
+            _ => None,
+        }
+    }
+
+    /// Why `[start, end)` on `date` is outside the office's weekly hours, if it
+    /// is; whether the day itself is closed is [`Self::closed_on`]'s question.
+    pub fn outside_hours(&self, date: LocalDate, start: LocalTime, end: LocalTime) -> Option<ClosedReason> {
+        let hours = self.opening_hours.as_ref()?;
+        let weekday = date.weekday();
+        (!hours.covers(weekday, start, end)).then(|| ClosedReason::OutsideHours {
+            start,
+            end,
+            open: hours.day(weekday).to_vec(),
+        })
+    }
+}
+
+fn closed_message(date: &LocalDate, reason: &ClosedReason) -> String {
+    let weekday = weekday_name(date.weekday());
+    match reason {
+        ClosedReason::PublicHoliday { region, name } => format!("{date} is a public holiday in {region} ({name})"),
+        ClosedReason::ClosedDay => format!("{date} is one of the office's closed days"),
+        ClosedReason::ClosedWeekday => format!("the office is closed on {weekday}s ({date})"),
+        ClosedReason::OutsideHours { start, end, open } => format!(
+            "{start}–{end} on {weekday} {date} is outside the opening hours {}",
+            Intervals(open)
+        ),
+    }
 }
 
 /// A service's catalogue entry.
@@ -224,13 +300,32 @@ impl RegistrationOutcome {
     }
 }
 
-/// Create or update an office (idempotent PUT).
+/// Create or update an office (idempotent PUT): every detail is replaced, so
+/// calendar fields left out are cleared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterOffice {
     pub office: OfficeId,
     pub name: CatalogueName,
     pub address: OfficeAddress,
     pub timezone: OfficeTimeZone,
+    pub opening_hours: Option<OpeningHours>,
+    pub holidays: Option<HolidayRegion>,
+    pub closed_days: ClosedDays,
+}
+
+impl RegisterOffice {
+    /// The details this registration records.
+    pub fn details(&self) -> OfficeDetails {
+        OfficeDetails {
+            office: self.office.clone(),
+            name: self.name.clone(),
+            address: self.address.clone(),
+            timezone: self.timezone,
+            opening_hours: self.opening_hours.clone(),
+            holidays: self.holidays,
+            closed_days: self.closed_days.clone(),
+        }
+    }
 }
 
 /// Decides on one office's stream `office:{id}`.
@@ -245,12 +340,7 @@ impl Decider for OfficeDecider {
     type Error = Infallible;
 
     fn decide(command: &RegisterOffice, state: &Self::State) -> Result<Vec<CatalogueEvent>, Infallible> {
-        let details = OfficeDetails {
-            office: command.office.clone(),
-            name: command.name.clone(),
-            address: command.address.clone(),
-            timezone: command.timezone,
-        };
+        let details = command.details();
         Ok(match state {
             None => vec![CatalogueEvent::OfficeRegistered(details)],
             Some(current) if *current == details => vec![],
@@ -498,6 +588,8 @@ pub enum CapacityError {
     DstTransition(#[from] LocalTimeError),
     #[error("the new unit at {start} on lane {lane} overlaps a published unit")]
     Overlap { lane: u16, start: LocalTime },
+    #[error("{}", closed_message(.date, .reason))]
+    OfficeClosed { date: LocalDate, reason: ClosedReason },
 }
 
 /// What a capacity decision reads: the office's stream and the office day's stream.
@@ -540,13 +632,17 @@ impl Decider for CapacityDecider {
         if per_lane == 0 {
             return Err(CapacityError::RangeShorterThanUnit { from, to, unit_minutes });
         }
-        let zone = match &state.office {
-            Some(details) if details.office == office => details.timezone,
+        let details = match &state.office {
+            Some(details) if details.office == office => details,
             _ => return Err(CapacityError::UnknownOffice(office)),
         };
+        let zone = details.timezone;
         let today = zone.today(now);
         if date.as_naive() < today {
             return Err(CapacityError::DateInPast { date, today });
+        }
+        if let Some(reason) = details.closed_on(date) {
+            return Err(CapacityError::OfficeClosed { date, reason });
         }
 
         let published = CapacityPublished {
@@ -559,6 +655,14 @@ impl Decider for CapacityDecider {
             first_lane: 1,
             units: u32::from(lanes) * per_lane,
         };
+        // Lanes share the units' times, so one lane's units stand for all.
+        if let Some(reason) = published
+            .spans()
+            .take_while(|unit| unit.lane == published.first_lane)
+            .find_map(|unit| details.outside_hours(date, unit.start, unit.end))
+        {
+            return Err(CapacityError::OfficeClosed { date, reason });
+        }
         // Every unit boundary must name one instant; lanes share the boundaries.
         for index in 0..=per_lane {
             let boundary = from
@@ -613,22 +717,36 @@ mod tests {
             name: "Bürger-Service-Station Hamborn".parse().unwrap(),
             address: "Duisburger Str. 213\n47166 Duisburg".parse().unwrap(),
             timezone: zone.parse().unwrap(),
+            opening_hours: None,
+            holidays: None,
+            closed_days: ClosedDays::default(),
         }
     }
 
-    fn office_registered(zone: &str) -> CatalogueEvent {
+    /// The details a registration records.
+    fn details_of(command: RegisterOffice) -> OfficeDetails {
         let RegisterOffice {
             office,
             name,
             address,
             timezone,
-        } = register_office(zone);
-        CatalogueEvent::OfficeRegistered(OfficeDetails {
+            opening_hours,
+            holidays,
+            closed_days,
+        } = command;
+        OfficeDetails {
             office,
             name,
             address,
             timezone,
-        })
+            opening_hours,
+            holidays,
+            closed_days,
+        }
+    }
+
+    fn office_registered(zone: &str) -> CatalogueEvent {
+        CatalogueEvent::OfficeRegistered(details_of(register_office(zone)))
     }
 
     fn berlin_office() -> CatalogueEvent {
@@ -700,12 +818,7 @@ mod tests {
     fn changed_office_details_are_recorded_and_then_current() {
         let mut moved = register_office("Europe/Berlin");
         moved.address = "Altmarkt 1\n47166 Duisburg".parse().unwrap();
-        let changed = CatalogueEvent::OfficeDetailsChanged(OfficeDetails {
-            office: moved.office.clone(),
-            name: moved.name.clone(),
-            address: moved.address.clone(),
-            timezone: moved.timezone,
-        });
+        let changed = CatalogueEvent::OfficeDetailsChanged(details_of(moved.clone()));
         given::<OfficeDecider>([berlin_office()])
             .when(moved.clone())
             .then([changed.clone()]);
@@ -713,23 +826,11 @@ mod tests {
         given::<OfficeDecider>([berlin_office(), changed.clone()])
             .when(moved)
             .then([]);
-        let OfficeDetails {
-            office,
-            name,
-            address,
-            timezone,
-        } = match berlin_office() {
-            CatalogueEvent::OfficeRegistered(details) => details,
-            _ => unreachable!(),
-        };
         given::<OfficeDecider>([berlin_office(), changed])
             .when(register_office("Europe/Berlin"))
-            .then([CatalogueEvent::OfficeDetailsChanged(OfficeDetails {
-                office,
-                name,
-                address,
-                timezone,
-            })]);
+            .then([CatalogueEvent::OfficeDetailsChanged(details_of(register_office(
+                "Europe/Berlin",
+            )))]);
     }
 
     #[test]
@@ -1164,6 +1265,183 @@ mod tests {
             .then([published("2026-12-01", "00:00", "23:59", 240, 64, 64 * 5)]);
     }
 
+    // --- opening hours, holidays, closed days --------------------------------------
+
+    /// Hamborn in Nordrhein-Westfalen, open Monday 09:00–12:00 and 14:00–18:00,
+    /// Thursday 08:00–18:00, closed on Christmas Eve.
+    fn office_with_calendar() -> CatalogueEvent {
+        let mut command = register_office("Europe/Berlin");
+        command.opening_hours = Some(
+            serde_json::from_value(json!({
+                "mon": [["09:00", "12:00"], ["14:00", "18:00"]],
+                "thu": [["08:00", "18:00"]],
+            }))
+            .unwrap(),
+        );
+        command.holidays = Some(HolidayRegion::NordrheinWestfalen);
+        command.closed_days = ClosedDays::new([date("2026-12-24")]).unwrap();
+        CatalogueEvent::OfficeRegistered(details_of(command))
+    }
+
+    fn interval(from: &str, to: &str) -> OpeningInterval {
+        OpeningInterval::new(time(from), time(to)).unwrap()
+    }
+
+    #[test]
+    fn capacity_on_a_public_holiday_of_the_region_is_refused() {
+        // 2026-12-25 is a Friday; a Thursday holiday would be open by the hours.
+        for (day, name) in [("2026-12-25", "1. Weihnachtstag"), ("2027-01-01", "Neujahr")] {
+            given::<CapacityDecider>([office_with_calendar()])
+                .when(publish(day, "09:00", "12:00", 12, 2))
+                .then_error(CapacityError::OfficeClosed {
+                    date: date(day),
+                    reason: ClosedReason::PublicHoliday {
+                        region: HolidayRegion::NordrheinWestfalen,
+                        name,
+                    },
+                });
+        }
+        // Christi Himmelfahrt 2027 is a Thursday, a day the hours would allow.
+        let mut later = publish("2027-05-06", "08:00", "12:00", 12, 1);
+        later.now = "2027-04-01T00:00:00Z".parse().unwrap();
+        given::<CapacityDecider>([office_with_calendar()])
+            .when(later)
+            .then_error(CapacityError::OfficeClosed {
+                date: date("2027-05-06"),
+                reason: ClosedReason::PublicHoliday {
+                    region: HolidayRegion::NordrheinWestfalen,
+                    name: "Christi Himmelfahrt",
+                },
+            });
+    }
+
+    #[test]
+    fn capacity_on_one_of_the_office_closed_days_is_refused() {
+        // Thursday 2026-12-24 is no public holiday, but the office's closed day.
+        given::<CapacityDecider>([office_with_calendar()])
+            .when(publish("2026-12-24", "08:00", "12:00", 12, 1))
+            .then_error(CapacityError::OfficeClosed {
+                date: date("2026-12-24"),
+                reason: ClosedReason::ClosedDay,
+            });
+        // The Thursday before is open.
+        given::<CapacityDecider>([office_with_calendar()])
+            .when(publish("2026-12-17", "08:00", "12:00", 12, 1))
+            .then([published("2026-12-17", "08:00", "12:00", 12, 1, 20)]);
+    }
+
+    #[test]
+    fn capacity_outside_the_opening_hours_is_refused() {
+        // Monday 2026-12-07 opens 09:00–12:00 and 14:00–18:00.
+        let monday = [
+            ("08:00", "12:00", "08:00", "08:12"),
+            ("09:00", "12:30", "12:00", "12:12"),
+            ("11:00", "15:00", "12:00", "12:12"),
+            ("17:00", "19:00", "18:00", "18:12"),
+        ];
+        for (from, to, start, end) in monday {
+            given::<CapacityDecider>([office_with_calendar()])
+                .when(publish("2026-12-07", from, to, 12, 3))
+                .then_error(CapacityError::OfficeClosed {
+                    date: date("2026-12-07"),
+                    reason: ClosedReason::OutsideHours {
+                        start: time(start),
+                        end: time(end),
+                        open: vec![interval("09:00", "12:00"), interval("14:00", "18:00")],
+                    },
+                });
+        }
+        // A weekday the hours leave out is closed all day.
+        given::<CapacityDecider>([office_with_calendar()])
+            .when(publish("2026-12-08", "09:00", "12:00", 12, 1))
+            .then_error(CapacityError::OfficeClosed {
+                date: date("2026-12-08"),
+                reason: ClosedReason::ClosedWeekday,
+            });
+    }
+
+    #[test]
+    fn capacity_exactly_at_the_edges_of_the_opening_hours_is_accepted() {
+        given::<CapacityDecider>([office_with_calendar()])
+            .when(publish("2026-12-07", "09:00", "12:00", 12, 2))
+            .then([published("2026-12-07", "09:00", "12:00", 12, 2, 30)]);
+        given::<CapacityDecider>([office_with_calendar()])
+            .when(publish("2026-12-07", "14:00", "18:00", 60, 1))
+            .then([published("2026-12-07", "14:00", "18:00", 60, 1, 4)]);
+        // Only whole units are published: a `to` past closing whose remainder is
+        // dropped publishes nothing outside the hours.
+        given::<CapacityDecider>([office_with_calendar()])
+            .when(publish("2026-12-07", "09:00", "12:05", 12, 1))
+            .then([published("2026-12-07", "09:00", "12:05", 12, 1, 15)]);
+    }
+
+    #[test]
+    fn an_office_without_a_calendar_publishes_as_before() {
+        // No hours, no region, no closed days: Christmas Day and a Sunday night are fine.
+        given::<CapacityDecider>([berlin_office()])
+            .when(publish("2026-12-25", "00:00", "23:59", 60, 1))
+            .then([published("2026-12-25", "00:00", "23:59", 60, 1, 23)]);
+        given::<CapacityDecider>([berlin_office()])
+            .when(publish("2026-12-06", "20:00", "22:00", 12, 1))
+            .then([published("2026-12-06", "20:00", "22:00", 12, 1, 10)]);
+        // A region alone closes only its holidays, not hours nor weekends.
+        let mut region_only = register_office("Europe/Berlin");
+        region_only.holidays = Some(HolidayRegion::NordrheinWestfalen);
+        let region_only = CatalogueEvent::OfficeRegistered(details_of(region_only));
+        given::<CapacityDecider>([region_only.clone()])
+            .when(publish("2026-12-06", "20:00", "22:00", 12, 1))
+            .then([published("2026-12-06", "20:00", "22:00", 12, 1, 10)]);
+        given::<CapacityDecider>([region_only])
+            .when(publish("2026-12-26", "09:00", "10:00", 12, 1))
+            .then_error(CapacityError::OfficeClosed {
+                date: date("2026-12-26"),
+                reason: ClosedReason::PublicHoliday {
+                    region: HolidayRegion::NordrheinWestfalen,
+                    name: "2. Weihnachtstag",
+                },
+            });
+    }
+
+    #[test]
+    fn the_calendar_follows_details_changes() {
+        // Given hours that close Tuesdays, when the office drops them again,
+        // then Tuesday is open.
+        let CatalogueEvent::OfficeRegistered(mut details) = office_with_calendar() else {
+            unreachable!()
+        };
+        details.opening_hours = None;
+        given::<CapacityDecider>([office_with_calendar(), CatalogueEvent::OfficeDetailsChanged(details)])
+            .when(publish("2026-12-08", "07:00", "08:00", 12, 1))
+            .then([published("2026-12-08", "07:00", "08:00", 12, 1, 5)]);
+    }
+
+    #[test]
+    fn an_office_registration_stored_before_the_calendar_still_decodes() {
+        let stored = r#"{"office":"bss-hamborn","name":"Bürger-Service-Station Hamborn","address":"Duisburger Str. 213\n47166 Duisburg","timezone":"Europe/Berlin"}"#;
+        for event_type in ["office.registered", "office.details_changed"] {
+            let event = CatalogueEvent::from_stored_json(event_type, stored).unwrap();
+            let (CatalogueEvent::OfficeRegistered(details) | CatalogueEvent::OfficeDetailsChanged(details)) = &event
+            else {
+                panic!("{event:?}")
+            };
+            assert_eq!(details, &details_of(register_office("Europe/Berlin")));
+            // An office without a calendar is written exactly as before.
+            assert_eq!(
+                serde_json::to_value(details).unwrap(),
+                serde_json::from_str::<serde_json::Value>(stored).unwrap()
+            );
+        }
+        // With a calendar, the fields round-trip.
+        let CatalogueEvent::OfficeRegistered(details) = office_with_calendar() else {
+            unreachable!()
+        };
+        let written = serde_json::to_value(&details).unwrap();
+        assert_eq!(written["holidays"], "DE-NW");
+        assert_eq!(written["closed_days"], json!(["2026-12-24"]));
+        assert_eq!(written["opening_hours"]["thu"], json!([["08:00", "18:00"]]));
+        assert_eq!(serde_json::from_value::<OfficeDetails>(written).unwrap(), details);
+    }
+
     #[test]
     fn capacity_errors_read_well() {
         assert_eq!(
@@ -1177,6 +1455,42 @@ mod tests {
         assert_eq!(
             CapacityError::UnknownOffice(office_id()).to_string(),
             "office bss-hamborn is not registered"
+        );
+        let closed = |day: &str, reason| {
+            CapacityError::OfficeClosed {
+                date: date(day),
+                reason,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            closed(
+                "2026-12-25",
+                ClosedReason::PublicHoliday {
+                    region: HolidayRegion::NordrheinWestfalen,
+                    name: "1. Weihnachtstag"
+                }
+            ),
+            "2026-12-25 is a public holiday in DE-NW (1. Weihnachtstag)"
+        );
+        assert_eq!(
+            closed("2026-12-24", ClosedReason::ClosedDay),
+            "2026-12-24 is one of the office's closed days"
+        );
+        assert_eq!(
+            closed("2026-12-05", ClosedReason::ClosedWeekday),
+            "the office is closed on Saturdays (2026-12-05)"
+        );
+        assert_eq!(
+            closed(
+                "2026-12-07",
+                ClosedReason::OutsideHours {
+                    start: time("08:00"),
+                    end: time("08:12"),
+                    open: vec![interval("09:00", "12:00"), interval("14:00", "18:00")],
+                }
+            ),
+            "08:00–08:12 on Monday 2026-12-07 is outside the opening hours 09:00–12:00, 14:00–18:00"
         );
     }
 

@@ -13,11 +13,14 @@ pub mod actor;
 pub mod booking;
 pub mod catalogue;
 pub mod citizen;
+pub mod day_list;
 pub mod decider;
 pub mod event;
 pub mod holidays;
 pub mod ids;
 pub mod matching;
+pub mod opening_hours;
+pub mod staff;
 pub mod testing;
 mod text;
 pub mod time;
@@ -33,17 +36,26 @@ pub use booking::{
     UnitHolder, WaitingNumber, candidate_units, free_slots,
 };
 pub use catalogue::{
-    CapacityDecider, CapacityError, CapacityPublished, CatalogueEvent, CatalogueName, OfficeAddress, OfficeDayCapacity,
-    OfficeDecider, OfficeDetails, PublishCapacity, RegisterOffice, RegisterService, RegistrationOutcome,
-    ServiceDecider, ServiceDetails, ServiceError, UnitRef, UnitSpan,
+    CapacityDecider, CapacityError, CapacityPublished, CatalogueEvent, CatalogueName, ClosedReason, OfficeAddress,
+    OfficeDayCapacity, OfficeDecider, OfficeDetails, PublishCapacity, RegisterOffice, RegisterService,
+    RegistrationOutcome, ServiceDecider, ServiceDetails, ServiceError, UnitRef, UnitSpan,
 };
 pub use citizen::{CitizenName, EmailAddress, EmailAddressError, PersonalData, PhoneNumber, PhoneNumberError};
+pub use day_list::{DayListEvent, DayListRead, DayListReadDecider};
 pub use decider::Decider;
 pub use event::{DomainEvent, EventDecodeError, EventEnvelope, StreamName, StreamNameError};
 pub use holidays::{Holiday, HolidayRegion, UnknownHolidayRegion, easter_sunday};
 pub use ids::{
     BookingId, CorrelationId, DeviceId, EnvelopeId, EventId, OfficeId, ProposalId, ServiceId, SlugError, StaffId,
     UlidIdError, WishId,
+};
+pub use opening_hours::{
+    ClosedDays, MAX_CLOSED_DAYS, MAX_INTERVALS_PER_DAY, OpeningHours, OpeningHoursError, OpeningInterval,
+    TooManyClosedDays,
+};
+pub use staff::{
+    DeviceKind, Permission, Principal, Role, RoleGrant, StaffAccount, StaffCommand, StaffDecider, StaffDirectory,
+    StaffError, StaffEvent, TokenHash,
 };
 pub use text::TextError;
 pub use time::{

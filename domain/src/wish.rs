@@ -1093,6 +1093,9 @@ mod tests {
             name: "Bürger-Service-Station".parse().unwrap(),
             address: "Duisburg".parse().unwrap(),
             timezone: zone.parse().unwrap(),
+            opening_hours: None,
+            holidays: None,
+            closed_days: Default::default(),
         })
         .into()
     }

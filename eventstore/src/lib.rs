@@ -14,6 +14,7 @@
 //! - personal data lives in sealed envelopes whose keys live outside the log
 //!   ([`PersonalDataVault`]): erasing a key erases the data, not the events.
 
+mod credentials;
 mod model;
 mod pg_connections;
 mod postgres;
@@ -28,6 +29,7 @@ mod vault;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use credentials::{StaffCredentials, StaffSession};
 pub use model::{
     AppendError, AppendOutcome, Condition, Conflict, EventData, ExpectedVersion, LogEvent, MAX_STREAM_NAME_LEN,
     NewEvent, StorageError, StoredEvent, StreamEvent,

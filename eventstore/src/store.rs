@@ -157,6 +157,11 @@ impl EventStore {
         ConsumerProgress::new(self.side_pool())
     }
 
+    /// Staff passwords and page sessions.
+    pub fn staff_credentials(&self) -> crate::credentials::StaffCredentials {
+        crate::credentials::StaffCredentials::new(self.side_pool())
+    }
+
     fn side_pool(&self) -> SidePool {
         match self {
             EventStore::Postgres(store) => SidePool::Postgres {

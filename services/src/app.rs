@@ -129,6 +129,8 @@ impl Application {
         let catalogue = Arc::new(LiveProjection::spawn(store.clone()));
         let links = Arc::new(LiveProjection::spawn(store.clone()));
         let availability = Arc::new(LiveProjection::spawn(store.clone()));
+        let staff = Arc::new(LiveProjection::spawn(store.clone()));
+        let day_list = Arc::new(LiveProjection::spawn(store.clone()));
         // Serve only views that reflect the log as it was at start.
         let head = store.catch_up().await.map_err(|source| StartError::Store {
             url: redact(&config.database_url),
@@ -137,6 +139,8 @@ impl Application {
         catalogue.caught_up_to(head).await;
         links.caught_up_to(head).await;
         availability.caught_up_to(head).await;
+        staff.caught_up_to(head).await;
+        day_list.caught_up_to(head).await;
         // Background work lives as long as the process; it ends with the runtime.
         let serves_api = matches!(config.role, Role::All | Role::Api);
         if serves_api {
@@ -186,6 +190,12 @@ impl Application {
             catalogue,
             links,
             availability,
+            staff,
+            day_list,
+            failed_auth: Arc::new(crate::http::auth::FailedAttempts::new(
+                config.failed_auth_limit as usize,
+                crate::http::auth::FailedAttempts::WINDOW,
+            )),
             admin_token: config.admin_token.clone(),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             booking_policy: config.booking_policy(),

@@ -30,6 +30,34 @@ pub enum Command {
     Mailer(RunArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Staff accounts, on the database directly (before any admin exists).
+    #[command(subcommand)]
+    Staff(StaffCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Create an account (or change its name and role) and print a one-time
+    /// password for the staff pages (`/staff/login`).
+    Add(StaffAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StaffAddArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The member's work e-mail address (the sign-in name).
+    #[arg(long)]
+    pub email: String,
+    /// The member's name as the pages and the audit show it.
+    #[arg(long)]
+    pub name: String,
+    /// admin, lead, clerk or auditor.
+    #[arg(long)]
+    pub role: String,
+    /// The office (lead and clerk only; they need one).
+    #[arg(long)]
+    pub office: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +131,11 @@ pub struct RunArgs {
     /// Public writes per client address and minute; unset: no limit.
     #[arg(long, env = "TERMINAGENT_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit: Option<u32>,
+    /// Failed sign-ins or bearer tokens one client address (and one account)
+    /// may send within 15 minutes; beyond it, 429 with `Retry-After`.
+    #[arg(long, env = "TERMINAGENT_FAILED_AUTH_LIMIT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub failed_auth_limit: u32,
     /// Log line format.
     #[arg(long, env = "TERMINAGENT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -156,6 +189,9 @@ pub struct Config {
     pub proposal_ttl: Duration,
     pub confirm_ttl: Duration,
     pub rate_limit_per_minute: Option<u32>,
+    /// Failed sign-ins or bearer checks per client address (and per account)
+    /// within 15 minutes before further attempts wait.
+    pub failed_auth_limit: u32,
     pub log_format: LogFormat,
     pub booking_horizon_days: u32,
     pub max_open_bookings: u32,
@@ -227,6 +263,7 @@ impl Config {
             proposal_ttl: args.proposal_ttl,
             confirm_ttl: args.confirm_ttl,
             rate_limit_per_minute: args.rate_limit,
+            failed_auth_limit: args.failed_auth_limit,
             log_format: args.log_format,
             booking_horizon_days: args.booking_horizon_days,
             max_unanswered_proposals: args.max_unanswered_proposals,
@@ -312,9 +349,20 @@ impl PublicUrl {
 pub struct AdminToken(String);
 
 impl AdminToken {
+    /// Shorter tokens can be guessed against a public API.
+    pub const MIN_CHARS: usize = 32;
+
     pub fn parse(text: &str) -> Result<Self, String> {
-        if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("the admin token must be non-empty, without spaces or control characters".into());
+        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("the admin token must not contain spaces or control characters".into());
+        }
+        let length = text.chars().count();
+        if length < Self::MIN_CHARS {
+            return Err(format!(
+                "the admin token must be at least {} characters long, this one has {length} \
+                 (e.g. `openssl rand -hex 32`)",
+                Self::MIN_CHARS
+            ));
         }
         Ok(AdminToken(text.to_owned()))
     }
@@ -367,7 +415,7 @@ mod tests {
             Command::Api(args) => (Role::Api, args),
             Command::Matcher(args) => (Role::Matcher, args),
             Command::Mailer(args) => (Role::Mailer, args),
-            Command::Migrate(_) => panic!("not a run command"),
+            Command::Migrate(_) | Command::Staff(_) => panic!("not a run command"),
         }
     }
 
@@ -398,7 +446,7 @@ mod tests {
             "--mail=smtps://mail.example.org:2465",
             "--bind=0.0.0.0:0",
             "--public-url=https://termine.example.org/",
-            "--admin-token=s3cret",
+            "--admin-token=s3cret-s3cret-s3cret-s3cret-s3cret",
             "--demo",
             "--link-secret-file=/etc/terminagent/links.key",
             "--proposal-ttl=2s",
@@ -427,7 +475,12 @@ mod tests {
             }
         );
         assert_eq!(config.public_url.unwrap().as_str(), "https://termine.example.org");
-        assert!(config.admin_token.unwrap().matches("s3cret"));
+        assert!(
+            config
+                .admin_token
+                .unwrap()
+                .matches("s3cret-s3cret-s3cret-s3cret-s3cret")
+        );
         assert!(config.demo);
         assert_eq!(
             config.link_secret_file,
@@ -452,11 +505,22 @@ mod tests {
             vec!["serve", "--confirm-ttl=0s"],
             vec!["serve", "--rate-limit=0"],
             vec!["serve", "--admin-token="],
+            vec!["serve", "--admin-token=only-31-characters-long-0123456"],
             vec!["serve", "--unknown"],
         ] {
             let error = parse(&bad).expect_err(&format!("{bad:?} must be refused"));
             assert!(!error.to_string().is_empty());
         }
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused_saying_how_long() {
+        let error = AdminToken::parse(&"x".repeat(31)).unwrap_err();
+        assert!(
+            error.contains("at least 32 characters") && error.contains("has 31"),
+            "{error}"
+        );
+        assert!(AdminToken::parse(&"x".repeat(32)).is_ok());
     }
 
     #[test]
@@ -484,8 +548,11 @@ mod tests {
 
     #[test]
     fn admin_token_is_never_printed() {
-        let token = AdminToken::parse("very-secret").unwrap();
+        let token = AdminToken::parse("very-secret-very-secret-very-secret").unwrap();
         assert!(!format!("{token:?}").contains("very-secret"));
-        assert!(!token.matches("very-secreT") && !token.matches("very-secre"));
+        assert!(
+            !token.matches("very-secret-very-secret-very-secreT")
+                && !token.matches("very-secret-very-secret-very-secre")
+        );
     }
 }

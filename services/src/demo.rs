@@ -1,11 +1,13 @@
-//! `--demo`: Duisburg's seven Bürger-Service-Stationen, common services and
-//! three weeks of weekday capacity, seeded through the same decisions staff
-//! use, and only into an empty log.
+//! `--demo`: Duisburg's seven Bürger-Service-Stationen with opening hours and
+//! Nordrhein-Westfalen's public holidays, common services and three weeks of
+//! capacity on the days they are open, seeded through the same decisions
+//! staff use, and only into an empty log.
 
-use chrono::{Datelike, Days, Weekday};
+use chrono::{Days, Weekday};
 use terminagent_domain::{
-    CapacityDecider, CatalogueName, LocalDate, LocalTime, OfficeAddress, OfficeDecider, OfficeId, OfficeTimeZone,
-    PublishCapacity, RegisterOffice, RegisterService, ServiceDecider, ServiceId, StreamName,
+    CapacityDecider, CatalogueName, ClosedDays, HolidayRegion, LocalDate, LocalTime, OfficeAddress, OfficeDecider,
+    OfficeId, OfficeTimeZone, OpeningHours, OpeningInterval, PublishCapacity, RegisterOffice, RegisterService,
+    ServiceDecider, ServiceId, StreamName,
 };
 use terminagent_eventstore::StorageError;
 
@@ -82,17 +84,23 @@ pub async fn seed_if_empty(executor: &Executor) -> Result<Option<Seeded>, SeedEr
     let zone = OfficeTimeZone::parse("Europe/Berlin").expect("a known zone");
     let valid = |what: &str, error: &dyn std::fmt::Display| SeedError::Refused(format!("{what}: {error}"));
 
+    let hours = opening_hours().map_err(|e| valid("opening hours", &e))?;
+    let mut offices = Vec::with_capacity(OFFICES.len());
     for (slug, name, address) in OFFICES {
         let command = RegisterOffice {
             office: OfficeId::parse(slug).map_err(|e| valid(slug, &e))?,
             name: CatalogueName::parse(name).map_err(|e| valid(name, &e))?,
             address: OfficeAddress::parse(address).map_err(|e| valid(address, &e))?,
             timezone: zone,
+            opening_hours: Some(hours.clone()),
+            holidays: Some(HolidayRegion::NordrheinWestfalen),
+            closed_days: ClosedDays::default(),
         };
         let streams = [StreamName::office(&command.office)];
         executor
             .execute::<OfficeDecider>(&streams, cause, |_| command.clone())
             .await?;
+        offices.push(command.details());
     }
     for (slug, name) in SERVICES {
         let command = RegisterService {
@@ -108,18 +116,23 @@ pub async fn seed_if_empty(executor: &Executor) -> Result<Option<Seeded>, SeedEr
 
     let today = zone.today(executor.now());
     let mut capacity_units = 0;
-    for (slug, _, _) in OFFICES {
-        let office = OfficeId::parse(slug).map_err(|e| valid(slug, &e))?;
+    for details in &offices {
+        let office = &details.office;
         for date in (1..=DAYS_AHEAD).filter_map(|ahead| today.checked_add_days(Days::new(ahead))) {
-            for (from, to) in opening_hours(date.weekday()) {
-                let streams = [StreamName::office(&office), StreamName::office_day(&office, date)];
-                let date = LocalDate::try_from(date).map_err(|e| valid("date", &e))?;
+            let streams = [StreamName::office(office), StreamName::office_day(office, date)];
+            let date = LocalDate::try_from(date).map_err(|e| valid("date", &e))?;
+            // Weekends and public holidays: the office's own calendar says so,
+            // the same one the capacity decision enforces.
+            if details.closed_on(date).is_some() {
+                continue;
+            }
+            for interval in hours.day(date.weekday()) {
                 let published = executor
                     .execute::<CapacityDecider>(&streams, cause, |now| PublishCapacity {
                         office: office.clone(),
                         date,
-                        from,
-                        to,
+                        from: interval.from(),
+                        to: interval.to(),
                         unit_minutes: SERVICE_MINUTES,
                         lanes: LANES,
                         now,
@@ -136,12 +149,18 @@ pub async fn seed_if_empty(executor: &Executor) -> Result<Option<Seeded>, SeedEr
     }))
 }
 
-/// Mornings on weekdays, and a long Thursday afternoon, as many offices keep.
-fn opening_hours(weekday: Weekday) -> Vec<(LocalTime, LocalTime)> {
+/// Every station's weekly hours. These are typical hours of a German citizen
+/// office, *not* Duisburg's published ones, which we could not look up: long
+/// Monday, Tuesday and Thursday (the "Dienstleistungsdonnerstag" until 18:00),
+/// short Wednesday and Friday, closed at weekends.
+fn opening_hours() -> Result<OpeningHours, terminagent_domain::OpeningHoursError> {
     let at = |hour| LocalTime::from_hm(hour, 0).expect("a valid hour");
-    match weekday {
-        Weekday::Sat | Weekday::Sun => vec![],
-        Weekday::Thu => vec![(at(8), at(12)), (at(14), at(18))],
-        _ => vec![(at(8), at(12))],
-    }
+    let day = |weekday, from, to| Ok((weekday, vec![OpeningInterval::new(at(from), at(to))?]));
+    OpeningHours::new([
+        day(Weekday::Mon, 8, 16)?,
+        day(Weekday::Tue, 8, 16)?,
+        day(Weekday::Wed, 8, 13)?,
+        day(Weekday::Thu, 8, 18)?,
+        day(Weekday::Fri, 8, 13)?,
+    ])
 }

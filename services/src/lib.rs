@@ -13,5 +13,6 @@ pub mod matcher;
 pub mod metrics;
 pub mod projections;
 pub mod readiness;
+pub mod staff_cli;
 pub mod telemetry;
 pub mod waitlist;

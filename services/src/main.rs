@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use terminagent::app::{self, Application};
-use terminagent::config::{Cli, Command, Config, LogFormat, Role};
+use terminagent::application::staff::AccountOutcome;
+use terminagent::config::{Cli, Command, Config, LogFormat, Role, StaffCommand};
 
 /// Requests allocate and free many small buffers across threads; glibc's
 /// allocator spent a sixth of the server's CPU on that under booking load.
@@ -36,6 +37,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             terminagent::telemetry::init(LogFormat::Text);
             app::open_store(&args.database_url).await?;
             tracing::info!(database = %app::redact(&args.database_url), "migrations applied");
+            return Ok(());
+        }
+        Command::Staff(StaffCommand::Add(args)) => {
+            let added = terminagent::staff_cli::add(&args).await?;
+            let what = match added.outcome {
+                AccountOutcome::Created(_) => "created",
+                AccountOutcome::Updated(_) => "changed",
+                AccountOutcome::Unchanged(_) => "unchanged",
+            };
+            println!("account {} {what} ({})", added.email, added.outcome.staff());
+            println!("one-time password: {}", added.one_time_password);
+            println!("sign in at /staff/login; the password must be replaced at the first sign-in");
             return Ok(());
         }
         Command::Serve(args) => (Role::All, args),

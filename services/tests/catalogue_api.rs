@@ -1,10 +1,11 @@
 //! Catalogue, capacity and audit over HTTP (API.md "Catalogue and capacity",
 //! "Audit", "Conventions"), against an app on port 0, on both backends.
 
-use chrono::{Days, Utc};
+use chrono::{Days, NaiveDate, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use terminagent::projections::{CatalogueView, OfficeEntry, rebuild};
+use terminagent_domain::{HolidayRegion, OfficeTimeZone};
 use terminagent_eventstore::{Backend, EventStore, StoreOptions};
 
 mod support;
@@ -164,6 +165,148 @@ async fn capacity_is_published_without_overlaps(backend: Backend) {
     }
 }
 
+fn berlin_today() -> NaiveDate {
+    OfficeTimeZone::parse("Europe/Berlin").unwrap().today(Utc::now())
+}
+
+/// The first day from `day` on that is no public holiday in NRW.
+fn working_day(day: NaiveDate) -> NaiveDate {
+    day.iter_days()
+        .find(|day| HolidayRegion::NordrheinWestfalen.holiday(*day).is_none())
+        .unwrap()
+}
+
+/// The next public holiday in NRW after tomorrow, and its name.
+fn next_holiday() -> (NaiveDate, &'static str) {
+    let today = berlin_today();
+    (2..400)
+        .map(|ahead| today + Days::new(ahead))
+        .find_map(|day| HolidayRegion::NordrheinWestfalen.holiday(day).map(|name| (day, name)))
+        .unwrap()
+}
+
+async fn opening_hours_holidays_and_closed_days_close_the_office(backend: Backend) {
+    use reqwest::Method;
+    let app = TestApp::spawn(backend).await;
+    // Open every day (so only the holiday and the closed day close a date),
+    // with a lunch break.
+    let day = json!([["14:00", "18:00"], ["08:00", "12:00"]]);
+    let hours = json!({"mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day});
+    let closed = working_day(berlin_today() + Days::new(7));
+    let open = working_day(closed + Days::new(1));
+    let (holiday, holiday_name) = next_holiday();
+    let mut hamborn = stadtmitte();
+    hamborn["opening_hours"] = hours;
+    hamborn["holidays"] = json!("DE-NW");
+    hamborn["closed_days"] = json!([closed.to_string(), closed.to_string()]);
+
+    let (status, office) = app.staff(Method::PUT, "/api/v1/offices/hamborn", hamborn.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{office}");
+    let sorted_day = json!([["08:00", "12:00"], ["14:00", "18:00"]]);
+    assert_eq!(office["opening_hours"]["mon"], sorted_day, "intervals come back sorted");
+    assert_eq!(office["holidays"], "DE-NW");
+    assert_eq!(office["closed_days"], json!([closed.to_string()]), "repeats collapse");
+    let (_, list) = app.send(Method::GET, "/api/v1/offices", None, None).await;
+    assert_eq!(list, json!([office]), "the list shows what the PUT answered");
+    let (status, _) = app.staff(Method::PUT, "/api/v1/offices/hamborn", hamborn.clone()).await;
+    assert_eq!(status, StatusCode::OK, "the same calendar again changes nothing");
+
+    let capacity = |date: NaiveDate, from: &str, to: &str| json!({"date": date.to_string(), "from": from, "to": to, "unit_minutes": 12, "lanes": 2});
+    let publish = |body: Value| app.staff(Method::POST, "/api/v1/offices/hamborn/capacity", body);
+    for (body, says) in [
+        (
+            capacity(holiday, "08:00", "12:00"),
+            format!("public holiday in DE-NW ({holiday_name})"),
+        ),
+        (
+            capacity(closed, "08:00", "12:00"),
+            "one of the office's closed days".to_owned(),
+        ),
+        (capacity(open, "07:00", "12:00"), "07:00–07:12".to_owned()),
+        (capacity(open, "08:00", "12:12"), "12:00–12:12".to_owned()),
+        (capacity(open, "11:00", "15:00"), "12:00–12:12".to_owned()),
+        (
+            capacity(open, "17:00", "19:00"),
+            "outside the opening hours 08:00–12:00, 14:00–18:00".to_owned(),
+        ),
+    ] {
+        let (status, problem) = publish(body.clone()).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}: {problem}");
+        assert!(
+            problem["type"].as_str().unwrap().ends_with("/office-closed"),
+            "{problem}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains(&says),
+            "{says:?} in {problem}"
+        );
+    }
+    // Exactly the opening hours, both intervals.
+    let (status, answer) = publish(capacity(open, "08:00", "12:00")).await;
+    assert_eq!((status, answer), (StatusCode::CREATED, json!({"units": 40})));
+    let (status, answer) = publish(capacity(open, "14:00", "18:00")).await;
+    assert_eq!((status, answer), (StatusCode::CREATED, json!({"units": 40})));
+
+    // Details are replaced as a whole: a PUT without the calendar clears it,
+    // and the holiday takes capacity again.
+    let (status, office) = app.staff(Method::PUT, "/api/v1/offices/hamborn", stadtmitte()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&office["opening_hours"], &office["holidays"], &office["closed_days"]),
+        (&Value::Null, &Value::Null, &json!([]))
+    );
+    let (status, _) = publish(capacity(holiday, "08:00", "12:00")).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let many: Vec<String> = (0..367).map(|ahead| (closed + Days::new(ahead)).to_string()).collect();
+    for (field, value, says) in [
+        ("holidays", json!("DE-XX"), "holidays: unknown holiday region \"DE-XX\""),
+        (
+            "holidays",
+            json!("Nordrhein-Westfalen"),
+            "expected a German state code such as DE-NW",
+        ),
+        (
+            "opening_hours",
+            json!({"mon": [["08:00", "12:00"], ["11:00", "14:00"]]}),
+            "opening_hours: mon: 08:00–12:00 and 11:00–14:00 overlap or touch",
+        ),
+        (
+            "opening_hours",
+            json!({"mon": [["12:00", "08:00"]]}),
+            "must end after it starts",
+        ),
+        ("opening_hours", json!({}), "open on no day"),
+        (
+            "opening_hours",
+            json!({"monday": [["08:00", "12:00"]]}),
+            "unknown field `monday`",
+        ),
+        (
+            "opening_hours",
+            json!([["08:00", "12:00"]]),
+            "opening_hours: invalid type",
+        ),
+        (
+            "closed_days",
+            json!(["2026-02-30"]),
+            "closed_days: expected a calendar date",
+        ),
+        ("closed_days", json!(many), "closed_days: at most 366 days, not 367"),
+    ] {
+        let mut body = stadtmitte();
+        body[field] = value.clone();
+        let (status, problem) = app.staff(Method::PUT, "/api/v1/offices/walsum", body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field} {value}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(says),
+            "{says:?} in {problem}"
+        );
+    }
+    let (_, list) = app.send(Method::GET, "/api/v1/offices", None, None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "nothing refused was registered");
+}
+
 async fn bad_bodies_get_problems_not_crashes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let url = format!("{}/api/v1/offices/stadtmitte", app.base);
@@ -264,7 +407,11 @@ async fn audit_trail_pages_through_the_log(backend: Backend) {
     assert_eq!(first["streams"], json!(["office:stadtmitte"]));
     assert_eq!(first["data"]["timezone"], "Europe/Berlin");
     assert!(first["recorded_at"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(first["actor"], json!({"kind": "operator"}), "the admin token is the operator's");
+    assert_eq!(
+        first["actor"],
+        json!({"kind": "operator"}),
+        "the admin token is the operator's"
+    );
 
     let (_, second) = app.get("/api/v1/events?after=1&limit=1").await;
     assert_eq!(second["events"][0]["position"], 2);
@@ -292,6 +439,7 @@ on_both_backends!(
     offices_are_created_updated_listed_and_guarded,
     services_are_registered_within_limits,
     capacity_is_published_without_overlaps,
+    opening_hours_holidays_and_closed_days_close_the_office,
     bad_bodies_get_problems_not_crashes,
     unreadable_queries_paths_and_bodies_get_problems,
     audit_trail_pages_through_the_log,

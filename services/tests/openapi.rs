@@ -35,15 +35,28 @@ const CONTRACT: &[(&str, &str, bool)] = &[
     ("GET", "/api/v1/links/{token}", false),
     ("POST", "/api/v1/links/{token}", false),
     ("GET", "/api/v1/events", true),
+    ("PUT", "/api/v1/staff/{email}", true),
+    ("DELETE", "/api/v1/staff/{email}", true),
+    ("POST", "/api/v1/staff/{email}/tokens", true),
+    ("POST", "/api/v1/offices/{office}/devices", true),
+    ("GET", "/api/v1/offices/{office}/days/{date}", true),
 ];
 
 /// Operations beyond API.md, held to the same checks: (method, path template, 🔒).
-const EXTENSIONS: &[(&str, &str, bool)] = &[("GET", "/api/v1/projections", true)];
+const EXTENSIONS: &[(&str, &str, bool)] = &[
+    ("GET", "/api/v1/projections", true),
+    ("GET", "/api/v1/staff", true),
+    ("GET", "/api/v1/offices/{office}/devices", true),
+    ("DELETE", "/api/v1/offices/{office}/devices/{device}", true),
+];
 
 /// Every operation the app offers: API.md's and ours.
 fn operations() -> impl Iterator<Item = &'static (&'static str, &'static str, bool)> {
     CONTRACT.iter().chain(EXTENSIONS)
 }
+
+const BEARER_DESCRIPTION: &str = "The operator's `--admin-token`, or a staff member's or device's token \
+     (`POST /api/v1/staff/{email}/tokens`, `POST /api/v1/offices/{office}/devices`).";
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options", "trace"];
 
@@ -459,11 +472,12 @@ async fn every_documented_operation_is_routed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn staff_operations_require_the_bearer_scheme() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    // One wrong token per secured operation, from one address: no throttling here.
+    let app = TestApp::spawn_configured(Backend::Sqlite, |config| config.failed_auth_limit = 10_000).await;
     let doc = document(&app).await;
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"],
-        json!({"type": "http", "scheme": "bearer", "description": "The admin token (`--admin-token`) of the installation."})
+        json!({"type": "http", "scheme": "bearer", "description": BEARER_DESCRIPTION})
     );
     assert!(doc.get("security").is_none(), "no document-wide requirement");
     for (method, template, staff) in operations() {

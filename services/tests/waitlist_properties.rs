@@ -131,6 +131,9 @@ impl World {
                 name: CatalogueName::parse(office).unwrap(),
                 address: OfficeAddress::parse("Rathausplatz 1").unwrap(),
                 timezone: OfficeTimeZone::parse("Europe/Berlin").unwrap(),
+                opening_hours: None,
+                holidays: None,
+                closed_days: Default::default(),
             };
             executor
                 .execute::<OfficeDecider>(&[StreamName::office(&command.office)], cause, |_| command.clone())

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use smtp::SmtpReceiver;
 use terminagent_tests::{Running, Scratch};
 
-const TOKEN: &str = "crash-test-token";
+const TOKEN: &str = "crash-test-token-of-32-characters-at-least";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mail_the_killed_process_could_not_send_goes_out_once_after_restart() {

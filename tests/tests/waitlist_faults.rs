@@ -19,7 +19,7 @@ use terminagent_eventstore::Backend;
 use terminagent_eventstore::testing::TestDatabase;
 use terminagent_tests::{NatsServer, Running, Scratch};
 
-const TOKEN: &str = "fault-test-token";
+const TOKEN: &str = "fault-test-token-of-32-characters-at-least";
 
 async fn events(api: &Running) -> Vec<Value> {
     let (mut after, mut all) = (0, Vec::new());

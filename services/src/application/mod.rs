@@ -5,6 +5,7 @@ mod bookings;
 mod executor;
 mod lapse;
 mod links;
+pub mod staff;
 mod stream_memory;
 mod wishes;
 

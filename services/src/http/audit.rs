@@ -6,12 +6,12 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use terminagent_domain::{Actor, ActorView};
+use terminagent_domain::{Actor, ActorView, Permission};
 
 use super::AppState;
-use super::auth::StaffAccess;
+use super::auth::Access;
 use super::extract::QueryParams;
-use super::openapi::{BAD_QUERY, INTERNAL, PROBLEM, UNAUTHORIZED};
+use super::openapi::{BAD_QUERY, FORBIDDEN, INTERNAL, PROBLEM, THROTTLED, UNAUTHORIZED};
 use super::problem::Problem;
 use crate::projections::live_equals_replay;
 
@@ -112,16 +112,19 @@ impl AuditActor {
         (status = 400, description = BAD_QUERY, body = Problem, content_type = PROBLEM),
         (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
          headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = FORBIDDEN, body = Problem, content_type = PROBLEM),
+        (status = 429, description = THROTTLED, body = Problem, content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: `after` is not a position or `limit` \
             is not 1–1000.", body = Problem, content_type = PROBLEM),
         (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
     )
 )]
 pub async fn list_events(
-    _: StaffAccess,
+    access: Access,
     State(state): State<AppState>,
     QueryParams(query): QueryParams<EventsQuery>,
 ) -> Result<Json<EventsPage>, Problem> {
+    access.require(Permission::Audit, None)?;
     let after = match query.after.as_deref() {
         None => 0,
         Some(text) => text
@@ -201,10 +204,13 @@ pub struct ProjectionCheck {
          body = ReplayCheck),
         (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
          headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = FORBIDDEN, body = Problem, content_type = PROBLEM),
+        (status = 429, description = THROTTLED, body = Problem, content_type = PROBLEM),
         (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
     )
 )]
-pub async fn check_projections(_: StaffAccess, State(state): State<AppState>) -> Result<Json<ReplayCheck>, Problem> {
+pub async fn check_projections(access: Access, State(state): State<AppState>) -> Result<Json<ReplayCheck>, Problem> {
+    access.require(Permission::Audit, None)?;
     let store = state.executor.store();
     let checked = |(equal, position): (bool, u64), name| ProjectionCheck { name, position, equal };
     let internal = |e: terminagent_eventstore::StorageError| Problem::internal(&e);

@@ -202,6 +202,6 @@ fn booking_problem(state: &AppState, error: RequestBookingError) -> Problem {
 }
 
 /// API.md: instants carry the office's UTC offset.
-fn local_instant(zone: OfficeTimeZone, instant: DateTime<Utc>) -> String {
+pub(super) fn local_instant(zone: OfficeTimeZone, instant: DateTime<Utc>) -> String {
     zone.to_local(instant).to_rfc3339_opts(SecondsFormat::Secs, false)
 }

@@ -4,21 +4,22 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use terminagent_domain::Actor;
+use terminagent_domain::Permission;
 use terminagent_domain::{
-    CapacityDecider, CapacityError, CatalogueEvent, CatalogueName, LocalDate, LocalTime, OfficeAddress, OfficeDecider,
-    OfficeId, OfficeTimeZone, PublishCapacity, RegisterOffice, RegisterService, RegistrationOutcome, ServiceDecider,
-    ServiceError, ServiceId, StreamName,
+    CapacityDecider, CapacityError, CatalogueEvent, CatalogueName, ClosedDays, HolidayRegion, LocalDate, LocalTime,
+    MAX_CLOSED_DAYS, OfficeAddress, OfficeDecider, OfficeId, OfficeTimeZone, OpeningHours, PublishCapacity,
+    RegisterOffice, RegisterService, RegistrationOutcome, ServiceDecider, ServiceError, ServiceId, StreamName,
 };
 
 use super::AppState;
-use super::auth::StaffAccess;
+use super::auth::Access;
 use super::extract::{JsonBody, PathParam};
 use super::openapi::{
-    BODY_TOO_LARGE, CONTENDED, INTERNAL, MALFORMED_JSON_OR_PATH, PROBLEM, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE,
+    BODY_TOO_LARGE, CONTENDED, FORBIDDEN, INTERNAL, MALFORMED_JSON_OR_PATH, PROBLEM, THROTTLED, UNAUTHORIZED,
+    UNSUPPORTED_MEDIA_TYPE,
 };
 use super::problem::Problem;
-use crate::projections::{OfficeEntry, ServiceEntry};
+use crate::projections::{OfficeEntry, OpeningHoursSchema, ServiceEntry};
 
 /// An office's details.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -34,6 +35,61 @@ pub struct OfficeBody {
     /// IANA time zone name.
     #[schema(example = "Europe/Berlin")]
     timezone: String,
+    /// Weekly opening hours, office-local; capacity outside them is refused.
+    /// Left out or `null`: no fixed hours (capacity at any time). A PUT replaces
+    /// all details, so hours left out are cleared.
+    #[serde(default)]
+    #[schema(value_type = Option<OpeningHoursSchema>)]
+    opening_hours: Option<serde_json::Value>,
+    /// Holiday region, the ISO 3166-2 code of a German state (`DE-BW` … `DE-TH`);
+    /// its statewide public holidays are closed days. Left out or `null`: none.
+    #[serde(default)]
+    #[schema(pattern = "^DE-[A-Z]{2}$", example = "DE-NW")]
+    holidays: Option<String>,
+    /// The office's own closed days (`YYYY-MM-DD`), beyond its hours and public
+    /// holidays; repeats collapse. An extension beyond API.md.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, format = Date, max_items = 366, example = json!(["2026-12-24"]))]
+    closed_days: Vec<String>,
+}
+
+impl OfficeBody {
+    fn into_command(self, office: OfficeId) -> Result<RegisterOffice, Problem> {
+        let opening_hours = self
+            .opening_hours
+            .filter(|hours| !hours.is_null())
+            .map(serde_json::from_value::<OpeningHours>)
+            .transpose()
+            .map_err(|e| Problem::invalid(format!("opening_hours: {e}")))?;
+        let holidays = self
+            .holidays
+            .as_deref()
+            .map(HolidayRegion::parse)
+            .transpose()
+            .map_err(|e| Problem::invalid(format!("holidays: {e}")))?;
+        // Checked before parsing, so an oversized list costs no parsing.
+        if self.closed_days.len() > MAX_CLOSED_DAYS {
+            return Err(Problem::invalid(format!(
+                "closed_days: at most {MAX_CLOSED_DAYS} days, not {}",
+                self.closed_days.len()
+            )));
+        }
+        let closed_days = self
+            .closed_days
+            .iter()
+            .map(|day| LocalDate::parse(day))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Problem::invalid(format!("closed_days: {e}")))?;
+        Ok(RegisterOffice {
+            office,
+            name: CatalogueName::parse(&self.name).map_err(|e| Problem::invalid(format!("name: {e}")))?,
+            address: OfficeAddress::parse(&self.address).map_err(|e| Problem::invalid(format!("address: {e}")))?,
+            timezone: OfficeTimeZone::parse(&self.timezone).map_err(|e| Problem::invalid(format!("timezone: {e}")))?,
+            opening_hours,
+            holidays,
+            closed_days: ClosedDays::new(closed_days).map_err(|e| Problem::invalid(format!("closed_days: {e}")))?,
+        })
+    }
 }
 
 #[utoipa::path(
@@ -41,7 +97,9 @@ pub struct OfficeBody {
     path = "/api/v1/offices/{office}",
     tag = "catalogue",
     summary = "Register an office or change its details",
-    description = "Idempotent: the same details again change nothing and answer 200.",
+    description = "Idempotent: the same details again change nothing and answer 200. Every detail \
+        is replaced: opening hours, holiday region or closed days left out are cleared. Capacity \
+        published before a change stays.",
     params(
         ("office" = String, Path, description = "The office's slug, chosen by staff.",
          pattern = "^[a-z0-9-]{1,64}$", example = "stadtmitte"),
@@ -54,41 +112,46 @@ pub struct OfficeBody {
         (status = 400, description = MALFORMED_JSON_OR_PATH, body = Problem, content_type = PROBLEM),
         (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
          headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = FORBIDDEN, body = Problem, content_type = PROBLEM),
+        (status = 429, description = THROTTLED, body = Problem, content_type = PROBLEM),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: the slug, name, address or time zone \
-            is not acceptable, or a field is missing or of the wrong type.", body = Problem, content_type = PROBLEM),
+            is not acceptable; the opening hours are malformed (an interval not ending after it starts, \
+            intervals of a day overlapping or touching, more than 4 a day, an unknown weekday key, no day \
+            open); the holiday region is unknown; a closed day is not a date or there are more than 366; \
+            or a field is missing or of the wrong type.", body = Problem, content_type = PROBLEM),
         (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
         (status = 503, description = CONTENDED, body = Problem, content_type = PROBLEM,
          headers(("Retry-After" = u32, description = "Seconds to wait."))),
     )
 )]
 pub async fn put_office(
-    _: StaffAccess,
+    access: Access,
     State(state): State<AppState>,
     PathParam(office): PathParam<String>,
     JsonBody(body): JsonBody<OfficeBody>,
 ) -> Result<(StatusCode, Json<OfficeEntry>), Problem> {
-    let command = RegisterOffice {
-        office: OfficeId::parse(&office).map_err(|e| Problem::invalid(format!("office id {office:?}: {e}")))?,
-        name: CatalogueName::parse(&body.name).map_err(|e| Problem::invalid(format!("name: {e}")))?,
-        address: OfficeAddress::parse(&body.address).map_err(|e| Problem::invalid(format!("address: {e}")))?,
-        timezone: OfficeTimeZone::parse(&body.timezone).map_err(|e| Problem::invalid(format!("timezone: {e}")))?,
-    };
+    let office = OfficeId::parse(&office).map_err(|e| Problem::invalid(format!("office id {office:?}: {e}")))?;
+    // Admins register offices; a lead may change an existing office of theirs.
+    if let Err(forbidden) = access.require(Permission::ManageCatalogue, None) {
+        access.require(Permission::EditOpeningHours, Some(&office))?;
+        if state.catalogue.read().office(&office).is_none() {
+            return Err(forbidden);
+        }
+    }
+    let command = body.into_command(office)?;
     let streams = [StreamName::office(&command.office)];
     let events = state
         .executor
-        .execute::<OfficeDecider>(&streams, state.new_cause(Actor::Operator), |_| command.clone())
+        .execute::<OfficeDecider>(&streams, state.new_cause(access.actor()), |_| command.clone())
         .await
         .map_err(|error| state.execute_problem(error, |never| match never {}))?;
     state.catch_up_views().await?;
-    let entry = OfficeEntry {
-        id: command.office.to_string(),
-        name: command.name.to_string(),
-        address: command.address.to_string(),
-        timezone: command.timezone.to_string(),
-    };
-    Ok((registration_status(&events), Json(entry)))
+    Ok((
+        registration_status(&events),
+        Json(OfficeEntry::from(&command.details())),
+    ))
 }
 
 #[utoipa::path(
@@ -132,6 +195,8 @@ pub struct ServiceBody {
         (status = 400, description = MALFORMED_JSON_OR_PATH, body = Problem, content_type = PROBLEM),
         (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
          headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = FORBIDDEN, body = Problem, content_type = PROBLEM),
+        (status = 429, description = THROTTLED, body = Problem, content_type = PROBLEM),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: the slug or name is not acceptable, \
@@ -143,11 +208,12 @@ pub struct ServiceBody {
     )
 )]
 pub async fn put_service(
-    _: StaffAccess,
+    access: Access,
     State(state): State<AppState>,
     PathParam(service): PathParam<String>,
     JsonBody(body): JsonBody<ServiceBody>,
 ) -> Result<(StatusCode, Json<ServiceEntry>), Problem> {
+    access.require(Permission::ManageCatalogue, None)?;
     let command = RegisterService {
         service: ServiceId::parse(&service).map_err(|e| Problem::invalid(format!("service id {service:?}: {e}")))?,
         name: CatalogueName::parse(&body.name).map_err(|e| Problem::invalid(format!("name: {e}")))?,
@@ -156,7 +222,7 @@ pub async fn put_service(
     let streams = [StreamName::service(&command.service)];
     let events = state
         .executor
-        .execute::<ServiceDecider>(&streams, state.new_cause(Actor::Operator), |_| command.clone())
+        .execute::<ServiceDecider>(&streams, state.new_cause(access.actor()), |_| command.clone())
         .await
         .map_err(|error| {
             state.execute_problem(error, |rejected| match rejected {
@@ -219,8 +285,10 @@ pub struct CapacityAnswer {
     summary = "Publish capacity for an office and date",
     description = "Publishes `lanes × ⌊(to−from)/unit_minutes⌋` units in lanes 1…`lanes`. A later \
         publication for the same date adds units to those lanes; if any new unit would overlap an \
-        existing unit of the same lane, nothing is added (409). A booking of services with summed \
-        duration D takes ⌈D/unit⌉ consecutive free units of one lane.",
+        existing unit of the same lane, nothing is added (409). An office with opening hours, a \
+        holiday region or closed days takes capacity only on open days and inside the hours (409 \
+        otherwise). A booking of services with summed duration D takes ⌈D/unit⌉ consecutive free \
+        units of one lane.",
     params(
         ("office" = String, Path, description = "The office's slug.",
          pattern = "^[a-z0-9-]{1,64}$", example = "stadtmitte"),
@@ -232,9 +300,13 @@ pub struct CapacityAnswer {
         (status = 400, description = MALFORMED_JSON_OR_PATH, body = Problem, content_type = PROBLEM),
         (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
          headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = FORBIDDEN, body = Problem, content_type = PROBLEM),
+        (status = 429, description = THROTTLED, body = Problem, content_type = PROBLEM),
         (status = 404, description = "`/problems/not-found`: no such office.", body = Problem, content_type = PROBLEM),
         (status = 409, description = "`/problems/capacity-overlap`: a new unit would overlap an existing \
-            unit of the same lane; nothing was added.", body = Problem, content_type = PROBLEM),
+            unit of the same lane; nothing was added. `/problems/office-closed`: the date is a public holiday \
+            of the office's holiday region or one of its closed days, or a unit lies outside the office's \
+            opening hours of that weekday; the detail says which.", body = Problem, content_type = PROBLEM),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: a date or time that does not parse, \
@@ -248,12 +320,13 @@ pub struct CapacityAnswer {
     )
 )]
 pub async fn publish_capacity(
-    _: StaffAccess,
+    access: Access,
     State(state): State<AppState>,
     PathParam(office): PathParam<String>,
     JsonBody(body): JsonBody<CapacityBody>,
 ) -> Result<(StatusCode, Json<CapacityAnswer>), Problem> {
     let office = OfficeId::parse(&office).map_err(|_| Problem::not_found(format!("no office {office:?}")))?;
+    access.require(Permission::PublishCapacity, Some(&office))?;
     let date = LocalDate::parse(&body.date).map_err(|e| Problem::invalid(format!("date: {e}")))?;
     let from = LocalTime::parse(&body.from).map_err(|e| Problem::invalid(format!("from: {e}")))?;
     let to = LocalTime::parse(&body.to).map_err(|e| Problem::invalid(format!("to: {e}")))?;
@@ -263,7 +336,7 @@ pub async fn publish_capacity(
     ];
     let events = state
         .executor
-        .execute::<CapacityDecider>(&streams, state.new_cause(Actor::Operator), |now| PublishCapacity {
+        .execute::<CapacityDecider>(&streams, state.new_cause(access.actor()), |now| PublishCapacity {
             office: office.clone(),
             date,
             from,
@@ -286,6 +359,12 @@ fn capacity_problem(error: CapacityError) -> Problem {
             StatusCode::CONFLICT,
             "capacity-overlap",
             "Capacity overlaps",
+            error.to_string(),
+        ),
+        CapacityError::OfficeClosed { .. } => Problem::new(
+            StatusCode::CONFLICT,
+            "office-closed",
+            "Office closed",
             error.to_string(),
         ),
         _ => Problem::invalid(error.to_string()),

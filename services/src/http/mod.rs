@@ -2,17 +2,19 @@
 //! map the result.
 
 mod audit;
-mod auth;
+pub mod auth;
 mod availability;
 mod bookable;
 mod bookings;
 mod catalogue;
+mod day_list;
 mod extract;
 mod links;
 pub mod openapi;
 mod pages;
 pub mod problem;
 pub mod rate_limit;
+mod staff;
 mod wishes;
 
 use axum::Router;
@@ -26,7 +28,7 @@ use terminagent_domain::{Actor, Cause};
 use crate::application::{ExecuteError, Executor};
 use crate::config::AdminToken;
 use crate::metrics::Metrics;
-use crate::projections::{AvailabilityView, CatalogueView, LinksView, LiveProjection};
+use crate::projections::{AvailabilityView, CatalogueView, DayListView, LinksView, LiveProjection, StaffView};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -45,6 +47,10 @@ pub struct AppState {
     pub catalogue: Arc<LiveProjection<CatalogueView>>,
     pub links: Arc<LiveProjection<LinksView>>,
     pub availability: Arc<LiveProjection<AvailabilityView>>,
+    pub staff: Arc<LiveProjection<StaffView>>,
+    pub day_list: Arc<LiveProjection<DayListView>>,
+    /// Failed sign-ins and bearer checks, per client address and account.
+    pub failed_auth: Arc<auth::FailedAttempts>,
     pub admin_token: Option<AdminToken>,
     pub metrics: Arc<Metrics>,
     pub booking_policy: terminagent_domain::BookingPolicy,
@@ -70,6 +76,8 @@ impl AppState {
         self.catalogue.caught_up_to(head).await;
         self.links.caught_up_to(head).await;
         self.availability.caught_up_to(head).await;
+        self.staff.caught_up_to(head).await;
+        self.day_list.caught_up_to(head).await;
         Ok(())
     }
 
@@ -108,6 +116,21 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/services/{service}", put(catalogue::put_service))
         .route("/api/v1/events", get(audit::list_events))
         .route("/api/v1/projections", get(audit::check_projections))
+        .route("/api/v1/offices/{office}/days/{date}", get(day_list::day_list))
+        .route("/api/v1/staff", get(staff::list_staff))
+        .route(
+            "/api/v1/staff/{email}",
+            put(staff::put_staff).delete(staff::disable_staff),
+        )
+        .route("/api/v1/staff/{email}/tokens", post(staff::issue_staff_token))
+        .route(
+            "/api/v1/offices/{office}/devices",
+            post(staff::register_device).get(staff::list_devices),
+        )
+        .route(
+            "/api/v1/offices/{office}/devices/{device}",
+            axum::routing::delete(staff::revoke_device),
+        )
         .route("/api/v1/availability", get(availability::availability))
         .route("/", get(pages::start_page))
         .route(pages::STYLESHEET_PATH, get(pages::stylesheet))

@@ -18,8 +18,12 @@ pub(super) const PROBLEM: &str = "application/problem+json";
 // in its description.
 pub(super) const MALFORMED_JSON: &str = "`/problems/malformed-json`: the body is not JSON, \
      or `/problems/bad-request` when it cannot be read at all.";
-pub(super) const UNAUTHORIZED: &str = "`/problems/unauthorized`: no bearer token, a wrong one, or the server \
-     runs without `--admin-token` (staff endpoints are then off). Carries `WWW-Authenticate: Bearer`.";
+pub(super) const UNAUTHORIZED: &str = "`/problems/unauthorized`: no bearer token, or one that is neither \
+     the operator's `--admin-token` nor a live staff or device token. Carries `WWW-Authenticate: Bearer`.";
+pub(super) const FORBIDDEN: &str = "`/problems/forbidden`: the token is valid but its roles, office or \
+     device kind do not reach this far.";
+pub(super) const THROTTLED: &str = "`/problems/too-many-failed-attempts`: too many failed bearer checks \
+     from this client address within 15 minutes; `Retry-After` says how many seconds to wait.";
 pub(super) const BAD_QUERY: &str = "`/problems/bad-query`: a parameter is given twice, or the query string \
      cannot be read.";
 pub(super) const MALFORMED_JSON_OR_PATH: &str = "`/problems/malformed-json`: the body is not JSON; \
@@ -51,7 +55,9 @@ Conventions:
 - Instants are RFC 3339 with the office's UTC offset (`2026-12-01T08:12:00+01:00`); dates \
 `YYYY-MM-DD` and local times `HH:MM` are in the office's zone.
 - Offices and services are identified by slugs `[a-z0-9-]{1,64}`; everything else by ULID strings.
-- Staff and operations endpoints need `Authorization: Bearer TOKEN` (`--admin-token`).
+- Staff and operations endpoints need `Authorization: Bearer TOKEN`: the operator's `--admin-token`, \
+a staff member's token (roles admin, lead, clerk, auditor) or a device's (kiosk, display). Beyond its \
+roles or office a token gets 403 `/problems/forbidden`.
 - Request bodies are limited to 64 KiB (413 beyond). With `--rate-limit`, public writes \
 (`POST` of bookings and mail links) are limited per client address and minute (429 with `Retry-After`).
 - A path that exists answers a method it does not support with 405 `/problems/method-not-allowed`; \
@@ -77,6 +83,14 @@ an unknown path answers 404 `/problems/not-found`.",
         super::pages::links::press_link_page,
         super::audit::list_events,
         super::audit::check_projections,
+        super::staff::put_staff,
+        super::staff::list_staff,
+        super::staff::disable_staff,
+        super::staff::issue_staff_token,
+        super::staff::register_device,
+        super::staff::list_devices,
+        super::staff::revoke_device,
+        super::day_list::day_list,
     ),
     modifiers(&BearerScheme),
     tags(
@@ -107,7 +121,10 @@ impl Modify for BearerScheme {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("The admin token (`--admin-token`) of the installation."))
+                    .description(Some(
+                        "The operator's `--admin-token`, or a staff member's or device's token \
+                         (`POST /api/v1/staff/{email}/tokens`, `POST /api/v1/offices/{office}/devices`).",
+                    ))
                     .build(),
             ),
         );

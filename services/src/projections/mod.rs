@@ -5,7 +5,9 @@
 
 mod availability;
 mod catalogue;
+mod day_list;
 mod links;
+mod staff;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
@@ -13,8 +15,10 @@ use terminagent_eventstore::{EventStore, LogEvent, StorageError};
 use tokio::sync::watch;
 
 pub use availability::AvailabilityView;
-pub use catalogue::{CatalogueView, OfficeEntry, ServiceEntry};
+pub use catalogue::{CatalogueView, OfficeEntry, OpeningHoursSchema, ServiceEntry};
+pub use day_list::{DayListEntry, DayListStatus, DayListView};
 pub use links::{BookingSummary, LinkSubject, LinkTarget, LinksView, ProposalSummary, WishSummary};
+pub use staff::StaffView;
 
 /// A read model: folds log events in order. Events it does not know are ignored.
 pub trait Projection: Default + Send + Sync + 'static {

@@ -12,7 +12,7 @@ use terminagent::config::{AdminToken, BusConfig, Config, LogFormat, MailTranspor
 use terminagent_eventstore::Backend;
 use terminagent_eventstore::testing::TestDatabase;
 
-pub const TOKEN: &str = "staff-secret-token";
+pub const TOKEN: &str = "staff-secret-token-of-the-test-installation";
 
 /// An app on port 0 with its own database and outbox (zero2prod style).
 pub struct TestApp {
@@ -70,6 +70,7 @@ impl TestApp {
             proposal_ttl: Duration::from_secs(48 * 3600),
             confirm_ttl: Duration::from_secs(2 * 3600),
             rate_limit_per_minute: None,
+            failed_auth_limit: 10,
             log_format: LogFormat::Text,
             booking_horizon_days: 21,
             max_open_bookings: 3,
