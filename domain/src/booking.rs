@@ -178,6 +178,10 @@ pub struct BookingCancelled {
     /// The units it frees.
     pub units: Vec<UnitRef>,
     pub citizen: EnvelopeId,
+    /// Why, when the office cancelled it (a closure, staff on the citizen's
+    /// behalf); the mail quotes it. `None`: the citizen cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Unconfirmed past `confirm_by`.
@@ -321,6 +325,7 @@ impl DomainEvent for BookingInput {
         "service.registered",
         "service.details_changed",
         "capacity.published",
+        "capacity.withdrawn",
         "booking.requested",
         "booking.confirmed",
         "booking.cancelled",
@@ -330,6 +335,7 @@ impl DomainEvent for BookingInput {
         "proposal.accepted",
         "proposal.declined",
         "proposal.expired",
+        "proposal.withdrawn",
         "wish.ended",
     ];
 
@@ -692,9 +698,9 @@ impl BookingRequestState {
                 let citizen = accepted.citizen.envelope_id;
                 self.hold_for_booking(accepted.booking, citizen, accepted.start, &accepted.units);
             }
-            WishEvent::ProposalDeclined(closed) | WishEvent::ProposalExpired(closed) => {
-                self.close_proposal(closed.proposal, &closed.units)
-            }
+            WishEvent::ProposalDeclined(closed)
+            | WishEvent::ProposalExpired(closed)
+            | WishEvent::ProposalWithdrawn(closed) => self.close_proposal(closed.proposal, &closed.units),
             WishEvent::Ended(ended) => {
                 if let Some(proposal) = ended.proposal {
                     self.close_proposal(proposal, &ended.units)
@@ -832,6 +838,12 @@ impl Decider for BookingRequestDecider {
                 .entry((published.office.clone(), published.date))
                 .or_default()
                 .record(published),
+            // Read again from every unit stream it names: withdrawing is idempotent.
+            BookingInput::Catalogue(C::CapacityWithdrawn(withdrawn)) => state
+                .capacity
+                .entry((withdrawn.office.clone(), withdrawn.date))
+                .or_default()
+                .withdraw(withdrawn),
             BookingInput::Catalogue(C::OfficeRegistered(details) | C::OfficeDetailsChanged(details)) => {
                 state.offices.insert(details.office.clone(), details.clone());
             }
@@ -866,6 +878,8 @@ pub struct ConfirmBooking {
 pub struct CancelBooking {
     pub booking: BookingId,
     pub now: DateTime<Utc>,
+    /// Staff cancelling on the citizen's behalf say why; `None` for the citizen.
+    pub reason: Option<String>,
 }
 
 /// The lapse timer: frees the units of a booking still unconfirmed at `confirm_by`.
@@ -1061,6 +1075,7 @@ impl BookingDecider {
                     booking: id,
                     units: booking.units.clone(),
                     citizen: booking.citizen,
+                    reason: cancel.reason.clone(),
                 })]),
             },
             // The timer may fire late or twice: anything but a due pending booking is done.
@@ -1276,6 +1291,7 @@ mod tests {
     fn cancelled(requested: &BookingEvent) -> BookingEvent {
         let (booking, units, citizen) = released(requested);
         BookingEvent::Cancelled(BookingCancelled {
+            reason: None,
             booking,
             units,
             citizen,
@@ -1710,6 +1726,7 @@ mod tests {
 
     fn cancel_at(n: u64, now: DateTime<Utc>) -> BookingCommand {
         CancelBooking {
+            reason: None,
             booking: booking_id(n),
             now,
         }

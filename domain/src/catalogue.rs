@@ -153,6 +153,23 @@ impl UnitSpan {
     }
 }
 
+/// A closure took an office day's units out of service (API.md "closures"):
+/// every unit in service overlapping `[from, to)` (the whole day without
+/// them). Indexed under the office day and every unit, so a booking racing
+/// the closure for any of them conflicts with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityWithdrawn {
+    pub office: OfficeId,
+    pub date: LocalDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<LocalTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<LocalTime>,
+    /// Why, as the lead wrote it; the cancellation mails quote it.
+    pub reason: String,
+    pub units: Vec<UnitRef>,
+}
+
 /// Units of `unit_minutes` from `from` on lanes `first_lane..first_lane + lanes`.
 /// Only whole units are published; a remainder before `to` is not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,6 +248,8 @@ pub enum CatalogueEvent {
     ServiceDetailsChanged(ServiceDetails),
     #[serde(rename = "capacity.published")]
     CapacityPublished(CapacityPublished),
+    #[serde(rename = "capacity.withdrawn")]
+    CapacityWithdrawn(CapacityWithdrawn),
 }
 
 impl DomainEvent for CatalogueEvent {
@@ -240,6 +259,7 @@ impl DomainEvent for CatalogueEvent {
         "service.registered",
         "service.details_changed",
         "capacity.published",
+        "capacity.withdrawn",
     ];
 
     fn event_type(&self) -> &'static str {
@@ -249,6 +269,7 @@ impl DomainEvent for CatalogueEvent {
             Self::ServiceRegistered(_) => "service.registered",
             Self::ServiceDetailsChanged(_) => "service.details_changed",
             Self::CapacityPublished(_) => "capacity.published",
+            Self::CapacityWithdrawn(_) => "capacity.withdrawn",
         }
     }
 
@@ -266,6 +287,11 @@ impl DomainEvent for CatalogueEvent {
             }
             Self::CapacityPublished(published) => {
                 vec![StreamName::office_day(&published.office, published.date.into())]
+            }
+            Self::CapacityWithdrawn(withdrawn) => {
+                std::iter::once(StreamName::office_day(&withdrawn.office, withdrawn.date.into()))
+                    .chain(withdrawn.units.iter().map(StreamName::unit))
+                    .collect()
             }
         }
     }
@@ -470,6 +496,9 @@ impl CapacityBlock {
 pub struct OfficeDayCapacity {
     /// In publication order; where two published the same unit, the later counts.
     blocks: Vec<CapacityBlock>,
+    /// (lane, start) of units a closure withdrew: never offered again, and
+    /// their place is not published anew (overlaps still see them).
+    withdrawn: BTreeSet<(u16, LocalTime)>,
 }
 
 /// Two office days are equal when they have the same units, however published.
@@ -486,29 +515,50 @@ impl OfficeDayCapacity {
         self.blocks.push(CapacityBlock::of(published));
     }
 
-    /// All units, by lane then start.
+    /// A closure took these units out of service.
+    pub fn withdraw(&mut self, withdrawn: &CapacityWithdrawn) {
+        self.withdrawn
+            .extend(withdrawn.units.iter().map(|unit| (unit.lane, unit.start)));
+    }
+
+    fn is_withdrawn(&self, lane: u16, start: LocalTime) -> bool {
+        !self.withdrawn.is_empty() && self.withdrawn.contains(&(lane, start))
+    }
+
+    /// All units in service, by lane then start.
     pub fn units(&self) -> impl Iterator<Item = UnitSpan> + '_ {
         let mut units: Vec<UnitSpan> = self.blocks.iter().rev().flat_map(CapacityBlock::spans).collect();
         // Stable: of two units with one (lane, start), the later publication stays first.
         units.sort_by_key(|unit| (unit.lane, unit.start));
         units.dedup_by_key(|unit| (unit.lane, unit.start));
+        units.retain(|unit| !self.is_withdrawn(unit.lane, unit.start));
         units.into_iter()
+    }
+
+    /// The units in service that overlap `[from, to)`, by lane then start.
+    pub fn units_overlapping(&self, from: LocalTime, to: LocalTime) -> Vec<UnitSpan> {
+        self.units().filter(|unit| unit.start < to && unit.end > from).collect()
     }
 
     pub fn unit_count(&self) -> usize {
         self.units().count()
     }
 
-    /// Every time at which some lane has a unit starting, ascending.
+    /// Every time at which some lane has a unit in service starting, ascending.
     pub fn starts(&self) -> BTreeSet<LocalTime> {
-        self.blocks
+        let mut starts: BTreeSet<LocalTime> = self
+            .blocks
             .iter()
             .flat_map(|block| {
                 (0..block.per_lane).filter_map(|index| {
                     LocalTime::from_minutes_since_midnight(block.from_minute + index * block.unit_minutes)
                 })
             })
-            .collect()
+            .collect();
+        if !self.withdrawn.is_empty() {
+            starts.retain(|start| self.lanes_starting_at(*start).next().is_some());
+        }
+        starts
     }
 
     /// Whether `[start, end)` on `lane` intersects a published unit.
@@ -520,12 +570,15 @@ impl OfficeDayCapacity {
             .any(|block| block.has_lane(lane) && block.from_minute.max(start) < block.end_minute().min(end))
     }
 
-    /// The unit of `lane` starting exactly at `start`.
+    /// The unit in service of `lane` starting exactly at `start`.
     pub fn unit(&self, lane: u16, start: LocalTime) -> Option<UnitSpan> {
+        if self.is_withdrawn(lane, start) {
+            return None;
+        }
         self.blocks.iter().rev().find_map(|block| block.unit(lane, start))
     }
 
-    /// The lanes with a unit starting exactly at `start`, ascending.
+    /// The lanes with a unit in service starting exactly at `start`, ascending.
     pub fn lanes_starting_at(&self, start: LocalTime) -> impl Iterator<Item = u16> + '_ {
         let mut lanes: Vec<u16> = self
             .blocks
@@ -535,6 +588,7 @@ impl OfficeDayCapacity {
             .collect();
         lanes.sort_unstable();
         lanes.dedup();
+        lanes.retain(|lane| !self.is_withdrawn(*lane, start));
         lanes.into_iter()
     }
 
@@ -685,6 +739,7 @@ impl Decider for CapacityDecider {
     fn evolve(mut state: CapacityState, event: &CatalogueEvent) -> CapacityState {
         match event {
             CatalogueEvent::CapacityPublished(published) => state.day.record(published),
+            CatalogueEvent::CapacityWithdrawn(withdrawn) => state.day.withdraw(withdrawn),
             other => state.office = OfficeDecider::evolve(state.office, other),
         }
         state

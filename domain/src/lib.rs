@@ -13,6 +13,7 @@ pub mod actor;
 pub mod booking;
 pub mod catalogue;
 pub mod citizen;
+pub mod closure;
 pub mod day_list;
 pub mod decider;
 pub mod event;
@@ -36,11 +37,12 @@ pub use booking::{
     UnitHolder, WaitingNumber, candidate_units, free_slots,
 };
 pub use catalogue::{
-    CapacityDecider, CapacityError, CapacityPublished, CatalogueEvent, CatalogueName, ClosedReason, OfficeAddress,
-    OfficeDayCapacity, OfficeDecider, OfficeDetails, PublishCapacity, RegisterOffice, RegisterService,
+    CapacityDecider, CapacityError, CapacityPublished, CapacityWithdrawn, CatalogueEvent, CatalogueName, ClosedReason,
+    OfficeAddress, OfficeDayCapacity, OfficeDecider, OfficeDetails, PublishCapacity, RegisterOffice, RegisterService,
     RegistrationOutcome, ServiceDecider, ServiceDetails, ServiceError, UnitRef, UnitSpan,
 };
 pub use citizen::{CitizenName, EmailAddress, EmailAddressError, PersonalData, PhoneNumber, PhoneNumberError};
+pub use closure::{CloseOffice, ClosureDecider, ClosureError, ClosureReason, ClosureState};
 pub use day_list::{DayListEvent, DayListRead, DayListReadDecider};
 pub use decider::Decider;
 pub use event::{DomainEvent, EventDecodeError, EventEnvelope, StreamName, StreamNameError};

@@ -161,6 +161,10 @@ pub enum WishEvent {
     ProposalDeclined(ProposalClosed),
     #[serde(rename = "proposal.expired")]
     ProposalExpired(ProposalClosed),
+    /// The office closed the proposal's units: the proposal is void, the wish
+    /// keeps its place and has declined nothing.
+    #[serde(rename = "proposal.withdrawn")]
+    ProposalWithdrawn(ProposalClosed),
     #[serde(rename = "wish.ended")]
     Ended(WishEnded),
 }
@@ -171,7 +175,7 @@ impl WishEvent {
             Self::Registered(event) => event.wish,
             Self::ProposalMade(event) => event.wish,
             Self::ProposalAccepted(event) => event.wish,
-            Self::ProposalDeclined(event) | Self::ProposalExpired(event) => event.wish,
+            Self::ProposalDeclined(event) | Self::ProposalExpired(event) | Self::ProposalWithdrawn(event) => event.wish,
             Self::Ended(event) => event.wish,
         }
     }
@@ -184,6 +188,7 @@ impl WishEvent {
             }
             Self::ProposalDeclined(ProposalClosed { units, .. })
             | Self::ProposalExpired(ProposalClosed { units, .. })
+            | Self::ProposalWithdrawn(ProposalClosed { units, .. })
             | Self::Ended(WishEnded { units, .. }) => HoldChange::Release(units),
         }
     }
@@ -196,6 +201,7 @@ impl DomainEvent for WishEvent {
         "proposal.accepted",
         "proposal.declined",
         "proposal.expired",
+        "proposal.withdrawn",
         "wish.ended",
     ];
 
@@ -206,6 +212,7 @@ impl DomainEvent for WishEvent {
             Self::ProposalAccepted(_) => "proposal.accepted",
             Self::ProposalDeclined(_) => "proposal.declined",
             Self::ProposalExpired(_) => "proposal.expired",
+            Self::ProposalWithdrawn(_) => "proposal.withdrawn",
             Self::Ended(_) => "wish.ended",
         }
     }
@@ -231,7 +238,9 @@ impl DomainEvent for WishEvent {
                 streams.push(StreamName::citizen(&accepted.citizen.envelope_id));
                 streams.push(StreamName::waiting_numbers(&accepted.office, accepted.date.into()));
             }
-            Self::ProposalDeclined(closed) | Self::ProposalExpired(closed) => streams.extend(units(&closed.units)),
+            Self::ProposalDeclined(closed) | Self::ProposalExpired(closed) | Self::ProposalWithdrawn(closed) => {
+                streams.extend(units(&closed.units))
+            }
             Self::Ended(ended) => {
                 streams.push(StreamName::citizen(&ended.citizen));
                 streams.extend(units(&ended.units));
@@ -403,6 +412,10 @@ impl Wish {
                     self.unanswered_in_a_row += 1;
                 }
                 self.declined_units.extend(closed.units.iter().cloned());
+            }
+            // Neither declined nor left unanswered: nothing counts against the wish.
+            WishEvent::ProposalWithdrawn(closed) => {
+                self.close(&closed.proposal, ProposalStatus::Withdrawn);
             }
             WishEvent::Ended(ended) => {
                 if let Some(proposal) = &ended.proposal {
@@ -655,7 +668,7 @@ pub enum WishError {
         proposal: ProposalId,
         expires_at: DateTime<Utc>,
     },
-    #[error("proposal {0} was withdrawn when its wish ended")]
+    #[error("proposal {0} was withdrawn (its wish ended or the office closed its units)")]
     ProposalWithdrawn(ProposalId),
     #[error("all {MAX_WAITING_NUMBER} waiting numbers of {office} on {date} are handed out")]
     NumbersExhausted { office: OfficeId, date: LocalDate },
@@ -2076,12 +2089,14 @@ mod tests {
             .when(confirm)
             .then([]);
         let cancelled = BookingEvent::Cancelled(BookingCancelled {
+            reason: None,
             booking: booking_id(5),
             units: vec![unit(1, "08:00")],
             citizen: sealed(1).envelope_id,
         });
         given::<crate::BookingDecider>(booking_stream)
             .when(BookingCommand::Cancel(CancelBooking {
+                reason: None,
                 booking: booking_id(5),
                 now: now(),
             }))
@@ -2451,7 +2466,8 @@ mod tests {
                     }
                     WishEvent::ProposalAccepted(ProposalAccepted { wish, proposal, .. })
                     | WishEvent::ProposalDeclined(ProposalClosed { wish, proposal, .. })
-                    | WishEvent::ProposalExpired(ProposalClosed { wish, proposal, .. }) => {
+                    | WishEvent::ProposalExpired(ProposalClosed { wish, proposal, .. })
+                    | WishEvent::ProposalWithdrawn(ProposalClosed { wish, proposal, .. }) => {
                         prop_assert_eq!(open.remove(wish), Some(*proposal));
                     }
                     WishEvent::Ended(ended) => {

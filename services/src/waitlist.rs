@@ -223,6 +223,14 @@ impl Waitlist {
                 self.plan(decisions);
                 Ok(())
             }
+            // Taken for good, as by a booking that never ends: a proposal on
+            // them (planned or made) is void and its wish idle at its place.
+            // The closure cancelled every booking on them just before.
+            CatalogueEvent::CapacityWithdrawn(withdrawn) => {
+                let decisions = self.engine.hold_units(&self.engine_units(&withdrawn.units)?)?;
+                self.plan(decisions);
+                Ok(())
+            }
         }
     }
 
@@ -288,6 +296,11 @@ impl Waitlist {
             WishEvent::ProposalExpired(_) => {
                 self.close_proposal(&wish);
                 self.engine.proposal_expired(wish)?
+            }
+            // The withdrawal of its units, just before, voided it in the engine.
+            WishEvent::ProposalWithdrawn(_) => {
+                self.close_proposal(&wish);
+                return Ok(());
             }
             WishEvent::Ended(_) => {
                 self.leave(&wish);

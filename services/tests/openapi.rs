@@ -40,6 +40,7 @@ const CONTRACT: &[(&str, &str, bool)] = &[
     ("POST", "/api/v1/staff/{email}/tokens", true),
     ("POST", "/api/v1/offices/{office}/devices", true),
     ("GET", "/api/v1/offices/{office}/days/{date}", true),
+    ("POST", "/api/v1/offices/{office}/closures", true),
 ];
 
 /// Operations beyond API.md, held to the same checks: (method, path template, 🔒).

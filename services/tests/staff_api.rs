@@ -191,6 +191,12 @@ fn cases(office: &str, spare_id: &str) -> Vec<Case> {
             None,
             clerk,
         ),
+        case(
+            Method::POST,
+            format!("/api/v1/offices/{office}/closures"),
+            Some(json!({"date": next_week(), "from": "17:00", "to": "18:00", "reason": "Betriebsversammlung"})),
+            lead,
+        ),
         case(Method::GET, "/api/v1/projections".into(), None, AUDIT),
         case(
             Method::PUT,
@@ -270,8 +276,8 @@ async fn no_token_reaches_beyond_its_roles_or_office(backend: Backend) {
             }
         }
     }
-    // 13 endpoints at two offices; 7 live tokens, 3 dead ones and none.
-    assert_eq!(checked, 2 * 13 * (7 + 3 + 1));
+    // 14 endpoints at two offices; 7 live tokens, 3 dead ones and none.
+    assert_eq!(checked, 2 * 14 * (7 + 3 + 1));
 }
 
 /// A member's token follows their roles as they are now; disabling ends it;

@@ -274,6 +274,7 @@ async fn follow_booking_link(
                 BookingCommand::Cancel(CancelBooking {
                     booking: booking_id,
                     now,
+                    reason: None,
                 })
             };
             executor

@@ -7,6 +7,7 @@ mod availability;
 mod bookable;
 mod bookings;
 mod catalogue;
+mod closures;
 mod day_list;
 mod extract;
 mod links;
@@ -117,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events", get(audit::list_events))
         .route("/api/v1/projections", get(audit::check_projections))
         .route("/api/v1/offices/{office}/days/{date}", get(day_list::day_list))
+        .route("/api/v1/offices/{office}/closures", post(closures::close))
         .route("/api/v1/staff", get(staff::list_staff))
         .route(
             "/api/v1/staff/{email}",

@@ -91,6 +91,7 @@ an unknown path answers 404 `/problems/not-found`.",
         super::staff::list_devices,
         super::staff::revoke_device,
         super::day_list::day_list,
+        super::closures::close,
     ),
     modifiers(&BearerScheme),
     tags(

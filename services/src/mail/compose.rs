@@ -182,18 +182,24 @@ impl MailComposer {
                     calendar: Some((entry, "PUBLISH")),
                 }
             }
-            BookingEvent::Cancelled(_) => {
+            BookingEvent::Cancelled(cancelled) => {
                 let subject = subject_of("Ihr Termin wurde abgesagt");
                 let (_, removal) = appointment(&format!("Termin im {}: {}", details.office, details.services));
+                let reason = cancelled.reason.as_deref();
+                let search_url = format!("{}/suche", self.public_url.as_str());
                 Content {
                     text: render(CancellationText {
                         details: &details,
                         booking_url: &booking_url,
+                        reason,
+                        search_url: &search_url,
                     })?,
                     html: render(CancellationHtml {
                         subject: &subject,
                         details: &details,
                         booking_url: &booking_url,
+                        reason,
+                        search_url: &search_url,
                     })?,
                     subject,
                     inline_png: None,
@@ -420,6 +426,15 @@ impl MailComposer {
                 vec![
                     "Sie haben den vorgeschlagenen Termin abgelehnt. Ihre Suche behält ihren Platz; den nächsten \
                      passenden Termin schlagen wir Ihnen vor."
+                        .into(),
+                ],
+                vec![end_search],
+            ),
+            WishEvent::ProposalWithdrawn(_) => (
+                "Der Terminvorschlag entfällt".into(),
+                vec![
+                    "Das Bürgerbüro hat zur Zeit des vorgeschlagenen Termins geschlossen; der Vorschlag entfällt. \
+                     Ihre Suche behält ihren Platz: den nächsten passenden Termin schlagen wir Ihnen vor."
                         .into(),
                 ],
                 vec![end_search],

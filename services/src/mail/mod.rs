@@ -47,6 +47,7 @@ pub const MAIL_EVENT_TYPES: &[&str] = &[
     "proposal.accepted",
     "proposal.declined",
     "proposal.expired",
+    "proposal.withdrawn",
     "wish.ended",
 ];
 

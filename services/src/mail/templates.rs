@@ -60,6 +60,9 @@ pub struct ConfirmationHtml<'a> {
 pub struct CancellationText<'a> {
     pub details: &'a AppointmentDetails,
     pub booking_url: &'a str,
+    /// Why the office cancelled it; `None` when the citizen did.
+    pub reason: Option<&'a str>,
+    pub search_url: &'a str,
 }
 
 #[derive(Template)]
@@ -68,6 +71,8 @@ pub struct CancellationHtml<'a> {
     pub subject: &'a str,
     pub details: &'a AppointmentDetails,
     pub booking_url: &'a str,
+    pub reason: Option<&'a str>,
+    pub search_url: &'a str,
 }
 
 #[derive(Template)]

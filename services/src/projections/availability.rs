@@ -41,13 +41,23 @@ impl Projection for AvailabilityView {
     fn apply(&mut self, event: &LogEvent) {
         self.waitlist.apply(event);
         let (event_type, data) = (event.event.event_type.as_str(), event.event.data.as_str());
-        if event_type == "capacity.published" {
-            if let Ok(CatalogueEvent::CapacityPublished(published)) = CatalogueEvent::from_stored_json(event_type, data)
-            {
-                self.days
+        if event_type == "capacity.published" || event_type == "capacity.withdrawn" {
+            match CatalogueEvent::from_stored_json(event_type, data) {
+                Ok(CatalogueEvent::CapacityPublished(published)) => self
+                    .days
                     .entry((published.office.clone(), published.date))
                     .or_default()
-                    .record(&published);
+                    .record(&published),
+                Ok(CatalogueEvent::CapacityWithdrawn(withdrawn)) => self
+                    .days
+                    .entry((withdrawn.office.clone(), withdrawn.date))
+                    .or_default()
+                    .withdraw(&withdrawn),
+                _ => tracing::error!(
+                    position = event.position,
+                    event_type,
+                    "capacity event does not decode; skipped"
+                ),
             }
         } else if BookingEvent::EVENT_TYPES.contains(&event_type) || WishEvent::EVENT_TYPES.contains(&event_type) {
             // Bookings and proposals hold units alike (API.md: held by a pending

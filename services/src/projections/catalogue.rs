@@ -171,7 +171,7 @@ impl Projection for CatalogueView {
                 };
                 self.services.insert(details.service, entry);
             }
-            CatalogueEvent::CapacityPublished(_) => {}
+            CatalogueEvent::CapacityPublished(_) | CatalogueEvent::CapacityWithdrawn(_) => {}
         }
     }
 }

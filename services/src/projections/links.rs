@@ -180,6 +180,9 @@ impl LinksView {
             }
             WishEvent::ProposalDeclined(closed) => self.set_proposal_status(&closed.proposal, ProposalStatus::Declined),
             WishEvent::ProposalExpired(closed) => self.set_proposal_status(&closed.proposal, ProposalStatus::Expired),
+            WishEvent::ProposalWithdrawn(closed) => {
+                self.set_proposal_status(&closed.proposal, ProposalStatus::Withdrawn)
+            }
             WishEvent::Ended(ended) => {
                 if let Some(proposal) = &ended.proposal {
                     self.set_proposal_status(proposal, ProposalStatus::Withdrawn);
