@@ -84,15 +84,15 @@ pub async fn seed_if_empty(executor: &Executor) -> Result<Option<Seeded>, SeedEr
     let zone = OfficeTimeZone::parse("Europe/Berlin").expect("a known zone");
     let valid = |what: &str, error: &dyn std::fmt::Display| SeedError::Refused(format!("{what}: {error}"));
 
-    let hours = opening_hours().map_err(|e| valid("opening hours", &e))?;
     let mut offices = Vec::with_capacity(OFFICES.len());
     for (slug, name, address) in OFFICES {
+        let hours = opening_hours(slug).map_err(|e| valid("opening hours", &e))?;
         let command = RegisterOffice {
             office: OfficeId::parse(slug).map_err(|e| valid(slug, &e))?,
             name: CatalogueName::parse(name).map_err(|e| valid(name, &e))?,
             address: OfficeAddress::parse(address).map_err(|e| valid(address, &e))?,
             timezone: zone,
-            opening_hours: Some(hours.clone()),
+            opening_hours: Some(hours),
             holidays: Some(HolidayRegion::NordrheinWestfalen),
             closed_days: ClosedDays::default(),
         };
@@ -126,7 +126,11 @@ pub async fn seed_if_empty(executor: &Executor) -> Result<Option<Seeded>, SeedEr
             if details.closed_on(date).is_some() {
                 continue;
             }
-            for interval in hours.day(date.weekday()) {
+            let hours = details
+                .opening_hours
+                .as_ref()
+                .map(|hours| hours.day(date.weekday()).to_vec());
+            for interval in hours.unwrap_or_default() {
                 let published = executor
                     .execute::<CapacityDecider>(&streams, cause, |now| PublishCapacity {
                         office: office.clone(),
@@ -149,18 +153,32 @@ pub async fn seed_if_empty(executor: &Executor) -> Result<Option<Seeded>, SeedEr
     }))
 }
 
-/// Every station's weekly hours. These are typical hours of a German citizen
-/// office, *not* Duisburg's published ones, which we could not look up: long
-/// Monday, Tuesday and Thursday (the "Dienstleistungsdonnerstag" until 18:00),
-/// short Wednesday and Friday, closed at weekends.
-fn opening_hours() -> Result<OpeningHours, terminagent_domain::OpeningHoursError> {
+/// A station's weekly hours, after the city's announcement of its service
+/// hours (Rheinische Post): the administration's core hours 08:00–16:00 on
+/// weekdays, every station until 18:00 on Thursdays ("Dienstleistungs-
+/// donnerstag"), and one more long day for some: Homberg on Mondays, Walsum
+/// and Süd on Tuesdays, Meiderich on Wednesdays. Closed at weekends.
+fn opening_hours(office: &str) -> Result<OpeningHours, terminagent_domain::OpeningHoursError> {
     let at = |hour| LocalTime::from_hm(hour, 0).expect("a valid hour");
-    let day = |weekday, from, to| Ok((weekday, vec![OpeningInterval::new(at(from), at(to))?]));
+    let long_day = match office {
+        "alt-homberg" => Some(Weekday::Mon),
+        "walsum" | "sued" => Some(Weekday::Tue),
+        "meiderich-beeck" => Some(Weekday::Wed),
+        _ => None,
+    };
+    let day = |weekday: Weekday| {
+        let until = if weekday == Weekday::Thu || Some(weekday) == long_day {
+            18
+        } else {
+            16
+        };
+        Ok((weekday, vec![OpeningInterval::new(at(8), at(until))?]))
+    };
     OpeningHours::new([
-        day(Weekday::Mon, 8, 16)?,
-        day(Weekday::Tue, 8, 16)?,
-        day(Weekday::Wed, 8, 13)?,
-        day(Weekday::Thu, 8, 18)?,
-        day(Weekday::Fri, 8, 13)?,
+        day(Weekday::Mon)?,
+        day(Weekday::Tue)?,
+        day(Weekday::Wed)?,
+        day(Weekday::Thu)?,
+        day(Weekday::Fri)?,
     ])
 }
