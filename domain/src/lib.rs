@@ -25,6 +25,7 @@ pub mod staff;
 pub mod testing;
 mod text;
 pub mod time;
+mod week;
 pub mod windows;
 pub mod wish;
 

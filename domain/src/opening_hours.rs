@@ -17,6 +17,7 @@
 //!
 //! A day ends at 23:59 (`LocalTime` has no 24:00), so an interval ends by then too.
 
+use crate::week::{WEEKDAYS, WeekJson};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -28,17 +29,6 @@ use crate::time::{LocalDate, LocalTime};
 
 pub const MAX_INTERVALS_PER_DAY: usize = 4;
 pub const MAX_CLOSED_DAYS: usize = 366;
-
-/// Monday first, as `Weekday::num_days_from_monday` counts.
-const WEEKDAYS: [Weekday; 7] = [
-    Weekday::Mon,
-    Weekday::Tue,
-    Weekday::Wed,
-    Weekday::Thu,
-    Weekday::Fri,
-    Weekday::Sat,
-    Weekday::Sun,
-];
 
 /// The JSON key of a weekday: `mon` … `sun`.
 pub fn weekday_key(weekday: Weekday) -> &'static str {
@@ -157,7 +147,7 @@ impl fmt::Display for Intervals<'_> {
 /// An office's weekly opening hours: per weekday a sorted list of at most
 /// [`MAX_INTERVALS_PER_DAY`] disjoint, non-touching intervals; open on some day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "WeekJson", into = "WeekJson")]
+#[serde(try_from = "HoursJson", into = "HoursJson")]
 pub struct OpeningHours {
     /// Indexed by `Weekday::num_days_from_monday`.
     days: [Vec<OpeningInterval>; 7],
@@ -204,56 +194,20 @@ impl OpeningHours {
     }
 }
 
-/// The JSON shape; unknown keys (e.g. `monday`) are refused rather than ignored,
-/// or a typo would silently close a day.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WeekJson {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    mon: Vec<OpeningInterval>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    tue: Vec<OpeningInterval>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    wed: Vec<OpeningInterval>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    thu: Vec<OpeningInterval>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    fri: Vec<OpeningInterval>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    sat: Vec<OpeningInterval>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    sun: Vec<OpeningInterval>,
-}
+/// The JSON shape (the week's shared one, see `week.rs`).
+type HoursJson = WeekJson<OpeningInterval>;
 
-impl TryFrom<WeekJson> for OpeningHours {
+impl TryFrom<HoursJson> for OpeningHours {
     type Error = OpeningHoursError;
 
-    fn try_from(week: WeekJson) -> Result<Self, OpeningHoursError> {
-        let WeekJson {
-            mon,
-            tue,
-            wed,
-            thu,
-            fri,
-            sat,
-            sun,
-        } = week;
-        Self::new(WEEKDAYS.into_iter().zip([mon, tue, wed, thu, fri, sat, sun]))
+    fn try_from(week: HoursJson) -> Result<Self, OpeningHoursError> {
+        Self::new(week.into_days())
     }
 }
 
-impl From<OpeningHours> for WeekJson {
+impl From<OpeningHours> for HoursJson {
     fn from(hours: OpeningHours) -> Self {
-        let [mon, tue, wed, thu, fri, sat, sun] = hours.days;
-        WeekJson {
-            mon,
-            tue,
-            wed,
-            thu,
-            fri,
-            sat,
-            sun,
-        }
+        WeekJson::from_days(hours.days)
     }
 }
 

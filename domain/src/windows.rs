@@ -1,20 +1,11 @@
 //! The weekly hours a citizen can make, as given in a wish.
 
+use crate::week::{WEEKDAYS, WeekJson};
 use chrono::Weekday;
 
 use crate::time::{LocalDate, LocalTime};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-
-const WEEKDAYS: [Weekday; 7] = [
-    Weekday::Mon,
-    Weekday::Tue,
-    Weekday::Wed,
-    Weekday::Thu,
-    Weekday::Fri,
-    Weekday::Sat,
-    Weekday::Sun,
-];
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum WindowsError {
@@ -108,42 +99,14 @@ impl WeeklyWindows {
 }
 
 /// The API shape; only used to (de)serialize [`WeeklyWindows`].
-#[derive(Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WindowsJson {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    mon: Vec<u32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    tue: Vec<u32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    wed: Vec<u32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    thu: Vec<u32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    fri: Vec<u32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    sat: Vec<u32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    sun: Vec<u32>,
-}
+type WindowsJson = WeekJson<u32>;
 
 impl TryFrom<WindowsJson> for WeeklyWindows {
     type Error = WindowsError;
 
     fn try_from(json: WindowsJson) -> Result<Self, WindowsError> {
-        let WindowsJson {
-            mon,
-            tue,
-            wed,
-            thu,
-            fri,
-            sat,
-            sun,
-        } = json;
         Self::new(
-            WEEKDAYS
-                .into_iter()
-                .zip([mon, tue, wed, thu, fri, sat, sun])
+            json.into_days()
                 .flat_map(|(weekday, hours)| hours.into_iter().map(move |hour| (weekday, hour))),
         )
     }
@@ -151,16 +114,7 @@ impl TryFrom<WindowsJson> for WeeklyWindows {
 
 impl From<WeeklyWindows> for WindowsJson {
     fn from(windows: WeeklyWindows) -> Self {
-        let [mon, tue, wed, thu, fri, sat, sun] = WEEKDAYS.map(|weekday| windows.hours(weekday).collect());
-        Self {
-            mon,
-            tue,
-            wed,
-            thu,
-            fri,
-            sat,
-            sun,
-        }
+        WeekJson::from_days(WEEKDAYS.map(|weekday| windows.hours(weekday).collect()))
     }
 }
 
