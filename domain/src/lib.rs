@@ -17,6 +17,7 @@ pub mod closure;
 pub mod day_list;
 pub mod decider;
 pub mod event;
+pub mod floor;
 pub mod holidays;
 pub mod ids;
 pub mod matching;
@@ -47,6 +48,13 @@ pub use closure::{CloseOffice, ClosureDecider, ClosureError, ClosureReason, Clos
 pub use day_list::{DayListEvent, DayListRead, DayListReadDecider};
 pub use decider::Decider;
 pub use event::{DomainEvent, EventDecodeError, EventEnvelope, StreamName, StreamNameError};
+pub use floor::{
+    BookingFacts, Call, CallNext, CheckIn, CloseCounter, Counter, CounterClosed, CounterId, CounterOpened,
+    CounterPaused, CounterStatus, FloorCommand, FloorDay, FloorDecider, FloorError, FloorEvent, FloorPolicy,
+    InvalidCounterId, MarkNoShow, MissedReason, MoveVisit, NotCheckable, OpenCounter, PauseCounter, PauseReason,
+    UnknownVisitAction, Visit, VisitAction, VisitCalled, VisitCheckedIn, VisitFinished, VisitMissed, VisitParked,
+    VisitRecalled, VisitReturned, VisitStarted, VisitStatus,
+};
 pub use holidays::{Holiday, HolidayRegion, UnknownHolidayRegion, easter_sunday};
 pub use ids::{
     BookingId, CorrelationId, DeviceId, EnvelopeId, EventId, OfficeId, ProposalId, ServiceId, SlugError, StaffId,
