@@ -285,7 +285,11 @@ impl World {
                 let _ = self
                     .executor
                     .execute::<BookingDecider>(&[StreamName::booking(&booking)], cause, |now| {
-                        BookingCommand::Cancel(CancelBooking { booking, now, reason: None })
+                        BookingCommand::Cancel(CancelBooking {
+                            booking,
+                            now,
+                            reason: None,
+                        })
                     })
                     .await;
             }
