@@ -216,6 +216,7 @@ impl Application {
                     });
                     limit
                 }),
+            public_url: public_url.clone(),
         };
         let router = if serves_api {
             http::router(state)

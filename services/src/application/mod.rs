@@ -2,6 +2,7 @@
 //! Handlers call in here; nothing here knows about HTTP.
 
 mod bookings;
+pub mod cancel;
 pub mod closures;
 mod executor;
 mod lapse;

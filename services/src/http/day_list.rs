@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use terminagent_domain::{
-    DayListRead, DayListReadDecider, LocalDate, OfficeId, OfficeTimeZone, Permission, PersonalData, StreamName,
+    Actor, DayListRead, DayListReadDecider, LocalDate, OfficeId, OfficeTimeZone, Permission, PersonalData, StreamName,
 };
 use terminagent_eventstore::{Opened, SealedEnvelope};
 
@@ -77,13 +77,55 @@ pub async fn day_list(
     let office = OfficeId::parse(&office).map_err(|_| Problem::not_found(format!("no office {office:?}")))?;
     access.require(Permission::ReadDayList, Some(&office))?;
     let date = LocalDate::parse(&date).map_err(|e| Problem::invalid(format!("date: {e}")))?;
+    let (zone, rows) = read_day_list(&state, access.actor(), &office, date, |_| true).await?;
+    let bookings = rows
+        .into_iter()
+        .map(|NamedEntry { entry, name }| DayListBooking {
+            booking_id: entry.booking.to_string(),
+            start: local_instant(zone, entry.start),
+            end: local_instant(zone, entry.end),
+            lane: entry.lane,
+            services: entry.services.iter().map(ToString::to_string).collect(),
+            number: entry.number.map(|n| n.to_string()),
+            status: entry.status.as_str().to_owned(),
+            name,
+        })
+        .collect();
+    Ok(Json(DayList { bookings }))
+}
+
+/// One booking of the day list with the citizen's name opened (`None` once
+/// erased, and for bookings without personal data).
+pub(crate) struct NamedEntry {
+    pub entry: DayListEntry,
+    pub name: Option<String>,
+}
+
+/// The bookings of an office-day that `keep` admits, sorted by start, with
+/// their names, and the office's zone. The read of those names is recorded
+/// first (`personal_data.read` under `reader`), so no name goes out
+/// unrecorded: the JSON endpoint and the staff page both read through here.
+/// 404 when the office is unknown.
+pub(crate) async fn read_day_list(
+    state: &AppState,
+    reader: Actor,
+    office: &OfficeId,
+    date: LocalDate,
+    keep: impl Fn(&DayListEntry) -> bool,
+) -> Result<(OfficeTimeZone, Vec<NamedEntry>), Problem> {
     let zone: OfficeTimeZone = state
         .catalogue
         .read()
-        .office(&office)
+        .office(office)
         .and_then(|entry| entry.timezone.parse().ok())
         .ok_or_else(|| Problem::not_found(format!("no office {office}")))?;
-    let entries = state.day_list.read().day(&office, date.as_naive());
+    let entries: Vec<DayListEntry> = state
+        .day_list
+        .read()
+        .day(office, date.as_naive())
+        .into_iter()
+        .filter(|entry| keep(entry))
+        .collect();
     let names = entries.iter().filter(|entry| entry.citizen.is_some()).count() as u32;
     if names > 0 {
         let read = DayListRead {
@@ -94,28 +136,19 @@ pub async fn day_list(
         state
             .executor
             .execute::<DayListReadDecider>(
-                &[StreamName::day_list_reads(&office, date.as_naive())],
-                state.new_cause(access.actor()),
+                &[StreamName::day_list_reads(office, date.as_naive())],
+                state.new_cause(reader),
                 |_| read.clone(),
             )
             .await
             .map_err(|error| state.execute_problem(error, |never| match never {}))?;
     }
-    let mut bookings = Vec::with_capacity(entries.len());
+    let mut rows = Vec::with_capacity(entries.len());
     for entry in entries {
-        let name = citizen_name(&state, &entry).await?;
-        bookings.push(DayListBooking {
-            booking_id: entry.booking.to_string(),
-            start: local_instant(zone, entry.start),
-            end: local_instant(zone, entry.end),
-            lane: entry.lane,
-            services: entry.services.iter().map(ToString::to_string).collect(),
-            number: entry.number.map(|n| n.to_string()),
-            status: entry.status.as_str().to_owned(),
-            name,
-        });
+        let name = citizen_name(state, &entry).await?;
+        rows.push(NamedEntry { entry, name });
     }
-    Ok(Json(DayList { bookings }))
+    Ok((zone, rows))
 }
 
 /// The name in the booking's envelope; `None` once erased.

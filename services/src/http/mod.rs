@@ -58,6 +58,9 @@ pub struct AppState {
     pub link_secret: crate::links::LinkSecret,
     /// `--rate-limit`; `None`: public writes are not limited.
     pub rate_limit: Option<Arc<rate_limit::PublicWriteLimit>>,
+    /// `--public-url`: the staff pages' cookie is `Secure` when it is https,
+    /// and a form posted from its origin is ours.
+    pub public_url: crate::config::PublicUrl,
 }
 
 impl AppState {
@@ -142,6 +145,8 @@ pub fn router(state: AppState) -> Router {
         .route("/termin/uhrzeit", get(pages::choose_time_page))
         .route("/termin/angaben", get(pages::contact_page))
         .route("/suche", get(pages::wish_page))
+        // The staff pages (`/staff/…`): sessions, CSRF, German pages.
+        .merge(pages::staff::routes())
         .merge(public_writes(state.clone()))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

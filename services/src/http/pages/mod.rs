@@ -6,6 +6,7 @@
 
 mod booking;
 pub(super) mod links;
+pub(super) mod staff;
 mod wish;
 
 use askama::Template;
