@@ -1073,10 +1073,27 @@ async fn a_lead_closes_part_of_a_day(backend: Backend) {
     let date = day(1).to_string();
     let head = event_count(&app).await;
     for (form, message) in [
-        (vec![("datum", "morgen"), ("grund", "Krank")], "Bitte geben Sie das Datum an"),
-        (vec![("datum", date.as_str()), ("von", "10:00"), ("bis", "09:00"), ("grund", "Krank")], "nach „Von“"),
-        (vec![("datum", date.as_str()), ("von", "09:00"), ("grund", "Krank")], "auch das Ende"),
-        (vec![("datum", date.as_str()), ("grund", "")], "Bitte nennen Sie den Grund"),
+        (
+            vec![("datum", "morgen"), ("grund", "Krank")],
+            "Bitte geben Sie das Datum an",
+        ),
+        (
+            vec![
+                ("datum", date.as_str()),
+                ("von", "10:00"),
+                ("bis", "09:00"),
+                ("grund", "Krank"),
+            ],
+            "nach „Von“",
+        ),
+        (
+            vec![("datum", date.as_str()), ("von", "09:00"), ("grund", "Krank")],
+            "auch das Ende",
+        ),
+        (
+            vec![("datum", date.as_str()), ("grund", "")],
+            "Bitte nennen Sie den Grund",
+        ),
     ] {
         let (status, html) = browser
             .submit("/staff/mitte/schliessen", "/staff/mitte/schliessen", &form)
@@ -1094,12 +1111,18 @@ async fn a_lead_closes_part_of_a_day(backend: Backend) {
                 ("datum", date.as_str()),
                 ("von", "09:00"),
                 ("bis", "09:30"),
-                ("grund", "Wegen Krankheit bleibt das Bürgerbüro am Vormittag geschlossen."),
+                (
+                    "grund",
+                    "Wegen Krankheit bleibt das Bürgerbüro am Vormittag geschlossen.",
+                ),
             ],
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{html}");
-    assert!(html.contains("1 Termin(e) wurden abgesagt") && html.contains("3 Zeitfenster"), "{html}");
+    assert!(
+        html.contains("1 Termin(e) wurden abgesagt") && html.contains("3 Zeitfenster"),
+        "{html}"
+    );
     let events = app.all_events().await;
     let cancelled = of_type(&events[head..], "booking.cancelled");
     assert_eq!(cancelled.len(), 1);

@@ -78,7 +78,8 @@ pub(super) async fn close(
     page.reason = field(&fields, "grund").to_owned();
     let date = parse_date(&page.date);
     if date.is_none() {
-        page.errors.add("datum", "Bitte geben Sie das Datum an, zum Beispiel 24.12.2026.");
+        page.errors
+            .add("datum", "Bitte geben Sie das Datum an, zum Beispiel 24.12.2026.");
     }
     let span = match (page.from.as_str(), page.to.as_str()) {
         ("", "") => Some(None),
@@ -90,7 +91,10 @@ pub(super) async fn close(
             }
             (from, _) => {
                 let (id, message) = if from.is_none() {
-                    ("von", "Bitte geben Sie Beginn und Ende an (zum Beispiel 12:00 bis 16:00) oder keines von beiden für den ganzen Tag.")
+                    (
+                        "von",
+                        "Bitte geben Sie Beginn und Ende an (zum Beispiel 12:00 bis 16:00) oder keines von beiden für den ganzen Tag.",
+                    )
                 } else {
                     ("bis", "Bitte geben Sie auch das Ende an, zum Beispiel 16:00.")
                 };

@@ -41,7 +41,11 @@ const OFFICE_TASKS: [(Permission, &str, &str); 5] = [
         "oeffnungszeiten",
         "Öffnungszeiten und Schließtage",
     ),
-    (Permission::CloseOffice, "schliessen", "Einen Tag oder Teil davon schließen"),
+    (
+        Permission::CloseOffice,
+        "schliessen",
+        "Einen Tag oder Teil davon schließen",
+    ),
     (Permission::ManageDevices, "geraete", "Kiosks und Aufrufanzeigen"),
 ];
 
