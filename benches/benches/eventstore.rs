@@ -85,7 +85,7 @@ impl Plan {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main(flavor = "multi_thread")]
-async fn main() {
+async fn main() -> std::process::ExitCode {
     let quick = std::env::args().any(|arg| arg == "--quick")
         || std::env::var("TERMINAGENT_BENCH_QUICK").is_ok_and(|value| value == "1");
     // Other processes on the machine skew every figure; say how busy it was.
@@ -107,7 +107,7 @@ async fn main() {
             report.failed(backend, error);
         }
     }
-    report.summary();
+    report.summary()
 }
 
 async fn bench_backend(backend: Backend, plan: &Plan, report: &mut Report) -> Result<()> {
@@ -474,7 +474,8 @@ impl Report {
         });
     }
 
-    fn summary(&self) {
+    /// Prints every verdict; a miss makes the bench exit 1.
+    fn summary(&self) -> std::process::ExitCode {
         let width = self.verdicts.iter().map(|v| v.what.chars().count()).max().unwrap_or(0);
         println!("\nsummary");
         for verdict in &self.verdicts {
@@ -491,9 +492,11 @@ impl Report {
         let missed = self.verdicts.iter().filter(|v| !v.pass).count();
         if missed == 0 {
             println!("all {} targets met", self.verdicts.len());
+            std::process::ExitCode::SUCCESS
         } else {
             let text = format!("*** {missed} of {} targets MISSED ***", self.verdicts.len());
             println!("{}", highlight(&text));
+            std::process::ExitCode::FAILURE
         }
     }
 }

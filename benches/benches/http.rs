@@ -28,7 +28,7 @@ const BOOKING_TARGET_P99_MS: f64 = 50.0;
 const AVAILABILITY_TARGET_P99_MS: f64 = 10.0;
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> Result<std::process::ExitCode> {
     let quick = std::env::args().any(|arg| arg == "--quick");
     let (bookings, queries) = if quick { (1_000, 500) } else { (8_000, 4_000) };
     let db = TestDatabase::new(Backend::Postgres).await?;
@@ -77,15 +77,22 @@ async fn main() -> Result<()> {
         availability.rate, availability.p50, availability.p99
     );
     println!();
-    verdict("booking requests/s", booking.rate, BOOKING_TARGET_RPS, true);
-    verdict("booking p99 ms", booking.p99, BOOKING_TARGET_P99_MS, false);
-    verdict(
-        "availability p99 ms",
-        availability.p99,
-        AVAILABILITY_TARGET_P99_MS,
-        false,
-    );
-    Ok(())
+    let met = [
+        verdict("booking requests/s", booking.rate, BOOKING_TARGET_RPS, true),
+        verdict("booking p99 ms", booking.p99, BOOKING_TARGET_P99_MS, false),
+        verdict(
+            "availability p99 ms",
+            availability.p99,
+            AVAILABILITY_TARGET_P99_MS,
+            false,
+        ),
+    ];
+    // A miss exits 1, so a script can tell.
+    Ok(if met.iter().all(|pass| *pass) {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
 }
 
 struct Measured {
@@ -98,13 +105,15 @@ struct Measured {
     by_outcome: Option<[[f64; 3]; 2]>,
 }
 
-fn verdict(what: &str, value: f64, target: f64, at_least: bool) {
+/// Prints the verdict; whether the target was met.
+fn verdict(what: &str, value: f64, target: f64, at_least: bool) -> bool {
     let pass = if at_least { value >= target } else { value <= target };
     let sign = if at_least { "≥" } else { "≤" };
     println!(
         "  {}  {what:<22} {value:>9.1}   (target {sign} {target})",
         if pass { "PASS" } else { "MISS" }
     );
+    pass
 }
 
 /// CPU seconds (user + system) spent so far by the server process and by the

@@ -109,7 +109,7 @@ impl SplitMix {
     }
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let quick = std::env::args().any(|arg| arg == "--quick")
         || std::env::var("TERMINAGENT_BENCH_QUICK").is_ok_and(|value| value == "1");
     let plan = if quick {
@@ -256,7 +256,7 @@ fn main() {
             thousands(matcher.free_units() as f64)
         ),
     );
-    report.summary();
+    report.summary()
 }
 
 fn random_wish(rng: &mut SplitMix, n: u64, offices: &[OfficeIndex], until: LocalDate) -> WaitingWish {

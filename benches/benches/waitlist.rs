@@ -40,7 +40,7 @@ const OFFICES: usize = 7;
 const WARM_UP: usize = 5;
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> Result<std::process::ExitCode> {
     let quick = std::env::args().any(|arg| arg == "--quick")
         || std::env::var("TERMINAGENT_BENCH_QUICK").is_ok_and(|value| value == "1");
     let (samples, wishes) = if quick { (50, 100_000) } else { (300, 1_000_000) };
@@ -53,8 +53,7 @@ async fn main() -> Result<()> {
     let mut report = Report::default();
     latency(&mut report, samples).await?;
     restart(&mut report, wishes).await?;
-    report.summary();
-    Ok(())
+    Ok(report.summary())
 }
 
 struct Catalogue {

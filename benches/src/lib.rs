@@ -45,7 +45,9 @@ impl Report {
         self.verdicts.push((what.to_owned(), achieved, target, pass));
     }
 
-    pub fn summary(&self) {
+    /// Prints every verdict; a missed target makes the bench exit 1, so a
+    /// script can tell without reading the text.
+    pub fn summary(&self) -> std::process::ExitCode {
         let width = self.verdicts.iter().map(|v| v.0.chars().count()).max().unwrap_or(0);
         println!("\nsummary");
         for (what, achieved, target, pass) in &self.verdicts {
@@ -55,9 +57,11 @@ impl Report {
         let missed = self.verdicts.iter().filter(|v| !v.3).count();
         if missed == 0 {
             println!("all {} targets met", self.verdicts.len());
+            std::process::ExitCode::SUCCESS
         } else {
             let text = format!("*** {missed} of {} targets MISSED ***", self.verdicts.len());
             println!("{}", highlight(&text));
+            std::process::ExitCode::FAILURE
         }
     }
 }

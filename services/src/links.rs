@@ -229,9 +229,17 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
         let parsed = LinkToken::parse(token.as_str()).expect("a derived token parses");
-        assert_eq!(parsed.hash(), token.hash());
+        assert_eq!(parsed.as_str(), token.as_str());
         assert_eq!(token.hash().as_str().len(), 64);
         assert!(token.hash().as_str().chars().all(|c| c.is_ascii_hexdigit()));
+        // The hash is SHA-256 of the token's text (FIPS 180-2 example), not
+        // merely a stable function of it.
+        let known = LinkToken("abc".to_owned());
+        assert_eq!(
+            known.hash().as_str(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(token.hash(), secret(2).token("01BOOKING", "confirm_booking").hash());
     }
 
     #[test]

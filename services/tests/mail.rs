@@ -553,11 +553,10 @@ async fn the_waitlist_s_mails_go_out_from_split_processes() {
         let mail = parse(mail);
         assert_eq!(mail.subject, "Ihre Terminsuche ist eingetragen");
         assert!(link_under(&mail.text, "Terminsuche beenden").contains("/links/"));
-        assert!(
-            mail.html.contains("Montag") || mail.html.contains("Uhr"),
-            "{}",
-            mail.html
-        );
+        // The window as registered: that weekday, 8–9 o'clock, in both parts.
+        let window = format!("{}: 8–9 Uhr", german_weekday(day));
+        assert!(mail.html.contains(&window), "{window}: {}", mail.html);
+        assert!(mail.text.contains(&window), "{window}: {}", mail.text);
     }
 
     // One unit: the first wish's proposal, with accept, decline and end links.
@@ -624,4 +623,11 @@ async fn the_waitlist_s_mails_go_out_from_split_processes() {
     assert_eq!(message_ids.len(), 7);
 
     stream.delete().await;
+}
+
+/// The German name of `day`'s weekday, written out here rather than taken
+/// from the code under test.
+fn german_weekday(day: chrono::NaiveDate) -> &'static str {
+    ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"]
+        [chrono::Datelike::weekday(&day).num_days_from_monday() as usize]
 }

@@ -646,6 +646,27 @@ async fn a_wish_is_registered_from_its_page(backend: Backend) {
         assert!(html.contains(expected), "{expected}: {html}");
     }
 
+    // A choice the form never offered is named, not dropped: the citizen
+    // would otherwise be registered for less than they asked for.
+    for (name, value, anchor) in [
+        ("services", "Reise Pass", "href=\"#anliegen\""),
+        ("offices", "stadt/mitte", "href=\"#buergerbueros\""),
+        ("hours", "monday-8", "href=\"#zeiten\""),
+    ] {
+        let mut fields: Form = vec![
+            ("services", "reisepass".into()),
+            ("offices", "stadtmitte".into()),
+            ("hours", "mon-8".into()),
+            ("name", "Erika Mustermann".into()),
+            ("email", "erika@example.org".into()),
+        ];
+        fields.push((name, value.into()));
+        let (status, html) = post(fields).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}={value}");
+        assert!(html.contains("Wert, den das Formular nicht anbietet") && html.contains(anchor), "{html}");
+    }
+    assert!(app.all_events().await.iter().all(|e| e["type"] != "wish.registered"));
+
     let fields: Form = vec![
         ("services", "reisepass".into()),
         ("offices", "stadtmitte".into()),

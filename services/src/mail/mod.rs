@@ -75,7 +75,15 @@ impl MailNotice {
             position: event.position,
             event_type: stored.event_type.clone(),
             recorded_at: stored.recorded_at,
-            data: RawValue::from_string(stored.data.as_str().to_owned()).ok()?,
+            data: match RawValue::from_string(stored.data.as_str().to_owned()) {
+                Ok(data) => data,
+                Err(error) => {
+                    // The log only stores JSON; if this ever happens, say so.
+                    tracing::error!(position = event.position, event_type = %stored.event_type, %error,
+                        "event data is not JSON; no mail for it");
+                    return None;
+                }
+            },
         })
     }
 

@@ -256,11 +256,16 @@ fn parse_form(pairs: &Pairs, values: &WishValues) -> Result<WishRequest, Box<Wis
             .map(|(_, value)| value.as_str())
             .collect()
     };
+    // A choice that does not parse was not offered by the form: say so
+    // rather than drop it and register a wish the citizen did not ask for.
+    const TAMPERED: &str = "Die Auswahl enthielt einen Wert, den das Formular nicht anbietet. Bitte wählen Sie erneut.";
     let services: Vec<ServiceId> = all("services")
         .into_iter()
         .filter_map(|raw| ServiceId::parse(raw).ok())
         .collect();
-    if services.is_empty() {
+    if services.len() < all("services").len() {
+        errors.services = Some(TAMPERED.into());
+    } else if services.is_empty() {
         errors.services = Some("Bitte wählen Sie mindestens ein Anliegen.".into());
     } else if services.len() > terminagent_domain::wish::MAX_WISH_SERVICES {
         errors.services = Some(format!(
@@ -272,7 +277,9 @@ fn parse_form(pairs: &Pairs, values: &WishValues) -> Result<WishRequest, Box<Wis
         .into_iter()
         .filter_map(|raw| OfficeId::parse(raw).ok())
         .collect();
-    if offices.is_empty() {
+    if offices.len() < all("offices").len() {
+        errors.offices = Some(TAMPERED.into());
+    } else if offices.is_empty() {
         errors.offices = Some("Bitte wählen Sie mindestens ein Bürgerbüro.".into());
     }
     let hours: Vec<(Weekday, u32)> = all("hours")
@@ -283,8 +290,11 @@ fn parse_form(pairs: &Pairs, values: &WishValues) -> Result<WishRequest, Box<Wis
             Some((*weekday, hour.parse().ok()?))
         })
         .collect();
+    let offered = hours.len() == all("hours").len();
     let windows = WeeklyWindows::new(hours);
-    if windows.is_err() {
+    if !offered {
+        errors.hours = Some(TAMPERED.into());
+    } else if windows.is_err() {
         errors.hours = Some("Bitte kreuzen Sie mindestens eine Stunde an, in der Sie können.".into());
     }
     let until = match values.until.as_str() {
