@@ -628,6 +628,13 @@ async fn the_waitlist_s_mails_go_out_from_split_processes() {
 /// The German name of `day`'s weekday, written out here rather than taken
 /// from the code under test.
 fn german_weekday(day: chrono::NaiveDate) -> &'static str {
-    ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"]
-        [chrono::Datelike::weekday(&day).num_days_from_monday() as usize]
+    [
+        "Montag",
+        "Dienstag",
+        "Mittwoch",
+        "Donnerstag",
+        "Freitag",
+        "Samstag",
+        "Sonntag",
+    ][chrono::Datelike::weekday(&day).num_days_from_monday() as usize]
 }

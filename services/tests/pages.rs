@@ -663,7 +663,10 @@ async fn a_wish_is_registered_from_its_page(backend: Backend) {
         fields.push((name, value.into()));
         let (status, html) = post(fields).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}={value}");
-        assert!(html.contains("Wert, den das Formular nicht anbietet") && html.contains(anchor), "{html}");
+        assert!(
+            html.contains("Wert, den das Formular nicht anbietet") && html.contains(anchor),
+            "{html}"
+        );
     }
     assert!(app.all_events().await.iter().all(|e| e["type"] != "wish.registered"));
 
