@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 
 use std::sync::Arc;
 
-use crate::application::{Executor, SystemClock};
+use crate::application::{Clock, Executor, SystemClock};
 use crate::config::{BusConfig, Config, MailTransport, PublicUrl, Role};
 use crate::http::{self, AppState};
 use crate::links::LinkSecret;
@@ -58,10 +58,18 @@ pub struct Application {
     address: SocketAddr,
     public_url: PublicUrl,
     router: axum::Router,
+    /// Tells endless answers (event streams) that the server shuts down.
+    shutting_down: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartError> {
+        Application::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] on a clock of the caller's (tests that need
+    /// the time of day under control, e.g. for the floor's check-in window).
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Application, StartError> {
         let store = open_store(&config.database_url).await?;
         if let MailTransport::Files(dir) = &config.mail {
             tokio::fs::create_dir_all(dir)
@@ -102,7 +110,7 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| PublicUrl::for_bound_address(address));
-        let executor = Executor::new(store.clone(), Arc::new(SystemClock));
+        let executor = Executor::new(store.clone(), clock);
         if config.demo {
             match crate::demo::seed_if_empty(&executor).await.map_err(StartError::Demo)? {
                 Some(seeded) => tracing::info!(
@@ -131,6 +139,7 @@ impl Application {
         let availability = Arc::new(LiveProjection::spawn(store.clone()));
         let staff = Arc::new(LiveProjection::spawn(store.clone()));
         let day_list = Arc::new(LiveProjection::spawn(store.clone()));
+        let floor = Arc::new(LiveProjection::spawn(store.clone()));
         // Serve only views that reflect the log as it was at start.
         let head = store.catch_up().await.map_err(|source| StartError::Store {
             url: redact(&config.database_url),
@@ -141,10 +150,12 @@ impl Application {
         availability.caught_up_to(head).await;
         staff.caught_up_to(head).await;
         day_list.caught_up_to(head).await;
+        floor.caught_up_to(head).await;
         // Background work lives as long as the process; it ends with the runtime.
         let serves_api = matches!(config.role, Role::All | Role::Api);
         if serves_api {
             crate::application::spawn_lapse_timer(executor.clone(), links.clone());
+            crate::application::floor::spawn_no_show_timer(executor.clone(), config.floor_policy(), floor.clone());
             tokio::spawn(
                 MailRelay {
                     store: store.clone(),
@@ -184,6 +195,7 @@ impl Application {
             bus,
             mail: config.mail.clone(),
         };
+        let (shutting_down, _) = tokio::sync::watch::channel(false);
         let state = AppState {
             dependencies,
             executor,
@@ -192,6 +204,9 @@ impl Application {
             availability,
             staff,
             day_list,
+            floor,
+            floor_policy: config.floor_policy(),
+            shutdown: shutting_down.subscribe(),
             failed_auth: Arc::new(crate::http::auth::FailedAttempts::new(
                 config.failed_auth_limit as usize,
                 crate::http::auth::FailedAttempts::WINDOW,
@@ -228,6 +243,7 @@ impl Application {
             address,
             public_url,
             router,
+            shutting_down,
         })
     }
 
@@ -248,7 +264,10 @@ impl Application {
             self.listener,
             self.router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            self.shutting_down.send_replace(true);
+        })
         .await
     }
 }

@@ -128,6 +128,16 @@ pub struct RunArgs {
     #[arg(long, env = "TERMINAGENT_MAX_UNANSWERED_PROPOSALS", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_unanswered_proposals: u32,
+    /// The office floor: check-in opens this long before a booking's start.
+    #[arg(long, env = "TERMINAGENT_CHECK_IN_EARLY", default_value = "15m", value_parser = parse_duration)]
+    pub check_in_early: Duration,
+    /// The office floor: check-in closes this long after a booking's start;
+    /// a confirmed booking not checked in by then is marked missed (no-show).
+    #[arg(long, env = "TERMINAGENT_CHECK_IN_LATE", default_value = "5m", value_parser = parse_duration)]
+    pub check_in_late: Duration,
+    /// The office floor: a called visitor may be called again this long after the latest call.
+    #[arg(long, env = "TERMINAGENT_RECALL_AFTER", default_value = "5m", value_parser = parse_duration)]
+    pub recall_after: Duration,
     /// Public writes per client address and minute; unset: no limit.
     #[arg(long, env = "TERMINAGENT_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit: Option<u32>,
@@ -196,6 +206,9 @@ pub struct Config {
     pub booking_horizon_days: u32,
     pub max_open_bookings: u32,
     pub max_unanswered_proposals: u32,
+    pub check_in_early: Duration,
+    pub check_in_late: Duration,
+    pub recall_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +251,16 @@ impl Config {
         }
     }
 
+    /// The floor's check-in window and recall delay.
+    pub fn floor_policy(&self) -> terminagent_domain::FloorPolicy {
+        let duration = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        terminagent_domain::FloorPolicy {
+            check_in_early: duration(self.check_in_early),
+            check_in_late: duration(self.check_in_late),
+            recall_after: duration(self.recall_after),
+        }
+    }
+
     pub fn from_args(role: Role, args: RunArgs) -> Result<Config, ConfigError> {
         let bus = match args.nats_url {
             None if role == Role::All => BusConfig::InProcess,
@@ -268,6 +291,9 @@ impl Config {
             booking_horizon_days: args.booking_horizon_days,
             max_unanswered_proposals: args.max_unanswered_proposals,
             max_open_bookings: args.max_open_bookings,
+            check_in_early: args.check_in_early,
+            check_in_late: args.check_in_late,
+            recall_after: args.recall_after,
         })
     }
 }
@@ -435,6 +461,7 @@ mod tests {
         assert_eq!(config.mail_claim_lease, Duration::from_secs(60));
         assert_eq!(config.booking_policy(), terminagent_domain::BookingPolicy::default());
         assert_eq!(config.wish_policy(), terminagent_domain::WishPolicy::default());
+        assert_eq!(config.floor_policy(), terminagent_domain::FloorPolicy::default());
     }
 
     #[test]
@@ -454,6 +481,9 @@ mod tests {
             "--mail-claim-lease=2m",
             "--rate-limit=60",
             "--log-format=json",
+            "--check-in-early=20m",
+            "--check-in-late=90s",
+            "--recall-after=3m",
         ])
         .unwrap();
         let (role, args) = run_args(cli);
@@ -472,6 +502,14 @@ mod tests {
                 host: "mail.example.org".into(),
                 port: 2465,
                 implicit_tls: true
+            }
+        );
+        assert_eq!(
+            config.floor_policy(),
+            terminagent_domain::FloorPolicy {
+                check_in_early: chrono::Duration::minutes(20),
+                check_in_late: chrono::Duration::seconds(90),
+                recall_after: chrono::Duration::minutes(3),
             }
         );
         assert_eq!(config.public_url.unwrap().as_str(), "https://termine.example.org");
@@ -504,6 +542,8 @@ mod tests {
             vec!["serve", "--proposal-ttl=soon"],
             vec!["serve", "--confirm-ttl=0s"],
             vec!["serve", "--rate-limit=0"],
+            vec!["serve", "--check-in-late=0s"],
+            vec!["serve", "--recall-after=bald"],
             vec!["serve", "--admin-token="],
             vec!["serve", "--admin-token=only-31-characters-long-0123456"],
             vec!["serve", "--unknown"],

@@ -41,6 +41,11 @@ const CONTRACT: &[(&str, &str, bool)] = &[
     ("POST", "/api/v1/offices/{office}/devices", true),
     ("GET", "/api/v1/offices/{office}/days/{date}", true),
     ("POST", "/api/v1/offices/{office}/closures", true),
+    ("POST", "/api/v1/offices/{office}/check-ins", true),
+    ("POST", "/api/v1/offices/{office}/counters/{counter}/next", true),
+    ("POST", "/api/v1/visits/{booking}/{action}", true),
+    ("GET", "/api/v1/offices/{office}/display", true),
+    ("GET", "/api/v1/offices/{office}/display/stream", true),
 ];
 
 /// Operations beyond API.md, held to the same checks: (method, path template, 🔒).
@@ -49,6 +54,9 @@ const EXTENSIONS: &[(&str, &str, bool)] = &[
     ("GET", "/api/v1/staff", true),
     ("GET", "/api/v1/offices/{office}/devices", true),
     ("DELETE", "/api/v1/offices/{office}/devices/{device}", true),
+    ("POST", "/api/v1/offices/{office}/counters/{counter}/open", true),
+    ("POST", "/api/v1/offices/{office}/counters/{counter}/pause", true),
+    ("POST", "/api/v1/offices/{office}/counters/{counter}/close", true),
 ];
 
 /// Every operation the app offers: API.md's and ours.
@@ -321,6 +329,16 @@ fn property_names(doc: &Value, component: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The required properties of a component schema.
+fn required_names(doc: &Value, component: &str) -> BTreeSet<String> {
+    doc["components"]["schemas"][component]["required"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{component} has required properties"))
+        .iter()
+        .map(|name| name.as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn limit(doc: &Value, component: &str, property: &str, key: &str) -> u64 {
     doc["components"]["schemas"][component]["properties"][property][key]
         .as_u64()
@@ -548,8 +566,8 @@ async fn answers_have_their_documented_shape() {
     let keys: BTreeSet<String> = problem.as_object().unwrap().keys().cloned().collect();
     assert_eq!(
         keys,
-        property_names(&doc, "Problem"),
-        "a 422 carries the documented keys"
+        required_names(&doc, "Problem"),
+        "a 422 carries the documented keys (the optional ones belong to other problems)"
     );
     let (status, _) = exchange(
         &doc,
@@ -783,6 +801,108 @@ async fn answers_have_their_documented_shape() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The office floor: the booking above is a week ahead, so nothing is due today.
+    let code = pressed["booking"]["check_in_code"].as_str().unwrap().to_owned();
+    let check_in = ("POST", "/api/v1/offices/{office}/check-ins");
+    let check_in_with = |body: Value| staff("POST", "/api/v1/offices/stadtmitte/check-ins").json(&body);
+    let (status, problem) = exchange(&doc, check_in.0, check_in.1, check_in_with(json!({"code": code}))).await;
+    assert_eq!(
+        (status, problem["type"].clone()),
+        (StatusCode::CONFLICT, json!("/problems/not-checkable"))
+    );
+    let (status, _) = exchange(&doc, check_in.0, check_in.1, check_in_with(json!({"code": "00000000"}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = exchange(&doc, check_in.0, check_in.1, check_in_with(json!({}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let visit = ("POST", "/api/v1/visits/{booking}/{action}");
+    let (status, problem) = exchange(
+        &doc,
+        visit.0,
+        visit.1,
+        staff("POST", &format!("/api/v1/visits/{booking_id}/start")),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["type"].clone()),
+        (StatusCode::CONFLICT, json!("/problems/invalid-transition"))
+    );
+    let (status, _) = exchange(
+        &doc,
+        visit.0,
+        visit.1,
+        staff("POST", &format!("/api/v1/visits/{booking_id}/jump")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let counter = |change: &str| format!("/api/v1/offices/{{office}}/counters/{{counter}}/{change}");
+    let at_counter = |change: &str| format!("/api/v1/offices/stadtmitte/counters/6/{change}");
+    let pause = json!({"reason": "Mittagspause"});
+    let (status, problem) = exchange(
+        &doc,
+        "POST",
+        &counter("pause"),
+        staff("POST", &at_counter("pause")).json(&pause),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["type"].clone()),
+        (StatusCode::CONFLICT, json!("/problems/counter-not-open"))
+    );
+    let (status, opened) = exchange(&doc, "POST", &counter("open"), staff("POST", &at_counter("open"))).await;
+    assert_eq!(
+        (status, opened),
+        (StatusCode::OK, json!({"counter": "6", "status": "open"}))
+    );
+    let (status, paused) = exchange(
+        &doc,
+        "POST",
+        &counter("pause"),
+        staff("POST", &at_counter("pause")).json(&pause),
+    )
+    .await;
+    assert_eq!(
+        (status, paused),
+        (
+            StatusCode::OK,
+            json!({"counter": "6", "status": "paused", "reason": "Mittagspause"})
+        )
+    );
+    let (status, problem) = exchange(&doc, "POST", &counter("next"), staff("POST", &at_counter("next"))).await;
+    assert_eq!(
+        (status, problem["type"].clone()),
+        (StatusCode::CONFLICT, json!("/problems/counter-paused"))
+    );
+    let (status, _) = exchange(
+        &doc,
+        "POST",
+        &counter("pause"),
+        staff("POST", &at_counter("pause")).json(&json!({"reason": ""})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, closed) = exchange(&doc, "POST", &counter("close"), staff("POST", &at_counter("close"))).await;
+    assert_eq!(
+        (status, closed),
+        (StatusCode::OK, json!({"counter": "6", "status": "closed"}))
+    );
+    let (status, problem) = exchange(&doc, "POST", &counter("next"), staff("POST", &at_counter("next"))).await;
+    assert_eq!(
+        (status, problem["type"].clone()),
+        (StatusCode::CONFLICT, json!("/problems/counter-closed"))
+    );
+    let nobody = send(staff("POST", "/api/v1/offices/stadtmitte/counters/7/next")).await;
+    let documented_204 = &operation(&doc, "POST", &counter("next"))["responses"]["204"];
+    assert_eq!(nobody.status, StatusCode::NO_CONTENT);
+    assert!(documented_204.is_object() && documented_204.get("content").is_none());
+    let (status, display) = exchange(
+        &doc,
+        "GET",
+        "/api/v1/offices/{office}/display",
+        staff("GET", "/api/v1/offices/stadtmitte/display"),
+    )
+    .await;
+    assert_eq!((status, display), (StatusCode::OK, json!({"calls": [], "waiting": 0})));
 
     // Audit and operations.
     let events = ("GET", "/api/v1/events");

@@ -159,6 +159,10 @@ fn cases(office: &str, spare_id: &str) -> Vec<Case> {
     let own = office == "mitte";
     let lead = if own { LEAD_OWN } else { TOP };
     let clerk = if own { CLERK_OWN } else { TOP };
+    const KIOSK_OWN: &[&str] = &["operator", "admin", "lead", "clerk", "kiosk"];
+    const DISPLAY_OWN: &[&str] = &["operator", "admin", "lead", "clerk", "display"];
+    let kiosk = if own { KIOSK_OWN } else { TOP };
+    let display = if own { DISPLAY_OWN } else { TOP };
     let case = |method: Method, path: String, body: Option<Value>, admits| Case {
         method,
         path,
@@ -191,6 +195,20 @@ fn cases(office: &str, spare_id: &str) -> Vec<Case> {
             None,
             clerk,
         ),
+        case(
+            Method::POST,
+            format!("/api/v1/offices/{office}/check-ins"),
+            Some(json!({"code": "ABCD-EFGH"})),
+            kiosk,
+        ),
+        case(Method::POST, format!("/api/v1/offices/{office}/counters/c1/next"), None, clerk),
+        case(
+            Method::POST,
+            format!("/api/v1/offices/{office}/counters/c1/pause"),
+            Some(json!({"reason": "Mittagspause"})),
+            clerk,
+        ),
+        case(Method::GET, format!("/api/v1/offices/{office}/display"), None, display),
         case(
             Method::POST,
             format!("/api/v1/offices/{office}/closures"),
@@ -276,8 +294,14 @@ async fn no_token_reaches_beyond_its_roles_or_office(backend: Backend) {
             }
         }
     }
-    // 14 endpoints at two offices; 7 live tokens, 3 dead ones and none.
-    assert_eq!(checked, 2 * 14 * (7 + 3 + 1));
+    // 18 endpoints at two offices; 7 live tokens, 3 dead ones and none.
+    assert_eq!(checked, 2 * 18 * (7 + 3 + 1));
+    // The staff view and the day list equal their replay of all that.
+    let (status, check) = app.get("/api/v1/projections").await;
+    assert_eq!(status, StatusCode::OK);
+    let views = check["projections"].as_array().unwrap();
+    assert!(views.iter().any(|view| view["name"] == "staff"), "{check}");
+    assert!(views.iter().all(|view| view["equal"] == true), "{check}");
 }
 
 /// A member's token follows their roles as they are now; disabling ends it;

@@ -552,7 +552,10 @@ async fn every_live_view_equals_its_replay(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{check}");
     let checks = check["projections"].as_array().unwrap();
     let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["catalogue", "links", "availability"]);
+    assert_eq!(
+        names,
+        ["catalogue", "links", "availability", "floor", "staff", "day_list"]
+    );
     for projection in checks {
         assert_eq!(projection["equal"], true, "{projection}");
         assert!(projection["position"].as_u64().unwrap() >= head, "{projection}");

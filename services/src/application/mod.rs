@@ -5,6 +5,7 @@ mod bookings;
 pub mod cancel;
 pub mod closures;
 mod executor;
+pub mod floor;
 mod lapse;
 mod links;
 pub mod staff;

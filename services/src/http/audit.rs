@@ -195,7 +195,7 @@ pub struct ProjectionCheck {
     path = "/api/v1/projections",
     tag = "audit",
     summary = "Check that every live view equals its replay of the log",
-    description = "Rebuilds each read model (catalogue, links and booking states, availability) from position 0 \
+    description = "Rebuilds each read model (catalogue, links and booking states, availability, the office floor) from position 0 \
         up to the position its live copy has reached, and says whether the two are equal (DESIGN.md invariant 6). \
         Reads the whole log: meant for audits, not for polling.",
     security(("bearer" = [])),
@@ -226,6 +226,18 @@ pub async fn check_projections(access: Access, State(state): State<AppState>) ->
         checked(
             live_equals_replay(&state.availability, store).await.map_err(internal)?,
             "availability",
+        ),
+        checked(
+            live_equals_replay(&state.floor, store).await.map_err(internal)?,
+            "floor",
+        ),
+        checked(
+            live_equals_replay(&state.staff, store).await.map_err(internal)?,
+            "staff",
+        ),
+        checked(
+            live_equals_replay(&state.day_list, store).await.map_err(internal)?,
+            "day_list",
         ),
     ];
     for check in projections.iter().filter(|check| !check.equal) {

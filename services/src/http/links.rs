@@ -14,7 +14,7 @@ use super::AppState;
 use super::openapi::{BODY_TOO_LARGE, CONTENDED, INTERNAL, PROBLEM, RATE_LIMITED};
 use super::problem::Problem;
 use crate::application::{LinkContext, LinkOutcome, follow_link, link_state};
-use crate::links::LinkToken;
+use crate::links::{LinkSecret, LinkToken};
 use crate::projections::{BookingSummary, LinkTarget};
 
 /// What a link does and whether pressing it would still act.
@@ -60,6 +60,10 @@ pub struct BookingAnswer {
     /// The waiting number (1–4 digits, unique per office and day) once confirmed, else null.
     #[schema(pattern = "^[0-9]{1,4}$", example = "1112")]
     number: Option<String>,
+    /// The code to check in with at the office's kiosk (also the content of
+    /// the mail's QR code) once confirmed, else null.
+    #[schema(pattern = "^[0-9A-HJKMNP-TV-Z]{8}$", example = "7K3M9QXD")]
+    check_in_code: Option<String>,
 }
 
 /// The link's target and what it acts on, or `None` for a token that names
@@ -181,7 +185,9 @@ pub async fn press_link_json(
     Ok(Json(LinkOutcomeAnswer {
         action: target.action,
         outcome: outcome.name(),
-        booking: after.booking().map(|booking| booking_answer(booking, zone)),
+        booking: after
+            .booking()
+            .map(|booking| booking_answer(booking, zone, &state.link_secret)),
     }))
 }
 
@@ -191,7 +197,7 @@ pub(super) fn token_text(token: Result<Path<String>, PathRejection>) -> String {
     token.map(|Path(token)| token).unwrap_or_default()
 }
 
-fn booking_answer(booking: &BookingSummary, zone: OfficeTimeZone) -> BookingAnswer {
+fn booking_answer(booking: &BookingSummary, zone: OfficeTimeZone, secret: &LinkSecret) -> BookingAnswer {
     let local = |instant| zone.to_local(instant).to_rfc3339_opts(SecondsFormat::Secs, false);
     let (status, number) = match &booking.status {
         BookingStatus::PendingConfirmation => ("pending_confirmation", None),
@@ -205,6 +211,9 @@ fn booking_answer(booking: &BookingSummary, zone: OfficeTimeZone) -> BookingAnsw
         start: local(booking.start),
         end: local(booking.end),
         status,
+        check_in_code: number
+            .is_some()
+            .then(|| secret.checkin_code(&booking.booking.to_string())),
         number,
     }
 }

@@ -10,6 +10,7 @@ mod catalogue;
 mod closures;
 mod day_list;
 mod extract;
+mod floor;
 mod links;
 pub mod openapi;
 mod pages;
@@ -29,7 +30,9 @@ use terminagent_domain::{Actor, Cause};
 use crate::application::{ExecuteError, Executor};
 use crate::config::AdminToken;
 use crate::metrics::Metrics;
-use crate::projections::{AvailabilityView, CatalogueView, DayListView, LinksView, LiveProjection, StaffView};
+use crate::projections::{
+    AvailabilityView, CatalogueView, DayListView, FloorView, LinksView, LiveProjection, StaffView,
+};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -50,6 +53,13 @@ pub struct AppState {
     pub availability: Arc<LiveProjection<AvailabilityView>>,
     pub staff: Arc<LiveProjection<StaffView>>,
     pub day_list: Arc<LiveProjection<DayListView>>,
+    /// The office floor: each day's visits and counters, check-in codes, calls.
+    pub floor: Arc<LiveProjection<FloorView>>,
+    /// `--check-in-early`, `--check-in-late`, `--recall-after`.
+    pub floor_policy: terminagent_domain::FloorPolicy,
+    /// Turns true when the server begins to shut down: endless answers (the
+    /// call display's event stream) end then, or shutdown would wait for them.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Failed sign-ins and bearer checks, per client address and account.
     pub failed_auth: Arc<auth::FailedAttempts>,
     pub admin_token: Option<AdminToken>,
@@ -82,6 +92,7 @@ impl AppState {
         self.availability.caught_up_to(head).await;
         self.staff.caught_up_to(head).await;
         self.day_list.caught_up_to(head).await;
+        self.floor.caught_up_to(head).await;
         Ok(())
     }
 
@@ -148,6 +159,10 @@ pub fn router(state: AppState) -> Router {
         // The staff pages (`/staff/…`): sessions, CSRF, German pages.
         .merge(pages::staff::routes())
         .merge(public_writes(state.clone()))
+        // --- The office floor (API.md "The office floor"): check-in, counters,
+        // visits, the call display and its stream; routes in `floor.rs`. ---
+        .merge(floor::routes())
+        // --- end of the office floor ---
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(refuse_oversized_bodies))

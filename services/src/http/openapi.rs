@@ -92,6 +92,14 @@ an unknown path answers 404 `/problems/not-found`.",
         super::staff::revoke_device,
         super::day_list::day_list,
         super::closures::close,
+        super::floor::check_in,
+        super::floor::call_next,
+        super::floor::open_counter,
+        super::floor::pause_counter,
+        super::floor::close_counter,
+        super::floor::move_visit,
+        super::floor::display,
+        super::floor::display_stream,
     ),
     modifiers(&BearerScheme),
     tags(
@@ -102,6 +110,8 @@ an unknown path answers 404 `/problems/not-found`.",
 order; proposals, their answers and ending the search go through mail links."),
         (name = "links", description = "Mail links: a page with a button for people, JSON twins for programs. \
 GET never changes anything (mail scanners open every link); POST acts, and repeating it is harmless."),
+        (name = "floor", description = "The office floor: visitors check in at the kiosk, counters call them \
+(\"Nummer 1112 Schalter 6\"), clerks move visits on; the call display and its event stream."),
         (name = "audit", description = "The event log in order, personal data only as envelope ids; \
 live views checked against their replay of the log."),
         (name = "operations", description = "Liveness, readiness, metrics and this document."),

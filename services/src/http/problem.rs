@@ -25,6 +25,12 @@ pub struct Problem {
     pub status: u16,
     /// What happened in this case, for people.
     pub detail: String,
+    /// Only with `/problems/too-early` (check-in) and `/problems/too-soon-to-recall`:
+    /// from when the request will be accepted, in office time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    // Boxed: every `Result<_, Problem>` carries its size, kept under clippy's bound.
+    #[schema(value_type = Option<String>, required = false, format = DateTime, example = "2026-12-01T08:45:00+01:00")]
+    pub from: Option<Box<str>>,
     #[serde(skip)]
     headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -36,8 +42,15 @@ impl Problem {
             title: title.to_owned(),
             status: status.as_u16(),
             detail: detail.into(),
+            from: None,
             headers: Vec::new(),
         }
+    }
+
+    /// With `from`: when the refused request will be accepted.
+    pub fn with_from(mut self, from: String) -> Self {
+        self.from = Some(from.into_boxed_str());
+        self
     }
 
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {

@@ -6,6 +6,7 @@
 mod availability;
 mod catalogue;
 mod day_list;
+mod floor;
 mod links;
 mod staff;
 
@@ -17,6 +18,7 @@ use tokio::sync::watch;
 pub use availability::AvailabilityView;
 pub use catalogue::{CatalogueView, OfficeEntry, OpeningHoursSchema, ServiceEntry};
 pub use day_list::{DayListEntry, DayListStatus, DayListView};
+pub use floor::{FeedCall, FloorView};
 pub use links::{BookingSummary, LinkSubject, LinkTarget, LinksView, ProposalSummary, WishSummary};
 pub use staff::StaffView;
 
@@ -67,6 +69,12 @@ impl<P: Projection> LiveProjection<P> {
     /// The log position this view reflects.
     pub fn position(&self) -> u64 {
         *self.position.borrow()
+    }
+
+    /// Announces each position the view reaches: a follower marks what it
+    /// has seen, reads the view, and waits for the next change.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.position.clone()
     }
 
     /// Waits until the view reflects the log up to `position` (read-your-writes).

@@ -8,11 +8,31 @@ use std::time::Duration;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use terminagent::app::Application;
+use terminagent::application::{Clock, SystemClock};
 use terminagent::config::{AdminToken, BusConfig, Config, LogFormat, MailTransport, Role};
 use terminagent_eventstore::Backend;
 use terminagent_eventstore::testing::TestDatabase;
 
 pub const TOKEN: &str = "staff-secret-token-of-the-test-installation";
+
+/// A clock the test sets: the app's decisions see the time it says.
+pub struct ManualClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl ManualClock {
+    pub fn at(now: chrono::DateTime<chrono::Utc>) -> std::sync::Arc<ManualClock> {
+        std::sync::Arc::new(ManualClock(std::sync::Mutex::new(now)))
+    }
+
+    pub fn set(&self, now: chrono::DateTime<chrono::Utc>) {
+        *self.0.lock().unwrap() = now;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
+}
 
 /// An app on port 0 with its own database and outbox (zero2prod style).
 pub struct TestApp {
@@ -53,7 +73,22 @@ impl TestApp {
         TestApp::start(db, false, adjust).await
     }
 
+    /// An app whose decisions read `clock` (e.g. a [`ManualClock`]).
+    pub async fn spawn_with_clock(backend: Backend, clock: std::sync::Arc<dyn Clock>) -> TestApp {
+        let db = TestDatabase::new(backend).await.expect("test database");
+        TestApp::start_with_clock(std::sync::Arc::new(db), false, |_| {}, clock).await
+    }
+
     async fn start(db: std::sync::Arc<TestDatabase>, demo: bool, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::start_with_clock(db, demo, adjust, std::sync::Arc::new(SystemClock)).await
+    }
+
+    async fn start_with_clock(
+        db: std::sync::Arc<TestDatabase>,
+        demo: bool,
+        adjust: impl FnOnce(&mut Config),
+        clock: std::sync::Arc<dyn Clock>,
+    ) -> TestApp {
         let outbox = std::env::temp_dir().join(format!("terminagent-outbox-{}", ulid::Ulid::new()));
         let mut config = Config {
             role: Role::All,
@@ -75,9 +110,12 @@ impl TestApp {
             booking_horizon_days: 21,
             max_open_bookings: 3,
             max_unanswered_proposals: 3,
+            check_in_early: Duration::from_secs(15 * 60),
+            check_in_late: Duration::from_secs(5 * 60),
+            recall_after: Duration::from_secs(5 * 60),
         };
         adjust(&mut config);
-        let app = Application::build(config).await.expect("app starts");
+        let app = Application::build_with_clock(config, clock).await.expect("app starts");
         let base = format!("http://{}", app.address());
         tokio::spawn(app.run_until(std::future::pending()));
         TestApp {
