@@ -95,6 +95,21 @@ impl LinkSecret {
     }
 }
 
+/// A check-in code as typed or scanned, in the form it was issued: Crockford
+/// base32 in capitals, without separators, the letters people mistake for
+/// digits read as those digits.
+pub fn canonical_checkin_code(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            other => other,
+        })
+        .collect()
+}
+
 /// Hex SHA-256 of a short code (check-in codes are stored only hashed, too).
 pub fn code_hash(code: &str) -> String {
     Sha256::digest(code.as_bytes())

@@ -201,7 +201,12 @@ fn cases(office: &str, spare_id: &str) -> Vec<Case> {
             Some(json!({"code": "ABCD-EFGH"})),
             kiosk,
         ),
-        case(Method::POST, format!("/api/v1/offices/{office}/counters/c1/next"), None, clerk),
+        case(
+            Method::POST,
+            format!("/api/v1/offices/{office}/counters/c1/next"),
+            None,
+            clerk,
+        ),
         case(
             Method::POST,
             format!("/api/v1/offices/{office}/counters/c1/pause"),

@@ -832,9 +832,19 @@ async fn a_clerk_reads_the_day_list_and_cancels_for_the_citizen(backend: Backend
         before + 2,
         "nothing read, nothing recorded"
     );
-    let (status, html) = browser.page(&format!("{list}&nummer=abc")).await;
+    let (status, html) = browser.page(&format!("{list}&nummer=12345")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("Eine Wartenummer besteht aus 1 bis 4 Ziffern"));
+    // By check-in code, as typed from the visitor's paper (case, dashes) or
+    // scanned; an unknown code finds nothing.
+    let code = app.link_secret().await.checkin_code(&booking);
+    let typed = format!("{}-{}", &code[..4], &code[4..]).to_lowercase();
+    let (status, html) = browser.page(&format!("{list}&nummer={typed}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Erika Mustermann"), "{typed}: {html}");
+    let (status, html) = browser.page(&format!("{list}&nummer=ZZZZZZZZ")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("Erika Mustermann") && html.contains("Keine Buchung mit dieser Wartenummer"));
     let (status, html) = browser.page("/staff/mitte/tag?datum=2026-02-30").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("Dieses Datum gibt es nicht"));

@@ -196,21 +196,6 @@ async fn floor_caught_up(state: &AppState) -> Result<(), Problem> {
     Ok(())
 }
 
-/// A code as typed or scanned, in the form it was issued: Crockford base32
-/// in capitals, without separators, the letters people mistake for digits
-/// read as those digits.
-fn canonical_code(typed: &str) -> String {
-    typed
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .map(|c| match c.to_ascii_uppercase() {
-            'O' => '0',
-            'I' | 'L' => '1',
-            other => other,
-        })
-        .collect()
-}
-
 fn floor_problem(error: FloorError, zone: OfficeTimeZone) -> Problem {
     let conflict = |kind: &str, title: &str, detail: String| Problem::new(StatusCode::CONFLICT, kind, title, detail);
     let local = |instant| local_instant(zone, instant);
@@ -309,7 +294,7 @@ pub async fn check_in(
     let office = office_id(&office)?;
     access.require(Permission::CheckIn, Some(&office))?;
     let zone = office_zone(&state, &office)?;
-    let hash = code_hash(&canonical_code(&body.code));
+    let hash = code_hash(&crate::links::canonical_checkin_code(&body.code));
     let known = state.floor.read().booking_of_code(&hash);
     let booking = match known {
         Some(booking) => booking,

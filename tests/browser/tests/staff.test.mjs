@@ -166,7 +166,7 @@ test('a lead edits the hours, publishes a week and registers devices; a clerk ca
   assert.match(list, /Personalausweis/);
   assert.match(list, /Bestätigt/);
 
-  await clerk.getByLabel('Wartenummer suchen').fill(number);
+  await clerk.getByLabel('Wartenummer oder Anmeldecode suchen').fill(number);
   await follow(clerk, () => clerk.getByRole('button', { name: 'Suchen' }).click(),
     { label: 'clerk: day list by number', heading: 'Tagesliste für' });
   assert.equal(await clerk.locator('tbody tr').count(), 1);

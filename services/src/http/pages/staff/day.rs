@@ -98,6 +98,14 @@ fn service_names(state: &AppState, services: &[ServiceId]) -> String {
     names.join(", ")
 }
 
+/// What the day list's search asks for.
+#[derive(Clone, Copy)]
+enum Wanted {
+    Number(WaitingNumber),
+    /// The booking of a check-in code; `None` when no booking has it.
+    Booking(Option<terminagent_domain::BookingId>),
+}
+
 /// `GET /staff/{office}/tag?datum=YYYY-MM-DD&nummer=N`: the day's bookings
 /// with names (default: today at the office), optionally one waiting number.
 pub(super) async fn day_list_page(
@@ -129,11 +137,13 @@ pub(super) async fn day_list_page(
             )),
         );
     };
+    // The search takes a waiting number (digits) or a check-in code (the
+    // visitor's QR code or the code under it).
     let number = field(&query, "nummer").to_owned();
     let wanted = match number.as_str() {
         "" => None,
-        raw => match raw.parse::<u32>().ok().and_then(WaitingNumber::nth) {
-            Some(number) => Some(number),
+        raw if raw.chars().all(|c| c.is_ascii_digit()) => match raw.parse::<u32>().ok().and_then(WaitingNumber::nth) {
+            Some(number) => Some(Wanted::Number(number)),
             None => {
                 errors.add(
                     "nummer",
@@ -142,8 +152,17 @@ pub(super) async fn day_list_page(
                 None
             }
         },
+        raw => {
+            let hash = crate::links::code_hash(&crate::links::canonical_checkin_code(raw));
+            // An unknown code finds nothing, like an unknown number.
+            Some(Wanted::Booking(state.floor.read().booking_of_code(&hash)))
+        }
     };
-    let keep = |entry: &DayListEntry| wanted.is_none_or(|wanted| entry.number == Some(wanted));
+    let keep = |entry: &DayListEntry| match wanted {
+        None => true,
+        Some(Wanted::Number(wanted)) => entry.number == Some(wanted),
+        Some(Wanted::Booking(wanted)) => Some(entry.booking) == wanted,
+    };
     let (zone, rows) = match read_day_list(&state, member.principal.actor(), &office.id, date, keep).await {
         Ok(read) => read,
         Err(problem) => return problem_page(Some(&member), &problem),
