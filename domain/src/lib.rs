@@ -72,6 +72,7 @@ pub use text::TextError;
 pub use time::{
     InvalidLocalDate, InvalidLocalTime, LocalDate, LocalTime, LocalTimeError, OfficeTimeZone, UnknownTimeZone,
 };
+pub use week::WEEKDAYS;
 pub use windows::{HourOfWeek, WeeklyWindows, WindowsError};
 pub use wish::{
     AcceptProposal, DeclineProposal, EndWish, ExpireProposal, LapseWish, Proposal, ProposalAccepted, ProposalClosed,

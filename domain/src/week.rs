@@ -4,8 +4,8 @@
 use chrono::Weekday;
 use serde::{Deserialize, Serialize};
 
-/// Monday first, as `Weekday::num_days_from_monday` counts.
-pub(crate) const WEEKDAYS: [Weekday; 7] = [
+/// The week, Monday first, as `Weekday::num_days_from_monday` counts.
+pub const WEEKDAYS: [Weekday; 7] = [
     Weekday::Mon,
     Weekday::Tue,
     Weekday::Wed,

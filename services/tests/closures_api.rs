@@ -65,45 +65,6 @@ async fn lead_token(app: &TestApp) -> (String, String) {
     )
 }
 
-/// (subject, plain text) of each mail to `address` so far.
-fn mails_to(app: &TestApp, address: &str) -> Vec<(String, String)> {
-    let Ok(entries) = std::fs::read_dir(app.outbox()) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
-        .filter_map(|raw| {
-            let message = mail_parser::MessageParser::default().parse(&raw)?;
-            let to = message.to()?.first()?.address()?.to_owned();
-            (to == address).then(|| {
-                (
-                    message.subject().unwrap_or_default().to_owned(),
-                    message.body_text(0).unwrap_or_default().into_owned(),
-                )
-            })
-        })
-        .collect()
-}
-
-/// The text of the first mail to `address` whose subject starts with `subject`.
-async fn wait_for_mail(app: &TestApp, address: &str, subject: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some((_, text)) = mails_to(app, address)
-            .into_iter()
-            .find(|(found, _)| found.starts_with(subject))
-        {
-            return text;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no mail {subject:?} to {address}: {:?}",
-            mails_to(app, address).iter().map(|(s, _)| s).collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn a_closure_cancels_withdraws_and_keeps_wishes_in_place(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     office(&app).await;
@@ -189,11 +150,13 @@ async fn a_closure_cancels_withdraws_and_keeps_wishes_in_place(backend: Backend)
     assert_eq!(status, StatusCode::CONFLICT, "the closed span is not published anew");
 
     // Anna hears why, with links to book anew and to register a wish.
-    let mail = wait_for_mail(&app, "anna@example.org", "Ihr Termin wurde abgesagt").await;
+    let mail = app.wait_for_mail("anna@example.org", "Ihr Termin wurde abgesagt").await;
     assert!(mail.contains("Wasserschadens"), "{mail}");
     assert!(mail.contains("/suche"), "{mail}");
     // Wilma's proposal is void, her wish still waits.
-    let mail = wait_for_mail(&app, "wilma@example.org", "Der Terminvorschlag entfällt").await;
+    let mail = app
+        .wait_for_mail("wilma@example.org", "Der Terminvorschlag entfällt")
+        .await;
     assert!(mail.contains("behält ihren Platz"), "{mail}");
     let (_, wishes) = app.get("/api/v1/projections").await;
     assert!(

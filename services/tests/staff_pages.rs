@@ -758,40 +758,6 @@ async fn confirmed_booking(app: &TestApp) -> (String, String) {
     (id, number)
 }
 
-/// (subject, plain text) of each mail to `address` so far.
-fn mails_to(app: &TestApp, address: &str) -> Vec<(String, String)> {
-    let Ok(entries) = std::fs::read_dir(app.outbox()) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
-        .filter_map(|raw| {
-            let message = mail_parser::MessageParser::default().parse(&raw)?;
-            let to = message.to()?.first()?.address()?.to_owned();
-            (to == address).then(|| {
-                (
-                    message.subject().unwrap_or_default().to_owned(),
-                    message.body_text(0).unwrap_or_default().into_owned(),
-                )
-            })
-        })
-        .collect()
-}
-
-async fn wait_for_mail(app: &TestApp, address: &str, subject: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some((_, text)) = mails_to(app, address)
-            .into_iter()
-            .find(|(found, _)| found.starts_with(subject))
-        {
-            return text;
-        }
-        assert!(std::time::Instant::now() < deadline, "no mail {subject:?} to {address}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn a_clerk_reads_the_day_list_and_cancels_for_the_citizen(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (booking, number) = confirmed_booking(&app).await;
@@ -873,7 +839,9 @@ async fn a_clerk_reads_the_day_list_and_cancels_for_the_citizen(backend: Backend
     assert_eq!(cancelled[0]["data"]["booking"], booking);
     assert_eq!(cancelled[0]["data"]["reason"], reason);
     assert_eq!(cancelled[0]["actor"], json!({"kind": "staff", "id": clerk_id}));
-    let mail = wait_for_mail(&app, "erika@example.org", "Ihr Termin wurde abgesagt").await;
+    let mail = app
+        .wait_for_mail("erika@example.org", "Ihr Termin wurde abgesagt")
+        .await;
     assert!(mail.contains(reason), "the mail gives the reason: {mail}");
 
     // Once is enough.
@@ -1138,7 +1106,9 @@ async fn a_lead_closes_part_of_a_day(backend: Backend) {
     assert_eq!(cancelled.len(), 1);
     assert_eq!(cancelled[0]["data"]["booking"], booking.as_str());
     assert_eq!(cancelled[0]["actor"], json!({"kind": "staff", "id": lead_id}));
-    let mail = wait_for_mail(&app, "erika@example.org", "Ihr Termin wurde abgesagt").await;
+    let mail = app
+        .wait_for_mail("erika@example.org", "Ihr Termin wurde abgesagt")
+        .await;
     assert!(mail.contains("Wegen Krankheit"), "{mail}");
 }
 

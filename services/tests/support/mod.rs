@@ -188,6 +188,47 @@ impl TestApp {
         }
     }
 
+    /// (subject, plain text) of each mail to `address` in the outbox so far.
+    pub fn mails_to(&self, address: &str) -> Vec<(String, String)> {
+        let Ok(entries) = std::fs::read_dir(self.outbox()) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
+            .filter_map(|raw| {
+                let message = mail_parser::MessageParser::default().parse(&raw)?;
+                let to = message.to()?.first()?.address()?.to_owned();
+                (to == address).then(|| {
+                    (
+                        message.subject().unwrap_or_default().to_owned(),
+                        message.body_text(0).unwrap_or_default().into_owned(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The text of the first mail to `address` whose subject starts with
+    /// `subject`, once it is written; panics after 20 s.
+    pub async fn wait_for_mail(&self, address: &str, subject: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some((_, text)) = self
+                .mails_to(address)
+                .into_iter()
+                .find(|(found, _)| found.starts_with(subject))
+            {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no mail {subject:?} to {address}: {:?}",
+                self.mails_to(address).iter().map(|(s, _)| s).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The directory `--mail file:DIR` writes to (when the test did not choose SMTP).
     pub fn outbox(&self) -> &std::path::Path {
         &self._outbox.0

@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Datelike, Days, NaiveDate, Weekday};
+use terminagent_domain::WEEKDAYS;
 use terminagent_domain::catalogue::{MAX_LANES, MAX_UNIT_MINUTES};
 use terminagent_domain::opening_hours::weekday_key;
 use terminagent_domain::{
@@ -26,16 +27,6 @@ use crate::http::AppState;
 
 /// Most weeks one template publishes.
 const MAX_WEEKS: u32 = 12;
-
-const WEEK: [Weekday; 7] = [
-    Weekday::Mon,
-    Weekday::Tue,
-    Weekday::Wed,
-    Weekday::Thu,
-    Weekday::Fri,
-    Weekday::Sat,
-    Weekday::Sun,
-];
 
 struct DayChoice {
     key: &'static str,
@@ -109,9 +100,9 @@ fn proposed(state: &AppState, office: &OfficePage) -> TemplateValues {
     };
     let first: Option<OpeningInterval> = hours
         .as_ref()
-        .and_then(|hours| WEEK.iter().find_map(|day| hours.day(*day).first().copied()));
+        .and_then(|hours| WEEKDAYS.iter().find_map(|day| hours.day(*day).first().copied()));
     TemplateValues {
-        days: WEEK
+        days: WEEKDAYS
             .iter()
             .map(|day| DayChoice {
                 key: weekday_key(*day),
@@ -177,7 +168,7 @@ struct WeekTemplate {
 fn parse_template(fields: &Pairs) -> Result<WeekTemplate, (TemplateValues, FieldErrors)> {
     let chosen: Vec<&str> = values(fields, "tage").collect();
     let form = TemplateValues {
-        days: WEEK
+        days: WEEKDAYS
             .iter()
             .map(|day| DayChoice {
                 key: weekday_key(*day),
@@ -192,7 +183,7 @@ fn parse_template(fields: &Pairs) -> Result<WeekTemplate, (TemplateValues, Field
         weeks: field(fields, "wochen").to_owned(),
     };
     let mut errors = FieldErrors::default();
-    let days: Vec<Weekday> = WEEK
+    let days: Vec<Weekday> = WEEKDAYS
         .iter()
         .copied()
         .filter(|day| chosen.contains(&weekday_key(*day)))

@@ -8,7 +8,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::Weekday;
+use terminagent_domain::WEEKDAYS;
 use terminagent_domain::opening_hours::weekday_key;
 use terminagent_domain::{
     ClosedDays, HolidayRegion, MAX_CLOSED_DAYS, MAX_INTERVALS_PER_DAY, OfficeDecider, OfficeDetails, OpeningHours,
@@ -24,16 +24,6 @@ use super::{
 use crate::application::FirstRead;
 use crate::german;
 use crate::http::AppState;
-
-const WEEK: [Weekday; 7] = [
-    Weekday::Mon,
-    Weekday::Tue,
-    Weekday::Wed,
-    Weekday::Thu,
-    Weekday::Fri,
-    Weekday::Sat,
-    Weekday::Sun,
-];
 
 /// Interval fields per weekday the form offers at least.
 const FORM_INTERVALS: usize = 2;
@@ -89,7 +79,7 @@ struct HoursValues {
 impl HoursValues {
     fn of(details: &OfficeDetails) -> Self {
         HoursValues {
-            days: WEEK
+            days: WEEKDAYS
                 .iter()
                 .map(|day| {
                     details
@@ -120,7 +110,7 @@ impl HoursValues {
 
     fn from_form(fields: &Pairs) -> Self {
         HoursValues {
-            days: WEEK
+            days: WEEKDAYS
                 .iter()
                 .map(|day| {
                     let key = weekday_key(*day);
@@ -160,7 +150,7 @@ fn page(member: &Member, office: &OfficePage, values: HoursValues, saved: bool, 
         .max()
         .unwrap_or(0)
         .clamp(FORM_INTERVALS, MAX_INTERVALS_PER_DAY);
-    let days = WEEK
+    let days = WEEKDAYS
         .iter()
         .zip(&values.days)
         .map(|(day, intervals)| WeekdayRow {
@@ -246,7 +236,7 @@ struct Calendar {
 fn parse_calendar(values: &HoursValues) -> Result<Calendar, FieldErrors> {
     let mut errors = FieldErrors::default();
     let mut week = Vec::new();
-    for (day, intervals) in WEEK.iter().zip(&values.days) {
+    for (day, intervals) in WEEKDAYS.iter().zip(&values.days) {
         let key = weekday_key(*day);
         let name = german::weekday(*day);
         let mut parsed = Vec::new();
