@@ -91,6 +91,7 @@ async fn catalogue(executor: &Executor) -> Result<Catalogue> {
         service: service.clone(),
         name: CatalogueName::parse("Personalausweis")?,
         duration_minutes: 12,
+        walk_in: false,
     };
     executor
         .execute::<ServiceDecider>(&[StreamName::service(&service)], cause, |_| command.clone())

@@ -177,7 +177,9 @@ pub struct BookingCancelled {
     pub booking: BookingId,
     /// The units it frees.
     pub units: Vec<UnitRef>,
-    pub citizen: EnvelopeId,
+    /// The citizen's envelope; `None` for a walk-in ticket, which has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub citizen: Option<EnvelopeId>,
     /// Why, when the office cancelled it (a closure, staff on the citizen's
     /// behalf); the mail quotes it. `None`: the citizen cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -190,7 +192,26 @@ pub struct BookingLapsed {
     pub booking: BookingId,
     /// The units it frees.
     pub units: Vec<UnitRef>,
-    pub citizen: EnvelopeId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub citizen: Option<EnvelopeId>,
+}
+
+/// A walk-in ticket (Düsseldorf's "Terminmarke"): a booking confirmed at
+/// once, without personal data, at the earliest start from now on today
+/// where one lane's consecutive free units cover the services — decided by
+/// the booking request's own rule over the same units (invariant 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketIssued {
+    pub booking: BookingId,
+    pub office: OfficeId,
+    pub services: Vec<ServiceId>,
+    pub units: Vec<UnitRef>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// The office day (today) the waiting number belongs to.
+    pub date: LocalDate,
+    pub number: WaitingNumber,
+    pub checkin_code_hash: String,
 }
 
 /// Everything that happens to a booking.
@@ -205,15 +226,17 @@ pub enum BookingEvent {
     Cancelled(BookingCancelled),
     #[serde(rename = "booking.lapsed")]
     Lapsed(BookingLapsed),
+    #[serde(rename = "booking.ticket_issued")]
+    TicketIssued(TicketIssued),
 }
 
 /// The booking first (its home stream), then every unit, then the citizen: holds
 /// and releases contend on exactly the units and the citizen they touch.
-fn hold_streams(booking: &BookingId, units: &[UnitRef], citizen: &EnvelopeId) -> Vec<StreamName> {
+fn hold_streams(booking: &BookingId, units: &[UnitRef], citizen: Option<&EnvelopeId>) -> Vec<StreamName> {
     let units = units.iter().map(StreamName::unit);
     std::iter::once(StreamName::booking(booking))
         .chain(units)
-        .chain([StreamName::citizen(citizen)])
+        .chain(citizen.map(StreamName::citizen))
         .collect()
 }
 
@@ -233,6 +256,7 @@ impl BookingEvent {
     pub fn hold_change(&self) -> HoldChange<'_> {
         match self {
             Self::Requested(requested) => HoldChange::Hold(&requested.units),
+            Self::TicketIssued(ticket) => HoldChange::Hold(&ticket.units),
             Self::Cancelled(BookingCancelled { units, .. }) | Self::Lapsed(BookingLapsed { units, .. }) => {
                 HoldChange::Release(units)
             }
@@ -247,10 +271,12 @@ impl DomainEvent for BookingEvent {
         "booking.confirmed",
         "booking.cancelled",
         "booking.lapsed",
+        "booking.ticket_issued",
     ];
 
     fn event_type(&self) -> &'static str {
         match self {
+            Self::TicketIssued(_) => "booking.ticket_issued",
             Self::Requested(_) => "booking.requested",
             Self::Confirmed(_) => "booking.confirmed",
             Self::Cancelled(_) => "booking.cancelled",
@@ -264,15 +290,25 @@ impl DomainEvent for BookingEvent {
 
     fn streams(&self) -> Vec<StreamName> {
         match self {
-            Self::Requested(requested) => {
-                hold_streams(&requested.booking, &requested.units, &requested.citizen.envelope_id)
-            }
+            Self::Requested(requested) => hold_streams(
+                &requested.booking,
+                &requested.units,
+                Some(&requested.citizen.envelope_id),
+            ),
             Self::Confirmed(confirmed) => vec![
                 StreamName::booking(&confirmed.booking),
                 StreamName::waiting_numbers(&confirmed.office, confirmed.date.into()),
             ],
-            Self::Cancelled(cancelled) => hold_streams(&cancelled.booking, &cancelled.units, &cancelled.citizen),
-            Self::Lapsed(lapsed) => hold_streams(&lapsed.booking, &lapsed.units, &lapsed.citizen),
+            Self::Cancelled(cancelled) => {
+                hold_streams(&cancelled.booking, &cancelled.units, cancelled.citizen.as_ref())
+            }
+            Self::Lapsed(lapsed) => hold_streams(&lapsed.booking, &lapsed.units, lapsed.citizen.as_ref()),
+            // The number counts on the office day's stream like a confirmation's.
+            Self::TicketIssued(ticket) => {
+                let mut streams = hold_streams(&ticket.booking, &ticket.units, None);
+                streams.push(StreamName::waiting_numbers(&ticket.office, ticket.date.into()));
+                streams
+            }
         }
     }
 }
@@ -330,6 +366,7 @@ impl DomainEvent for BookingInput {
         "booking.confirmed",
         "booking.cancelled",
         "booking.lapsed",
+        "booking.ticket_issued",
         "wish.registered",
         "proposal.made",
         "proposal.accepted",
@@ -855,6 +892,12 @@ impl Decider for BookingRequestDecider {
                 B::Cancelled(BookingCancelled { booking, units, .. }) | B::Lapsed(BookingLapsed { booking, units, .. }),
             ) => state.release(*booking, units),
             BookingInput::Booking(B::Confirmed(_)) => {}
+            // A walk-in holds its units like any booking, and counts against no citizen.
+            BookingInput::Booking(B::TicketIssued(ticket)) => {
+                if !state.ended.contains(&ticket.booking) {
+                    state.hold(UnitHolder::Booking(ticket.booking), &ticket.units);
+                }
+            }
             BookingInput::Wish(event) => state.apply_wish(event),
         }
         state
@@ -963,7 +1006,8 @@ pub struct Booking {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub confirm_by: DateTime<Utc>,
-    pub citizen: EnvelopeId,
+    /// `None` for a walk-in ticket.
+    pub citizen: Option<EnvelopeId>,
     pub status: BookingStatus,
 }
 
@@ -1106,7 +1150,7 @@ impl BookingState {
                         start: requested.start,
                         end: requested.end,
                         confirm_by: requested.confirm_by,
-                        citizen: requested.citizen.envelope_id,
+                        citizen: Some(requested.citizen.envelope_id),
                         status: BookingStatus::PendingConfirmation,
                     });
                 }
@@ -1120,6 +1164,22 @@ impl BookingState {
             }
             BookingEvent::Cancelled(cancelled) => self.advance(&cancelled.booking, BookingStatus::Cancelled),
             BookingEvent::Lapsed(lapsed) => self.advance(&lapsed.booking, BookingStatus::Lapsed),
+            BookingEvent::TicketIssued(ticket) => {
+                self.bookings.entry(ticket.booking).or_insert_with(|| Booking {
+                    office: ticket.office.clone(),
+                    date: ticket.date,
+                    units: ticket.units.clone(),
+                    start: ticket.start,
+                    end: ticket.end,
+                    confirm_by: ticket.start,
+                    citizen: None,
+                    status: BookingStatus::Confirmed(ticket.number),
+                });
+                self.numbers
+                    .entry((ticket.office.clone(), ticket.date))
+                    .or_default()
+                    .insert(ticket.booking, ticket.number);
+            }
         }
     }
 
@@ -1133,7 +1193,7 @@ impl BookingState {
             end: accepted.end,
             // Confirmed on acceptance: there is nothing left to confirm by.
             confirm_by: accepted.start,
-            citizen: accepted.citizen.envelope_id,
+            citizen: Some(accepted.citizen.envelope_id),
             status: BookingStatus::Confirmed(accepted.number),
         });
         self.numbers
@@ -1179,6 +1239,7 @@ mod tests {
             service: id.parse().unwrap(),
             name: id.parse().unwrap(),
             duration_minutes,
+            walk_in: false,
         })
         .into()
     }
@@ -1294,7 +1355,7 @@ mod tests {
             reason: None,
             booking,
             units,
-            citizen,
+            citizen: Some(citizen),
         })
     }
 
@@ -1303,7 +1364,7 @@ mod tests {
         BookingEvent::Lapsed(BookingLapsed {
             booking,
             units,
-            citizen,
+            citizen: Some(citizen),
         })
     }
 

@@ -128,6 +128,10 @@ pub struct ServiceDetails {
     pub service: ServiceId,
     pub name: CatalogueName,
     pub duration_minutes: u32,
+    /// A kiosk may issue walk-in tickets for it (a lead's choice: short
+    /// errands only, as Düsseldorf's "Terminmarke").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub walk_in: bool,
 }
 
 /// One capacity unit: a lane's slot on an office day. Lanes are numbered from 1.
@@ -390,6 +394,7 @@ pub struct RegisterService {
     pub service: ServiceId,
     pub name: CatalogueName,
     pub duration_minutes: u32,
+    pub walk_in: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -415,6 +420,7 @@ impl Decider for ServiceDecider {
             service: command.service.clone(),
             name: command.name.clone(),
             duration_minutes: command.duration_minutes,
+            walk_in: command.walk_in,
         };
         Ok(match state {
             None => vec![CatalogueEvent::ServiceRegistered(details)],
@@ -906,6 +912,7 @@ mod tests {
             service: "personalausweis".parse().unwrap(),
             name: "Personalausweis".parse().unwrap(),
             duration_minutes,
+            walk_in: false,
         }
     }
 
@@ -914,11 +921,13 @@ mod tests {
             service,
             name,
             duration_minutes,
+            walk_in,
         } = register_service(duration_minutes);
         ServiceDetails {
             service,
             name,
             duration_minutes,
+            walk_in,
         }
     }
 

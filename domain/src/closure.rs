@@ -71,7 +71,8 @@ pub enum ClosureError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClosureState {
     catalogue: BookingRequestState,
-    bookings: BTreeMap<BookingId, (EnvelopeId, Vec<UnitRef>)>,
+    /// Each holding booking's citizen (`None`: a walk-in) and units.
+    bookings: BTreeMap<BookingId, (Option<EnvelopeId>, Vec<UnitRef>)>,
     proposals: BTreeMap<ProposalId, (WishId, Vec<UnitRef>)>,
 }
 
@@ -208,16 +209,20 @@ impl Decider for ClosureDecider {
             BookingInput::Booking(BookingEvent::Requested(requested)) => {
                 state.bookings.insert(
                     requested.booking,
-                    (requested.citizen.envelope_id, requested.units.clone()),
+                    (Some(requested.citizen.envelope_id), requested.units.clone()),
                 );
             }
             BookingInput::Wish(WishEvent::ProposalMade(made)) => {
                 state.proposals.insert(made.proposal, (made.wish, made.units.clone()));
             }
             BookingInput::Wish(WishEvent::ProposalAccepted(accepted)) => {
-                state
-                    .bookings
-                    .insert(accepted.booking, (accepted.citizen.envelope_id, accepted.units.clone()));
+                state.bookings.insert(
+                    accepted.booking,
+                    (Some(accepted.citizen.envelope_id), accepted.units.clone()),
+                );
+            }
+            BookingInput::Booking(BookingEvent::TicketIssued(ticket)) => {
+                state.bookings.insert(ticket.booking, (None, ticket.units.clone()));
             }
             _ => {}
         }
@@ -373,7 +378,7 @@ mod tests {
                 BookingInput::Booking(BookingEvent::Cancelled(BookingCancelled {
                     booking: BookingId::from_ulid(Ulid::from_parts(1, 0)),
                     units: one,
-                    citizen: EnvelopeId::from_ulid(Ulid::from_parts(1, 1)),
+                    citizen: Some(EnvelopeId::from_ulid(Ulid::from_parts(1, 1))),
                     reason: Some("Krankheitsbedingt geschlossen".into()),
                 })),
                 withdrawn(Some(("08:30", "08:40")), units),

@@ -2382,7 +2382,7 @@ mod tests {
             start: t("10:00"),
             end: t("10:12"),
             confirm_by: t("09:00"),
-            citizen: sealed(1).envelope_id,
+            citizen: Some(sealed(1).envelope_id),
             status: BookingStatus::Confirmed(number(7)),
         };
         let facts = BookingFacts::of(booking_id(7), &booking);

@@ -25,6 +25,7 @@ pub mod opening_hours;
 pub mod staff;
 pub mod testing;
 mod text;
+pub mod ticket;
 pub mod time;
 mod week;
 pub mod windows;
@@ -36,7 +37,7 @@ pub use booking::{
     BookingInput, BookingLapsed, BookingPolicy, BookingRequestDecider, BookingRequestError, BookingRequestState,
     BookingRequested, BookingState, BookingStatus, CancelBooking, ChosenLane, ConfirmBooking, FreeSlot, HoldChange,
     InvalidWaitingNumber, IssuedLink, LapseBooking, LinkAction, RequestBooking, SealedPersonalData, SlotAsked,
-    UnitHolder, WaitingNumber, candidate_units, free_slots,
+    TicketIssued, UnitHolder, WaitingNumber, candidate_units, free_slots,
 };
 pub use catalogue::{
     CapacityDecider, CapacityError, CapacityPublished, CapacityWithdrawn, CatalogueEvent, CatalogueName, ClosedReason,
@@ -69,6 +70,7 @@ pub use staff::{
     StaffError, StaffEvent, TokenHash,
 };
 pub use text::TextError;
+pub use ticket::{IssueTicket, TicketDecider, TicketError, TicketState};
 pub use time::{
     InvalidLocalDate, InvalidLocalTime, LocalDate, LocalTime, LocalTimeError, OfficeTimeZone, UnknownTimeZone,
 };

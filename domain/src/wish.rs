@@ -1118,6 +1118,7 @@ mod tests {
             service: id.parse().unwrap(),
             name: id.parse().unwrap(),
             duration_minutes,
+            walk_in: false,
         })
         .into()
     }
@@ -2092,7 +2093,7 @@ mod tests {
             reason: None,
             booking: booking_id(5),
             units: vec![unit(1, "08:00")],
-            citizen: sealed(1).envelope_id,
+            citizen: Some(sealed(1).envelope_id),
         });
         given::<crate::BookingDecider>(booking_stream)
             .when(BookingCommand::Cancel(CancelBooking {

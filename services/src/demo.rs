@@ -107,6 +107,8 @@ pub async fn seed_if_empty(executor: &Executor) -> Result<Option<Seeded>, SeedEr
             service: ServiceId::parse(slug).map_err(|e| valid(slug, &e))?,
             name: CatalogueName::parse(name).map_err(|e| valid(name, &e))?,
             duration_minutes: SERVICE_MINUTES,
+            // Short errands only may be drawn at the kiosk without an appointment.
+            walk_in: matches!(slug, "meldebescheinigung" | "beglaubigung"),
         };
         let streams = [StreamName::service(&command.service)];
         executor

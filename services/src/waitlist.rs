@@ -237,6 +237,7 @@ impl Waitlist {
     fn booking(&mut self, event: &BookingEvent) -> Result<(), MatchError> {
         let decisions = match event {
             BookingEvent::Requested(requested) => self.engine.hold_units(&self.engine_units(&requested.units)?)?,
+            BookingEvent::TicketIssued(ticket) => self.engine.hold_units(&self.engine_units(&ticket.units)?)?,
             BookingEvent::Cancelled(cancelled) => self.engine.release_units(&self.engine_units(&cancelled.units)?)?,
             BookingEvent::Lapsed(lapsed) => self.engine.release_units(&self.engine_units(&lapsed.units)?)?,
             BookingEvent::Confirmed(_) => return Ok(()),

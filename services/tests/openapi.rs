@@ -41,6 +41,7 @@ const CONTRACT: &[(&str, &str, bool)] = &[
     ("POST", "/api/v1/offices/{office}/devices", true),
     ("GET", "/api/v1/offices/{office}/days/{date}", true),
     ("POST", "/api/v1/offices/{office}/closures", true),
+    ("POST", "/api/v1/offices/{office}/tickets", true),
     ("POST", "/api/v1/offices/{office}/check-ins", true),
     ("POST", "/api/v1/offices/{office}/counters/{counter}/next", true),
     ("POST", "/api/v1/visits/{booking}/{action}", true),

@@ -197,6 +197,12 @@ fn cases(office: &str, spare_id: &str) -> Vec<Case> {
         ),
         case(
             Method::POST,
+            format!("/api/v1/offices/{office}/tickets"),
+            Some(json!({"services": ["ausweis"]})),
+            kiosk,
+        ),
+        case(
+            Method::POST,
             format!("/api/v1/offices/{office}/check-ins"),
             Some(json!({"code": "ABCD-EFGH"})),
             kiosk,
@@ -299,8 +305,8 @@ async fn no_token_reaches_beyond_its_roles_or_office(backend: Backend) {
             }
         }
     }
-    // 18 endpoints at two offices; 7 live tokens, 3 dead ones and none.
-    assert_eq!(checked, 2 * 18 * (7 + 3 + 1));
+    // 19 endpoints at two offices; 7 live tokens, 3 dead ones and none.
+    assert_eq!(checked, 2 * 19 * (7 + 3 + 1));
     // The staff view and the day list equal their replay of all that.
     let (status, check) = app.get("/api/v1/projections").await;
     assert_eq!(status, StatusCode::OK);

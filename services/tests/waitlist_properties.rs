@@ -145,6 +145,7 @@ impl World {
                 service: ServiceId::parse(service).unwrap(),
                 name: CatalogueName::parse(service).unwrap(),
                 duration_minutes: minutes,
+                walk_in: false,
             };
             executor
                 .execute::<ServiceDecider>(&[StreamName::service(&command.service)], cause, |_| command.clone())

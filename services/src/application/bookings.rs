@@ -58,7 +58,7 @@ impl From<StorageError> for RequestBookingError {
 /// refuse with `WaitlistBehind`). A view that has not seen a unit published
 /// catches up first, so a slow view costs a wait, not a wrong 409; contended
 /// units cost no wait, since the decision reads their holds itself.
-async fn waitlist_says(
+pub(super) async fn waitlist_says(
     executor: &Executor,
     availability: &LiveProjection<AvailabilityView>,
     candidates: &[UnitRef],

@@ -10,6 +10,7 @@ mod lapse;
 mod links;
 pub mod staff;
 mod stream_memory;
+pub mod tickets;
 mod wishes;
 
 use terminagent_domain::{EnvelopeId, PersonalData, SealedPersonalData};

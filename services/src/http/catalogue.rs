@@ -175,6 +175,9 @@ pub struct ServiceBody {
     /// Minutes one booking of this service takes; a booking of several takes their sum.
     #[schema(minimum = 1, maximum = 480, example = 12)]
     duration_minutes: u32,
+    /// Whether a kiosk may issue walk-in tickets for it; default false.
+    #[serde(default)]
+    walk_in: bool,
 }
 
 #[utoipa::path(
@@ -218,6 +221,7 @@ pub async fn put_service(
         service: ServiceId::parse(&service).map_err(|e| Problem::invalid(format!("service id {service:?}: {e}")))?,
         name: CatalogueName::parse(&body.name).map_err(|e| Problem::invalid(format!("name: {e}")))?,
         duration_minutes: body.duration_minutes,
+        walk_in: body.walk_in,
     };
     let streams = [StreamName::service(&command.service)];
     let events = state
@@ -234,6 +238,7 @@ pub async fn put_service(
         id: command.service.to_string(),
         name: command.name.to_string(),
         duration_minutes: command.duration_minutes,
+        walk_in: command.walk_in,
     };
     Ok((registration_status(&events), Json(entry)))
 }

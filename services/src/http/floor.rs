@@ -42,6 +42,7 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 /// The floor's routes, merged into the API's router.
 pub(super) fn routes() -> axum::Router<AppState> {
     axum::Router::new()
+        .route("/api/v1/offices/{office}/tickets", post(super::tickets::issue))
         .route("/api/v1/offices/{office}/check-ins", post(check_in))
         .route("/api/v1/offices/{office}/counters/{counter}/next", post(call_next))
         .route("/api/v1/offices/{office}/counters/{counter}/open", post(open_counter))

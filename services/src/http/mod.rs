@@ -17,6 +17,7 @@ mod pages;
 pub mod problem;
 pub mod rate_limit;
 mod staff;
+mod tickets;
 mod wishes;
 
 use axum::Router;

@@ -102,8 +102,15 @@ impl MailComposer {
             let request = match &event {
                 BookingEvent::Requested(request) => request.clone(),
                 BookingEvent::Confirmed(confirmed) => self.request_of(&confirmed.booking).await?,
+                // A walk-in ticket has nobody to write to.
+                BookingEvent::Cancelled(cancelled) if cancelled.citizen.is_none() => {
+                    return Ok(Composed::Skip("a walk-in ticket has no address".into()));
+                }
                 BookingEvent::Cancelled(cancelled) => self.request_of(&cancelled.booking).await?,
                 BookingEvent::Lapsed(lapsed) => self.request_of(&lapsed.booking).await?,
+                BookingEvent::TicketIssued(_) => {
+                    return Ok(Composed::Skip("a walk-in ticket has no address".into()));
+                }
             };
             (event, request)
         };
@@ -205,6 +212,9 @@ impl MailComposer {
                     inline_png: None,
                     calendar: Some((removal, "CANCEL")),
                 }
+            }
+            BookingEvent::TicketIssued(_) => {
+                return Ok(Composed::Skip("a walk-in ticket has no address".into()));
             }
             BookingEvent::Lapsed(_) => {
                 let subject = subject_of("Ihre Terminanfrage ist verfallen");

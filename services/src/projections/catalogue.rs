@@ -118,6 +118,8 @@ pub struct ServiceEntry {
     /// Minutes one booking of this service takes.
     #[schema(minimum = 1, maximum = 480, example = 12)]
     pub duration_minutes: u32,
+    /// A kiosk may issue walk-in tickets for it.
+    pub walk_in: bool,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -168,6 +170,7 @@ impl Projection for CatalogueView {
                     id: details.service.to_string(),
                     name: details.name.to_string(),
                     duration_minutes: details.duration_minutes,
+                    walk_in: details.walk_in,
                 };
                 self.services.insert(details.service, entry);
             }

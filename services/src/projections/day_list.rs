@@ -119,6 +119,20 @@ impl Projection for DayListView {
                 BookingEvent::Lapsed(lapsed) => {
                     self.update(&lapsed.booking, |entry| entry.status = DayListStatus::Lapsed)
                 }
+                // A walk-in: confirmed at once, no name to show.
+                BookingEvent::TicketIssued(ticket) => self.insert(
+                    &ticket.units,
+                    DayListEntry {
+                        booking: ticket.booking,
+                        start: ticket.start,
+                        end: ticket.end,
+                        lane: ticket.units.first().map_or(0, |unit| unit.lane),
+                        services: ticket.services,
+                        number: Some(ticket.number),
+                        status: DayListStatus::Confirmed,
+                        citizen: None,
+                    },
+                ),
             }
         } else if event_type == "proposal.accepted" {
             let Ok(WishEvent::ProposalAccepted(accepted)) = WishEvent::from_stored_json(event_type, data) else {

@@ -98,6 +98,11 @@ impl FloorView {
                 self.requested.remove(&gone.booking);
                 self.arrived(&gone.booking);
             }
+            // Born confirmed: its code checks in, and it is expected like a booking.
+            BookingEvent::TicketIssued(ticket) => {
+                self.codes.insert(ticket.checkin_code_hash, ticket.booking);
+                self.expect(ticket.booking, ticket.start);
+            }
             BookingEvent::Lapsed(gone) => {
                 self.requested.remove(&gone.booking);
                 self.arrived(&gone.booking);

@@ -235,6 +235,18 @@ impl Projection for LinksView {
                 self.bookings.insert(requested.booking, summary);
                 self.issue(LinkSubject::Booking(requested.booking), &requested.links);
             }
+            // No links, but a state the floor and the audit ask about.
+            BookingEvent::TicketIssued(ticket) => {
+                let summary = BookingSummary {
+                    booking: ticket.booking,
+                    office: ticket.office,
+                    start: ticket.start,
+                    end: ticket.end,
+                    status: BookingStatus::Confirmed(ticket.number),
+                    confirm_by: ticket.start,
+                };
+                self.bookings.insert(ticket.booking, summary);
+            }
             BookingEvent::Confirmed(confirmed) => {
                 self.set_status(&confirmed.booking, BookingStatus::Confirmed(confirmed.number));
                 self.issue(LinkSubject::Booking(confirmed.booking), &confirmed.links);

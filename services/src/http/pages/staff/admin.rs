@@ -550,6 +550,7 @@ struct ServiceRow {
     id: String,
     name: String,
     minutes: u32,
+    walk_in: bool,
     edit_href: String,
 }
 
@@ -562,6 +563,7 @@ struct ServicesPage {
     name: String,
     minutes: String,
     max_minutes: u32,
+    walk_in: bool,
     notice: Option<String>,
     errors: FieldErrors,
 }
@@ -571,6 +573,7 @@ struct ServiceValues {
     id: String,
     name: String,
     minutes: String,
+    walk_in: bool,
 }
 
 fn services_page_of(state: &AppState, member: &Member, values: ServiceValues, errors: FieldErrors) -> ServicesPage {
@@ -582,6 +585,7 @@ fn services_page_of(state: &AppState, member: &Member, values: ServiceValues, er
             id: service.id.clone(),
             name: service.name.clone(),
             minutes: service.duration_minutes,
+            walk_in: service.walk_in,
             edit_href: format!(
                 "/staff/admin/dienstleistungen?dienstleistung={}#dienstleistung",
                 service.id
@@ -599,6 +603,7 @@ fn services_page_of(state: &AppState, member: &Member, values: ServiceValues, er
             values.minutes
         },
         max_minutes: terminagent_domain::catalogue::MAX_SERVICE_MINUTES,
+        walk_in: values.walk_in,
         notice: None,
         errors,
     }
@@ -621,6 +626,7 @@ pub(super) async fn services_page(
             id: service.id.clone(),
             name: service.name.clone(),
             minutes: service.duration_minutes.to_string(),
+            walk_in: service.walk_in,
         };
     }
     render(
@@ -639,6 +645,7 @@ pub(super) async fn put_service(State(state): State<AppState>, posted: Posted) -
         id: field(&fields, "kennung").to_owned(),
         name: field(&fields, "name").to_owned(),
         minutes: field(&fields, "minuten").to_owned(),
+        walk_in: field(&fields, "ohne_termin") == "ja",
     };
     let max = terminagent_domain::catalogue::MAX_SERVICE_MINUTES;
     let mut errors = FieldErrors::default();
@@ -676,6 +683,7 @@ pub(super) async fn put_service(State(state): State<AppState>, posted: Posted) -
         service: id.clone(),
         name: name.clone(),
         duration_minutes: minutes,
+        walk_in: values.walk_in,
     };
     let cause = state.new_cause(member.principal.actor());
     let events = state
