@@ -22,6 +22,7 @@ pub mod holidays;
 pub mod ids;
 pub mod matching;
 pub mod opening_hours;
+pub mod reminder;
 pub mod staff;
 pub mod testing;
 mod text;
@@ -64,6 +65,9 @@ pub use ids::{
 pub use opening_hours::{
     ClosedDays, MAX_CLOSED_DAYS, MAX_INTERVALS_PER_DAY, OpeningHours, OpeningHoursError, OpeningInterval,
     TooManyClosedDays,
+};
+pub use reminder::{
+    NotDue, RemindBooking, ReminderDecider, ReminderDue, ReminderEvent, ReminderInput, ReminderState, reminder_instant,
 };
 pub use staff::{
     DeviceKind, Permission, Principal, Role, RoleGrant, StaffAccount, StaffCommand, StaffDecider, StaffDirectory,

@@ -140,6 +140,9 @@ impl Application {
         let staff = Arc::new(LiveProjection::spawn(store.clone()));
         let day_list = Arc::new(LiveProjection::spawn(store.clone()));
         let floor = Arc::new(LiveProjection::spawn(store.clone()));
+        let serves_api = matches!(config.role, Role::All | Role::Api);
+        let reminders: Option<Arc<LiveProjection<crate::projections::RemindersView>>> =
+            serves_api.then(|| Arc::new(LiveProjection::spawn(store.clone())));
         // Serve only views that reflect the log as it was at start.
         let head = store.catch_up().await.map_err(|source| StartError::Store {
             url: redact(&config.database_url),
@@ -151,8 +154,18 @@ impl Application {
         staff.caught_up_to(head).await;
         day_list.caught_up_to(head).await;
         floor.caught_up_to(head).await;
+        if let Some(reminders) = &reminders {
+            reminders.caught_up_to(head).await;
+        }
         // Background work lives as long as the process; it ends with the runtime.
-        let serves_api = matches!(config.role, Role::All | Role::Api);
+        if let Some(reminders) = reminders {
+            crate::application::reminders::spawn_reminder_timer(
+                executor.clone(),
+                config.reminder_at,
+                catalogue.clone(),
+                reminders,
+            );
+        }
         if serves_api {
             crate::application::spawn_lapse_timer(executor.clone(), links.clone());
             crate::application::floor::spawn_no_show_timer(executor.clone(), config.floor_policy(), floor.clone());

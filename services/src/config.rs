@@ -138,6 +138,10 @@ pub struct RunArgs {
     /// The office floor: a called visitor may be called again this long after the latest call.
     #[arg(long, env = "TERMINAGENT_RECALL_AFTER", default_value = "5m", value_parser = parse_duration)]
     pub recall_after: Duration,
+    /// The office-local time (`HH:MM`) a confirmed booking's reminder mail goes
+    /// out on its day, unless it was booked after that time.
+    #[arg(long, env = "TERMINAGENT_REMINDER_AT", default_value = "07:00", value_parser = parse_local_time)]
+    pub reminder_at: terminagent_domain::LocalTime,
     /// Public writes per client address and minute; unset: no limit.
     #[arg(long, env = "TERMINAGENT_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit: Option<u32>,
@@ -209,6 +213,8 @@ pub struct Config {
     pub check_in_early: Duration,
     pub check_in_late: Duration,
     pub recall_after: Duration,
+    /// When reminder mails go out, office time.
+    pub reminder_at: terminagent_domain::LocalTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,6 +300,7 @@ impl Config {
             check_in_early: args.check_in_early,
             check_in_late: args.check_in_late,
             recall_after: args.recall_after,
+            reminder_at: args.reminder_at,
         })
     }
 }
@@ -419,6 +426,10 @@ fn parse_stream_name(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+fn parse_local_time(text: &str) -> Result<terminagent_domain::LocalTime, String> {
+    terminagent_domain::LocalTime::parse(text).map_err(|_| format!("expected a time of day as HH:MM, got {text:?}"))
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 48h, 30m, 2s)"))?;
     if duration.is_zero() {
@@ -462,6 +473,10 @@ mod tests {
         assert_eq!(config.booking_policy(), terminagent_domain::BookingPolicy::default());
         assert_eq!(config.wish_policy(), terminagent_domain::WishPolicy::default());
         assert_eq!(config.floor_policy(), terminagent_domain::FloorPolicy::default());
+        assert_eq!(
+            config.reminder_at,
+            terminagent_domain::LocalTime::from_hm(7, 0).unwrap()
+        );
     }
 
     #[test]
@@ -544,6 +559,8 @@ mod tests {
             vec!["serve", "--rate-limit=0"],
             vec!["serve", "--check-in-late=0s"],
             vec!["serve", "--recall-after=bald"],
+            vec!["serve", "--reminder-at=7:00"],
+            vec!["serve", "--reminder-at=24:00"],
             vec!["serve", "--admin-token="],
             vec!["serve", "--admin-token=only-31-characters-long-0123456"],
             vec!["serve", "--unknown"],

@@ -8,6 +8,7 @@ mod executor;
 pub mod floor;
 mod lapse;
 mod links;
+pub mod reminders;
 pub mod staff;
 mod stream_memory;
 pub mod tickets;

@@ -15,6 +15,7 @@ use terminagent_domain::{
     OfficeTimeZone, PersonalData, ProposalAccepted, SealedPersonalData, ServiceId, StreamName, WishEndReason,
     WishEvent, WishId, WishRegistered,
 };
+use terminagent_domain::{ReminderEvent, ReminderInput, WaitingNumber};
 use terminagent_eventstore::{EventStore, Opened, SealedEnvelope, StorageError, VaultError};
 
 use super::MailNotice;
@@ -81,6 +82,9 @@ impl MailComposer {
         let broken = |error: terminagent_domain::EventDecodeError| ComposeError::Broken(error.to_string());
         // The catalogue entries the event names precede it in the log.
         self.catalogue.caught_up_to(notice.position).await;
+        if ReminderEvent::EVENT_TYPES.contains(&notice.event_type.as_str()) {
+            return self.compose_reminder(notice).await;
+        }
         let (event, request) = if WishEvent::EVENT_TYPES.contains(&notice.event_type.as_str()) {
             match WishEvent::from_stored_json(&notice.event_type, notice.data.get()).map_err(broken)? {
                 // An accepted proposal is a confirmed booking: its mail is the confirmation.
@@ -593,4 +597,69 @@ fn render(template: impl Template) -> Result<String, ComposeError> {
     template
         .render()
         .map_err(|error| ComposeError::Broken(format!("mail template: {error}")))
+}
+
+impl MailComposer {
+    /// The reminder on the booking's day: time, place, waiting number,
+    /// check-in code and its QR code, the cancel link.
+    async fn compose_reminder(&self, notice: &MailNotice) -> Result<Composed, ComposeError> {
+        let ReminderEvent::Due(due) = ReminderEvent::from_stored_json(&notice.event_type, notice.data.get())
+            .map_err(|error| ComposeError::Broken(error.to_string()))?;
+        let request = self.request_of(&due.booking).await?;
+        let Some(number) = self.number_of(&due.booking).await? else {
+            return Ok(Composed::Skip(
+                "the booking was cancelled after its reminder fell due".into(),
+            ));
+        };
+        let Some(citizen) = self.open(&request.citizen).await? else {
+            return Ok(Composed::Skip("personal data erased".into()));
+        };
+        let (details, _) = self.details(&request.office, &request.services, request.start, request.end, &citizen)?;
+        let subject = format!("Erinnerung: Ihr Termin heute, {} Uhr", details.start);
+        let booking = request.booking.to_string();
+        let number = number.to_string();
+        let checkin_code = self.secret.checkin_code(&booking);
+        let cancel_url = self
+            .secret
+            .token(&booking, LinkAction::CancelBooking.as_str())
+            .url(&self.public_url);
+        let qr = super::qr::png(&checkin_code).map_err(|error| ComposeError::Broken(error.to_string()))?;
+        let content = Content {
+            text: render(ReminderText {
+                details: &details,
+                number: &number,
+                checkin_code: &checkin_code,
+                cancel_url: &cancel_url,
+            })?,
+            html: render(ReminderHtml {
+                subject: &subject,
+                details: &details,
+                number: &number,
+                checkin_code: &checkin_code,
+                cancel_url: &cancel_url,
+                qr_content_id: QR_CONTENT_ID,
+            })?,
+            subject,
+            inline_png: Some((QR_CONTENT_ID.to_owned(), qr)),
+            calendar: None,
+        };
+        self.address(notice, &citizen, content)
+    }
+
+    /// The booking's waiting number; `None` once it is cancelled (or it never had one).
+    async fn number_of(&self, booking: &BookingId) -> Result<Option<WaitingNumber>, ComposeError> {
+        let stream = StreamName::booking(booking);
+        let events = self.store.read_stream(stream.as_str(), 0).await?;
+        let mut number = None;
+        for stored in &events {
+            let (event_type, data) = (stored.event.event_type.as_str(), stored.event.data.as_str());
+            match ReminderInput::from_stored_json(event_type, data) {
+                Ok(ReminderInput::Booking(BookingEvent::Confirmed(confirmed))) => number = Some(confirmed.number),
+                Ok(ReminderInput::Wish(WishEvent::ProposalAccepted(accepted))) => number = Some(accepted.number),
+                Ok(ReminderInput::Booking(BookingEvent::Cancelled(_) | BookingEvent::Lapsed(_))) => number = None,
+                _ => {}
+            }
+        }
+        Ok(number)
+    }
 }

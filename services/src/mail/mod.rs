@@ -42,6 +42,7 @@ pub const MAIL_EVENT_TYPES: &[&str] = &[
     "booking.confirmed",
     "booking.cancelled",
     "booking.lapsed",
+    "booking.reminder_due",
     "wish.registered",
     "proposal.made",
     "proposal.accepted",

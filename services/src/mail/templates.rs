@@ -129,3 +129,23 @@ pub struct WishHtml<'a> {
     pub appointment: Option<&'a AppointmentDetails>,
     pub search: &'a SearchDetails,
 }
+
+#[derive(Template)]
+#[template(path = "mail/reminder.txt")]
+pub struct ReminderText<'a> {
+    pub details: &'a AppointmentDetails,
+    pub number: &'a str,
+    pub checkin_code: &'a str,
+    pub cancel_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/reminder.html")]
+pub struct ReminderHtml<'a> {
+    pub subject: &'a str,
+    pub details: &'a AppointmentDetails,
+    pub number: &'a str,
+    pub checkin_code: &'a str,
+    pub cancel_url: &'a str,
+    pub qr_content_id: &'a str,
+}

@@ -8,6 +8,7 @@ mod catalogue;
 mod day_list;
 mod floor;
 mod links;
+mod reminders;
 mod staff;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -20,6 +21,7 @@ pub use catalogue::{CatalogueView, OfficeEntry, OpeningHoursSchema, ServiceEntry
 pub use day_list::{DayListEntry, DayListStatus, DayListView};
 pub use floor::{FeedCall, FloorView};
 pub use links::{BookingSummary, LinkSubject, LinkTarget, LinksView, ProposalSummary, WishSummary};
+pub use reminders::RemindersView;
 pub use staff::StaffView;
 
 /// A read model: folds log events in order. Events it does not know are ignored.

@@ -113,6 +113,7 @@ impl TestApp {
             check_in_early: Duration::from_secs(15 * 60),
             check_in_late: Duration::from_secs(5 * 60),
             recall_after: Duration::from_secs(5 * 60),
+            reminder_at: terminagent_domain::LocalTime::from_hm(7, 0).unwrap(),
         };
         adjust(&mut config);
         let app = Application::build_with_clock(config, clock).await.expect("app starts");
