@@ -117,7 +117,9 @@ impl FromRequestParts<AppState> for Access {
     }
 }
 
-fn client_key(client: IpAddr) -> String {
+/// The key failed checks from `client` count under (the staff and device
+/// pages count under the same one).
+pub(crate) fn client_key(client: IpAddr) -> String {
     format!("address:{client}")
 }
 

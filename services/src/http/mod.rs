@@ -159,6 +159,8 @@ pub fn router(state: AppState) -> Router {
         .route("/suche", get(pages::wish_page))
         // The staff pages (`/staff/…`): sessions, CSRF, German pages.
         .merge(pages::staff::routes())
+        // The waiting room's call display and the kiosk's check-in screen (device cookies).
+        .merge(pages::floor::routes())
         .merge(public_writes(state.clone()))
         // --- The office floor (API.md "The office floor"): check-in, counters,
         // visits, the call display and its stream; routes in `floor.rs`. ---

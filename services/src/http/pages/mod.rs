@@ -5,6 +5,7 @@
 //! layer or a view, render.
 
 mod booking;
+pub(super) mod floor;
 pub(super) mod links;
 pub(super) mod staff;
 mod wish;
@@ -27,6 +28,19 @@ pub(super) const STYLESHEET_PATH: &str = "/assets/site.css";
 /// keeps a framed "confirm" button (clickjacking) and injected scripts out.
 const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The value of cookie `name` among the request's `Cookie` headers.
+pub(super) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(found, _)| *found == name)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
 
 /// A citizen's name as a form gives it, or the German message for its field.
 fn parse_name(raw: &str) -> Result<terminagent_domain::CitizenName, String> {

@@ -13,11 +13,15 @@
 //!   template of capacity, opening hours and holidays, kiosks and displays,
 //!   closing a day or part of it.
 //! - `admin.rs` — an admin's staff accounts, offices and services.
+//! - `desk.rs` — a clerk's desk at a counter (call, recall, missed, start,
+//!   finish, park, return; pause, close) kept live by `/assets/schalter.js`,
+//!   and the call display for signed-in staff.
 
 mod admin;
 mod capacity;
 mod closure;
 mod day;
+mod desk;
 mod devices;
 mod home;
 mod hours;
@@ -91,6 +95,22 @@ pub(in crate::http) fn routes() -> Router<AppState> {
             "/staff/{office}/geraete/{device}/widerrufen",
             post(devices::revoke_device),
         )
+        .route(
+            "/staff/{office}/schalter/{counter}",
+            get(desk::desk_page).post(desk::desk_action),
+        )
+        .route("/staff/{office}/schalter/{counter}/stream", get(desk::desk_stream))
+        .route("/staff/{office}/anzeige", get(desk::display_page))
+        .route("/staff/{office}/anzeige/stream", get(desk::display_stream))
+}
+
+/// Whether a form came from our own pages (the kiosk's check-in form asks too).
+pub(in crate::http::pages) fn same_origin_request(
+    headers: &axum::http::HeaderMap,
+    uri: &axum::http::Uri,
+    state: &AppState,
+) -> bool {
+    session::same_origin(headers, uri, state)
 }
 
 /// A rendered staff page: the citizen pages' headers, but the Referer goes

@@ -66,15 +66,7 @@ impl Member {
 
 /// The value of our cookie among the request's `Cookie` headers.
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.trim())
-        .filter(|value| !value.is_empty())
+    super::super::cookie(headers, COOKIE)
 }
 
 /// The member whose session cookie the request carries, if it is a live
