@@ -7,6 +7,7 @@
 //! #     service: "reisepass".parse().unwrap(),
 //! #     name: "Reisepass".parse().unwrap(),
 //! #     duration_minutes: 0,
+//! #     walk_in: false,
 //! # };
 //! given_no_events::<ServiceDecider>()
 //!     .when(command)

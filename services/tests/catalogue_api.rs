@@ -104,7 +104,8 @@ async fn services_are_registered_within_limits(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(
         service,
-        json!({"id": "personalausweis", "name": "Personalausweis", "duration_minutes": 12})
+        json!({"id": "personalausweis", "name": "Personalausweis", "duration_minutes": 12, "walk_in": false}),
+        "not offered for walk-ins unless said so"
     );
     for minutes in [json!(0), json!(481), json!(-5), json!("12")] {
         let (status, problem) = app

@@ -1355,8 +1355,25 @@ async fn an_admin_manages_accounts_offices_and_services(backend: Backend) {
     let (_, services) = app.send(Method::GET, "/api/v1/services", None, None).await;
     assert_eq!(
         services,
-        json!([{"id": "reisepass", "name": "Reisepass", "duration_minutes": 15}])
+        json!([{"id": "reisepass", "name": "Reisepass", "duration_minutes": 15, "walk_in": false}])
     );
+    // Offered at the kiosk, too: the checkbox.
+    let (status, html) = admin
+        .submit(
+            "/staff/admin/dienstleistungen",
+            "/staff/admin/dienstleistungen",
+            &[
+                ("kennung", "reisepass"),
+                ("name", "Reisepass"),
+                ("minuten", "15"),
+                ("ohne_termin", "ja"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Ja, am Kiosk"), "{html}");
+    let (_, services) = app.send(Method::GET, "/api/v1/services", None, None).await;
+    assert_eq!(services[0]["walk_in"], true);
 }
 
 macro_rules! on_both_backends {
