@@ -158,12 +158,12 @@ impl Application {
             reminders.caught_up_to(head).await;
         }
         // Background work lives as long as the process; it ends with the runtime.
-        if let Some(reminders) = reminders {
+        if let Some(reminders) = &reminders {
             crate::application::reminders::spawn_reminder_timer(
                 executor.clone(),
                 config.reminder_at,
                 catalogue.clone(),
-                reminders,
+                reminders.clone(),
             );
         }
         if serves_api {
@@ -217,6 +217,7 @@ impl Application {
             availability,
             staff,
             day_list,
+            reminders,
             floor,
             floor_policy: config.floor_policy(),
             shutdown: shutting_down.subscribe(),

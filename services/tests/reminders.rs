@@ -187,6 +187,11 @@ async fn one_reminder_per_booking_confirmed_before_the_reminder_time(backend: Ba
         raw.iter()
             .all(|mail| String::from_utf8_lossy(mail).contains("image/png"))
     );
+    // The reminders view equals its replay, as every view does.
+    let (_, check) = office.app.get("/api/v1/projections").await;
+    let views = check["projections"].as_array().unwrap();
+    assert!(views.iter().any(|view| view["name"] == "reminders"), "{check}");
+    assert!(views.iter().all(|view| view["equal"] == true), "{check}");
 }
 
 macro_rules! on_both_backends {

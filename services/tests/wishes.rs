@@ -554,7 +554,15 @@ async fn every_live_view_equals_its_replay(backend: Backend) {
     let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["catalogue", "links", "availability", "floor", "staff", "day_list"]
+        [
+            "catalogue",
+            "links",
+            "availability",
+            "floor",
+            "staff",
+            "day_list",
+            "reminders"
+        ]
     );
     for projection in checks {
         assert_eq!(projection["equal"], true, "{projection}");

@@ -214,7 +214,7 @@ pub async fn check_projections(access: Access, State(state): State<AppState>) ->
     let store = state.executor.store();
     let checked = |(equal, position): (bool, u64), name| ProjectionCheck { name, position, equal };
     let internal = |e: terminagent_eventstore::StorageError| Problem::internal(&e);
-    let projections = vec![
+    let mut projections = vec![
         checked(
             live_equals_replay(&state.catalogue, store).await.map_err(internal)?,
             "catalogue",
@@ -240,6 +240,12 @@ pub async fn check_projections(access: Access, State(state): State<AppState>) ->
             "day_list",
         ),
     ];
+    if let Some(reminders) = &state.reminders {
+        projections.push(checked(
+            live_equals_replay(reminders, store).await.map_err(internal)?,
+            "reminders",
+        ));
+    }
     for check in projections.iter().filter(|check| !check.equal) {
         tracing::error!(
             projection = check.name,

@@ -54,6 +54,8 @@ pub struct AppState {
     pub availability: Arc<LiveProjection<AvailabilityView>>,
     pub staff: Arc<LiveProjection<StaffView>>,
     pub day_list: Arc<LiveProjection<DayListView>>,
+    /// Today's confirmed bookings not yet reminded (API processes only).
+    pub reminders: Option<Arc<LiveProjection<crate::projections::RemindersView>>>,
     /// The office floor: each day's visits and counters, check-in codes, calls.
     pub floor: Arc<LiveProjection<FloorView>>,
     /// `--check-in-early`, `--check-in-late`, `--recall-after`.
