@@ -173,7 +173,11 @@ fn cases(office: &str, spare_id: &str) -> Vec<Case> {
         case(
             Method::PUT,
             format!("/api/v1/offices/{office}"),
-            Some(self::office("Bürgerbüro")),
+            Some(self::office(if own {
+                "Bürgerbüro Mitte"
+            } else {
+                "Bürgerbüro Nord"
+            })),
             lead,
         ),
         case(
@@ -378,6 +382,42 @@ async fn a_token_carries_its_members_roles_and_acts_under_their_name(backend: Ba
     assert!(!serde_json::to_string(&events).unwrap().contains(&token));
 }
 
+/// A lead changes the calendar of their own office — hours, holidays,
+/// closed days — and nothing else of it; registering offices is an admin's.
+async fn a_lead_changes_the_calendar_of_their_office_and_nothing_else(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.staff(Method::PUT, "/api/v1/offices/mitte", office("Bürgerbüro Mitte"))
+        .await;
+    put_staff(&app, "lea@stadt.example", json!([{"role": "lead", "office": "mitte"}])).await;
+    let lead = token_for(&app, "lea@stadt.example").await;
+    let calendar = json!({"name": "Bürgerbüro Mitte", "address": "Duisburg", "timezone": "Europe/Berlin",
+                          "opening_hours": {"mon": [["08:00", "12:00"]]}, "holidays": "DE-NW"});
+    let (status, entry) = app
+        .send(Method::PUT, "/api/v1/offices/mitte", Some(&lead), Some(calendar))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{entry}");
+    assert_eq!(entry["holidays"], "DE-NW");
+    for (field, value) in [
+        ("name", "Rathaus"),
+        ("address", "Anderswo 1"),
+        ("timezone", "Europe/Vienna"),
+    ] {
+        let mut changed = office("Bürgerbüro Mitte");
+        changed[field] = json!(value);
+        let (status, problem) = app
+            .send(Method::PUT, "/api/v1/offices/mitte", Some(&lead), Some(changed))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{field}: {problem}");
+    }
+    let (status, _) = app
+        .send(Method::PUT, "/api/v1/offices/neu", Some(&lead), Some(office("Neu")))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no new offices");
+    let (_, offices) = app.send(Method::GET, "/api/v1/offices", None, None).await;
+    assert_eq!(offices.as_array().unwrap().len(), 1);
+    assert_eq!(offices[0]["timezone"], "Europe/Berlin");
+}
+
 async fn bad_accounts_and_devices_are_refused_readably(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.staff(Method::PUT, "/api/v1/offices/mitte", office("Bürgerbüro Mitte"))
@@ -569,6 +609,7 @@ on_both_backends!(
     no_token_reaches_beyond_its_roles_or_office,
     a_token_carries_its_members_roles_and_acts_under_their_name,
     bad_accounts_and_devices_are_refused_readably,
+    a_lead_changes_the_calendar_of_their_office_and_nothing_else,
     failed_bearer_checks_are_throttled_per_address,
     a_clerk_reads_the_day_list_and_the_read_is_recorded,
 );

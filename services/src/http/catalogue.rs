@@ -133,14 +133,28 @@ pub async fn put_office(
     JsonBody(body): JsonBody<OfficeBody>,
 ) -> Result<(StatusCode, Json<OfficeEntry>), Problem> {
     let office = OfficeId::parse(&office).map_err(|e| Problem::invalid(format!("office id {office:?}: {e}")))?;
-    // Admins register offices; a lead may change an existing office of theirs.
-    if let Err(forbidden) = access.require(Permission::ManageCatalogue, None) {
-        access.require(Permission::EditOpeningHours, Some(&office))?;
-        if state.catalogue.read().office(&office).is_none() {
+    // Admins register offices and change anything; a lead may change the
+    // calendar (hours, holidays, closed days) of an existing office of
+    // theirs, and nothing else of it.
+    let lead_only = match access.require(Permission::ManageCatalogue, None) {
+        Ok(()) => None,
+        Err(forbidden) => {
+            access.require(Permission::EditOpeningHours, Some(&office))?;
+            Some(forbidden)
+        }
+    };
+    let command = body.into_command(office)?;
+    if let Some(forbidden) = lead_only {
+        let catalogue = state.catalogue.read();
+        let unchanged = catalogue.office(&command.office).is_some_and(|current| {
+            current.name == command.name.as_str()
+                && current.address == command.address.as_str()
+                && current.timezone == command.timezone.to_string()
+        });
+        if !unchanged {
             return Err(forbidden);
         }
     }
-    let command = body.into_command(office)?;
     let streams = [StreamName::office(&command.office)];
     let events = state
         .executor
