@@ -26,7 +26,7 @@ use crate::catalogue::{CatalogueEvent, OfficeDayCapacity, OfficeDetails, Service
 use crate::decider::Decider;
 use crate::event::{DomainEvent, EventDecodeError, StreamName};
 use crate::ids::{BookingId, EnvelopeId, OfficeId, ProposalId, ServiceId};
-use crate::time::{LocalDate, LocalTime, LocalTimeError};
+use crate::time::{LocalDate, LocalTime, LocalTimeError, OfficeTimeZone};
 use crate::wish::{ProposalAccepted, WishEvent};
 
 pub const MAX_BOOKING_SERVICES: usize = 10;
@@ -196,6 +196,21 @@ pub struct BookingLapsed {
     pub citizen: Option<EnvelopeId>,
 }
 
+/// A missed visit's units that still lay ahead when it was missed, free
+/// again for walk-ins, online bookings and the waitlist (issue "no-shows").
+/// The booking stays confirmed with its number: the visit is over, the
+/// units it no longer needs are not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingReleased {
+    pub booking: BookingId,
+    /// The units starting at or after `missed_at`.
+    pub units: Vec<UnitRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub citizen: Option<EnvelopeId>,
+    /// When the visit was marked missed.
+    pub missed_at: DateTime<Utc>,
+}
+
 /// A walk-in ticket (Düsseldorf's "Terminmarke"): a booking confirmed at
 /// once, without personal data, at the earliest start from now on today
 /// where one lane's consecutive free units cover the services — decided by
@@ -228,6 +243,8 @@ pub enum BookingEvent {
     Lapsed(BookingLapsed),
     #[serde(rename = "booking.ticket_issued")]
     TicketIssued(TicketIssued),
+    #[serde(rename = "booking.released")]
+    Released(BookingReleased),
 }
 
 /// The booking first (its home stream), then every unit, then the citizen: holds
@@ -257,9 +274,9 @@ impl BookingEvent {
         match self {
             Self::Requested(requested) => HoldChange::Hold(&requested.units),
             Self::TicketIssued(ticket) => HoldChange::Hold(&ticket.units),
-            Self::Cancelled(BookingCancelled { units, .. }) | Self::Lapsed(BookingLapsed { units, .. }) => {
-                HoldChange::Release(units)
-            }
+            Self::Cancelled(BookingCancelled { units, .. })
+            | Self::Lapsed(BookingLapsed { units, .. })
+            | Self::Released(BookingReleased { units, .. }) => HoldChange::Release(units),
             Self::Confirmed(_) => HoldChange::Unchanged,
         }
     }
@@ -272,6 +289,7 @@ impl DomainEvent for BookingEvent {
         "booking.cancelled",
         "booking.lapsed",
         "booking.ticket_issued",
+        "booking.released",
     ];
 
     fn event_type(&self) -> &'static str {
@@ -281,6 +299,7 @@ impl DomainEvent for BookingEvent {
             Self::Confirmed(_) => "booking.confirmed",
             Self::Cancelled(_) => "booking.cancelled",
             Self::Lapsed(_) => "booking.lapsed",
+            Self::Released(_) => "booking.released",
         }
     }
 
@@ -303,6 +322,7 @@ impl DomainEvent for BookingEvent {
                 hold_streams(&cancelled.booking, &cancelled.units, cancelled.citizen.as_ref())
             }
             Self::Lapsed(lapsed) => hold_streams(&lapsed.booking, &lapsed.units, lapsed.citizen.as_ref()),
+            Self::Released(released) => hold_streams(&released.booking, &released.units, released.citizen.as_ref()),
             // The number counts on the office day's stream like a confirmation's.
             Self::TicketIssued(ticket) => {
                 let mut streams = hold_streams(&ticket.booking, &ticket.units, None);
@@ -367,6 +387,7 @@ impl DomainEvent for BookingInput {
         "booking.cancelled",
         "booking.lapsed",
         "booking.ticket_issued",
+        "booking.released",
         "wish.registered",
         "proposal.made",
         "proposal.accepted",
@@ -889,7 +910,9 @@ impl Decider for BookingRequestDecider {
                 state.hold_for_booking(requested.booking, citizen, requested.start, &requested.units);
             }
             BookingInput::Booking(
-                B::Cancelled(BookingCancelled { booking, units, .. }) | B::Lapsed(BookingLapsed { booking, units, .. }),
+                B::Cancelled(BookingCancelled { booking, units, .. })
+                | B::Lapsed(BookingLapsed { booking, units, .. })
+                | B::Released(BookingReleased { booking, units, .. }),
             ) => state.release(*booking, units),
             BookingInput::Booking(B::Confirmed(_)) => {}
             // A walk-in holds its units like any booking, and counts against no citizen.
@@ -925,6 +948,17 @@ pub struct CancelBooking {
     pub reason: Option<String>,
 }
 
+/// A visit marked missed (a recalled visitor who did not come, a no-show):
+/// frees the booking's units that start at or after `missed_at`. Issued by
+/// the floor after its `visit.missed`; repeating it changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseMissedVisit {
+    pub booking: BookingId,
+    pub missed_at: DateTime<Utc>,
+    /// The office's zone, to place the units' local starts in time.
+    pub zone: OfficeTimeZone,
+}
+
 /// The lapse timer: frees the units of a booking still unconfirmed at `confirm_by`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LapseBooking {
@@ -939,6 +973,7 @@ pub enum BookingCommand {
     Confirm(ConfirmBooking),
     Cancel(CancelBooking),
     Lapse(LapseBooking),
+    ReleaseMissed(ReleaseMissedVisit),
 }
 
 impl BookingCommand {
@@ -947,6 +982,7 @@ impl BookingCommand {
             Self::Confirm(command) => command.booking,
             Self::Cancel(command) => command.booking,
             Self::Lapse(command) => command.booking,
+            Self::ReleaseMissed(command) => command.booking,
         }
     }
 }
@@ -960,6 +996,12 @@ impl From<ConfirmBooking> for BookingCommand {
 impl From<CancelBooking> for BookingCommand {
     fn from(command: CancelBooking) -> Self {
         Self::Cancel(command)
+    }
+}
+
+impl From<ReleaseMissedVisit> for BookingCommand {
+    fn from(command: ReleaseMissedVisit) -> Self {
+        Self::ReleaseMissed(command)
     }
 }
 
@@ -1133,6 +1175,34 @@ impl BookingDecider {
                 }
                 _ => vec![],
             }),
+            // Only a confirmed booking visits; a unit whose local start does
+            // not exist (a clock change) stays held rather than guessed.
+            BookingCommand::ReleaseMissed(release) => Ok(match booking.status {
+                S::Confirmed(_) => {
+                    let ahead: Vec<UnitRef> = booking
+                        .units
+                        .iter()
+                        .filter(|unit| {
+                            release
+                                .zone
+                                .instant(unit.date, unit.start)
+                                .is_ok_and(|start| start >= release.missed_at)
+                        })
+                        .cloned()
+                        .collect();
+                    if ahead.is_empty() {
+                        vec![]
+                    } else {
+                        vec![BookingEvent::Released(BookingReleased {
+                            booking: id,
+                            units: ahead,
+                            citizen: booking.citizen,
+                            missed_at: release.missed_at,
+                        })]
+                    }
+                }
+                _ => vec![],
+            }),
         }
     }
 }
@@ -1164,6 +1234,12 @@ impl BookingState {
             }
             BookingEvent::Cancelled(cancelled) => self.advance(&cancelled.booking, BookingStatus::Cancelled),
             BookingEvent::Lapsed(lapsed) => self.advance(&lapsed.booking, BookingStatus::Lapsed),
+            // What is released is no longer the booking's: a repeat finds nothing ahead.
+            BookingEvent::Released(released) => {
+                if let Some(booking) = self.bookings.get_mut(&released.booking) {
+                    booking.units.retain(|unit| !released.units.contains(unit));
+                }
+            }
             BookingEvent::TicketIssued(ticket) => {
                 self.bookings.entry(ticket.booking).or_insert_with(|| Booking {
                     office: ticket.office.clone(),
@@ -1909,6 +1985,128 @@ mod tests {
                     start: at(DAY, "08:00"),
                 });
         }
+    }
+
+    /// Booking 1 of citizen 1 on DAY: three 12-minute units 08:00–08:36 of lane 1.
+    fn three_units() -> BookingEvent {
+        let command = request(1, &[PA, RP, MB], at(DAY, "08:00"));
+        requested(&command, &[(1, "08:00"), (1, "08:12"), (1, "08:24")], "08:36")
+    }
+
+    fn release_missed_at(missed_at: DateTime<Utc>) -> BookingCommand {
+        ReleaseMissedVisit {
+            booking: booking_id(1),
+            missed_at,
+            zone: berlin(),
+        }
+        .into()
+    }
+
+    fn released_units(units: &[(u16, &str)], missed_at: DateTime<Utc>) -> BookingInput {
+        BookingEvent::Released(BookingReleased {
+            booking: booking_id(1),
+            units: units.iter().map(|&(lane, start)| unit(DAY, lane, start)).collect(),
+            citizen: Some(sealed(1).envelope_id),
+            missed_at,
+        })
+        .into()
+    }
+
+    #[test]
+    fn a_missed_visit_frees_the_units_that_start_at_or_after_the_miss() {
+        let booking = three_units();
+        let visited = [booking.clone(), confirmed(1, DAY, 1)];
+        // Missed during its first unit: the two ahead are free again.
+        given::<BookingDecider>(visited.clone())
+            .when(release_missed_at(at(DAY, "08:05")))
+            .then([released_units(&[(1, "08:12"), (1, "08:24")], at(DAY, "08:05"))]);
+        // A unit starting at the very instant of the miss is ahead too.
+        given::<BookingDecider>(visited.clone())
+            .when(release_missed_at(at(DAY, "08:12")))
+            .then([released_units(&[(1, "08:12"), (1, "08:24")], at(DAY, "08:12"))]);
+        // One second into a unit, it has begun and stays held.
+        let into_second = at(DAY, "08:12") + chrono::Duration::seconds(1);
+        given::<BookingDecider>(visited.clone())
+            .when(release_missed_at(into_second))
+            .then([released_units(&[(1, "08:24")], into_second)]);
+        // Called early and missed before the start: every unit is free.
+        given::<BookingDecider>(visited.clone())
+            .when(release_missed_at(at(DAY, "07:55")))
+            .then([released_units(
+                &[(1, "08:00"), (1, "08:12"), (1, "08:24")],
+                at(DAY, "07:55"),
+            )]);
+        // Missed after its last unit began (or the next day): nothing lies ahead.
+        for late in [at(DAY, "08:25"), at(NEXT_DAY, "08:00")] {
+            given::<BookingDecider>(visited.clone())
+                .when(release_missed_at(late))
+                .then([]);
+        }
+    }
+
+    #[test]
+    fn releasing_again_frees_nothing_more_and_only_confirmed_bookings_release() {
+        let booking = three_units();
+        let missed_at = at(DAY, "08:05");
+        let once = released_units(&[(1, "08:12"), (1, "08:24")], missed_at);
+        // A repeat (the sweep after the clerk's own release), later or at once.
+        for again in [missed_at, at(DAY, "08:06")] {
+            given::<BookingDecider>([booking.clone().into(), confirmed(1, DAY, 1).into(), once.clone()])
+                .when(release_missed_at(again))
+                .then([]);
+        }
+        for not_visiting in [cancelled(&booking), lapsed(&booking)] {
+            given::<BookingDecider>([booking.clone(), not_visiting])
+                .when(release_missed_at(missed_at))
+                .then([]);
+        }
+        given::<BookingDecider>([booking])
+            .when(release_missed_at(missed_at))
+            .then([]);
+        given::<BookingDecider>([confirmed(2, DAY, 1)])
+            .when(release_missed_at(missed_at))
+            .then_error(BookingError::UnknownBooking(booking_id(1)));
+    }
+
+    #[test]
+    fn units_a_missed_visit_released_can_be_booked_again() {
+        let booking = three_units();
+        let missed_at = at(DAY, "08:05");
+        let history = day_with([booking.clone(), confirmed(1, DAY, 1)])
+            .into_iter()
+            .chain([released_units(&[(1, "08:12"), (1, "08:24")], missed_at)]);
+        // Lane 1 at 08:12 is free again (lane 2 would be taken otherwise); 08:00 is not.
+        let command = RequestBooking {
+            citizen: sealed(2),
+            ..request(2, &[PA], at(DAY, "08:12"))
+        };
+        let busy_lane_2 = held(3, 3, 2, "08:12");
+        given::<BookingRequestDecider>(history.clone().chain([busy_lane_2.clone().into()]))
+            .when(command.clone())
+            .then([requested(&command, &[(1, "08:12")], "08:24").into()]);
+        let at_eight = RequestBooking {
+            citizen: sealed(2),
+            ..request(2, &[PA], at(DAY, "08:00"))
+        };
+        let busy_eight = held(4, 3, 2, "08:00");
+        given::<BookingRequestDecider>(history.chain([busy_eight.into()]))
+            .when(at_eight.clone())
+            .then_error(BookingRequestError::SlotTaken {
+                start: at(DAY, "08:00"),
+            });
+        // The release goes where every hold change goes: the booking, its units, the citizen.
+        let BookingInput::Booking(event) = released_units(&[(1, "08:12")], missed_at) else {
+            unreachable!()
+        };
+        assert_eq!(event.hold_change(), HoldChange::Release(&[unit(DAY, 1, "08:12")]));
+        assert_eq!(
+            event.streams(),
+            [
+                StreamName::booking(&booking_id(1)),
+                StreamName::unit(&unit(DAY, 1, "08:12")),
+                StreamName::citizen(&sealed(1).envelope_id),
+            ]
+        );
     }
 
     #[test]

@@ -35,10 +35,11 @@ pub mod wish;
 pub use actor::{Actor, ActorView, Cause, InvalidActor, SystemProcess};
 pub use booking::{
     Booking, BookingCancelled, BookingCommand, BookingConfirmed, BookingDecider, BookingError, BookingEvent,
-    BookingInput, BookingLapsed, BookingPolicy, BookingRequestDecider, BookingRequestError, BookingRequestState,
-    BookingRequested, BookingState, BookingStatus, CancelBooking, ChosenLane, ConfirmBooking, FreeSlot, HoldChange,
-    InvalidWaitingNumber, IssuedLink, LapseBooking, LinkAction, RequestBooking, SealedPersonalData, SlotAsked,
-    TicketIssued, UnitHolder, WaitingNumber, candidate_units, free_slots,
+    BookingInput, BookingLapsed, BookingPolicy, BookingReleased, BookingRequestDecider, BookingRequestError,
+    BookingRequestState, BookingRequested, BookingState, BookingStatus, CancelBooking, ChosenLane, ConfirmBooking,
+    FreeSlot, HoldChange, InvalidWaitingNumber, IssuedLink, LapseBooking, LinkAction, ReleaseMissedVisit,
+    RequestBooking, SealedPersonalData, SlotAsked, TicketIssued, UnitHolder, WaitingNumber, candidate_units,
+    free_slots,
 };
 pub use catalogue::{
     CapacityDecider, CapacityError, CapacityPublished, CapacityWithdrawn, CatalogueEvent, CatalogueName, ClosedReason,

@@ -168,7 +168,12 @@ impl Application {
         }
         if serves_api {
             crate::application::spawn_lapse_timer(executor.clone(), links.clone());
-            crate::application::floor::spawn_no_show_timer(executor.clone(), config.floor_policy(), floor.clone());
+            crate::application::floor::spawn_no_show_timer(
+                executor.clone(),
+                config.floor_policy(),
+                floor.clone(),
+                catalogue.clone(),
+            );
             tokio::spawn(
                 MailRelay {
                     store: store.clone(),

@@ -240,6 +240,7 @@ impl Waitlist {
             BookingEvent::TicketIssued(ticket) => self.engine.hold_units(&self.engine_units(&ticket.units)?)?,
             BookingEvent::Cancelled(cancelled) => self.engine.release_units(&self.engine_units(&cancelled.units)?)?,
             BookingEvent::Lapsed(lapsed) => self.engine.release_units(&self.engine_units(&lapsed.units)?)?,
+            BookingEvent::Released(released) => self.engine.release_units(&self.engine_units(&released.units)?)?,
             BookingEvent::Confirmed(_) => return Ok(()),
         };
         self.plan(decisions);

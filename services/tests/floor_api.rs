@@ -93,7 +93,12 @@ impl Office {
 
     /// Books a slot at `start` as a citizen and confirms it by its link.
     async fn book(&self, start: &str, email: &str) -> Booked {
-        let body = json!({"office": "mitte", "services": ["ausweis"], "start": self.local(start),
+        self.book_at("mitte", &["ausweis"], start, email).await
+    }
+
+    /// [`Office::book`] at another office or for other services.
+    async fn book_at(&self, office: &str, services: &[&str], start: &str, email: &str) -> Booked {
+        let body = json!({"office": office, "services": services, "start": self.local(start),
                           "citizen": {"name": "Erika Mustermann", "email": email}});
         let (status, requested) = self.app.send(Method::POST, "/api/v1/bookings", None, Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "{requested}");
@@ -263,10 +268,15 @@ fn problem_type(problem: &Value) -> &str {
 
 /// A morning: check-ins at the window's edges, a no-show marked by the
 /// timer, calls to two counters, a recall too soon and in time, a missed
-/// visit, park and return, start and finish, counters paused and closed;
-/// every step in the log under its actor, the display agreeing with it.
+/// visit, park and return, a walk-in ticket, start and finish, counters
+/// paused and closed; every step in the log under its actor, the display
+/// and the day list agreeing with it, and the display as it was at 09:15
+/// rebuilt from the log afterwards.
 async fn a_morning_on_the_floor(backend: Backend) {
     let office = office(backend).await;
+    let walk_in = json!({"name": "Personalausweis", "duration_minutes": 12, "walk_in": true});
+    let (status, _) = office.app.staff(Method::PUT, "/api/v1/services/ausweis", walk_in).await;
+    assert_eq!(status, StatusCode::OK);
     let anna = office.book("09:00", "anna@example.org").await;
     let bert = office.book("09:00", "bert@example.org").await;
     let carl = office.book("09:00", "carl@example.org").await;
@@ -383,16 +393,44 @@ async fn a_morning_on_the_floor(backend: Backend) {
     let (_, call) = office.next("2").await;
     assert_eq!(call["booking_id"], bert.id.as_str());
     office.moved(&bert, "start", "serving").await;
+    // What the waiting room saw at 09:15, to be rebuilt from the log later.
+    office.at("09:15");
+    let at_quarter_past = office.display_agrees_with_the_log().await;
+    assert_eq!(at_quarter_past["as_of"], office.local("09:15"));
     office.at("09:20");
     office.moved(&bert, "finish", "finished").await;
     // Fina is back and first in line again.
     office.moved(&fina, "return", "checked_in").await;
+    // A walk-in draws a ticket at the kiosk: the next free start, 09:24; checked in at once.
     office.at("09:21");
+    let (status, ticket) = office
+        .send(
+            kiosk,
+            Method::POST,
+            "/api/v1/offices/mitte/tickets",
+            Some(json!({"services": ["ausweis"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    assert_eq!(ticket["start"], office.local("09:24"), "{ticket}");
+    let walk_in = Booked {
+        id: ticket["booking_id"].as_str().unwrap().to_owned(),
+        number: ticket["number"].as_str().unwrap().to_owned(),
+        code: ticket["check_in_code"].as_str().unwrap().to_owned(),
+    };
+    let (status, answer) = office.check_in(kiosk, "mitte", &walk_in.code).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    // Fina is due (09:00), the walk-in not yet (09:24): Fina first.
     let (_, call) = office.next("1").await;
     assert_eq!(call["booking_id"], fina.id.as_str());
     office.moved(&fina, "start", "serving").await;
     office.at("09:30");
     office.moved(&fina, "finish", "finished").await;
+    let (_, call) = office.next("1").await;
+    assert_eq!(call["booking_id"], walk_in.id.as_str());
+    office.moved(&walk_in, "start", "serving").await;
+    office.at("09:38");
+    office.moved(&walk_in, "finish", "finished").await;
     let (status, nobody) = office.next("1").await;
     assert_eq!((status, nobody), (StatusCode::NO_CONTENT, Value::Null));
 
@@ -447,6 +485,7 @@ async fn a_morning_on_the_floor(backend: Backend) {
     assert_eq!(
         numbers,
         [
+            (walk_in.number.as_str(), "1", false),
             (fina.number.as_str(), "1", false),
             (bert.number.as_str(), "2", false),
             (fina.number.as_str(), "2", false),
@@ -465,7 +504,9 @@ async fn a_morning_on_the_floor(backend: Backend) {
     for event in &events {
         let booking = event["data"]["booking"].as_str();
         let expected = match (event["type"].as_str().unwrap(), booking) {
-            ("visit.checked_in", Some(id)) if id == anna.id || id == bert.id => &kiosk_actor,
+            ("visit.checked_in", Some(id)) if [&anna.id, &bert.id, &walk_in.id].contains(&&id.to_owned()) => {
+                &kiosk_actor
+            }
             ("visit.missed", Some(id)) if id == carl.id => &timer_actor,
             _ => &clerk_actor,
         };
@@ -488,16 +529,59 @@ async fn a_morning_on_the_floor(backend: Backend) {
             ("counter.closed", 1),
             ("counter.opened", 3),
             ("counter.paused", 1),
-            ("visit.called", 5),
-            ("visit.checked_in", 4),
-            ("visit.finished", 3),
+            ("visit.called", 6),
+            ("visit.checked_in", 5),
+            ("visit.finished", 4),
             ("visit.missed", 2),
             ("visit.parked", 1),
             ("visit.recalled", 1),
             ("visit.returned", 1),
-            ("visit.started", 3),
+            ("visit.started", 4),
         ])
     );
+
+    // The day list: each booking where the floor left it, the walk-in without a name.
+    let path = format!("/api/v1/offices/mitte/days/{}", office.day);
+    let (status, list) = office.send(&office.clerk, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let listed: BTreeMap<&str, (&str, &Value)> = list["bookings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["booking_id"].as_str().unwrap(),
+                (row["status"].as_str().unwrap(), &row["name"]),
+            )
+        })
+        .collect();
+    let name = json!("Erika Mustermann");
+    let expected: BTreeMap<&str, (&str, &Value)> = BTreeMap::from([
+        (anna.id.as_str(), ("finished", &name)),
+        (bert.id.as_str(), ("finished", &name)),
+        (carl.id.as_str(), ("missed", &name)),
+        (emil.id.as_str(), ("missed", &name)),
+        (fina.id.as_str(), ("finished", &name)),
+        (walk_in.id.as_str(), ("finished", &Value::Null)),
+    ]);
+    assert_eq!(listed, expected);
+
+    // The display as it was at 09:15, rebuilt from the log: what the room saw then.
+    let path = format!("/api/v1/offices/mitte/display?as_of={}", office.local("09:15"));
+    let (status, rebuilt) = office
+        .send(&office.display, Method::GET, &path.replace('+', "%2B"), None)
+        .await;
+    assert_eq!((status, rebuilt), (StatusCode::OK, at_quarter_past));
+    // An instant not yet come, or none at all, is refused.
+    for as_of in ["2999-01-01T00:00:00Z", "quarter-past-nine"] {
+        let path = format!("/api/v1/offices/mitte/display?as_of={as_of}");
+        let (status, problem) = office.send(&office.display, Method::GET, &path, None).await;
+        assert_eq!(
+            (status, problem_type(&problem)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "/problems/invalid-request"),
+            "{problem}"
+        );
+    }
     office.projections_equal_their_replay().await;
 }
 
@@ -824,6 +908,120 @@ async fn the_display_stream_sends_calls_and_resumes(backend: Backend) {
     assert!(heartbeat.starts_with(':'), "{heartbeat:?}");
 }
 
+/// Asserts the free starts for one 12-minute service at `nord` on the
+/// test's day become `times` (the availability view follows the log within
+/// moments).
+async fn assert_free_starts(office: &Office, times: &[&str]) {
+    let expected: Vec<String> = times.iter().map(|time| office.local(time)).collect();
+    let path = format!(
+        "/api/v1/availability?office=nord&services=ausweis&from={0}&to={0}",
+        office.day
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, answer) = office.app.send(Method::GET, &path, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let starts: Vec<String> = answer["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|slot| slot["start"].as_str().unwrap().to_owned())
+            .collect();
+        if starts == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "free starts {starts:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A missed visit's units that still lie ahead are free again (issue
+/// "no-shows"): for a no-show the timer frees them, for a visitor recalled
+/// in vain the clerk's "missed" does; walk-ins and online bookings can take
+/// them; a unit already begun stays with the missed booking.
+async fn a_missed_visit_frees_its_units_ahead(backend: Backend) {
+    let office = office(backend).await;
+    // Office `nord`: one lane of six 12-minute units, 09:00–10:12.
+    let capacity = json!({"date": office.day.to_string(), "from": "09:00", "to": "10:12", "unit_minutes": 12,
+                          "lanes": 1});
+    let (status, answer) = office
+        .app
+        .staff(Method::POST, "/api/v1/offices/nord/capacity", capacity)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let pass = json!({"name": "Reisepass", "duration_minutes": 36});
+    let (status, _) = office.app.staff(Method::PUT, "/api/v1/services/pass", pass).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let walk_in = json!({"name": "Personalausweis", "duration_minutes": 12, "walk_in": true});
+    let (status, _) = office.app.staff(Method::PUT, "/api/v1/services/ausweis", walk_in).await;
+    assert_eq!(status, StatusCode::OK);
+    let early = office.book_at("nord", &["pass"], "09:00", "ulla@example.org").await;
+    let late = office.book_at("nord", &["pass"], "09:36", "vera@example.org").await;
+    assert_free_starts(&office, &[]).await;
+
+    // Ulla does not come: at 09:05:01 the timer marks her missed and frees 09:12 and 09:24.
+    office.at("09:05:01");
+    let released = office.app.wait_for_events("booking.released", 1).await;
+    let unit = |start: &str| json!({"office": "nord", "date": office.day.to_string(), "lane": 1, "start": start});
+    assert_eq!(released[0]["data"]["booking"], early.id.as_str());
+    assert_eq!(released[0]["data"]["units"], json!([unit("09:12"), unit("09:24")]));
+    assert_eq!(released[0]["actor"], json!({"kind": "system", "id": "timer"}));
+    assert_free_starts(&office, &["09:12", "09:24"]).await;
+    // A walk-in takes the first of them.
+    office.at("09:06");
+    let (status, ticket) = office
+        .app
+        .staff(
+            Method::POST,
+            "/api/v1/offices/nord/tickets",
+            json!({"services": ["ausweis"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, &ticket["start"]),
+        (StatusCode::CREATED, &json!(office.local("09:12"))),
+        "{ticket}"
+    );
+    assert_free_starts(&office, &["09:24"]).await;
+
+    // Vera checks in, is called at 09:36, recalled, and missed at 09:41: 09:48 and 10:00 are free.
+    office.at("09:30");
+    let (status, answer) = office.check_in(TOKEN, "nord", &late.code).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    office.at("09:36");
+    let (status, call) = office
+        .send(TOKEN, Method::POST, "/api/v1/offices/nord/counters/1/next", None)
+        .await;
+    assert_eq!((status, &call["booking_id"]), (StatusCode::OK, &json!(late.id)));
+    office.at("09:41");
+    for (action, status) in [("recall", "called"), ("missed", "missed")] {
+        let path = format!("/api/v1/visits/{}/{action}", late.id);
+        let (code, answer) = office.send(TOKEN, Method::POST, &path, None).await;
+        assert_eq!(
+            (code, answer),
+            (StatusCode::OK, json!({"booking_id": late.id, "status": status}))
+        );
+    }
+    let released = office.app.wait_for_events("booking.released", 2).await;
+    assert_eq!(released[1]["data"]["booking"], late.id.as_str());
+    assert_eq!(released[1]["data"]["units"], json!([unit("09:48"), unit("10:00")]));
+    assert_eq!(released[1]["actor"], json!({"kind": "operator"}));
+    // (09:24 has passed meanwhile, unbooked.)
+    assert_free_starts(&office, &["09:48", "10:00"]).await;
+    // A citizen books one of them online.
+    let again = office.book_at("nord", &["ausweis"], "09:48", "wim@example.org").await;
+    assert!(!again.number.is_empty());
+    assert_free_starts(&office, &["10:00"]).await;
+    // Nothing is freed twice, also by the timer's sweep (it runs every 2 s), and the views agree with
+    // their replay.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(office.app.wait_for_events("booking.released", 2).await.len(), 2);
+    office.projections_equal_their_replay().await;
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(super::Backend::Postgres).await } )* }
@@ -836,4 +1034,5 @@ on_both_backends!(
     tokens_reach_only_their_part_of_the_floor,
     two_counters_racing_call_every_visitor_once,
     the_display_stream_sends_calls_and_resumes,
+    a_missed_visit_frees_its_units_ahead,
 );

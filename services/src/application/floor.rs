@@ -4,19 +4,21 @@
 //! booking is folded from its own stream first ([`booking_facts`]), never
 //! into the floor's state (the booking stream repeats the visit's events).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use terminagent_domain::{
-    Actor, BookingDecider, BookingFacts, BookingId, BookingStatus, CallNext, Cause, CheckIn, CloseCounter, Counter,
-    CounterId, FloorDecider, FloorError, FloorPolicy, LocalDate, MarkNoShow, MoveVisit, OfficeId, OfficeTimeZone,
-    OpenCounter, PauseCounter, PauseReason, StreamName, VisitAction, VisitCalled, VisitStatus, WaitingNumber,
+    Actor, BookingDecider, BookingError, BookingFacts, BookingId, BookingStatus, CallNext, Cause, CheckIn,
+    CloseCounter, Counter, CounterId, Decider, DomainEvent, FloorDay, FloorDecider, FloorError, FloorEvent,
+    FloorPolicy, LocalDate, MarkNoShow, MoveVisit, OfficeId, OfficeTimeZone, OpenCounter, PauseCounter, PauseReason,
+    ReleaseMissedVisit, StreamName, VisitAction, VisitCalled, VisitStatus, WaitingNumber,
 };
 use terminagent_eventstore::StorageError;
 
 use super::{ExecuteError, Executor};
-use crate::projections::{FloorView, LiveProjection};
+use crate::projections::{CatalogueView, FloorView, LiveProjection};
 
 /// How often the no-show timer looks for bookings nobody checked in.
 pub const NO_SHOW_CHECK_INTERVAL: Duration = Duration::from_secs(2);
@@ -40,6 +42,36 @@ fn today(executor: &Executor, zone: OfficeTimeZone) -> Result<LocalDate, Storage
         at: "clock".into(),
         reason: error.to_string(),
     })
+}
+
+/// The floor of `office` as the log had it at `as_of` (its office day then):
+/// the floor stream's events recorded by that instant, folded by the same
+/// rules as the live view. For audits and the display's `as_of`.
+pub async fn floor_day_as_of(
+    executor: &Executor,
+    office: &OfficeId,
+    zone: OfficeTimeZone,
+    as_of: DateTime<Utc>,
+) -> Result<FloorDay, StorageError> {
+    let date = zone.today(as_of);
+    let stream = StreamName::floor(office, date);
+    let mut day = FloorDay::default();
+    for stored in executor.store().read_stream(stream.as_str(), 0).await? {
+        // Every floor decision reads the stream before it decides, so each
+        // event was recorded after the one before it: the rest came later.
+        if stored.event.recorded_at > as_of {
+            break;
+        }
+        let event =
+            FloorEvent::from_stored_json(&stored.event.event_type, stored.event.data.as_str()).map_err(|error| {
+                StorageError::Corrupt {
+                    at: format!("{stream} v{}", stored.version),
+                    reason: error.to_string(),
+                }
+            })?;
+        day = FloorDecider::evolve(day, &event);
+    }
+    Ok(day)
 }
 
 /// A visitor on the floor, as the kiosk answers.
@@ -127,11 +159,13 @@ pub async fn call_next(
 
 /// Moves the visit of `booking` on; the visit's status afterwards. A move
 /// its visit has just made (a double click on "finish") answers as done.
+/// A visit marked missed frees the units still ahead of it.
 pub async fn move_visit(
     executor: &Executor,
     policy: FloorPolicy,
     cause: Cause,
     booking: &BookingFacts,
+    zone: OfficeTimeZone,
     action: VisitAction,
 ) -> Result<VisitStatus, ExecuteError<FloorError>> {
     let decided = executor
@@ -148,7 +182,14 @@ pub async fn move_visit(
         })
         .await;
     match decided {
-        Ok(_) => Ok(action.leads_to()),
+        Ok(events) => {
+            for event in &events {
+                if let FloorEvent::Missed(missed) = event {
+                    release_or_leave_to_sweep(executor, cause, missed.booking, missed.missed_at, zone).await;
+                }
+            }
+            Ok(action.leads_to())
+        }
         // A recall is a new call each time, never a repeat.
         Err(ExecuteError::Rejected(FloorError::InvalidTransition { from, action }))
             if action != VisitAction::Recall && from == action.leads_to() =>
@@ -213,10 +254,92 @@ pub async fn change_counter(
     Ok(day.counter(counter).cloned())
 }
 
+/// Frees the units of a missed visit that start at or after `missed_at`
+/// (`booking.released`); whether any were freed. Repeating it frees nothing
+/// more.
+pub async fn release_missed_units(
+    executor: &Executor,
+    cause: Cause,
+    booking: BookingId,
+    missed_at: DateTime<Utc>,
+    zone: OfficeTimeZone,
+) -> Result<bool, ExecuteError<BookingError>> {
+    let events = executor
+        .execute::<BookingDecider>(&[StreamName::booking(&booking)], cause, |_| {
+            ReleaseMissedVisit {
+                booking,
+                missed_at,
+                zone,
+            }
+            .into()
+        })
+        .await?;
+    Ok(!events.is_empty())
+}
+
+/// [`release_missed_units`] right after the miss; should it fail, the
+/// sweep ([`release_missed_visits`]) tries again.
+async fn release_or_leave_to_sweep(
+    executor: &Executor,
+    cause: Cause,
+    booking: BookingId,
+    missed_at: DateTime<Utc>,
+    zone: OfficeTimeZone,
+) {
+    if let Err(error) = release_missed_units(executor, cause, booking, missed_at, zone).await {
+        tracing::warn!(%booking, %error, "freeing a missed visit's units failed; the sweep tries again");
+    }
+}
+
+/// The units of a missed visit are freed right after the miss, in a second
+/// append; a process that died between the two leaves them held. This
+/// sweep frees them for every miss of the last day not yet released.
+/// `settled` remembers misses with nothing ahead, so each is decided once
+/// per process.
+pub async fn release_missed_visits(
+    executor: &Executor,
+    floor: &LiveProjection<FloorView>,
+    catalogue: &LiveProjection<CatalogueView>,
+    settled: &mut HashSet<BookingId>,
+) -> usize {
+    let now = executor.now();
+    let unreleased: Vec<_> = floor
+        .read()
+        .unreleased_misses(now - NO_SHOW_LOOKBACK)
+        .filter(|miss| !settled.contains(&miss.booking))
+        .cloned()
+        .collect();
+    let mut released = 0;
+    for miss in unreleased {
+        let zone = catalogue
+            .read()
+            .office(&miss.office)
+            .and_then(|office| OfficeTimeZone::parse(&office.timezone).ok());
+        let Some(zone) = zone else { continue };
+        let cause = executor.new_cause(Actor::TIMER);
+        match release_missed_units(executor, cause, miss.booking, miss.missed_at, zone).await {
+            Ok(true) => released += 1,
+            Ok(false) => {
+                settled.insert(miss.booking);
+            }
+            Err(error) => {
+                tracing::warn!(booking = %miss.booking, %error, "freeing a missed visit's units failed; trying again later")
+            }
+        }
+    }
+    released
+}
+
 /// Marks every confirmed booking nobody checked in by start +
-/// `check_in_late` as missed; returns how many it marked. Idempotent: two
-/// processes marking the same booking append it once.
-pub async fn mark_no_shows(executor: &Executor, policy: FloorPolicy, floor: &LiveProjection<FloorView>) -> usize {
+/// `check_in_late` as missed, freeing its units still ahead; returns how
+/// many it marked. Idempotent: two processes marking the same booking
+/// append it once.
+pub async fn mark_no_shows(
+    executor: &Executor,
+    policy: FloorPolicy,
+    floor: &LiveProjection<FloorView>,
+    catalogue: &LiveProjection<CatalogueView>,
+) -> usize {
     let now = executor.now();
     let due = floor.read().not_arrived(
         now - policy.check_in_late - NO_SHOW_LOOKBACK,
@@ -243,7 +366,16 @@ pub async fn mark_no_shows(executor: &Executor, policy: FloorPolicy, floor: &Liv
             .into()
         };
         match executor.execute::<FloorDecider>(&[stream], cause, no_show).await {
-            Ok(events) if !events.is_empty() => marked += 1,
+            Ok(events) if !events.is_empty() => {
+                marked += 1;
+                let zone = catalogue
+                    .read()
+                    .office(&facts.office)
+                    .and_then(|office| OfficeTimeZone::parse(&office.timezone).ok());
+                if let (Some(zone), Some(FloorEvent::Missed(missed))) = (zone, events.first()) {
+                    release_or_leave_to_sweep(executor, cause, booking, missed.missed_at, zone).await;
+                }
+            }
             Ok(_) => {}
             Err(error) => tracing::warn!(%booking, %error, "marking a no-show failed; trying again later"),
         }
@@ -251,20 +383,27 @@ pub async fn mark_no_shows(executor: &Executor, policy: FloorPolicy, floor: &Liv
     marked
 }
 
-/// Runs the no-show timer until the process ends.
+/// Runs the no-show timer and the sweep of missed visits' units until the
+/// process ends.
 pub fn spawn_no_show_timer(
     executor: Executor,
     policy: FloorPolicy,
     floor: Arc<LiveProjection<FloorView>>,
+    catalogue: Arc<LiveProjection<CatalogueView>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(NO_SHOW_CHECK_INTERVAL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut settled = HashSet::new();
         loop {
             ticks.tick().await;
-            let marked = mark_no_shows(&executor, policy, &floor).await;
+            let marked = mark_no_shows(&executor, policy, &floor, &catalogue).await;
             if marked > 0 {
                 tracing::info!(marked, "bookings nobody checked in marked missed");
+            }
+            let released = release_missed_visits(&executor, &floor, &catalogue, &mut settled).await;
+            if released > 0 {
+                tracing::info!(released, "units of missed visits freed by the sweep");
             }
         }
     })

@@ -33,8 +33,9 @@ pub struct DayListBooking {
     /// The waiting number, once confirmed.
     #[schema(example = "17")]
     number: Option<String>,
-    /// `pending_confirmation`, `confirmed`, `cancelled` or `lapsed` (the floor's
-    /// states follow with check-in).
+    /// `pending_confirmation`, `confirmed`, `cancelled`, `lapsed`, or from
+    /// check-in on the visit's state on the floor: `checked_in`, `called`,
+    /// `serving`, `parked`, `finished`, `missed`.
     #[schema(example = "confirmed")]
     status: String,
     /// The citizen's name; null once erased and for walk-ins.

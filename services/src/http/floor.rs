@@ -14,10 +14,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use terminagent_domain::{
-    BookingId, Call, CounterId, CounterStatus, FloorError, OfficeId, OfficeTimeZone, PauseReason, Permission,
+    BookingId, Call, CounterId, CounterStatus, FloorDay, FloorError, OfficeId, OfficeTimeZone, PauseReason, Permission,
     VisitAction,
 };
 use tokio::sync::watch;
@@ -26,7 +27,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use super::AppState;
 use super::auth::Access;
 use super::bookings::local_instant;
-use super::extract::{JsonBody, PathParam};
+use super::extract::{JsonBody, PathParam, QueryParams};
 use super::openapi::{
     BODY_TOO_LARGE, CONTENDED, FORBIDDEN, INTERNAL, MALFORMED_JSON_OR_PATH, PROBLEM, THROTTLED, UNAUTHORIZED,
     UNSUPPORTED_MEDIA_TYPE,
@@ -139,11 +140,23 @@ pub struct DisplayedCall {
 /// The call display.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CallDisplay {
-    /// Today's calls and recalls, newest first.
+    /// That day's calls and recalls up to `as_of`, newest first.
     calls: Vec<DisplayedCall>,
     /// Visitors checked in and not called yet.
     #[schema(minimum = 0, example = 4)]
     waiting: usize,
+    /// The instant shown: now, or the `as_of` asked for.
+    #[schema(format = DateTime, example = "2026-12-01T10:15:00+01:00")]
+    as_of: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DisplayQuery {
+    /// An instant in the past (RFC 3339): the display as the log had it then,
+    /// rebuilt from the floor's events recorded by that instant.
+    #[param(example = "2026-12-01T10:15:00+01:00")]
+    as_of: Option<String>,
 }
 
 fn string_enum(values: &[&str]) -> Object {
@@ -600,6 +613,7 @@ pub async fn move_visit(
         state.floor_policy,
         state.new_cause(access.actor()),
         &facts,
+        zone,
         action,
     )
     .await
@@ -619,8 +633,9 @@ pub async fn move_visit(
     tag = "floor",
     summary = "The call display",
     description = "A display of the office, its staff, or an admin. Today's calls and recalls, newest first, \
-        and how many wait; a projection of the log.",
-    params(("office" = String, Path, description = "The office's slug.", example = "stadtmitte")),
+        and how many wait; a projection of the log. With `as_of` the display as it was at that past instant \
+        (of that instant's office day), rebuilt from the log.",
+    params(("office" = String, Path, description = "The office's slug.", example = "stadtmitte"), DisplayQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Today's calls and the waiting room.", body = CallDisplay),
@@ -629,6 +644,8 @@ pub async fn move_visit(
         (status = 403, description = FORBIDDEN, body = Problem, content_type = PROBLEM),
         (status = 404, description = "`/problems/not-found`: no such office.", body = Problem,
          content_type = PROBLEM),
+        (status = 422, description = "`/problems/invalid-request`: `as_of` is no RFC 3339 instant or lies in \
+            the future.", body = Problem, content_type = PROBLEM),
         (status = 429, description = THROTTLED, body = Problem, content_type = PROBLEM),
         (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
     )
@@ -637,24 +654,38 @@ pub async fn display(
     access: Access,
     State(state): State<AppState>,
     PathParam(office): PathParam<String>,
+    QueryParams(query): QueryParams<DisplayQuery>,
 ) -> Result<Json<CallDisplay>, Problem> {
     let office = office_id(&office)?;
     access.require(Permission::ReadDisplay, Some(&office))?;
     let zone = office_zone(&state, &office)?;
-    floor_caught_up(&state).await?;
-    let today = zone.today(state.executor.now());
-    let view = state.floor.read();
-    let display = match view.day(&office, today) {
-        Some(day) => CallDisplay {
-            calls: day.calls().iter().rev().map(|call| displayed(zone, call)).collect(),
-            waiting: day.waiting_count(),
-        },
-        None => CallDisplay {
-            calls: Vec::new(),
-            waiting: 0,
-        },
+    let now = state.executor.now();
+    let shown = |as_of, day: Option<&FloorDay>| CallDisplay {
+        calls: day.map_or_else(Vec::new, |day| {
+            day.calls().iter().rev().map(|call| displayed(zone, call)).collect()
+        }),
+        waiting: day.map_or(0, FloorDay::waiting_count),
+        as_of: local_instant(zone, as_of),
     };
-    Ok(Json(display))
+    match query.as_of {
+        None => {
+            floor_caught_up(&state).await?;
+            let view = state.floor.read();
+            Ok(Json(shown(now, view.day(&office, zone.today(now)))))
+        }
+        Some(as_of) => {
+            let as_of = DateTime::parse_from_rfc3339(&as_of)
+                .map_err(|error| Problem::invalid(format!("as_of: not an RFC 3339 instant ({error})")))?
+                .with_timezone(&Utc);
+            if as_of > now {
+                return Err(Problem::invalid("as_of: lies in the future"));
+            }
+            let day = floor::floor_day_as_of(&state.executor, &office, zone, as_of)
+                .await
+                .map_err(|error| Problem::internal(&error))?;
+            Ok(Json(shown(as_of, Some(&day))))
+        }
+    }
 }
 
 #[utoipa::path(

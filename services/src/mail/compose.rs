@@ -115,6 +115,8 @@ impl MailComposer {
                 BookingEvent::TicketIssued(_) => {
                     return Ok(Composed::Skip("a walk-in ticket has no address".into()));
                 }
+                // The visit was missed; its freed units are nobody's news.
+                BookingEvent::Released(_) => return Ok(Composed::Skip("units of a missed visit released".into())),
             };
             (event, request)
         };
@@ -217,8 +219,8 @@ impl MailComposer {
                     calendar: Some((removal, "CANCEL")),
                 }
             }
-            BookingEvent::TicketIssued(_) => {
-                return Ok(Composed::Skip("a walk-in ticket has no address".into()));
+            BookingEvent::TicketIssued(_) | BookingEvent::Released(_) => {
+                return Ok(Composed::Skip("no mail for this booking event".into()));
             }
             BookingEvent::Lapsed(_) => {
                 let subject = subject_of("Ihre Terminanfrage ist verfallen");

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use terminagent_domain::{
-    BookingEvent, BookingId, DomainEvent, OfficeId, SealedPersonalData, ServiceId, UnitRef, WaitingNumber, WishEvent,
+    BookingEvent, BookingId, DomainEvent, FloorEvent, OfficeId, SealedPersonalData, ServiceId, UnitRef, VisitStatus,
+    WaitingNumber, WishEvent,
 };
 use terminagent_eventstore::LogEvent;
 
@@ -19,6 +20,8 @@ pub enum DayListStatus {
     Confirmed,
     Cancelled,
     Lapsed,
+    /// Checked in, and on from there (the floor's events).
+    Visit(VisitStatus),
 }
 
 impl DayListStatus {
@@ -29,6 +32,7 @@ impl DayListStatus {
             DayListStatus::Confirmed => "confirmed",
             DayListStatus::Cancelled => "cancelled",
             DayListStatus::Lapsed => "lapsed",
+            DayListStatus::Visit(status) => status.as_str(),
         }
     }
 }
@@ -82,6 +86,19 @@ impl DayListView {
     }
 }
 
+/// Where a floor event leaves its visit; `None` for a counter's events.
+fn visit_status_after(event: &FloorEvent) -> Option<VisitStatus> {
+    Some(match event {
+        FloorEvent::CheckedIn(_) | FloorEvent::Returned(_) => VisitStatus::CheckedIn,
+        FloorEvent::Called(_) | FloorEvent::Recalled(_) => VisitStatus::Called,
+        FloorEvent::Started(_) => VisitStatus::Serving,
+        FloorEvent::Parked(_) => VisitStatus::Parked,
+        FloorEvent::Finished(_) => VisitStatus::Finished,
+        FloorEvent::Missed(_) => VisitStatus::Missed,
+        FloorEvent::CounterOpened(_) | FloorEvent::CounterPaused(_) | FloorEvent::CounterClosed(_) => return None,
+    })
+}
+
 impl Projection for DayListView {
     fn apply(&mut self, event: &LogEvent) {
         let event_type = event.event.event_type.as_str();
@@ -119,6 +136,8 @@ impl Projection for DayListView {
                 BookingEvent::Lapsed(lapsed) => {
                     self.update(&lapsed.booking, |entry| entry.status = DayListStatus::Lapsed)
                 }
+                // The floor's `visit.missed` says what became of the visit.
+                BookingEvent::Released(_) => {}
                 // A walk-in: confirmed at once, no name to show.
                 BookingEvent::TicketIssued(ticket) => self.insert(
                     &ticket.units,
@@ -133,6 +152,18 @@ impl Projection for DayListView {
                         citizen: None,
                     },
                 ),
+            }
+        } else if FloorEvent::EVENT_TYPES.contains(&event_type) {
+            let Ok(floor_event) = FloorEvent::from_stored_json(event_type, data) else {
+                tracing::error!(
+                    position = event.position,
+                    event_type,
+                    "floor event does not decode; skipped"
+                );
+                return;
+            };
+            if let (Some(booking), Some(status)) = (floor_event.booking(), visit_status_after(&floor_event)) {
+                self.update(&booking, |entry| entry.status = DayListStatus::Visit(status));
             }
         } else if event_type == "proposal.accepted" {
             let Ok(WishEvent::ProposalAccepted(accepted)) = WishEvent::from_stored_json(event_type, data) else {

@@ -34,6 +34,17 @@ pub struct FloorView {
     expected_at: HashMap<BookingId, DateTime<Utc>>,
     /// Each office's calls and recalls, in log order.
     feeds: HashMap<OfficeId, Vec<FeedCall>>,
+    /// Visits marked missed whose booking has released nothing yet (what
+    /// the sweep of missed visits' units looks at).
+    unreleased_misses: BTreeMap<BookingId, MissedVisit>,
+}
+
+/// A visit marked missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissedVisit {
+    pub booking: BookingId,
+    pub office: OfficeId,
+    pub missed_at: DateTime<Utc>,
 }
 
 impl FloorView {
@@ -65,6 +76,13 @@ impl FloorView {
             return &[];
         };
         &feed[feed.partition_point(|call| call.position <= after)..]
+    }
+
+    /// Misses since `since` whose units ahead are not released yet.
+    pub fn unreleased_misses(&self, since: DateTime<Utc>) -> impl Iterator<Item = &MissedVisit> {
+        self.unreleased_misses
+            .values()
+            .filter(move |miss| miss.missed_at >= since)
     }
 
     fn expect(&mut self, booking: BookingId, start: DateTime<Utc>) {
@@ -107,6 +125,9 @@ impl FloorView {
                 self.requested.remove(&gone.booking);
                 self.arrived(&gone.booking);
             }
+            BookingEvent::Released(released) => {
+                self.unreleased_misses.remove(&released.booking);
+            }
         }
     }
 
@@ -129,6 +150,16 @@ impl FloorView {
             && let Some(booking) = event.booking()
         {
             self.arrived(&booking);
+        }
+        if let FloorEvent::Missed(missed) = event {
+            self.unreleased_misses.insert(
+                missed.booking,
+                MissedVisit {
+                    booking: missed.booking,
+                    office: missed.office.clone(),
+                    missed_at: missed.missed_at,
+                },
+            );
         }
     }
 }

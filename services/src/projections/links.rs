@@ -253,6 +253,8 @@ impl Projection for LinksView {
             }
             BookingEvent::Cancelled(cancelled) => self.set_status(&cancelled.booking, BookingStatus::Cancelled),
             BookingEvent::Lapsed(lapsed) => self.set_status(&lapsed.booking, BookingStatus::Lapsed),
+            // Still confirmed: its links and status stay as they are.
+            BookingEvent::Released(_) => {}
         }
     }
 }

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 pub use availability::AvailabilityView;
 pub use catalogue::{CatalogueView, OfficeEntry, OpeningHoursSchema, ServiceEntry};
 pub use day_list::{DayListEntry, DayListStatus, DayListView};
-pub use floor::{FeedCall, FloorView};
+pub use floor::{FeedCall, FloorView, MissedVisit};
 pub use links::{BookingSummary, LinkSubject, LinkTarget, LinksView, ProposalSummary, WishSummary};
 pub use reminders::RemindersView;
 pub use staff::StaffView;

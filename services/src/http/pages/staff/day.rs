@@ -14,7 +14,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Days, Utc};
 use terminagent_domain::{
-    BookingError, BookingId, BookingStatus, LocalDate, OfficeTimeZone, Permission, ServiceId, WaitingNumber,
+    BookingError, BookingId, BookingStatus, LocalDate, OfficeTimeZone, Permission, ServiceId, VisitStatus,
+    WaitingNumber,
 };
 
 use super::super::PageLink;
@@ -69,6 +70,12 @@ fn status_label(status: DayListStatus) -> &'static str {
         DayListStatus::Confirmed => "Bestätigt",
         DayListStatus::Cancelled => "Abgesagt",
         DayListStatus::Lapsed => "Verfallen (nicht bestätigt)",
+        DayListStatus::Visit(VisitStatus::CheckedIn) => "Eingecheckt",
+        DayListStatus::Visit(VisitStatus::Called) => "Aufgerufen",
+        DayListStatus::Visit(VisitStatus::Serving) => "In Bearbeitung",
+        DayListStatus::Visit(VisitStatus::Parked) => "Zurückgestellt",
+        DayListStatus::Visit(VisitStatus::Finished) => "Erledigt",
+        DayListStatus::Visit(VisitStatus::Missed) => "Nicht erschienen",
     }
 }
 

@@ -285,7 +285,8 @@ pub(super) async fn desk_action(
                 "Diesen Besuch gibt es hier nicht (mehr). Bitte laden Sie die Seite neu.".to_owned(),
             )),
             Some(facts) => {
-                match floor::move_visit(&state.executor, state.floor_policy, cause(), &facts, visit_action).await {
+                match floor::move_visit(&state.executor, state.floor_policy, cause(), &facts, zone, visit_action).await
+                {
                     Ok(_) => Ok(match visit_action {
                         VisitAction::Recall => "Die Nummer ist erneut aufgerufen.",
                         VisitAction::Missed => "Der Besuch ist als nicht erschienen vermerkt.",
