@@ -28,6 +28,7 @@ pub mod testing;
 mod text;
 pub mod ticket;
 pub mod time;
+pub mod wait_estimate;
 mod week;
 pub mod windows;
 pub mod wish;
@@ -79,6 +80,7 @@ pub use ticket::{IssueTicket, TicketDecider, TicketError, TicketState};
 pub use time::{
     InvalidLocalDate, InvalidLocalTime, LocalDate, LocalTime, LocalTimeError, OfficeTimeZone, UnknownTimeZone,
 };
+pub use wait_estimate::{EstimateBasis, QueuePlace, WaitEstimate, WaitQuestion, estimate_wait};
 pub use week::WEEKDAYS;
 pub use windows::{HourOfWeek, WeeklyWindows, WindowsError};
 pub use wish::{

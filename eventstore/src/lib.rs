@@ -18,6 +18,7 @@ mod credentials;
 mod model;
 mod pg_connections;
 mod postgres;
+mod presence;
 mod progress;
 mod side;
 mod sqlite;
@@ -35,6 +36,7 @@ pub use model::{
     NewEvent, StorageError, StoredEvent, StreamEvent,
 };
 pub use postgres::{PgEventStore, PgStoreOptions};
+pub use presence::{DevicePresence, DevicePresences};
 pub use progress::{ConsumerProgress, MailClaim, Snapshot};
 pub use sqlite::SqliteEventStore;
 pub use store::{Backend, EventStore, StoreOptions};

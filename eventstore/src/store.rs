@@ -162,6 +162,11 @@ impl EventStore {
         crate::credentials::StaffCredentials::new(self.side_pool())
     }
 
+    /// When each call display last held its stream open.
+    pub fn device_presences(&self) -> crate::presence::DevicePresences {
+        crate::presence::DevicePresences::new(self.side_pool())
+    }
+
     fn side_pool(&self) -> SidePool {
         match self {
             EventStore::Postgres(store) => SidePool::Postgres {

@@ -1,8 +1,14 @@
 // The waiting room's call display (/anzeige/{office}): follows the office's
-// call stream (server-sent events). The browser's EventSource reconnects by
-// itself and sends Last-Event-ID, so no call is lost; if it gives up (the
-// server answered an error), a new one starts after a pause from the last
-// call seen. Each new call rings a gong (Web Audio, no file) and is spoken
+// call stream (server-sent events). When the connection drops (the server
+// restarts), the browser's EventSource reconnects by itself every few seconds
+// and sends Last-Event-ID, so no call is lost or shown twice. If it gives up
+// (an error answer, e.g. a proxy's 502 while the server is away), this script
+// tries again from the last call seen, waiting longer each time (1 s, 2 s,
+// 4 s … at most 30 s); the page says so meanwhile. Before each such try it
+// asks for the page itself: a device no longer allowed (401, 403, 404) loads
+// it, so the screen shows the server's explanation instead of retrying for
+// ever (each try would count as a wrong token against the office's address).
+// Each new call rings a gong (Web Audio, no file) and is spoken
 // in German when the browser can (speechSynthesis). Browsers keep sound off
 // until someone interacts with the page: "Ton einschalten" does that once.
 (function () {
@@ -111,22 +117,50 @@
     speak(call);
   }
 
-  var source = null;
+  var RETRY_FIRST = 1000;
+  var RETRY_MAX = 30000;
+  var retry = RETRY_FIRST;
+  var pending = null;
+
+  function interrupted() {
+    connection.textContent = 'Verbindung unterbrochen – wird wiederhergestellt …';
+  }
+
+  /** The next try after the current pause; the pause after it is twice as long (at most RETRY_MAX). */
+  function later() {
+    interrupted();
+    pending = window.setTimeout(probe, retry);
+    retry = Math.min(retry * 2, RETRY_MAX);
+  }
+
+  /** Is the display still allowed (and the server back)? Then connect; else reload or wait. */
+  function probe() {
+    pending = null;
+    if (!window.fetch) { connect(); return; }
+    window.fetch(window.location.pathname, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'text/html' } })
+      .then(function (response) {
+        if (response.ok) connect();
+        else if (response.status === 401 || response.status === 403 || response.status === 404) window.location.reload();
+        else later();
+      }, later);
+  }
+
   function connect() {
     var url = lastId === null ? base : base + '?after=' + encodeURIComponent(lastId);
-    source = new EventSource(url);
-    source.addEventListener('open', function () { connection.textContent = ''; });
+    var source = new EventSource(url);
+    source.addEventListener('open', function () {
+      connection.textContent = '';
+      retry = RETRY_FIRST;
+    });
     source.addEventListener('call', function (event) {
       if (event.lastEventId) lastId = event.lastEventId;
       show(JSON.parse(event.data));
     });
     source.addEventListener('waiting', function (event) { waiting.textContent = event.data; });
     source.addEventListener('error', function () {
-      connection.textContent = 'Verbindung unterbrochen – wird wiederhergestellt …';
-      if (source.readyState === EventSource.CLOSED) {
-        // The browser gave up (an error answer): start anew, from the last call seen.
-        window.setTimeout(connect, 5000);
-      }
+      interrupted();
+      // CONNECTING: the browser tries again by itself. CLOSED: it gave up (an error answer).
+      if (source.readyState === EventSource.CLOSED && pending === null) later();
     });
   }
   connect();

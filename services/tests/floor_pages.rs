@@ -48,6 +48,11 @@ impl Office {
         self.day.and_time(time).and_utc()
     }
 
+    /// As the API writes instants of an office in UTC.
+    fn local(&self, time: &str) -> String {
+        self.t(time).format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+    }
+
     fn at(&self, time: &str) {
         self.clock.set(self.t(time));
     }
@@ -647,6 +652,361 @@ async fn the_kiosk_checks_visitors_in(backend: Backend) {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 
+/// Two walk-in services (a lead marks them), beside `ausweis`, which is not.
+async fn walk_in_services(office: &Office) {
+    for (id, name) in [("meldung", "Meldebescheinigung"), ("fuehrung", "Führungszeugnis")] {
+        let body = json!({"name": name, "duration_minutes": 12, "walk_in": true});
+        let (status, answer) = office
+            .app
+            .staff(Method::PUT, &format!("/api/v1/services/{id}"), body)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+}
+
+/// A kiosk browser signed in with its token (the cookie kept).
+async fn kiosk_browser(office: &Office) -> Browser {
+    let kiosk = Browser::new(&office.app);
+    let response = kiosk.get(&format!("/kiosk/mitte?token={}", office.kiosk)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    kiosk
+}
+
+/// Draws a ticket on the kiosk's form: the 303's location, or the refusal's status and page.
+async fn draw(kiosk: &Browser, services: &[&str]) -> Result<String, (StatusCode, String)> {
+    let form: Vec<(&str, &str)> = services.iter().map(|service| ("services", *service)).collect();
+    let response = kiosk
+        .client
+        .post(format!("{}/kiosk/mitte/marke", kiosk.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    if response.status() == StatusCode::SEE_OTHER {
+        return Ok(response.headers()[LOCATION].to_str().unwrap().to_owned());
+    }
+    Err((response.status(), response.text().await.unwrap()))
+}
+
+/// The kiosk offers exactly the walk-in services; "Wartemarke ziehen"
+/// draws a ticket (through the API's decision, under the kiosk) and shows
+/// its page: number, time, office, how many are ahead, the estimated wait
+/// (by the services' durations before anyone was served, by the day's
+/// processing times after), the check-in code and its QR image, when to
+/// check in, a print button. The next ticket has one more ahead. The
+/// ticket's code checks in like a booking's.
+async fn the_kiosk_draws_walk_in_tickets(backend: Backend) {
+    let office = office(backend).await;
+    walk_in_services(&office).await;
+    let anna = office.book("09:00", "anna@example.org").await;
+    let kiosk = kiosk_browser(&office).await;
+
+    let (status, html) = kiosk.page("/kiosk/mitte").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"action="/kiosk/mitte/marke""#), "{html}");
+    for offered in ["meldung", "fuehrung"] {
+        assert!(
+            html.contains(&format!(r#"name="services" value="{offered}""#)),
+            "{html}"
+        );
+    }
+    assert!(!html.contains(r#"value="ausweis""#), "not a walk-in service: {html}");
+    let text = text_of(&html);
+    assert!(text.contains("Ohne Termin: Wartemarke ziehen"), "{text}");
+    assert!(text.contains("Meldebescheinigung (etwa 12 Minuten)"), "{text}");
+
+    office.at("08:50");
+    let location = draw(&kiosk, &["meldung"]).await.expect("a ticket");
+    let pattern = Regex::new(r"^/kiosk/mitte/marke/([0-9A-Z]{26})$").unwrap();
+    let first = pattern.captures(&location).unwrap_or_else(|| panic!("{location}"))[1].to_owned();
+    let issued = office.events_of("booking.ticket_issued").await;
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0]["actor"], json!({"kind": "device", "id": office.kiosk_id}));
+    let first_number = issued[0]["data"]["number"].as_str().unwrap().to_owned();
+
+    let response = kiosk.get(&location).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let csp = response.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let html = response.text().await.unwrap();
+    let text = text_of(&html);
+    let code = office.secret.checkin_code(&first);
+    for expected in [
+        format!("Ihre Wartenummer {first_number}"),
+        "Bürgerbüro Mitte Markt 1".to_owned(),
+        "Ihre Uhrzeit 09:00 Uhr".to_owned(),
+        "Anliegen Meldebescheinigung".to_owned(),
+        // anna (09:00, an earlier number) is expected.
+        "Vor Ihnen 1 Person".to_owned(),
+        // 1 × 12 minutes on one counter, not before the start at 09:00.
+        "Geschätzte Wartezeit 10 bis 15 Minuten Aufruf etwa 09:00 bis 09:05 Uhr".to_owned(),
+        "geschätzt nach Dienstleistungsdauer".to_owned(),
+        format!("Check-in-Code: {code}"),
+        "Bitte checken Sie jetzt hier am Kiosk ein (bis spätestens 09:05 Uhr)".to_owned(),
+        "Stand: 08:50 Uhr".to_owned(),
+    ] {
+        assert!(text.contains(&expected), "{expected:?} in {text}");
+    }
+    assert_ne!(first_number, anna.number);
+    assert!(html.contains(r#"id="drucken""#), "{html}");
+    let qr_path = format!("/kiosk/mitte/marke/{first}/qr.png");
+    assert!(html.contains(&format!(r#"src="{qr_path}""#)), "{html}");
+    let qr = kiosk.get(&qr_path).await;
+    assert_eq!(qr.status(), StatusCode::OK);
+    assert_eq!(qr.headers()["content-type"], "image/png");
+    assert_eq!(&qr.bytes().await.unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+
+    // The second ticket: both services, one more ahead (the first ticket).
+    let second_location = draw(&kiosk, &["fuehrung", "meldung"]).await.expect("a second ticket");
+    let text = text_of(&kiosk.page(&second_location).await.1);
+    assert!(text.contains("Vor Ihnen 2 Personen"), "{text}");
+    assert!(text.contains("Anliegen Führungszeugnis, Meldebescheinigung"), "{text}");
+    assert!(text.contains("Ihre Uhrzeit 09:00 Uhr"), "{text}");
+
+    // anna is served 08:51–09:01: the day's processing time becomes the measure.
+    office.api_check_in(&anna).await;
+    office.at("08:51");
+    let (status, called) = office
+        .app
+        .send(Method::POST, "/api/v1/offices/mitte/counters/6/next", Some(TOKEN), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{called}");
+    assert_eq!(called["number"], anna.number.as_str());
+    let app = &office.app;
+    let visit = |action: &'static str| {
+        let path = format!("/api/v1/visits/{}/{action}", anna.id);
+        async move {
+            let (status, answer) = app.send(Method::POST, &path, Some(TOKEN), None).await;
+            assert_eq!(status, StatusCode::OK, "{action}: {answer}");
+        }
+    };
+    visit("start").await;
+    office.at("09:01");
+    visit("finish").await;
+    let text = text_of(&kiosk.page(&location).await.1);
+    assert!(
+        text.contains("Vor Ihnen niemand – Sie sind als Nächstes an der Reihe"),
+        "{text}"
+    );
+    let text = text_of(&kiosk.page(&second_location).await.1);
+    assert!(text.contains("Vor Ihnen 1 Person"), "{text}");
+    assert!(
+        text.contains("Geschätzte Wartezeit 10 bis 15 Minuten Aufruf etwa 09:10 bis 09:15 Uhr"),
+        "{text}"
+    );
+    assert!(
+        text.contains("geschätzt nach den heutigen Bearbeitungszeiten (1 Vorgang)"),
+        "{text}"
+    );
+
+    // The ticket's code checks in at the same kiosk.
+    let (status, html) = kiosk.post("/kiosk/mitte", &[("code", &code)]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        text_of(&html).contains(&format!("Sie sind eingecheckt – Ihre Wartenummer {first_number}")),
+        "{html}"
+    );
+    // Checked in, the ticket keeps its page; it now waits ahead of the second.
+    let (status, html) = kiosk.page(&location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text_of(&html).contains("Vor Ihnen niemand"), "{html}");
+    let text = text_of(&kiosk.page(&second_location).await.1);
+    assert!(text.contains("Vor Ihnen 1 Person"), "{text}");
+}
+
+/// Refusals come back on the kiosk's screen with the choice kept and a
+/// German message: nothing chosen (422), an unknown service (422), a
+/// service only by appointment (409), no time left today (409), the office
+/// closed (409). Without the device cookie the ticket routes answer as the
+/// other kiosk routes (401), a form from another site changes nothing
+/// (403), and only today's tickets of the office have a page.
+async fn the_kiosk_explains_refused_tickets(backend: Backend) {
+    let office = office(backend).await;
+    walk_in_services(&office).await;
+    let anna = office.book("09:00", "anna@example.org").await;
+    let kiosk = kiosk_browser(&office).await;
+    office.at("08:50");
+
+    let (status, html) = draw(&kiosk, &[]).await.unwrap_err();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        text_of(&html).contains("Bitte wählen Sie mindestens ein Anliegen"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"aria-invalid"#) || html.contains(r#"class="field-error""#),
+        "{html}"
+    );
+
+    let (status, html) = draw(&kiosk, &["meldung", "ausweis"]).await.unwrap_err();
+    assert_eq!(status, StatusCode::CONFLICT);
+    let text = text_of(&html);
+    assert!(text.contains("Nur mit Termin"), "{text}");
+    assert!(
+        text.contains("„Personalausweis“ erledigen wir nur mit Termin"),
+        "{text}"
+    );
+    assert!(
+        html.contains(r#"value="meldung" checked"#),
+        "the choice is kept: {html}"
+    );
+    assert!(html.contains(r#"name="code""#), "the check-in stays: {html}");
+
+    let (status, html) = draw(&kiosk, &["gibt-es-nicht"]).await.unwrap_err();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text_of(&html).contains("gibt es nicht (mehr)"), "{html}");
+
+    // The last units start at 10:12: none left at 10:20.
+    office.at("10:20");
+    let (status, html) = draw(&kiosk, &["fuehrung"]).await.unwrap_err();
+    assert_eq!(status, StatusCode::CONFLICT);
+    let text = text_of(&html);
+    assert!(text.contains("Heute sind keine Wartemarken mehr frei"), "{text}");
+    assert!(html.contains(r#"value="fuehrung" checked"#), "{html}");
+
+    // With opening hours that ended at 10:15, the office is closed.
+    let weekday = office.day.format("%a").to_string().to_lowercase();
+    let body = json!({"name": "Bürgerbüro Mitte", "address": "Markt 1", "timezone": "UTC",
+                      "opening_hours": {weekday: [["08:00", "10:15"]]}});
+    let (status, answer) = office.app.staff(Method::PUT, "/api/v1/offices/mitte", body).await;
+    assert!(status.is_success(), "{status} {answer}");
+    let (status, html) = draw(&kiosk, &["fuehrung"]).await.unwrap_err();
+    assert_eq!(status, StatusCode::CONFLICT);
+    let text = text_of(&html);
+    assert!(text.contains("Das Bürgerbüro hat jetzt geschlossen"), "{text}");
+    assert!(text.contains("die Öffnungszeiten für heute sind vorbei"), "{text}");
+    assert!(office.events_of("booking.ticket_issued").await.is_empty());
+
+    // Without the device cookie: as the other kiosk routes.
+    office.at("08:50");
+    let stranger = Browser::new(&office.app);
+    let (status, html) = stranger.post("/kiosk/mitte/marke", &[("services", "meldung")]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(text_of(&html).contains("Gerät nicht angemeldet"), "{html}");
+    assert_eq!(stranger.post("/kiosk/mitte", &[("code", "X")]).await.0, status);
+    // A form from another site: refused before anything else.
+    let response = kiosk
+        .client
+        .post(format!("{}/kiosk/mitte/marke", kiosk.base))
+        .header("origin", "https://evil.example")
+        .form(&[("services", "meldung")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(office.events_of("booking.ticket_issued").await.is_empty());
+
+    let location = draw(&kiosk, &["meldung"]).await.expect("a ticket");
+    assert_eq!(stranger.page(&location).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        stranger.page(&format!("{location}/qr.png")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // A booking with a citizen, an unknown id, a malformed one: no ticket page.
+    for path in [
+        format!("/kiosk/mitte/marke/{}", anna.id),
+        "/kiosk/mitte/marke/01ARZ3NDEKTSV4RRFFQ69G5FAV".to_owned(),
+        "/kiosk/mitte/marke/kein-ticket".to_owned(),
+    ] {
+        let (status, html) = kiosk.page(&path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(text_of(&html).contains("Diese Wartemarke gibt es nicht"), "{html}");
+    }
+    // The next day, yesterday's ticket has no page any more.
+    office.clock.set(office.t("08:50") + chrono::Duration::days(1));
+    assert_eq!(kiosk.page(&location).await.0, StatusCode::NOT_FOUND);
+}
+
+/// Staff see a call display that has gone silent: never connected, or
+/// unseen for over a minute (its stream gone, its network down, its
+/// process dead). The display's own stream is its sign of life; a
+/// reconnect is asked for after a second.
+async fn staff_see_a_display_that_fell_silent(backend: Backend) {
+    let office = office(backend).await;
+    let clerk = Browser::signed_in(&office.app, "karl@stadt.example").await;
+    let desk = "/staff/mitte/schalter/1";
+    let warning = "Aufrufanzeige seit über einer Minute ohne Verbindung";
+    let devices = || async {
+        let (status, devices) = office.app.get("/api/v1/offices/mitte/devices").await;
+        assert_eq!(status, StatusCode::OK, "{devices}");
+        let display = devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|device| device["kind"] == "display")
+            .cloned()
+            .unwrap();
+        let kiosk = devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|device| device["kind"] == "kiosk")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (&kiosk["silent"], &kiosk["last_seen"]),
+            (&Value::Null, &Value::Null),
+            "{kiosk}"
+        );
+        display
+    };
+
+    // Registered, never connected: silent.
+    let display = devices().await;
+    assert_eq!(
+        (&display["silent"], &display["last_seen"]),
+        (&json!(true), &Value::Null),
+        "{display}"
+    );
+    let text = text_of(&clerk.page(desk).await.1);
+    assert!(
+        text.contains(&format!("{warning}: „display im Foyer“ (noch nie verbunden)")),
+        "{text}"
+    );
+
+    // The display's page stream is open: seen now, not silent; the stream asks for a quick reconnect.
+    let screen = Browser::new(&office.app);
+    let response = screen.get(&format!("/anzeige/mitte?token={}", office.display)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let mut stream = screen.get("/anzeige/mitte/stream").await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        std::str::from_utf8(&first).unwrap().starts_with("retry: 1000"),
+        "{first:?}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let display = loop {
+        let display = devices().await;
+        if display["last_seen"] == office.local("07:00") {
+            break display;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{display}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(display["silent"], false, "{display}");
+    assert!(!text_of(&clerk.page(desk).await.1).contains(warning));
+
+    // Unseen for a minute and a second (its refresh comes every 15 s): silent, with when it was last seen.
+    office.at("07:01:01");
+    let display = devices().await;
+    assert_eq!(
+        (&display["silent"], &display["last_seen"]),
+        (&json!(true), &json!(office.local("07:00"))),
+        "{display}"
+    );
+    let text = text_of(&clerk.page(desk).await.1);
+    assert!(
+        text.contains(&format!("{warning}: „display im Foyer“ (zuletzt verbunden 07:00 Uhr)")),
+        "{text}"
+    );
+    drop(stream);
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(super::Backend::Postgres).await } )* }
@@ -658,4 +1018,7 @@ on_both_backends!(
     the_display_signs_in_once_and_follows_the_calls,
     a_clerk_runs_a_counter_from_the_desk_page,
     the_kiosk_checks_visitors_in,
+    the_kiosk_draws_walk_in_tickets,
+    the_kiosk_explains_refused_tickets,
+    staff_see_a_display_that_fell_silent,
 );

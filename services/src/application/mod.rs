@@ -4,6 +4,7 @@
 mod bookings;
 pub mod cancel;
 pub mod closures;
+pub mod display_presence;
 mod executor;
 pub mod floor;
 mod lapse;

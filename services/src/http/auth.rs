@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
-use terminagent_domain::{Actor, OfficeId, Permission, Principal};
+use terminagent_domain::{Actor, DeviceId, DeviceKind, OfficeId, Permission, Principal};
 
 use super::AppState;
 use super::problem::Problem;
@@ -45,6 +45,18 @@ impl Access {
     /// The actor the events of this request are recorded under.
     pub fn actor(&self) -> Actor {
         self.principal.actor()
+    }
+
+    /// The call display device asking, if it is one.
+    pub fn display_device(&self) -> Option<DeviceId> {
+        match self.principal {
+            Principal::Device {
+                device,
+                kind: DeviceKind::Display,
+                ..
+            } => Some(device),
+            _ => None,
+        }
     }
 }
 

@@ -33,6 +33,7 @@ use super::openapi::{
     UNSUPPORTED_MEDIA_TYPE,
 };
 use super::problem::Problem;
+use crate::application::display_presence::DisplayWatch;
 use crate::application::floor::{self as floor, CheckInRefusal, CounterChange};
 use crate::links::code_hash;
 use crate::projections::{FeedCall, FloorView, LiveProjection};
@@ -737,6 +738,10 @@ pub async fn display_stream(
             state.floor.position()
         }
     };
+    // A display's own stream is its sign of life for the staff.
+    let watch = access
+        .display_device()
+        .map(|device| DisplayWatch::start(&state.executor, device, office.clone()));
     let feed = CallFeed {
         changes: state.floor.changes(),
         floor: state.floor.clone(),
@@ -745,6 +750,7 @@ pub async fn display_stream(
         zone,
         after,
         pending: VecDeque::new(),
+        _watch: watch,
     };
     let events = futures::stream::unfold(feed, |mut feed| async move {
         let call = feed.next().await?;
@@ -768,6 +774,8 @@ struct CallFeed {
     zone: OfficeTimeZone,
     after: u64,
     pending: VecDeque<FeedCall>,
+    /// Held while the stream lives.
+    _watch: Option<DisplayWatch>,
 }
 
 impl CallFeed {

@@ -7,17 +7,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use terminagent_domain::{
-    CatalogueName, DeviceId, DeviceKind, EmailAddress, OfficeId, Permission, Role, RoleGrant, StaffError,
+    CatalogueName, DeviceId, DeviceKind, EmailAddress, OfficeId, OfficeTimeZone, Permission, Role, RoleGrant,
+    StaffError,
 };
 
 use super::AppState;
 use super::auth::Access;
+use super::bookings::local_instant;
 use super::extract::{JsonBody, PathParam};
 use super::openapi::{
     BODY_TOO_LARGE, CONTENDED, FORBIDDEN, INTERNAL, MALFORMED_JSON_OR_PATH, PROBLEM, THROTTLED, UNAUTHORIZED,
     UNSUPPORTED_MEDIA_TYPE,
 };
 use super::problem::Problem;
+use crate::application::display_presence;
 use crate::application::staff::{self as directory, AccountOutcome};
 
 /// A role as requested and shown.
@@ -299,6 +302,14 @@ pub struct DeviceEntry {
     name: String,
     /// False once revoked: its token no longer works.
     active: bool,
+    /// Displays: when their call stream was last known open (null: never).
+    #[schema(format = DateTime, example = "2026-12-01T09:14:45+01:00")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_seen: Option<String>,
+    /// Displays: unseen for more than a minute, so the waiting room may not
+    /// see the calls. Absent for kiosks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    silent: Option<bool>,
 }
 
 fn parse_office(office: &str) -> Result<OfficeId, Problem> {
@@ -373,7 +384,8 @@ pub async fn register_device(
     path = "/api/v1/offices/{office}/devices",
     tag = "staff",
     summary = "List an office's devices",
-    description = "Admin or the office's lead; revoked devices included.",
+    description = "Admin or the office's lead; revoked devices included. Displays say when their call stream \
+        was last known open and whether they have been silent for more than a minute.",
     params(("office" = String, Path, description = "The office's slug.", example = "stadtmitte")),
     security(("bearer" = [])),
     responses(
@@ -390,22 +402,34 @@ pub async fn list_devices(
 ) -> Result<Json<Vec<DeviceEntry>>, Problem> {
     let office = parse_office(&office)?;
     access.require(Permission::ManageDevices, Some(&office))?;
-    Ok(Json(device_entries(&state, &office)))
-}
-
-/// An office's devices, as the API and the lead's page list them.
-pub fn device_entries(state: &AppState, office: &OfficeId) -> Vec<DeviceEntry> {
-    state
+    let displays = display_presence::displays_of(&state.executor, &state.staff, &office)
+        .await
+        .map_err(|error| Problem::internal(&error))?;
+    let zone = state
+        .catalogue
+        .read()
+        .office(&office)
+        .and_then(|entry| entry.timezone.parse().ok())
+        .unwrap_or_else(|| OfficeTimeZone::parse("UTC").expect("UTC is a time zone"));
+    let entries = state
         .staff
         .read()
-        .devices_of(office)
-        .map(|device| DeviceEntry {
-            device_id: device.registered.device.to_string(),
-            kind: device.registered.kind.as_str().to_owned(),
-            name: device.registered.name.to_string(),
-            active: !device.revoked,
+        .devices_of(&office)
+        .map(|device| {
+            let health = displays
+                .iter()
+                .find(|display| display.device == device.registered.device);
+            DeviceEntry {
+                device_id: device.registered.device.to_string(),
+                kind: device.registered.kind.as_str().to_owned(),
+                name: device.registered.name.to_string(),
+                active: !device.revoked,
+                last_seen: health.and_then(|h| h.last_seen).map(|seen| local_instant(zone, seen)),
+                silent: health.map(|h| h.silent),
+            }
         })
-        .collect()
+        .collect();
+    Ok(Json(entries))
 }
 
 #[utoipa::path(

@@ -14,7 +14,7 @@ mod bus;
 mod calendar;
 mod compose;
 mod mailer;
-mod qr;
+pub(crate) mod qr;
 mod relay;
 mod templates;
 mod transport;

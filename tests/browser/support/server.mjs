@@ -1,6 +1,8 @@
 // Starts one `terminagent serve --demo` of its own per test file: a fresh
 // SQLite database and outbox in a unique temp dir, port 0, a random admin
 // token. Waits for GET /readyz 200; stop() kills it and removes the dir.
+// restart() (or kill() then start()) runs it again on the same port with the
+// same database, outbox and admin token: what a crash or a deploy does.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -31,7 +33,45 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const deadline = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /**
- * Starts the server. Returns { baseUrl, url(path), dir, outbox, adminToken, log(), stop() }.
+ * One run of the binary: spawns it, collects its output into `lines`,
+ * resolves `address` when it logs "listening" and `exited` when it ends.
+ */
+function spawnServer(bin, args, { cwd, env, lines }) {
+  const child = spawn(bin, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = { child, exit: null, lines: [] };
+  let resolveAddress;
+  run.address = new Promise((resolve) => { resolveAddress = resolve; });
+  const collect = (stream) => {
+    let rest = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk) => {
+      rest += chunk;
+      let newline;
+      while ((newline = rest.indexOf('\n')) >= 0) {
+        const line = rest.slice(0, newline);
+        rest = rest.slice(newline + 1);
+        lines.push(line);
+        run.lines.push(line);
+        const address = listeningAddress(line);
+        if (address) resolveAddress(address);
+      }
+    });
+  };
+  collect(child.stdout);
+  collect(child.stderr);
+  run.exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => { run.exit = { code, signal }; resolve(run.exit); });
+    child.on('error', (error) => { run.exit = { error: error.message }; resolve(run.exit); });
+  });
+  return run;
+}
+
+/** The server could not bind its address (another socket holds the port). */
+const addressInUse = (run) => run.lines.some((line) => /address already in use|os error 98\b|EADDRINUSE/i.test(line));
+
+/**
+ * Starts the server. Returns { baseUrl, url(path), port, dir, outbox, adminToken,
+ * log(), pid, kill(signal), start(), restart(options), stop() }.
  * `extraArgs` are appended to the command line (e.g. ['--confirm-ttl', '5s']).
  */
 export async function startServer({ extraArgs = [], timeoutMs = 30_000 } = {}) {
@@ -43,10 +83,10 @@ export async function startServer({ extraArgs = [], timeoutMs = 30_000 } = {}) {
   const outboxDir = path.join(dir, 'outbox');
   // 40 hex digits (never starting with '-', which clap would take for a flag).
   const adminToken = randomBytes(20).toString('hex');
-  const args = [
+  const argsFor = (bind) => [
     'serve',
     '--demo',
-    '--bind', '127.0.0.1:0',
+    '--bind', bind,
     '--database-url', `sqlite://${path.join(dir, 't.db')}`,
     '--mail', `file:${outboxDir}`,
     `--admin-token=${adminToken}`,
@@ -58,78 +98,143 @@ export async function startServer({ extraArgs = [], timeoutMs = 30_000 } = {}) {
     // The binary reads TERMINAGENT_* settings from the environment; only the command line counts here.
     if (name.startsWith('TERMINAGENT_')) delete env[name];
   }
-  const child = spawn(bin, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Every run's output, in order; a restart is marked by a line of its own.
   const lines = [];
-  let exited = null;
-  let resolveAddress;
-  const addressSeen = new Promise((resolve) => { resolveAddress = resolve; });
-  const collect = (stream) => {
-    let rest = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk) => {
-      rest += chunk;
-      let newline;
-      while ((newline = rest.indexOf('\n')) >= 0) {
-        const line = rest.slice(0, newline);
-        rest = rest.slice(newline + 1);
-        lines.push(line);
-        const address = listeningAddress(line);
-        if (address) resolveAddress(address);
-      }
-    });
-  };
-  collect(child.stdout);
-  collect(child.stderr);
-  const exitedPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => { exited = { code, signal }; resolve(exited); });
-    child.on('error', (error) => { exited = { error }; resolve(exited); });
-  });
   const log = () => lines.join('\n');
-  const fail = async (why) => {
-    child.kill('SIGKILL');
-    await exitedPromise;
-    await rm(dir, { recursive: true, force: true });
-    throw new Error(`${why}\ncommand: ${bin} ${args.join(' ').replace(adminToken, '<token>')}\n--- server log ---\n${log().split('\n').slice(-40).join('\n')}`);
+  let run = null;
+  let baseUrl = null;
+
+  /** Kills `run` (if still running) and waits until it is gone. */
+  const killRun = async (target, signal) => {
+    if (target.exit) return target.exit;
+    target.child.kill(signal);
+    if (signal === 'SIGKILL') return target.exited;
+    const stopped = await Promise.race([target.exited, deadline(10_000).then(() => null)]);
+    if (stopped) return stopped;
+    target.child.kill('SIGKILL');
+    return target.exited;
   };
 
-  const address = await Promise.race([
-    addressSeen,
-    exitedPromise.then(() => null),
-    deadline(timeoutMs).then(() => undefined),
-  ]);
-  if (address === null) await fail(`terminagent exited before listening (${JSON.stringify(exited)})`);
-  if (address === undefined) await fail(`terminagent did not log "listening" within ${timeoutMs} ms`);
-  const baseUrl = `http://${address}`;
-
-  const readyBy = Date.now() + timeoutMs;
-  for (;;) {
-    if (exited) await fail(`terminagent exited before /readyz answered 200 (${JSON.stringify(exited)})`);
-    try {
-      const response = await fetch(`${baseUrl}/readyz`);
-      if (response.status === 200) break;
-    } catch {
-      // Not accepting yet.
+  /**
+   * One start on `bind`: resolves the base URL once /readyz answers 200.
+   * Rejects with `{ inUse: true }` in the error when the port was taken.
+   */
+  const launch = async (bind) => {
+    const args = argsFor(bind);
+    const current = spawnServer(bin, args, { cwd: dir, env, lines });
+    run = current;
+    const fail = async (why) => {
+      await killRun(current, 'SIGKILL');
+      const error = new Error(`${why}\ncommand: ${bin} ${args.join(' ').replace(adminToken, '<token>')}\n--- server log ---\n${current.lines.slice(-40).join('\n')}`);
+      error.inUse = addressInUse(current);
+      throw error;
+    };
+    const address = await Promise.race([
+      current.address,
+      current.exited.then(() => null),
+      deadline(timeoutMs).then(() => undefined),
+    ]);
+    if (address === null) await fail(`terminagent exited before listening (${JSON.stringify(current.exit)})`);
+    if (address === undefined) await fail(`terminagent did not log "listening" within ${timeoutMs} ms`);
+    const url = `http://${address}`;
+    const readyBy = Date.now() + timeoutMs;
+    for (;;) {
+      if (current.exit) await fail(`terminagent exited before /readyz answered 200 (${JSON.stringify(current.exit)})`);
+      try {
+        const response = await fetch(`${url}/readyz`);
+        if (response.status === 200) break;
+      } catch {
+        // Not accepting yet.
+      }
+      if (Date.now() > readyBy) await fail(`GET ${url}/readyz did not answer 200 within ${timeoutMs} ms`);
+      await sleep(100);
     }
-    if (Date.now() > readyBy) await fail(`GET ${baseUrl}/readyz did not answer 200 within ${timeoutMs} ms`);
-    await sleep(100);
-  }
+    return url;
+  };
 
-  return {
+  try {
+    baseUrl = await launch('127.0.0.1:0');
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const { host: bindAddress, port } = new URL(baseUrl);
+
+  const server = {
     baseUrl,
     url: (pathname) => new URL(pathname, baseUrl).href,
+    /** The port of the first start; every restart binds it again. */
+    port: Number(port),
     dir,
     outbox: new Outbox(outboxDir),
     adminToken,
     log,
-    async stop() {
-      if (!exited) {
-        child.kill('SIGTERM');
-        const stopped = await Promise.race([exitedPromise, deadline(10_000).then(() => false)]);
-        if (!stopped) {
-          child.kill('SIGKILL');
-          await exitedPromise;
+    /** The running process's id (null while it is down). */
+    get pid() { return run && !run.exit ? run.child.pid : null; },
+    /** True while the process runs. */
+    get running() { return Boolean(run && !run.exit); },
+
+    /**
+     * Ends the process with `signal` (SIGKILL: a crash, nothing flushed or
+     * closed politely; SIGTERM: a graceful stop, SIGKILL after 10 s) and waits
+     * until it has exited. Answers how it ended ({ code, signal }).
+     */
+    async kill(signal = 'SIGTERM') {
+      if (!run) return null;
+      const ended = await killRun(run, signal);
+      lines.push(`--- browser tests: server ended by ${signal} (${JSON.stringify(ended)}) ---`);
+      return ended;
+    },
+
+    /**
+     * Starts the process again on the same port, database, outbox and admin
+     * token and waits for /readyz. The kernel may still hold the port for a
+     * moment (TIME_WAIT is no obstacle: tokio binds with SO_REUSEADDR, but
+     * another process may have been given the port): a refused bind is tried
+     * again until `timeoutMs`.
+     */
+    async start() {
+      if (run && !run.exit) throw new Error('server.start(): the server is still running; kill() or restart() it');
+      const until = Date.now() + timeoutMs;
+      for (let attempt = 1; ; attempt += 1) {
+        lines.push(`--- browser tests: server start ${attempt} on ${bindAddress} ---`);
+        try {
+          const url = await launch(bindAddress);
+          if (url !== baseUrl) throw new Error(`the restarted server listens on ${url}, not ${baseUrl}`);
+          return server;
+        } catch (error) {
+          if (!error.inUse || Date.now() > until) throw error;
+          await sleep(250);
         }
       }
+    },
+
+    /**
+     * kill(signal), then `whileDown()` (if given: look at the pages while no
+     * server answers), then start(). Answers the server.
+     */
+    async restart({ signal = 'SIGKILL', whileDown } = {}) {
+      await server.kill(signal);
+      let failure = null;
+      try {
+        if (whileDown) await whileDown();
+      } catch (error) {
+        failure = error;
+      }
+      // Up again even when whileDown() failed, so the file's later tests still have a server.
+      try {
+        await server.start();
+      } catch (error) {
+        if (!failure) throw error;
+        failure.message += `\n(and the server did not start again: ${error.message})`;
+      }
+      if (failure) throw failure;
+      return server;
+    },
+
+    /** Ends the process (SIGTERM, then SIGKILL) and removes the temp dir. */
+    async stop() {
+      if (run && !run.exit) await killRun(run, 'SIGTERM');
       if (process.env.BROWSER_TEST_KEEP_TMP) {
         console.log(`# kept ${dir}`);
       } else {
@@ -137,4 +242,5 @@ export async function startServer({ extraArgs = [], timeoutMs = 30_000 } = {}) {
       }
     },
   };
+  return server;
 }

@@ -18,6 +18,7 @@ use terminagent_domain::{BookingId, CounterId, CounterStatus, FloorError, Permis
 
 use super::session::{Member, Posted, Signed};
 use super::{Frame, OfficePage, execute_failure_page, field, internal_page, not_found_page, path_text, render};
+use crate::application::display_presence;
 use crate::application::floor::{self as floor, CounterChange};
 use crate::http::AppState;
 use crate::http::pages::floor::{DisplayPage, clock_time, desk_events, display_events, floor_caught_up, with_scripts};
@@ -64,6 +65,9 @@ struct DeskPage {
     error: Option<String>,
     reason: String,
     reason_error: Option<String>,
+    /// The office's call displays silent for over a minute, each with when
+    /// it was last seen: the waiting room may not see the calls.
+    silent_displays: Vec<String>,
 }
 
 fn status_label(status: VisitStatus, recalls: u32) -> String {
@@ -164,6 +168,7 @@ fn page(state: &AppState, member: &Member, office: &OfficePage, counter: &Counte
         error: None,
         reason: String::new(),
         reason_error: None,
+        silent_displays: Vec::new(),
     }
 }
 
@@ -198,7 +203,23 @@ pub(super) async fn desk_page(
     if let Err(error) = floor_caught_up(&state).await {
         return internal_page(Some(&member), &error);
     }
-    desk_render(StatusCode::OK, &page(&state, &member, &office, &counter))
+    let mut desk = page(&state, &member, &office, &counter);
+    desk.silent_displays = match display_presence::displays_of(&state.executor, &state.staff, &office.id).await {
+        Ok(displays) => displays
+            .into_iter()
+            .filter(|display| display.silent)
+            .map(|display| match display.last_seen {
+                Some(seen) => format!(
+                    "„{}“ (zuletzt verbunden {} Uhr)",
+                    display.name,
+                    clock_time(office.zone, seen)
+                ),
+                None => format!("„{}“ (noch nie verbunden)", display.name),
+            })
+            .collect(),
+        Err(error) => return internal_page(Some(&member), &error),
+    };
+    desk_render(StatusCode::OK, &desk)
 }
 
 /// `GET /staff/{office}/schalter/{counter}/stream`: a `changed` event per change of today's floor.
@@ -453,7 +474,7 @@ pub(super) async fn display_stream(
         Err(response) => return response,
     };
     let after = query.ok().and_then(|axum::extract::Query(query)| query.after);
-    display_events(&state, office.id, office.zone, &headers, after)
+    display_events(&state, office.id, office.zone, &headers, after, None)
         .await
         .into_response()
 }

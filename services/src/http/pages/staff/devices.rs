@@ -15,14 +15,19 @@ use super::{
     FieldErrors, Frame, OfficePage, execute_failure_page, field, internal_page, message_page, not_found_page,
     path_text, text_error,
 };
+use crate::application::display_presence;
 use crate::application::staff as directory;
 use crate::http::AppState;
+use crate::http::pages::floor::clock_time;
 
 struct DeviceRow {
+    device: DeviceId,
     name: String,
     kind: &'static str,
     active: bool,
     revoke_action: String,
+    /// A display's stream: connected, or silent since when ("" for kiosks).
+    connection: String,
 }
 
 /// A token just issued, shown this once.
@@ -59,6 +64,8 @@ fn page(state: &AppState, member: &Member, office: &OfficePage) -> DevicesPage {
         .read()
         .devices_of(&office.id)
         .map(|device| DeviceRow {
+            device: device.registered.device,
+            connection: String::new(),
             name: device.registered.name.to_string(),
             kind: kind_label(device.registered.kind),
             active: !device.revoked,
@@ -84,10 +91,26 @@ pub(super) async fn devices_page(
     Signed(member): Signed,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
-    match OfficePage::find(&state, &member, &path_text(path), Permission::ManageDevices) {
-        Ok(office) => render(StatusCode::OK, &page(&state, &member, &office)),
-        Err(response) => response,
+    let office = match OfficePage::find(&state, &member, &path_text(path), Permission::ManageDevices) {
+        Ok(office) => office,
+        Err(response) => return response,
+    };
+    let mut devices = page(&state, &member, &office);
+    let displays = match display_presence::displays_of(&state.executor, &state.staff, &office.id).await {
+        Ok(displays) => displays,
+        Err(error) => return internal_page(Some(&member), &error),
+    };
+    for row in &mut devices.devices {
+        if let Some(display) = displays.iter().find(|display| display.device == row.device) {
+            let at = |seen| clock_time(office.zone, seen);
+            row.connection = match (display.silent, display.last_seen) {
+                (_, None) => "Noch nie verbunden".to_owned(),
+                (true, Some(seen)) => format!("Ohne Verbindung seit {} Uhr", at(seen)),
+                (false, Some(seen)) => format!("Verbunden (zuletzt {} Uhr)", at(seen)),
+            };
+        }
     }
+    render(StatusCode::OK, &devices)
 }
 
 fn staff_refusal(member: &Member, error: StaffError) -> Response {
