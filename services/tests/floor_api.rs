@@ -16,6 +16,9 @@ use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{ManualClock, TOKEN, TestApp};
+use terminagent::application::Executor;
+use terminagent::application::floor;
+use terminagent_domain::{Actor, BookingId, FloorDecider, FloorPolicy, MarkNoShow};
 use terminagent_eventstore::Backend;
 
 /// An office day with its staff and devices, and a clock set to its morning.
@@ -1022,6 +1025,55 @@ async fn a_missed_visit_frees_its_units_ahead(backend: Backend) {
     office.projections_equal_their_replay().await;
 }
 
+/// A process that marked a visit missed and died before freeing its units
+/// leaves them held; the no-show timer's sweep (every API process) frees
+/// them.
+async fn the_sweep_frees_units_a_crash_left_held(backend: Backend) {
+    let office = office(backend).await;
+    let capacity = json!({"date": office.day.to_string(), "from": "09:00", "to": "09:36", "unit_minutes": 12,
+                          "lanes": 1});
+    let (status, answer) = office
+        .app
+        .staff(Method::POST, "/api/v1/offices/nord/capacity", capacity)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let pass = json!({"name": "Reisepass", "duration_minutes": 36});
+    let (status, _) = office.app.staff(Method::PUT, "/api/v1/services/pass", pass).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let ulla = office.book_at("nord", &["pass"], "09:00", "ulla@example.org").await;
+    assert_free_starts(&office, &[]).await;
+
+    // The other process, at 09:05:01: the miss alone, as its no-show decision appends it.
+    let store = office.app.db.store(Default::default()).await.unwrap();
+    let executor = Executor::new(store.clone(), ManualClock::at(office.t("09:05:01")));
+    let booking = BookingId::parse(&ulla.id).unwrap();
+    let facts = floor::booking_facts(&executor, booking).await.unwrap().unwrap();
+    let cause = executor.new_cause(Actor::TIMER);
+    let missed = executor
+        .execute::<FloorDecider>(&[facts.floor_stream()], cause, |now| {
+            MarkNoShow {
+                booking: facts.clone(),
+                now,
+                policy: FloorPolicy::default(),
+            }
+            .into()
+        })
+        .await
+        .unwrap();
+    assert_eq!(missed.len(), 1);
+    store.close().await;
+
+    // This process's clock still says 09:00 (its own no-show timer has nothing due); its sweep frees the units.
+    let released = office.app.wait_for_events("booking.released", 1).await;
+    assert_eq!(released[0]["data"]["booking"], ulla.id.as_str());
+    assert_eq!(released[0]["data"]["missed_at"], format!("{}T09:05:01Z", office.day));
+    let unit = |start: &str| json!({"office": "nord", "date": office.day.to_string(), "lane": 1, "start": start});
+    assert_eq!(released[0]["data"]["units"], json!([unit("09:12"), unit("09:24")]));
+    assert_eq!(released[0]["actor"], json!({"kind": "system", "id": "timer"}));
+    assert_free_starts(&office, &["09:12", "09:24"]).await;
+    office.projections_equal_their_replay().await;
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(super::Backend::Postgres).await } )* }
@@ -1035,4 +1087,5 @@ on_both_backends!(
     two_counters_racing_call_every_visitor_once,
     the_display_stream_sends_calls_and_resumes,
     a_missed_visit_frees_its_units_ahead,
+    the_sweep_frees_units_a_crash_left_held,
 );
