@@ -244,3 +244,187 @@ impl NatsServer {
         }
     }
 }
+
+/// A mail as [`HoldingSmtpReceiver`] received it.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    /// `RCPT TO` addresses, without the angle brackets.
+    pub to: Vec<String>,
+    /// The message as sent (RFC 5322), dot-unstuffed.
+    pub raw: Vec<u8>,
+}
+
+impl ReceivedMail {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.raw).into_owned()
+    }
+}
+
+/// A loopback SMTP receiver (enough of RFC 5321 for lettre) that can stall
+/// like a slow mail server: after [`HoldingSmtpReceiver::hold_after`] it
+/// accepts a given number of further mails and then holds every later one
+/// at the end of its DATA — no answer, the mail not kept — until the sender
+/// gives up or dies. Unlike `services/tests/support/smtp.rs`, which refuses
+/// or drops connections, this keeps a sender mid-send for as long as a test
+/// needs, e.g. to kill it there.
+pub struct HoldingSmtpReceiver {
+    port: u16,
+    state: std::sync::Arc<std::sync::Mutex<SmtpState>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct SmtpState {
+    received: Vec<ReceivedMail>,
+    /// How many more mails are accepted before holding begins; `None`: all.
+    passing: Option<usize>,
+    /// Mails held at the end of their DATA so far.
+    held: usize,
+}
+
+impl HoldingSmtpReceiver {
+    /// Listens on a free loopback port and accepts every mail.
+    pub async fn start() -> HoldingSmtpReceiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let state = std::sync::Arc::<std::sync::Mutex<SmtpState>>::default();
+        let shared = state.clone();
+        let server = tokio::spawn(async move {
+            let mut sessions = tokio::task::JoinSet::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                sessions.spawn(smtp_session(socket, shared.clone()));
+            }
+        });
+        HoldingSmtpReceiver { port, state, server }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Accepts `count` more mails, then holds every one after them.
+    pub fn hold_after(&self, count: usize) {
+        self.state.lock().unwrap().passing = Some(count);
+    }
+
+    /// Accepts every mail from now on (mails already held stay unanswered).
+    pub fn pass_all(&self) {
+        self.state.lock().unwrap().passing = None;
+    }
+
+    /// How many mails have been held so far.
+    pub fn held(&self) -> usize {
+        self.state.lock().unwrap().held
+    }
+
+    /// Every mail accepted so far, in arrival order.
+    pub fn received(&self) -> Vec<ReceivedMail> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// Waits until `done` holds for the mails received (polling every 20 ms);
+    /// panics with `what` after `limit`.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        limit: Duration,
+        done: impl Fn(&[ReceivedMail]) -> bool,
+    ) -> Vec<ReceivedMail> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let received = self.received();
+            if done(&received) {
+                return received;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what} within {limit:?}; {} mails received",
+                received.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for HoldingSmtpReceiver {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn smtp_session(socket: tokio::net::TcpStream, state: std::sync::Arc<std::sync::Mutex<SmtpState>>) {
+    use tokio::io::AsyncWriteExt;
+    let (reader, mut writer) = socket.into_split();
+    let mut reader = BufReader::new(reader);
+    if writer.write_all(b"220 receiver.test ESMTP\r\n").await.is_err() {
+        return;
+    }
+    let mut to = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        let answer: &[u8] = if command.starts_with("EHLO") {
+            b"250-receiver.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+        } else if command.starts_with("HELO") || command.starts_with("NOOP") || command.starts_with("MAIL FROM:") {
+            b"250 OK\r\n"
+        } else if command.starts_with("RSET") {
+            to.clear();
+            b"250 OK\r\n"
+        } else if command.starts_with("RCPT TO:") {
+            let address = line.trim_end()[8..].trim();
+            to.push(address.trim_start_matches('<').trim_end_matches('>').to_owned());
+            b"250 OK\r\n"
+        } else if command == "DATA" {
+            if writer.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await.is_err() {
+                return;
+            }
+            let mut raw = Vec::new();
+            loop {
+                let mut data = Vec::new();
+                if reader.read_until(b'\n', &mut data).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                if data == b".\r\n" {
+                    break;
+                }
+                raw.extend_from_slice(if data.starts_with(b"..") { &data[1..] } else { &data });
+            }
+            let hold = {
+                let mut state = state.lock().unwrap();
+                match state.passing {
+                    Some(0) => {
+                        state.held += 1;
+                        true
+                    }
+                    passing => {
+                        state.passing = passing.map(|count| count - 1);
+                        let to = std::mem::take(&mut to);
+                        state.received.push(ReceivedMail { to, raw });
+                        false
+                    }
+                }
+            };
+            if hold {
+                // Stalled: never answer; the sender gives up or dies.
+                let mut rest = Vec::new();
+                while reader.read_until(b'\n', &mut rest).await.unwrap_or(0) > 0 {
+                    rest.clear();
+                }
+                return;
+            }
+            b"250 queued\r\n"
+        } else if command == "QUIT" {
+            let _ = writer.write_all(b"221 bye\r\n").await;
+            return;
+        } else {
+            b"502 not implemented\r\n"
+        };
+        if writer.write_all(answer).await.is_err() {
+            return;
+        }
+    }
+}

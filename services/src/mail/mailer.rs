@@ -87,11 +87,13 @@ impl Mailer {
     }
 
     /// Handles notices handed over together, as [`Mailer::handle`] does each,
-    /// with one ledger claim and one record for all of them (two statements
-    /// for the lot instead of two per mail). Says for each whether it is
-    /// done; one that is not (its mail could not be sent yet, or it was not
-    /// claimed: finished before, or held by another claim) is left to
-    /// [`Mailer::handle`].
+    /// with one ledger claim for all of them (one statement for the lot
+    /// instead of one per mail). Each mail is recorded right after it is
+    /// sent, before the next one goes out: a process that dies mid-batch
+    /// leaves at most the mail in flight to be sent again, never the ones
+    /// before it. Says for each whether it is done; one that is not (its mail
+    /// could not be sent yet, or it was not claimed: finished before, or held
+    /// by another claim) is left to [`Mailer::handle`].
     pub async fn handle_together(&self, notices: &[&MailNotice]) -> Vec<bool> {
         let keys: Vec<String> = notices.iter().map(|notice| notice.mail_key()).collect();
         let now = Utc::now();
@@ -103,7 +105,6 @@ impl Mailer {
             }
         };
         let mut done = Vec::with_capacity(notices.len());
-        let mut records = Vec::new();
         for (notice, key) in notices.iter().zip(keys) {
             if !claimed.contains(&key) {
                 done.push(false);
@@ -112,8 +113,11 @@ impl Mailer {
             match self.send(notice).await {
                 Ok(outcome) => {
                     let record = outcome.ledger_record();
+                    // Recorded before the next mail is sent: recording the
+                    // lot after the last one would have a crash mid-batch
+                    // send every mail before it a second time.
+                    self.record_until_done(&key, &record).await;
                     tracing::info!(event_id = %notice.event_id, event_type = %notice.event_type, outcome = %record, "mail handled");
-                    records.push((key, record));
                     done.push(true);
                 }
                 Err(error) => {
@@ -125,15 +129,18 @@ impl Mailer {
                 }
             }
         }
-        // Sent is sent: keep at recording it.
+        done
+    }
+
+    /// Sent is sent: keeps at recording it.
+    async fn record_until_done(&self, key: &str, record: &str) {
         let mut failures = 0;
-        while let Err(error) = self.progress.finish_mails(&records, Utc::now()).await {
+        while let Err(error) = self.progress.finish_mail(key, record, Utc::now()).await {
             failures += 1;
             let wait = backoff(failures);
-            tracing::warn!(%error, retry_in = ?wait, "recording sent mails failed");
+            tracing::warn!(mail_key = key, %error, retry_in = ?wait, "recording a sent mail failed");
             tokio::time::sleep(wait).await;
         }
-        done
     }
 
     /// Claims made before this have lapsed.
@@ -165,9 +172,9 @@ impl Mailer {
     /// server far more than on the processor, so a booking storm's
     /// confirm-requests do not queue behind one another. Beside the API in one
     /// process, the notices the relay handed over together (up to
-    /// [`TOGETHER_IN_PROCESS`]) are claimed and recorded together and sent one
-    /// after another: the citizens' answers come first, and the mails catch
-    /// up once a burst has passed.
+    /// [`TOGETHER_IN_PROCESS`]) are claimed together and sent one after
+    /// another, each recorded as it goes: the citizens' answers come first,
+    /// and the mails catch up once a burst has passed.
     pub async fn run(self, bus: MailBus) {
         match bus {
             MailBus::InProcess(bus) => {
