@@ -24,6 +24,7 @@ pub mod matching;
 pub mod opening_hours;
 pub mod reminder;
 pub mod staff;
+pub mod statistics;
 pub mod testing;
 mod text;
 pub mod ticket;
@@ -74,6 +75,10 @@ pub use reminder::{
 pub use staff::{
     DeviceKind, Permission, Principal, Role, RoleGrant, StaffAccount, StaffCommand, StaffDecider, StaffDirectory,
     StaffError, StaffEvent, TokenHash,
+};
+pub use statistics::{
+    BookingCounts, CounterTimes, DayFigures, DurationSummary, Durations, UnitCounts, WaitlistCounts, mean, percentile,
+    ratio,
 };
 pub use text::TextError;
 pub use ticket::{IssueTicket, TicketDecider, TicketError, TicketState};

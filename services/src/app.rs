@@ -140,6 +140,7 @@ impl Application {
         let staff = Arc::new(LiveProjection::spawn(store.clone()));
         let day_list = Arc::new(LiveProjection::spawn(store.clone()));
         let floor = Arc::new(LiveProjection::spawn(store.clone()));
+        let statistics = Arc::new(LiveProjection::spawn(store.clone()));
         let serves_api = matches!(config.role, Role::All | Role::Api);
         let reminders: Option<Arc<LiveProjection<crate::projections::RemindersView>>> =
             serves_api.then(|| Arc::new(LiveProjection::spawn(store.clone())));
@@ -154,6 +155,7 @@ impl Application {
         staff.caught_up_to(head).await;
         day_list.caught_up_to(head).await;
         floor.caught_up_to(head).await;
+        statistics.caught_up_to(head).await;
         if let Some(reminders) = &reminders {
             reminders.caught_up_to(head).await;
         }
@@ -224,6 +226,7 @@ impl Application {
             day_list,
             reminders,
             floor,
+            statistics,
             floor_policy: config.floor_policy(),
             shutdown: shutting_down.subscribe(),
             failed_auth: Arc::new(crate::http::auth::FailedAttempts::new(

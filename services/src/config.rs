@@ -33,6 +33,54 @@ pub enum Command {
     /// Staff accounts, on the database directly (before any admin exists).
     #[command(subcommand)]
     Staff(StaffCommand),
+    /// The audit trail, read from the database: traces and exports.
+    /// Exit codes: 0 done, 1 the traced id is not in the log, 2 usage or connection errors.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Every event of a booking, wish, proposal, stream or office day in log
+    /// order, one line each (position, type, time, actor, a sentence); for
+    /// each proposal, why its wish was the one chosen.
+    Trace(AuditTraceArgs),
+    /// The log without personal data, as JSON lines or CSV, to stdout or --out.
+    Export(AuditExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditTraceArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The ULID of a booking, wish or proposal; a stream name such as
+    /// `unit:mitte:2026-12-01:1:0900`; or an office day as `OFFICE/DATE`
+    /// (`mitte/2026-12-01`).
+    pub id: String,
+    /// The language of the sentences.
+    #[arg(long, value_enum, default_value_t = crate::audit::Lang::De)]
+    pub lang: crate::audit::Lang,
+    /// One JSON document instead of lines (the answer of `GET /api/v1/audit/trace/{id}`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// `jsonl` (one JSON object per event) or `csv` (with a header line).
+    #[arg(long, value_enum)]
+    pub format: crate::audit::export::Format,
+    /// The first position to export (inclusive; default 1).
+    #[arg(long, value_name = "POS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub from: Option<u64>,
+    /// The last position to export (inclusive; default: the log's head when the export begins).
+    #[arg(long, value_name = "POS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub to: Option<u64>,
+    /// Write to this file instead of stdout (it appears complete or not at all).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -452,7 +500,7 @@ mod tests {
             Command::Api(args) => (Role::Api, args),
             Command::Matcher(args) => (Role::Matcher, args),
             Command::Mailer(args) => (Role::Mailer, args),
-            Command::Migrate(_) | Command::Staff(_) => panic!("not a run command"),
+            Command::Migrate(_) | Command::Staff(_) | Command::Audit(_) => panic!("not a run command"),
         }
     }
 

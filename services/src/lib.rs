@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod application;
+pub mod audit;
 pub mod config;
 pub mod demo;
 pub mod german;

@@ -15,7 +15,18 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    // The audit commands have exit codes of their own (1: not found, 2: usage or connection).
+    if let Command::Audit(command) = &cli.command {
+        return match terminagent::audit::cli::run(command).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("terminagent: {error}");
+                ExitCode::from(error.exit_code())
+            }
+        };
+    }
+    match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One readable line with its causes, not a backtrace.
@@ -51,6 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("sign in at /staff/login; the password must be replaced at the first sign-in");
             return Ok(());
         }
+        Command::Audit(_) => unreachable!("handled in main"),
         Command::Serve(args) => (Role::All, args),
         Command::Api(args) => (Role::Api, args),
         Command::Matcher(args) => (Role::Matcher, args),

@@ -47,11 +47,13 @@ const CONTRACT: &[(&str, &str, bool)] = &[
     ("POST", "/api/v1/visits/{booking}/{action}", true),
     ("GET", "/api/v1/offices/{office}/display", true),
     ("GET", "/api/v1/offices/{office}/display/stream", true),
+    ("GET", "/api/v1/statistics", true),
 ];
 
 /// Operations beyond API.md, held to the same checks: (method, path template, 🔒).
 const EXTENSIONS: &[(&str, &str, bool)] = &[
     ("GET", "/api/v1/projections", true),
+    ("GET", "/api/v1/audit/trace/{id}", true),
     ("GET", "/api/v1/staff", true),
     ("GET", "/api/v1/offices/{office}/devices", true),
     ("DELETE", "/api/v1/offices/{office}/devices/{device}", true),
@@ -910,6 +912,53 @@ async fn answers_have_their_documented_shape() {
         "{display}"
     );
     assert!(display["as_of"].is_string(), "{display}");
+
+    // Statistics: the booking above (a week ahead) is online and confirmed; as JSON and as CSV.
+    let statistics = ("GET", "/api/v1/statistics");
+    let query = format!("/api/v1/statistics?office=stadtmitte&from={}&to={}", day(7), day(8));
+    let (status, figures) = exchange(&doc, statistics.0, statistics.1, staff("GET", &query)).await;
+    assert_eq!(status, StatusCode::OK, "{figures}");
+    assert_eq!(
+        (
+            &figures["bookings"]["online"],
+            &figures["bookings"]["confirmed"],
+            &figures["published_units"]
+        ),
+        (&json!(1), &json!(1), &json!(20)),
+        "{figures}"
+    );
+    assert_eq!(figures["days"].as_array().unwrap().len(), 2, "{figures}");
+    let (status, csv) = exchange(
+        &doc,
+        statistics.0,
+        statistics.1,
+        staff("GET", &format!("{query}&format=csv")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        csv.as_str().unwrap().lines().count(),
+        4,
+        "header, two days, total: {csv}"
+    );
+    for bad in [
+        format!("/api/v1/statistics?from={}&to={}", day(8), day(7)),
+        format!("/api/v1/statistics?from={}", day(7)),
+        format!("{query}&format=xml"),
+    ] {
+        let (status, _) = exchange(&doc, statistics.0, statistics.1, staff("GET", &bad)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    let (status, _) = exchange(
+        &doc,
+        statistics.0,
+        statistics.1,
+        staff("GET", &query.replace("stadtmitte", "nowhere")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = exchange(&doc, statistics.0, statistics.1, public("GET", &query)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Audit and operations.
     let events = ("GET", "/api/v1/events");

@@ -561,6 +561,7 @@ async fn every_live_view_equals_its_replay(backend: Backend) {
             "floor",
             "staff",
             "day_list",
+            "statistics",
             "reminders"
         ]
     );

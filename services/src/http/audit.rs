@@ -1,6 +1,8 @@
 //! The audit trail (API.md "Audit"): the log in order, never skipping, with
-//! personal data shown only as envelope ids; and the check that every live
-//! view equals its replay of the log (invariant 6).
+//! personal data shown only as envelope ids; the check that every live
+//! view equals its replay of the log (invariant 6); and the trace of one
+//! booking, wish, proposal, stream or office day (`crate::audit::trace`,
+//! the JSON twin of `terminagent audit trace --json`).
 
 use axum::Json;
 use axum::extract::State;
@@ -10,9 +12,11 @@ use terminagent_domain::{Actor, ActorView, Permission};
 
 use super::AppState;
 use super::auth::Access;
-use super::extract::QueryParams;
+use super::extract::{PathParam, QueryParams};
 use super::openapi::{BAD_QUERY, FORBIDDEN, INTERNAL, PROBLEM, THROTTLED, UNAUTHORIZED};
 use super::problem::Problem;
+use crate::audit::trace::{Trace, TraceError};
+use crate::audit::{Lang, redact_personal_data};
 use crate::projections::live_equals_replay;
 
 const DEFAULT_LIMIT: usize = 100;
@@ -195,7 +199,7 @@ pub struct ProjectionCheck {
     path = "/api/v1/projections",
     tag = "audit",
     summary = "Check that every live view equals its replay of the log",
-    description = "Rebuilds each read model (catalogue, links and booking states, availability, the office floor) from position 0 \
+    description = "Rebuilds each read model (catalogue, links and booking states, availability, the office floor, the staff directory, the day list, statistics, reminders) from position 0 \
         up to the position its live copy has reached, and says whether the two are equal (DESIGN.md invariant 6). \
         Reads the whole log: meant for audits, not for polling.",
     security(("bearer" = [])),
@@ -239,6 +243,10 @@ pub async fn check_projections(access: Access, State(state): State<AppState>) ->
             live_equals_replay(&state.day_list, store).await.map_err(internal)?,
             "day_list",
         ),
+        checked(
+            live_equals_replay(&state.statistics, store).await.map_err(internal)?,
+            "statistics",
+        ),
     ];
     if let Some(reminders) = &state.reminders {
         projections.push(checked(
@@ -256,41 +264,61 @@ pub async fn check_projections(access: Access, State(state): State<AppState>) ->
     Ok(Json(ReplayCheck { projections }))
 }
 
-/// Replaces every sealed personal-data envelope by its id: even encrypted,
-/// personal data does not leave through the audit trail.
-pub fn redact_personal_data(value: &mut Value) {
-    match value {
-        Value::Object(object) => {
-            if object.contains_key("envelope_id") && object.contains_key("ciphertext") {
-                object.retain(|key, _| key == "envelope_id");
-                return;
-            }
-            object.values_mut().for_each(redact_personal_data);
-        }
-        Value::Array(items) => items.iter_mut().for_each(redact_personal_data),
-        _ => {}
-    }
+#[derive(Debug, Deserialize)]
+pub struct TraceQuery {
+    lang: Option<String>,
 }
 
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    #[test]
-    fn sealed_envelopes_shrink_to_their_id() {
-        let mut data = json!({
-            "booking": "b1",
-            "citizen": {"envelope_id": "01ABC", "nonce": "00ff", "ciphertext": "deadbeef"},
-            "others": [{"envelope_id": "01DEF", "nonce": "11", "ciphertext": "22"}, {"envelope_id": "not sealed"}]
-        });
-        super::redact_personal_data(&mut data);
-        assert_eq!(
-            data,
-            json!({
-                "booking": "b1",
-                "citizen": {"envelope_id": "01ABC"},
-                "others": [{"envelope_id": "01DEF"}, {"envelope_id": "not sealed"}]
-            })
-        );
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/trace/{id}",
+    tag = "audit",
+    summary = "Trace a booking, wish, proposal, stream or office day through the log",
+    description = "Every event of the subject in log order, each with a sentence (German or English), its actor \
+        and its data without personal data; for each proposal, why its wish was the one chosen: the wishes \
+        registered earlier and why each was passed over (`busy`, `declined`, `office`, `window`, `ended`, …; \
+        `unexplained` would contradict first come, first served). The same document as \
+        `terminagent audit trace ID --json`. Reads the log from the start: meant for audits, not for polling.",
+    params(
+        ("id" = String, Path, description = "The ULID of a booking, wish or proposal; a stream name such as \
+            `unit:mitte:2026-12-01:1:0900`; or an office day `OFFICE/DATE` (the slash written `%2F`).",
+         example = "01JE5Q3K8Y2X4N6P7R9S0T1V2W"),
+        ("lang" = Option<String>, Query, description = "`de` (the default) or `en`.", example = "de"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The subject's events, explained.", body = Trace),
+        (status = 400, description = BAD_QUERY, body = Problem, content_type = PROBLEM),
+        (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
+         headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = FORBIDDEN, body = Problem, content_type = PROBLEM),
+        (status = 404, description = "`/problems/not-found`: nothing in the log has this id.", body = Problem,
+         content_type = PROBLEM),
+        (status = 422, description = "`/problems/invalid-request`: the id is none of the forms above, or `lang` \
+            is neither `de` nor `en`.", body = Problem, content_type = PROBLEM),
+        (status = 429, description = THROTTLED, body = Problem, content_type = PROBLEM),
+        (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn trace(
+    access: Access,
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+    QueryParams(query): QueryParams<TraceQuery>,
+) -> Result<Json<Trace>, Problem> {
+    access.require(Permission::Audit, None)?;
+    let lang = match query.lang.as_deref() {
+        None => Lang::De,
+        Some(text) => {
+            Lang::parse(text).ok_or_else(|| Problem::invalid(format!("lang must be de or en, not {text:?}")))?
+        }
+    };
+    match crate::audit::trace::trace(state.executor.store(), &id, lang).await {
+        Ok(trace) => Ok(Json(trace)),
+        Err(TraceError::NotFound(what)) => Err(Problem::not_found(what)),
+        Err(error @ (TraceError::InvalidId(_) | TraceError::InvalidOfficeDay(_))) => {
+            Err(Problem::invalid(error.to_string()))
+        }
+        Err(TraceError::Storage(error)) => Err(Problem::internal(&error)),
     }
 }

@@ -17,6 +17,7 @@ mod pages;
 pub mod problem;
 pub mod rate_limit;
 mod staff;
+mod statistics;
 mod tickets;
 mod wishes;
 
@@ -32,7 +33,7 @@ use crate::application::{ExecuteError, Executor};
 use crate::config::AdminToken;
 use crate::metrics::Metrics;
 use crate::projections::{
-    AvailabilityView, CatalogueView, DayListView, FloorView, LinksView, LiveProjection, StaffView,
+    AvailabilityView, CatalogueView, DayListView, FloorView, LinksView, LiveProjection, StaffView, StatisticsView,
 };
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub reminders: Option<Arc<LiveProjection<crate::projections::RemindersView>>>,
     /// The office floor: each day's visits and counters, check-in codes, calls.
     pub floor: Arc<LiveProjection<FloorView>>,
+    /// Statistics per office day (API.md "Statistics").
+    pub statistics: Arc<LiveProjection<StatisticsView>>,
     /// `--check-in-early`, `--check-in-late`, `--recall-after`.
     pub floor_policy: terminagent_domain::FloorPolicy,
     /// Turns true when the server begins to shut down: endless answers (the
@@ -134,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/services/{service}", put(catalogue::put_service))
         .route("/api/v1/events", get(audit::list_events))
         .route("/api/v1/projections", get(audit::check_projections))
+        .route("/api/v1/audit/trace/{id}", get(audit::trace))
         .route("/api/v1/offices/{office}/days/{date}", get(day_list::day_list))
         .route("/api/v1/offices/{office}/closures", post(closures::close))
         .route("/api/v1/staff", get(staff::list_staff))
@@ -151,6 +155,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(staff::revoke_device),
         )
         .route("/api/v1/availability", get(availability::availability))
+        .route("/api/v1/statistics", get(statistics::statistics))
         .route("/", get(pages::start_page))
         .route(pages::STYLESHEET_PATH, get(pages::stylesheet))
         .route("/termin", get(pages::choose_services_page))

@@ -10,6 +10,7 @@ mod floor;
 mod links;
 mod reminders;
 mod staff;
+mod statistics;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
@@ -23,6 +24,7 @@ pub use floor::{FeedCall, FloorView, MissedVisit};
 pub use links::{BookingSummary, LinkSubject, LinkTarget, LinksView, ProposalSummary, WishSummary};
 pub use reminders::RemindersView;
 pub use staff::StaffView;
+pub use statistics::StatisticsView;
 
 /// A read model: folds log events in order. Events it does not know are ignored.
 pub trait Projection: Default + Send + Sync + 'static {
