@@ -516,7 +516,12 @@ pub(crate) async fn statistics_caught_up(state: &AppState) -> Result<(), Problem
 /// The figures of `office` (or, `None`, of all offices) from `from` to
 /// `to`, as the view holds them now (see [`statistics_caught_up`]).
 /// Permissions and the range's bounds are the caller's to check.
-pub(crate) fn statistics_now(state: &AppState, office: Option<&OfficeId>, from: NaiveDate, to: NaiveDate) -> StatisticsRead {
+pub(crate) fn statistics_now(
+    state: &AppState,
+    office: Option<&OfficeId>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> StatisticsRead {
     let days = state.statistics.read().days(office, from, to);
     let mut total = DayFigures::default();
     days.iter().for_each(|(_, day)| total.merge(day));
