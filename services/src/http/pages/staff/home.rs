@@ -28,8 +28,10 @@ struct StartPage {
     password_changed: bool,
     offices: Vec<OfficeTasks>,
     administration: Vec<PageLink>,
-    /// Auditors: the audit and statistics pages are still to come.
+    /// Auditors: the audit pages are still to come.
     auditor: bool,
+    /// The statistics of all offices, for who may read them.
+    statistics: Option<PageLink>,
 }
 
 /// The office tasks of the start page, in the order of a working day.
@@ -60,11 +62,15 @@ pub(super) async fn start_page(
             .offices()
             .filter_map(|office| {
                 let id = OfficeId::parse(&office.id).ok()?;
-                let links: Vec<PageLink> = OFFICE_TASKS
+                let mut links: Vec<PageLink> = OFFICE_TASKS
                     .iter()
                     .filter(|(permission, _, _)| member.may(*permission, Some(&id)))
                     .map(|(_, path, label)| PageLink::new(format!("/staff/{id}/{path}"), *label))
                     .collect();
+                // Who reads every office finds the statistics once, below.
+                if member.may(Permission::ReadStatistics, Some(&id)) && !member.may(Permission::ReadStatistics, None) {
+                    links.push(PageLink::new(format!("/staff/statistik?buero={id}"), "Statistik"));
+                }
                 (!links.is_empty()).then(|| OfficeTasks {
                     name: office.name.clone(),
                     links,
@@ -88,6 +94,9 @@ pub(super) async fn start_page(
         offices,
         administration,
         auditor,
+        statistics: member
+            .may(Permission::ReadStatistics, None)
+            .then(|| PageLink::new("/staff/statistik", "Statistik aller Bürgerbüros")),
     };
     render(StatusCode::OK, &page)
 }

@@ -16,9 +16,12 @@
 //! - `desk.rs` — a clerk's desk at a counter (call, recall, missed, start,
 //!   finish, park, return; pause, close) kept live by `/assets/schalter.js`,
 //!   and the call display for signed-in staff.
+//! - `statistics.rs`, `charts.rs` — the statistics of leads, auditors and
+//!   admins (`/staff/statistik`): tables, SVG charts, CSV and XLSX.
 
 mod admin;
 mod capacity;
+mod charts;
 mod closure;
 mod day;
 mod desk;
@@ -27,6 +30,7 @@ mod home;
 mod hours;
 mod login;
 mod session;
+mod statistics;
 
 use askama::Template;
 use axum::Router;
@@ -70,6 +74,7 @@ pub(in crate::http) fn routes() -> Router<AppState> {
             "/staff/admin/dienstleistungen",
             get(admin::services_page).post(admin::put_service),
         )
+        .route("/staff/statistik", get(statistics::statistics_page))
         .route("/staff/{office}/tag", get(day::day_list_page))
         .route(
             "/staff/{office}/absagen/{booking}",
