@@ -245,7 +245,10 @@ impl Executor {
             .as_remembered(&names)
             .iter()
             .map(|snapshot| snapshot.decoded::<D::Event>())
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>();
         Ok(fold_read::<D>(&history))
     }
 
@@ -285,7 +288,7 @@ impl Executor {
                 None => Arc::new(StreamSnapshot::new(0, Vec::new())),
             };
             versions.insert(stream.to_owned(), snapshot.version);
-            history.push(snapshot.decoded::<E>()?);
+            history.extend(snapshot.decoded::<E>()?);
         }
         Ok((history, versions))
     }
@@ -303,7 +306,7 @@ impl Executor {
         let mut history = Vec::with_capacity(snapshots.len());
         for (stream, snapshot) in names.into_iter().zip(snapshots) {
             versions.insert(stream.to_owned(), snapshot.version);
-            history.push(snapshot.decoded::<E>()?);
+            history.extend(snapshot.decoded::<E>()?);
         }
         Ok((history, versions))
     }

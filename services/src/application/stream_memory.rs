@@ -18,13 +18,23 @@ use terminagent_eventstore::{EventStore, StorageError, StoredEvent};
 /// How many streams one process remembers (least recently used go first).
 pub const REMEMBERED_STREAMS: usize = 50_000;
 
-/// A stream's events up to `version`.
+/// How many chunks a grown snapshot may have before it is copied into one:
+/// growing shares the chunks before it (no copy, no new decoding), merging
+/// now and then keeps folds from walking thousands of tiny chunks.
+const MAX_CHUNKS: usize = 64;
+
+/// A stream's events up to `version`, in chunks: a snapshot grown from a
+/// remembered one shares the remembered chunks and their decoded events, so
+/// a busy stream (an office day's floor, thousands of events by evening)
+/// costs each decision only what is new, not a copy and a fresh parse of
+/// the whole day.
 #[derive(Debug)]
 pub struct StreamSnapshot {
     pub version: u64,
-    pub events: Vec<StoredEvent>,
-    /// The events decoded, once per event family that read them: a remembered
-    /// stream is folded by every decision, its JSON parsed only once.
+    chunks: Vec<Arc<Vec<StoredEvent>>>,
+    /// Per event family that read it, its decoded chunks, aligned with
+    /// `chunks` but possibly fewer (taken over from the snapshot this one
+    /// grew from; the rest are decoded on first use).
     decoded: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
 }
 
@@ -32,49 +42,82 @@ impl StreamSnapshot {
     pub fn new(version: u64, events: Vec<StoredEvent>) -> Self {
         StreamSnapshot {
             version,
-            events,
+            chunks: if events.is_empty() {
+                Vec::new()
+            } else {
+                vec![Arc::new(events)]
+            },
             decoded: Mutex::new(Vec::new()),
         }
     }
 
-    /// The events of this snapshot the family `E` knows (others are skipped),
-    /// decoded on first use.
-    pub fn decoded<E>(&self) -> Result<Arc<Vec<E>>, StorageError>
+    /// This snapshot and then `newer` events up to `version`.
+    fn grown(&self, version: u64, newer: Vec<StoredEvent>) -> Self {
+        if self.chunks.len() >= MAX_CHUNKS {
+            let events = self.events().cloned().chain(newer).collect();
+            return StreamSnapshot::new(version, events);
+        }
+        let mut chunks = self.chunks.clone();
+        if !newer.is_empty() {
+            chunks.push(Arc::new(newer));
+        }
+        StreamSnapshot {
+            version,
+            chunks,
+            decoded: Mutex::new(self.lock_decoded().clone()),
+        }
+    }
+
+    /// Every stored event, oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &StoredEvent> {
+        self.chunks.iter().flat_map(|chunk| chunk.iter())
+    }
+
+    fn lock_decoded(&self) -> std::sync::MutexGuard<'_, Vec<(TypeId, Arc<dyn Any + Send + Sync>)>> {
+        self.decoded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The events of this snapshot the family `E` knows (others are
+    /// skipped), in chunks to fold one after another; each chunk decoded on
+    /// first use, once for this snapshot and every one grown from it.
+    pub fn decoded<E>(&self) -> Result<Vec<Arc<Vec<E>>>, StorageError>
     where
         E: DomainEvent + Send + Sync + 'static,
     {
         let family = TypeId::of::<E>();
-        let known = self
-            .decoded
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        let known: Vec<Arc<Vec<E>>> = self
+            .lock_decoded()
             .iter()
             .find(|(decoded, _)| *decoded == family)
-            .map(|(_, events)| events.clone());
-        if let Some(events) = known.and_then(|events| events.downcast::<Vec<E>>().ok()) {
-            return Ok(events);
+            .and_then(|(_, chunks)| chunks.clone().downcast::<Vec<Arc<Vec<E>>>>().ok())
+            .map(|chunks| chunks.as_ref().clone())
+            .unwrap_or_default();
+        if known.len() == self.chunks.len() {
+            return Ok(known);
         }
-        let mut events = Vec::new();
-        for stored in &self.events {
-            if !E::EVENT_TYPES.contains(&stored.event_type.as_str()) {
-                continue;
-            }
-            events.push(
-                E::from_stored_json(&stored.event_type, stored.data.as_str()).map_err(|error| {
-                    StorageError::Corrupt {
-                        at: stored.event_id.to_string(),
-                        reason: error.to_string(),
-                    }
-                })?,
-            );
+        let mut chunks = known;
+        for chunk in &self.chunks[chunks.len()..] {
+            chunks.push(Arc::new(decode::<E>(chunk)?));
         }
-        let events = Arc::new(events);
-        self.decoded
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push((family, events.clone()));
-        Ok(events)
+        let mut decoded = self.lock_decoded();
+        decoded.retain(|(decoded, _)| *decoded != family);
+        decoded.push((family, Arc::new(chunks.clone())));
+        Ok(chunks)
     }
+}
+
+/// The events of `stored` the family `E` knows, decoded.
+fn decode<E: DomainEvent>(stored: &[StoredEvent]) -> Result<Vec<E>, StorageError> {
+    stored
+        .iter()
+        .filter(|stored| E::EVENT_TYPES.contains(&stored.event_type.as_str()))
+        .map(|stored| {
+            E::from_stored_json(&stored.event_type, stored.data.as_str()).map_err(|error| StorageError::Corrupt {
+                at: stored.event_id.to_string(),
+                reason: error.to_string(),
+            })
+        })
+        .collect()
 }
 
 pub struct StreamMemory {
@@ -149,13 +192,15 @@ impl StreamMemory {
             .map(|((stream, known), newer)| match (known, newer.last()) {
                 (Some(known), None) => known,
                 (known, _) => {
-                    let mut events = known.as_ref().map_or_else(Vec::new, |known| known.events.clone());
                     let version = newer.last().map_or_else(
                         || known.as_ref().map_or(0, |known| known.version),
                         |event| event.version,
                     );
-                    events.extend(newer.into_iter().map(|event| event.event));
-                    let snapshot = Arc::new(StreamSnapshot::new(version, events));
+                    let newer: Vec<StoredEvent> = newer.into_iter().map(|event| event.event).collect();
+                    let snapshot = Arc::new(match known {
+                        Some(known) => known.grown(version, newer),
+                        None => StreamSnapshot::new(version, newer),
+                    });
                     self.remember(stream, snapshot.clone());
                     snapshot
                 }
@@ -187,8 +232,7 @@ mod tests {
 
     fn numbers(snapshot: &StreamSnapshot) -> Vec<u64> {
         snapshot
-            .events
-            .iter()
+            .events()
             .map(|event| event.data.to_value()["n"].as_u64().unwrap_or_default())
             .collect()
     }
@@ -211,9 +255,12 @@ mod tests {
         // A family's events are decoded once per snapshot; types it does not
         // know are skipped.
         let decoded = first[0].decoded::<terminagent_domain::BookingInput>().unwrap();
-        assert!(decoded.is_empty());
+        assert!(decoded.iter().all(|chunk| chunk.is_empty()));
         let again = first[0].decoded::<terminagent_domain::BookingInput>().unwrap();
-        assert!(Arc::ptr_eq(&decoded, &again), "decoded once");
+        assert!(
+            decoded.iter().zip(&again).all(|(a, b)| Arc::ptr_eq(a, b)) && decoded.len() == again.len(),
+            "decoded once"
+        );
 
         // Without asking the log, memory says what it has, however far behind.
         store.append(&[event("office:a", 2)], &[]).await.unwrap();
@@ -226,6 +273,22 @@ mod tests {
         let moved = memory.current(&store, &["unit:x", "office:a"]).await.unwrap();
         assert_eq!((moved[0].version, numbers(&moved[0])), (1, vec![9]));
         assert_eq!((moved[1].version, numbers(&moved[1])), (3, vec![1, 2, 3]));
+        // Grown from memory: the remembered chunk and its decoding are shared, only the new one is decoded.
+        let grown = moved[1].decoded::<terminagent_domain::BookingInput>().unwrap();
+        assert_eq!(grown.len(), 2);
+        assert!(
+            Arc::ptr_eq(&grown[0], &decoded[0]),
+            "the remembered decoding is taken over"
+        );
+        // A stream growing by one event a decision stays whole and in order, its chunks bounded.
+        for n in 4..=(MAX_CHUNKS as u64 + 10) {
+            store.append(&[event("office:a", n)], &[]).await.unwrap();
+            let now = memory.current(&store, &["office:a"]).await.unwrap();
+            assert!(now[0].chunks.len() <= MAX_CHUNKS);
+            assert_eq!(numbers(&now[0]), (1..=n).collect::<Vec<_>>());
+            let decoded = now[0].decoded::<terminagent_domain::BookingInput>().unwrap();
+            assert_eq!(decoded.len(), now[0].chunks.len());
+        }
 
         // Beyond its capacity memory forgets the least recently used stream,
         // which is then read whole again.
