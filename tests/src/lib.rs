@@ -418,7 +418,16 @@ async fn smtp_session(socket: tokio::net::TcpStream, state: std::sync::Arc<std::
             }
             b"250 queued\r\n"
         } else if command == "QUIT" {
-            let _ = writer.write_all(b"221 bye\r\n").await;
+            // A client may hang up without waiting for the goodbye; any other failure is the receiver's.
+            if let Err(error) = writer.write_all(b"221 bye\r\n").await {
+                assert!(
+                    matches!(
+                        error.kind(),
+                        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                    ),
+                    "answering QUIT failed: {error}"
+                );
+            }
             return;
         } else {
             b"502 not implemented\r\n"
