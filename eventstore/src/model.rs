@@ -92,6 +92,16 @@ pub struct LogEvent {
     pub event: StoredEvent,
 }
 
+/// An event of the whole log as stored — data and schema version before
+/// upcasting, what the hash chain covers — with the hash recorded for its
+/// position (`None` where none is).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainedEvent {
+    pub position: u64,
+    pub event: StoredEvent,
+    pub hash: Option<crate::chain::EventHash>,
+}
+
 /// An event read from one stream, with its version in that stream (1, 2, 3, …).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamEvent {

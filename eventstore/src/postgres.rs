@@ -18,9 +18,10 @@ use tokio::task::JoinHandle;
 use ulid::Ulid;
 use uuid::Uuid;
 
+use crate::chain::{ChainFields, ChainTip, EventHash, hash_event};
 use crate::model::{
-    AppendError, AppendOutcome, Condition, Conflict, EventData, LogEvent, NewEvent, PAGE_CAPACITY, StorageError,
-    StoredEvent, StreamEvent, validate_batch,
+    AppendError, AppendOutcome, ChainedEvent, Condition, Conflict, EventData, LogEvent, NewEvent, PAGE_CAPACITY,
+    StorageError, StoredEvent, StreamEvent, validate_batch,
 };
 use crate::pg_connections::{HotConnections, leaves_connection_sound};
 use crate::upcast::Upcasters;
@@ -31,6 +32,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 const LOG_CHANNEL: &str = "terminagent_log";
 /// How many events one sequencer call numbers at most.
 const SEQUENCER_BATCH: i32 = 10_000;
+/// How many events one sequencer sweep hashes at most: the segment it numbered
+/// (at most `SEQUENCER_BATCH`), or a share of a log numbered before the chain.
+const CHAIN_BATCH: u64 = 10_000;
 /// An append that loses the next version of a stream it has no condition on
 /// tries again: each lost race means another append to that stream landed, so
 /// the log moves on, and with many writers on one stream a single append may
@@ -115,6 +119,9 @@ struct Inner {
     upcasters: Upcasters,
     sequencer_wake: Arc<Notify>,
     head: watch::Sender<u64>,
+    /// The last event this process's sweeps hashed: the next segment's
+    /// predecessor, unless another process has numbered one since.
+    chain_tip: std::sync::Mutex<Option<ChainTip>>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
     listening: std::sync::Once,
 }
@@ -177,6 +184,7 @@ impl PgEventStore {
                 upcasters,
                 sequencer_wake: Arc::new(Notify::new()),
                 head,
+                chain_tip: std::sync::Mutex::new(None),
                 tasks: std::sync::Mutex::new(Vec::new()),
                 listening: std::sync::Once::new(),
             }),
@@ -189,11 +197,16 @@ impl PgEventStore {
         &self.inner.pool
     }
 
+    /// Migrates, then numbers what can be numbered and hashes every numbered
+    /// event without a hash (a log written before the chain).
     pub async fn migrate(&self) -> Result<(), StorageError> {
         MIGRATOR.run(&self.inner.pool).await?;
-        // A log written before this process started may still need numbering.
-        self.inner.sequencer_wake.notify_one();
+        self.sequence_now().await?;
         Ok(())
+    }
+
+    pub(crate) fn upcasters(&self) -> &Upcasters {
+        &self.inner.upcasters
     }
 
     pub async fn ping(&self) -> Result<(), StorageError> {
@@ -399,6 +412,69 @@ impl PgEventStore {
     }
 
     pub async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<LogEvent>, StorageError> {
+        self.read_log(after, limit, &self.inner.upcasters).await
+    }
+
+    /// A page of the log as stored, with each position's recorded hash.
+    pub async fn read_chain(&self, after: u64, limit: usize) -> Result<Vec<ChainedEvent>, StorageError> {
+        let events = self.read_log(after, limit, &Upcasters::new()).await?;
+        let Some(last) = events.last().map(|logged| logged.position) else {
+            return Ok(Vec::new());
+        };
+        let mut lease = self.inner.hot.lease().await?;
+        let hashes = sqlx::query_as::<_, (i64, Vec<u8>)>(
+            "SELECT position, hash FROM event_hashes WHERE position > $1 AND position <= $2 ORDER BY position",
+        )
+        .bind(after as i64)
+        .bind(last as i64)
+        .fetch_all(lease.connection())
+        .await;
+        lease.give_back(&hashes);
+        let mut hashes = hashes?.into_iter().peekable();
+        events
+            .into_iter()
+            .map(|logged| {
+                // Both are in position order: a position without a row here has no hash.
+                while hashes
+                    .next_if(|(position, _)| (*position as u64) < logged.position)
+                    .is_some()
+                {}
+                let hash = match hashes.next_if(|(position, _)| *position as u64 == logged.position) {
+                    Some((_, bytes)) => Some(EventHash::from_slice(&bytes).ok_or_else(|| {
+                        StorageError::corrupt(format!("position {}", logged.position), "hash is not 32 bytes")
+                    })?),
+                    None => None,
+                };
+                Ok(ChainedEvent {
+                    position: logged.position,
+                    event: logged.event,
+                    hash,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest segment's last position and its recorded hash (`None` for an empty log).
+    pub async fn chain_head(&self) -> Result<Option<(u64, Option<EventHash>)>, StorageError> {
+        let head: Option<(i64, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT s.last_position, h.hash FROM log_segments s LEFT JOIN event_hashes h ON h.position = s.last_position \
+             ORDER BY s.first_position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.inner.pool)
+        .await?;
+        head.map(|(position, hash)| {
+            let hash = hash
+                .map(|bytes| {
+                    EventHash::from_slice(&bytes)
+                        .ok_or_else(|| StorageError::corrupt(format!("position {position}"), "hash is not 32 bytes"))
+                })
+                .transpose()?;
+            Ok((position as u64, hash))
+        })
+        .transpose()
+    }
+
+    async fn read_log(&self, after: u64, limit: usize, upcasters: &Upcasters) -> Result<Vec<LogEvent>, StorageError> {
         let Some(mut cursor) = self.cursor_at(after).await? else {
             return Ok(Vec::new());
         };
@@ -427,7 +503,7 @@ impl PgEventStore {
             };
             events.push(LogEvent {
                 position: cursor.position,
-                event: self.decode(&row)?,
+                event: decode_with(&row, upcasters)?,
             });
         }
         drop(rows);
@@ -496,12 +572,15 @@ impl PgEventStore {
     pub async fn sequence_now(&self) -> Result<u64, StorageError> {
         loop {
             let mut lease = self.inner.hot.lease().await?;
-            let swept = sqlx::query_as::<_, (i64, i64)>("SELECT sequenced, head FROM sequence_events($1)")
-                .bind(SEQUENCER_BATCH)
-                .fetch_one(lease.connection())
-                .await;
-            lease.give_back(&swept);
-            let (sequenced, head) = swept?;
+            let swept = self.sweep(lease.connection()).await;
+            // A failed sweep may have left its transaction open: never reuse that connection.
+            lease.give_back_if(swept.is_ok());
+            let (sequenced, head, tip) = swept?;
+            *self
+                .inner
+                .chain_tip
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(tip);
             self.inner.head.send_if_modified(|current| {
                 let changed = head as u64 > *current;
                 if changed {
@@ -509,10 +588,32 @@ impl PgEventStore {
                 }
                 changed
             });
-            if sequenced < SEQUENCER_BATCH as i64 {
+            if sequenced < SEQUENCER_BATCH as i64 && tip.position >= head as u64 {
                 return Ok(head as u64);
             }
         }
+    }
+
+    /// One sweep, in one transaction: numbers the next segment
+    /// (`sequence_events`, whose advisory lock is held to the commit) and
+    /// hashes what it numbered, so a position and its hash become visible
+    /// together and one sweep at a time extends the chain. Returns how many
+    /// events it numbered, the head, and the chain's new tip.
+    async fn sweep(&self, connection: &mut PgConnection) -> Result<(i64, i64, ChainTip), StorageError> {
+        use sqlx::Connection;
+        let mut tx = connection.begin().await?;
+        let (sequenced, head) = sqlx::query_as::<_, (i64, i64)>("SELECT sequenced, head FROM sequence_events($1)")
+            .bind(SEQUENCER_BATCH)
+            .fetch_one(&mut *tx)
+            .await?;
+        let cached = *self
+            .inner
+            .chain_tip
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tip = extend_chain(&mut tx, cached, head as u64, sequenced as u64).await?;
+        tx.commit().await?;
+        Ok((sequenced, head, tip))
     }
 
     /// Waits until every event committed before this call is numbered and
@@ -634,22 +735,7 @@ impl PgEventStore {
     }
 
     fn decode(&self, row: &sqlx::postgres::PgRow) -> Result<StoredEvent, StorageError> {
-        let event_id = Ulid::from(row.try_get::<Uuid, _>(1)?);
-        let event_type: String = row.try_get(2)?;
-        let schema_version = row.try_get::<i32, _>(3)? as u32;
-        let data = EventData::from_stored(json_text(row, 8)?);
-        let (schema_version, data) = self.inner.upcasters.upcast(&event_type, schema_version, data)?;
-        Ok(StoredEvent {
-            event_id,
-            event_type,
-            schema_version,
-            streams: row.try_get(4)?,
-            recorded_at: row.try_get::<DateTime<Utc>, _>(5)?,
-            correlation_id: row.try_get::<Option<Uuid>, _>(6)?.map(Ulid::from),
-            causation_id: row.try_get::<Option<Uuid>, _>(7)?.map(Ulid::from),
-            actor: row.try_get("actor")?,
-            data,
-        })
+        decode_with(row, &self.inner.upcasters)
     }
 
     pub(crate) fn hot_connections(&self) -> Arc<HotConnections> {
@@ -658,6 +744,113 @@ impl PgEventStore {
 
     pub(crate) fn vault_pool(&self) -> PgPool {
         self.inner.pool.clone()
+    }
+}
+
+/// The event in columns 1–8 and `actor` of `row`, upcast by `upcasters`.
+fn decode_with(row: &sqlx::postgres::PgRow, upcasters: &Upcasters) -> Result<StoredEvent, StorageError> {
+    let event_id = Ulid::from(row.try_get::<Uuid, _>(1)?);
+    let event_type: String = row.try_get(2)?;
+    let schema_version = row.try_get::<i32, _>(3)? as u32;
+    let data = EventData::from_stored(json_text(row, 8)?);
+    let (schema_version, data) = upcasters.upcast(&event_type, schema_version, data)?;
+    Ok(StoredEvent {
+        event_id,
+        event_type,
+        schema_version,
+        streams: row.try_get(4)?,
+        recorded_at: row.try_get::<DateTime<Utc>, _>(5)?,
+        correlation_id: row.try_get::<Option<Uuid>, _>(6)?.map(Ulid::from),
+        causation_id: row.try_get::<Option<Uuid>, _>(7)?.map(Ulid::from),
+        actor: row.try_get("actor")?,
+        data,
+    })
+}
+
+/// Inside a sweep's transaction (sequencer lock held): hashes the numbered
+/// events after the chain's tip, at most `CHAIN_BATCH`, and records their
+/// hashes; returns the new tip. `cached` (this process's last tip) is the
+/// predecessor when the sweep's segment follows it directly; otherwise
+/// (another process numbered since, or a log from before the chain) the tip
+/// is read from `event_hashes`.
+async fn extend_chain(
+    tx: &mut PgConnection,
+    cached: Option<ChainTip>,
+    head: u64,
+    sequenced: u64,
+) -> Result<ChainTip, StorageError> {
+    let mut tip = match cached {
+        Some(tip) if tip.position == head - sequenced => tip,
+        _ => recorded_chain_tip(tx).await?,
+    };
+    if tip.position >= head {
+        return Ok(tip);
+    }
+    let next = tip.position + 1;
+    // Where position `next` stands in the log order: its segment's first
+    // event, and how many events of the segment come before it.
+    let (first_position, first_tx, first_seq): (i64, i64, i64) = sqlx::query_as(
+        "SELECT first_position, first_tx, first_seq FROM log_segments \
+         WHERE first_position <= $1 ORDER BY first_position DESC LIMIT 1",
+    )
+    .bind(next as i64)
+    .fetch_one(&mut *tx)
+    .await?;
+    let count = (head - tip.position).min(CHAIN_BATCH);
+    let rows = sqlx::query(
+        "SELECT e.tx, e.event_id, e.event_type, e.schema_version, e.streams, e.recorded_at, \
+                e.correlation_id, e.causation_id, e.data, e.seq, e.actor \
+         FROM events e \
+         WHERE e.home AND (e.tx, e.seq) >= ($1, $2) \
+           AND (e.tx, e.seq) <= (SELECT s.last_tx, s.last_seq FROM log_segments s ORDER BY s.first_position DESC LIMIT 1) \
+         ORDER BY e.tx, e.seq OFFSET $3 LIMIT $4",
+    )
+    .bind(first_tx)
+    .bind(first_seq)
+    .bind(next as i64 - first_position)
+    .bind(count as i64)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.len() as u64 != count {
+        return Err(StorageError::corrupt(
+            format!("positions {next}..={}", tip.position + count),
+            format!("the log holds {} events where {count} are numbered", rows.len()),
+        ));
+    }
+    let as_stored = Upcasters::new();
+    let mut positions = Vec::with_capacity(rows.len());
+    let mut hashes = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let event = decode_with(row, &as_stored)?;
+        let position = tip.position + 1;
+        tip = ChainTip {
+            position,
+            hash: hash_event(&tip.hash, position, &ChainFields::of_stored(&event)),
+        };
+        positions.push(position as i64);
+        hashes.push(tip.hash.as_bytes().to_vec());
+    }
+    sqlx::query("INSERT INTO event_hashes (position, hash) SELECT * FROM unnest($1::int8[], $2::bytea[])")
+        .bind(positions)
+        .bind(hashes)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tip)
+}
+
+/// The last recorded hash ([`ChainTip::EMPTY`] when none is).
+async fn recorded_chain_tip(tx: &mut PgConnection) -> Result<ChainTip, StorageError> {
+    let tip: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT position, hash FROM event_hashes ORDER BY position DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    match tip {
+        None => Ok(ChainTip::EMPTY),
+        Some((position, bytes)) => Ok(ChainTip {
+            position: position as u64,
+            hash: EventHash::from_slice(&bytes)
+                .ok_or_else(|| StorageError::corrupt(format!("position {position}"), "hash is not 32 bytes"))?,
+        }),
     }
 }
 

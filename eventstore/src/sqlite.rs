@@ -21,9 +21,10 @@ use sqlx::{Row, SqlitePool};
 use tokio::sync::watch;
 use ulid::Ulid;
 
+use crate::chain::{ChainFields, ChainTip, EventHash, hash_event};
 use crate::model::{
-    AppendError, AppendOutcome, Condition, Conflict, EventData, LogEvent, NewEvent, PAGE_CAPACITY, StorageError,
-    StoredEvent, StreamEvent, validate_batch, versions_after,
+    AppendError, AppendOutcome, ChainedEvent, Condition, Conflict, EventData, LogEvent, NewEvent, PAGE_CAPACITY,
+    StorageError, StoredEvent, StreamEvent, validate_batch, versions_after,
 };
 use crate::upcast::Upcasters;
 
@@ -39,7 +40,14 @@ struct Inner {
     readers: ReadConnections,
     upcasters: Upcasters,
     head: watch::Sender<u64>,
+    /// The last event this process wrote and its hash: the next append's
+    /// predecessor, unless another process has appended since (which the
+    /// append finds out in its first statement).
+    chain_tip: std::sync::Mutex<Option<ChainTip>>,
 }
+
+/// Events hashed per transaction when a log written before the chain is hashed.
+const CHAIN_BACKFILL_BATCH: i64 = 10_000;
 
 /// Connections that only read the log; r2d2 hands one out without testing it
 /// (an in-process file connection does not die while idle).
@@ -95,13 +103,34 @@ impl SqliteEventStore {
                 readers,
                 upcasters,
                 head,
+                chain_tip: std::sync::Mutex::new(None),
             }),
         })
     }
 
+    /// Migrates, then hashes the events a log written before the chain holds.
     pub async fn migrate(&self) -> Result<(), StorageError> {
         MIGRATOR.run(&self.inner.writer).await?;
-        Ok(())
+        loop {
+            let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
+            let hashed = chain_unhashed(&mut tx, CHAIN_BACKFILL_BATCH).await?;
+            tx.commit().await?;
+            if hashed == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    pub(crate) fn upcasters(&self) -> &Upcasters {
+        &self.inner.upcasters
+    }
+
+    fn cached_tip(&self) -> Option<ChainTip> {
+        *self
+            .inner
+            .chain_tip
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Both the writer and a reader answer.
@@ -136,8 +165,19 @@ impl SqliteEventStore {
         // IMMEDIATE takes the write lock up front: a deferred transaction that
         // read first could not upgrade once another process had committed.
         let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let (outcome, last_position) = append_on(&mut tx, events, conditions).await?;
+        let Appended {
+            outcome,
+            last_position,
+            tip,
+        } = append_on(&mut tx, events, conditions, self.cached_tip()).await?;
         tx.commit().await?;
+        if let Some(tip) = tip {
+            *self
+                .inner
+                .chain_tip
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(tip);
+        }
         self.inner.head.send_if_modified(|head| {
             let changed = last_position > *head;
             if changed {
@@ -210,6 +250,51 @@ impl SqliteEventStore {
         .await
     }
 
+    /// Up to `limit` events after `after` as stored (not upcast), with their
+    /// recorded hashes, in position order. Positions are the stored ones, so a
+    /// removed row shows as a gap.
+    pub async fn read_chain(&self, after: u64, limit: usize) -> Result<Vec<ChainedEvent>, StorageError> {
+        self.reading(move |connection, _| {
+            let mut statement = connection.prepare_cached(
+                "SELECT position, event_id, event_type, schema_version, streams, recorded_at, correlation_id, \
+                        causation_id, data, actor, hash \
+                 FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
+            )?;
+            let mut rows = statement.query((after as i64, limit as i64))?;
+            let mut events = Vec::with_capacity(limit.min(PAGE_CAPACITY));
+            let as_stored = Upcasters::new();
+            while let Some(row) = rows.next()? {
+                let position = row.get::<_, i64>(0)? as u64;
+                events.push(ChainedEvent {
+                    position,
+                    event: decode(&as_stored, row)?,
+                    hash: stored_hash(position, row.get_ref(10)?.as_blob_or_null()?)?,
+                });
+            }
+            Ok(events)
+        })
+        .await
+    }
+
+    /// The last event's position and recorded hash (`None` for an empty log);
+    /// its hash is `None` only on a log not hashed yet.
+    pub async fn chain_head(&self) -> Result<Option<(u64, Option<EventHash>)>, StorageError> {
+        self.reading(|connection, _| {
+            let mut statement =
+                connection.prepare_cached("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")?;
+            let mut rows = statement.query([])?;
+            let Some(row) = rows.next()? else {
+                return Ok(None);
+            };
+            let position = row.get::<_, i64>(0)? as u64;
+            Ok(Some((
+                position,
+                stored_hash(position, row.get_ref(1)?.as_blob_or_null()?)?,
+            )))
+        })
+        .await
+    }
+
     /// Changes after every local append. Appends by other processes on the same
     /// file are found by the subscribers' polling.
     pub fn head_changes(&self) -> watch::Receiver<u64> {
@@ -269,6 +354,16 @@ fn decode(upcasters: &Upcasters, row: &rusqlite::Row<'_>) -> Result<StoredEvent,
     })
 }
 
+/// A hash column: NULL, or exactly 32 bytes.
+fn stored_hash(position: u64, bytes: Option<&[u8]>) -> Result<Option<EventHash>, StorageError> {
+    bytes
+        .map(|bytes| {
+            EventHash::from_slice(bytes)
+                .ok_or_else(|| StorageError::corrupt(format!("position {position}"), "hash is not 32 bytes"))
+        })
+        .transpose()
+}
+
 fn parse_ulid(text: &str) -> Result<Ulid, StorageError> {
     Ulid::from_string(text).map_err(|e| StorageError::corrupt(text, e))
 }
@@ -280,20 +375,35 @@ fn sorted_streams_json(streams: &[String]) -> String {
     serde_json::to_string(&sorted).expect("strings serialise")
 }
 
+/// What [`append_on`] did.
+pub(crate) struct Appended {
+    pub(crate) outcome: AppendOutcome,
+    /// The position of the last event written (0 when nothing was).
+    pub(crate) last_position: u64,
+    /// The chain's new tip, once the transaction commits (`None` when nothing was written).
+    pub(crate) tip: Option<ChainTip>,
+}
+
 /// The append inside a transaction the caller holds (the store's own, or a
-/// test's); returns the outcome and the position of the last event written.
+/// test's). `cached_tip` is the last event the caller knows of and its hash;
+/// it is used only if it is still the last one.
 pub(crate) async fn append_on(
     tx: &mut sqlx::SqliteConnection,
     events: &[NewEvent],
     conditions: &[Condition],
-) -> Result<(AppendOutcome, u64), AppendError> {
+    cached_tip: Option<ChainTip>,
+) -> Result<Appended, AppendError> {
     let ids: Vec<String> = events.iter().map(|e| e.event_id.to_string()).collect();
     let ids_json = serde_json::Value::from(ids.clone()).to_string();
-    let already: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_id IN (SELECT value FROM json_each(?1))")
-            .bind(&ids_json)
-            .fetch_one(&mut *tx)
-            .await?;
+    // The log's last position comes with the repeat check: the chain's
+    // predecessor costs no statement of its own while the cache holds.
+    let (already, last): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events WHERE event_id IN (SELECT value FROM json_each(?1))), \
+                (SELECT max(position) FROM events)",
+    )
+    .bind(&ids_json)
+    .fetch_one(&mut *tx)
+    .await?;
     if already as usize == events.len() {
         let rows = sqlx::query(
             "SELECT se.stream, max(se.version) FROM stream_events se JOIN events e ON e.position = se.position \
@@ -306,13 +416,14 @@ pub(crate) async fn append_on(
             .iter()
             .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)? as u64)))
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        return Ok((
-            AppendOutcome {
+        return Ok(Appended {
+            outcome: AppendOutcome {
                 stream_versions,
                 already_appended: true,
             },
-            0,
-        ));
+            last_position: 0,
+            tip: None,
+        });
     }
     if already > 0 {
         return Err(AppendError::Invalid(
@@ -350,12 +461,32 @@ pub(crate) async fn append_on(
         }
     }
 
+    // One writer at a time: the batch takes the positions after the last one,
+    // and each event's hash is known before it is written.
+    let last = last.unwrap_or(0) as u64;
+    let mut tip = match cached_tip {
+        Some(tip) if tip.position == last => tip,
+        _ => tip_of_log(tx, last).await?,
+    };
+    let first_position = last + 1;
+    let data: Vec<String> = events.iter().map(|event| event.data.to_string()).collect();
+    let mut hashes = Vec::with_capacity(events.len() * 32);
+    for (event, data) in events.iter().zip(&data) {
+        let position = tip.position + 1;
+        tip = ChainTip {
+            position,
+            hash: hash_event(&tip.hash, position, &ChainFields::of_new(event, data)),
+        };
+        hashes.extend_from_slice(tip.hash.as_bytes());
+    }
+
     // The batch in two statements, whatever its size: the events in batch
-    // order (one writer at a time, so their positions follow it), then their
-    // (stream, version) links, found by event id.
+    // order at the positions chained above, then their (stream, version)
+    // links, found by event id.
     let rows: Vec<serde_json::Value> = events
         .iter()
-        .map(|event| {
+        .zip(data)
+        .map(|(event, data)| {
             serde_json::json!([
                 event.event_id.to_string(),
                 event.event_type,
@@ -364,19 +495,21 @@ pub(crate) async fn append_on(
                 event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 event.correlation_id.map(|id| id.to_string()),
                 event.causation_id.map(|id| id.to_string()),
-                event.data.to_string(),
+                data,
                 event.actor,
             ])
         })
         .collect();
-    let inserted = sqlx::query(
-        "INSERT INTO events (event_id, event_type, schema_version, streams, recorded_at, correlation_id, \
-                             causation_id, data, actor) \
-         SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, e.value ->> 5, \
-                e.value ->> 6, e.value ->> 7, e.value ->> 8 \
+    sqlx::query(
+        "INSERT INTO events (position, event_id, event_type, schema_version, streams, recorded_at, correlation_id, \
+                             causation_id, data, actor, hash) \
+         SELECT ?2 + e.key, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, \
+                e.value ->> 5, e.value ->> 6, e.value ->> 7, e.value ->> 8, substr(?3, e.key * 32 + 1, 32) \
          FROM json_each(?1) e ORDER BY e.key",
     )
     .bind(serde_json::Value::from(rows).to_string())
+    .bind(first_position as i64)
+    .bind(hashes)
     .execute(&mut *tx)
     .await?;
     let mut next_version = bases.clone();
@@ -397,12 +530,118 @@ pub(crate) async fn append_on(
     .bind(serde_json::Value::from(links).to_string())
     .execute(&mut *tx)
     .await?;
-    let last_position = inserted.last_insert_rowid() as u64;
-    Ok((
-        AppendOutcome {
+    Ok(Appended {
+        outcome: AppendOutcome {
             stream_versions: versions_after(events, |stream| bases[stream]),
             already_appended: false,
         },
-        last_position,
-    ))
+        last_position: tip.position,
+        tip: Some(tip),
+    })
+}
+
+/// The chain's tip when the log's last position is `last`, read from the log
+/// (after hashing whatever is not hashed yet).
+async fn tip_of_log(tx: &mut sqlx::SqliteConnection, last: u64) -> Result<ChainTip, StorageError> {
+    if last == 0 {
+        return Ok(ChainTip::EMPTY);
+    }
+    let mut hashed_after_backfill = false;
+    loop {
+        let hash: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM events WHERE position = ?1")
+            .bind(last as i64)
+            .fetch_one(&mut *tx)
+            .await?;
+        if let Some(hash) = stored_hash(last, hash.as_deref())? {
+            return Ok(ChainTip { position: last, hash });
+        }
+        if hashed_after_backfill {
+            return Err(StorageError::corrupt(
+                format!("position {last}"),
+                "no hash after hashing the log",
+            ));
+        }
+        // Written by a process from before the chain: hash the log first.
+        while chain_unhashed(tx, CHAIN_BACKFILL_BATCH).await? > 0 {}
+        hashed_after_backfill = true;
+    }
+}
+
+/// Hashes up to `limit` of the first events without a hash, in position
+/// order, each after its stored predecessor; returns how many it hashed.
+async fn chain_unhashed(tx: &mut sqlx::SqliteConnection, limit: i64) -> Result<u64, StorageError> {
+    let rows = sqlx::query(
+        "SELECT position, event_id, event_type, schema_version, streams, recorded_at, correlation_id, \
+                causation_id, data, actor \
+         FROM events WHERE position >= (SELECT min(position) FROM events WHERE hash IS NULL) \
+         ORDER BY position LIMIT ?1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(0);
+    };
+    let first: i64 = first.try_get(0)?;
+    let previous: Option<(i64, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT position, hash FROM events WHERE position < ?1 ORDER BY position DESC LIMIT 1")
+            .bind(first)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let mut previous = match previous {
+        None => EventHash::GENESIS,
+        Some((position, hash)) => stored_hash(position as u64, hash.as_deref())?.ok_or_else(|| {
+            StorageError::corrupt(
+                format!("position {position}"),
+                "unhashed event before the first unhashed",
+            )
+        })?,
+    };
+    let mut positions = Vec::with_capacity(rows.len());
+    let mut hashes = Vec::with_capacity(rows.len() * 32);
+    for row in &rows {
+        let position = row.try_get::<i64, _>(0)? as u64;
+        let event = decode_sqlx(row)?;
+        previous = hash_event(&previous, position, &ChainFields::of_stored(&event));
+        positions.push(position);
+        hashes.extend_from_slice(previous.as_bytes());
+    }
+    sqlx::query(
+        "UPDATE events SET hash = substr(?2, p.key * 32 + 1, 32) \
+         FROM json_each(?1) p WHERE events.position = p.value",
+    )
+    .bind(serde_json::to_string(&positions).expect("numbers serialise"))
+    .bind(hashes)
+    .execute(&mut *tx)
+    .await?;
+    Ok(positions.len() as u64)
+}
+
+/// An event as stored (not upcast) from columns 1–9 of a sqlx row.
+fn decode_sqlx(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StorageError> {
+    let event_id: String = row.try_get(1)?;
+    let streams: String = row.try_get(4)?;
+    let streams: Vec<String> =
+        serde_json::from_str(&streams).map_err(|e| StorageError::corrupt(&event_id, format!("streams: {e}")))?;
+    let recorded_at: String = row.try_get(5)?;
+    let recorded_at = DateTime::parse_from_rfc3339(&recorded_at)
+        .map_err(|e| StorageError::corrupt(&event_id, format!("recorded_at: {e}")))?
+        .with_timezone(&Utc);
+    let optional_ulid = |index: usize| -> Result<Option<Ulid>, StorageError> {
+        row.try_get::<Option<String>, _>(index)?
+            .as_deref()
+            .map(parse_ulid)
+            .transpose()
+    };
+    Ok(StoredEvent {
+        event_id: parse_ulid(&event_id)?,
+        event_type: row.try_get(2)?,
+        schema_version: row.try_get::<i64, _>(3)? as u32,
+        streams,
+        recorded_at,
+        correlation_id: optional_ulid(6)?,
+        causation_id: optional_ulid(7)?,
+        actor: row.try_get(9)?,
+        data: EventData::from_stored(row.try_get(8)?),
+    })
 }

@@ -68,6 +68,41 @@ impl TestDatabase {
         store.migrate().await?;
         Ok(store)
     }
+
+    /// Runs `statements` in order on a connection of its own, outside any
+    /// store: for tests that tamper with the log as an intruder would.
+    pub async fn execute(&self, statements: &[(&str, &[SqlValue<'_>])]) -> Result<(), StorageError> {
+        macro_rules! run_all {
+            ($connection:expr) => {{
+                let mut connection = $connection;
+                for (sql, values) in statements {
+                    let mut query = sqlx::query(sql);
+                    for value in *values {
+                        query = match value {
+                            SqlValue::Int(value) => query.bind(*value),
+                            SqlValue::Text(value) => query.bind(value.to_string()),
+                            SqlValue::Bytes(value) => query.bind(value.to_vec()),
+                        };
+                    }
+                    query.execute(&mut connection).await?;
+                }
+                connection.close().await?;
+            }};
+        }
+        match self.cleanup {
+            Cleanup::Postgres { .. } => run_all!(PgConnection::connect(&self.url).await?),
+            Cleanup::Sqlite { .. } => run_all!(sqlx::SqliteConnection::connect(&self.url).await?),
+        }
+        Ok(())
+    }
+}
+
+/// A value bound to a statement of [`TestDatabase::execute`].
+#[derive(Debug, Clone, Copy)]
+pub enum SqlValue<'a> {
+    Int(i64),
+    Text(&'a str),
+    Bytes(&'a [u8]),
 }
 
 impl Drop for TestDatabase {
@@ -168,7 +203,7 @@ impl UncommittedAppend {
                     .map_err(crate::postgres::AppendFailure::into_append_error)?;
             }
             OpenWriter::Sqlite(connection) => {
-                crate::sqlite::append_on(connection, events, &[]).await?;
+                crate::sqlite::append_on(connection, events, &[], None).await?;
             }
         }
         Ok(())
