@@ -2,10 +2,21 @@
 //! lives in `personal_data_keys`, outside the event log. Events carry only the
 //! sealed envelope; erasing the key (crypto-shredding) makes it unreadable for
 //! good while every event still replays.
+//!
+//! The citizen index (`citizen_envelopes`) finds a citizen's envelope by
+//! e-mail address without storing it: its key is HMAC-SHA256, under the
+//! installation secret [`INDEX_SECRET`], of the SHA-256 of the normalised
+//! address. A copy of the index alone cannot confirm addresses from a list.
+//! Keying the SHA-256 (not the address) lets [`PersonalDataVault::rekey_email_index`]
+//! turn rows of the earlier bare SHA-256 index into keyed ones.
+
+use std::any::Any;
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::side::{SidePool, on_hot_connection, on_pool};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use ulid::Ulid;
@@ -58,6 +69,96 @@ impl PersonalDataVault {
         PersonalDataVault { keys }
     }
 
+    /// The key of the e-mail index ([`INDEX_SECRET`]), read once per process
+    /// and database: every booking consults the index, and the key never
+    /// changes. Cached under the pool's connect options (held weakly, so a
+    /// dropped pool's place is never mistaken for another database's).
+    async fn index_key(&self) -> Result<[u8; 32], VaultError> {
+        let identity: Arc<dyn Any + Send + Sync> = match &self.keys {
+            SidePool::Postgres { pool, .. } => pool.connect_options(),
+            SidePool::Sqlite(pool) => pool.connect_options(),
+        };
+        let cached = |keys: &mut Vec<(Weak<dyn Any + Send + Sync>, [u8; 32])>| {
+            keys.retain(|(database, _)| database.strong_count() > 0);
+            keys.iter()
+                .find(|(database, _)| std::ptr::addr_eq(database.as_ptr(), Arc::as_ptr(&identity)))
+                .map(|(_, key)| *key)
+        };
+        if let Some(key) = cached(&mut lock_index_keys()) {
+            return Ok(key);
+        }
+        let key = self.installation_secret(INDEX_SECRET).await?;
+        let mut keys = lock_index_keys();
+        if cached(&mut keys).is_none() {
+            keys.push((Arc::downgrade(&identity), key));
+        }
+        Ok(key)
+    }
+
+    /// The index entry of a normalised e-mail address.
+    async fn email_index(&self, normalised_email: &str) -> Result<Vec<u8>, VaultError> {
+        Ok(keyed_index(&self.index_key().await?, &email_hash(normalised_email)))
+    }
+
+    /// The envelope of the citizen with this normalised e-mail address, if
+    /// the index knows one (never creates one): what erasure looks up.
+    pub async fn find_envelope(&self, normalised_email: &str) -> Result<Option<Ulid>, VaultError> {
+        let index = self.email_index(normalised_email).await?;
+        let known: Option<String> = on_pool!(&self.keys, pool => {
+            sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = $1")
+                .bind(&index)
+                .fetch_optional(pool)
+                .await?
+        });
+        known.map(parse_envelope_id).transpose()
+    }
+
+    /// Deletes only the envelope's key, keeping its index entry: the first
+    /// step of an erasure, so that no mail can be written from the data while
+    /// the erasure is recorded, and a failed recording can be run again by
+    /// address. [`Self::erase`] finishes it. Returns whether there was a key.
+    pub async fn erase_key(&self, envelope_id: Ulid) -> Result<bool, VaultError> {
+        let id = envelope_id.to_string();
+        let deleted = on_pool!(&self.keys, pool => {
+            sqlx::query("DELETE FROM personal_data_keys WHERE envelope_id = $1")
+                .bind(&id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted > 0)
+    }
+
+    /// The Rust half of migration 0012 (Postgres) / 0011 (SQLite): index rows
+    /// still keyed by the bare SHA-256 of an address (`keyed` false) get the
+    /// keyed form, which SQL cannot compute. Idempotent, and safe to run in
+    /// several processes at once (a row is only rekeyed while it is unkeyed).
+    /// Returns how many rows it rekeyed.
+    pub async fn rekey_email_index(&self) -> Result<u64, VaultError> {
+        let key = self.index_key().await?;
+        // No transaction: each row's UPDATE is atomic and rekeys only an
+        // unkeyed row, so a concurrent run finds it done (and SQLite's
+        // deferred transactions would make two processes' runs collide).
+        let rekeyed = on_pool!(&self.keys, pool => {
+            let legacy: Vec<Vec<u8>> = sqlx::query_scalar("SELECT email_hash FROM citizen_envelopes WHERE NOT keyed")
+                .fetch_all(pool)
+                .await?;
+            let mut rekeyed = 0;
+            for hash in legacy {
+                rekeyed += sqlx::query(
+                    "UPDATE citizen_envelopes SET email_hash = $1, keyed = TRUE WHERE email_hash = $2 AND NOT keyed",
+                )
+                .bind(keyed_index(&key, &hash))
+                .bind(&hash)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            }
+            rekeyed
+        });
+        Ok(rekeyed)
+    }
+
     /// Encrypts `data` into the envelope `envelope_id`, creating its key on
     /// first use. Sealing after erasure creates a fresh key (a new start).
     pub async fn seal<T: Serialize>(&self, envelope_id: Ulid, data: &T) -> Result<SealedEnvelope, VaultError> {
@@ -76,7 +177,7 @@ impl PersonalDataVault {
         fresh: Ulid,
         data: &T,
     ) -> Result<SealedEnvelope, VaultError> {
-        let hash = email_hash(normalised_email);
+        let hash = self.email_index(normalised_email).await?;
         let known: Option<(String, Option<Vec<u8>>)> = match &self.keys {
             SidePool::Postgres { .. } => {
                 let key = fresh_key();
@@ -168,10 +269,10 @@ impl PersonalDataVault {
     }
 
     /// The envelope of the citizen with this normalised e-mail address,
-    /// created on first use (`fresh` is its id then). Only a hash of the
-    /// address is stored. After erasure the same address gets a new envelope.
+    /// created on first use (`fresh` is its id then). Only a keyed hash of
+    /// the address is stored. After erasure the same address gets a new envelope.
     pub async fn envelope_for(&self, normalised_email: &str, fresh: Ulid) -> Result<Ulid, VaultError> {
-        let hash = email_hash(normalised_email);
+        let hash = self.email_index(normalised_email).await?;
         // A returning citizen costs one read.
         let known: Option<String> = on_pool!(&self.keys, pool => {
             sqlx::query_scalar("SELECT envelope_id FROM citizen_envelopes WHERE email_hash = $1")
@@ -281,9 +382,30 @@ fn fresh_key() -> Vec<u8> {
     key
 }
 
-fn email_hash(normalised_email: &str) -> Vec<u8> {
+/// The installation secret the e-mail index is keyed with.
+pub const INDEX_SECRET: &str = "citizen-index";
+
+type IndexKeys = Vec<(Weak<dyn Any + Send + Sync>, [u8; 32])>;
+
+/// Index keys this process has read, per database (see `index_key`).
+static INDEX_KEYS: Mutex<IndexKeys> = Mutex::new(Vec::new());
+
+fn lock_index_keys() -> std::sync::MutexGuard<'static, IndexKeys> {
+    INDEX_KEYS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The unkeyed SHA-256 of a normalised address (what the index held before
+/// migration 0012/0011, and what the keyed index is computed from).
+pub fn email_hash(normalised_email: &str) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(normalised_email.as_bytes()).to_vec()
+}
+
+/// HMAC-SHA256 under the index key of an address's SHA-256: the index entry.
+pub fn keyed_index(key: &[u8; 32], email_hash: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(email_hash);
+    mac.finalize().into_bytes().to_vec()
 }
 
 fn parse_envelope_id(id: String) -> Result<Ulid, VaultError> {

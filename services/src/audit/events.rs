@@ -3,8 +3,8 @@
 //! ARCHITECTURE.md; reading them is not relying on any decision).
 
 use terminagent_domain::{
-    BookingEvent, CatalogueEvent, DayListEvent, DomainEvent, EventDecodeError, FloorEvent, ReminderEvent, StaffEvent,
-    WishEvent,
+    BookingEvent, CatalogueEvent, DayListEvent, DomainEvent, ErasureEvent, EventDecodeError, FloorEvent, ReminderEvent,
+    StaffEvent, WishEvent,
 };
 
 /// One event of a family the audit knows.
@@ -17,6 +17,7 @@ pub(super) enum Known {
     Staff(StaffEvent),
     DayList(DayListEvent),
     Reminder(ReminderEvent),
+    Erasure(ErasureEvent),
 }
 
 /// Decodes a stored event; `Ok(None)` for a type no family here knows
@@ -39,6 +40,8 @@ pub(super) fn decode(event_type: &str, data: &str) -> Result<Option<Known>, Even
         Known::DayList(DayListEvent::from_stored_json(event_type, data)?)
     } else if of::<ReminderEvent>(event_type) {
         Known::Reminder(ReminderEvent::from_stored_json(event_type, data)?)
+    } else if of::<ErasureEvent>(event_type) {
+        Known::Erasure(ErasureEvent::from_stored_json(event_type, data)?)
     } else {
         return Ok(None);
     }))

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use terminagent_domain::{
-    BookingEvent, CatalogueEvent, DayListEvent, FloorEvent, LocalDate, MissedReason, OfficeId, OfficeTimeZone,
-    ReminderEvent, ServiceId, StaffEvent, UnitRef, WeeklyWindows, WishEndReason, WishEvent,
+    BookingEvent, CatalogueEvent, DayListEvent, ErasureEvent, ErasureReason, FloorEvent, LocalDate, MissedReason,
+    OfficeId, OfficeTimeZone, ReminderEvent, ServiceId, StaffEvent, UnitRef, WeeklyWindows, WishEndReason, WishEvent,
 };
 
 use super::Lang;
@@ -222,6 +222,22 @@ pub(super) fn sentence(known: Option<&Known>, decode_error: Option<&str>, lang: 
                 read.names
             ),
         },
+        Known::Erasure(ErasureEvent::Erased(erased)) => {
+            let (de, en) = match erased.reason {
+                ErasureReason::Request => ("auf Antrag", "on request"),
+                ErasureReason::Retention => ("nach Ablauf der Aufbewahrungsfrist", "after the retention period"),
+            };
+            match lang {
+                Lang::De => format!(
+                    "Personenbezogene Daten des Umschlags {} {de} gelöscht; die Ereignisse bleiben.",
+                    erased.envelope
+                ),
+                Lang::En => format!(
+                    "Personal data of envelope {} erased {en}; the events remain.",
+                    erased.envelope
+                ),
+            }
+        }
         Known::Reminder(ReminderEvent::Due(due)) => match lang {
             Lang::De => format!(
                 "Erinnerung für Buchung {} fällig ({}, {}).",
@@ -930,4 +946,29 @@ pub(super) fn explain(why: &mut Why, lang: Lang) {
         });
     }
     why.sentences = lines;
+}
+
+#[cfg(test)]
+mod tests {
+    use terminagent_domain::{EnvelopeId, PersonalDataErased};
+
+    use super::*;
+
+    #[test]
+    fn an_erasure_says_why_and_that_the_events_remain() {
+        let envelope: EnvelopeId = serde_json::from_str("\"01JE5Q3K8Y2X4N6P7R9S0T1V2W\"").unwrap();
+        let erased = |reason| Known::Erasure(ErasureEvent::Erased(PersonalDataErased { envelope, reason }));
+        let zones = Zones::default();
+        let de = sentence(Some(&erased(ErasureReason::Retention)), None, Lang::De, &zones);
+        assert_eq!(
+            de,
+            "Personenbezogene Daten des Umschlags 01JE5Q3K8Y2X4N6P7R9S0T1V2W nach Ablauf der Aufbewahrungsfrist \
+             gelöscht; die Ereignisse bleiben."
+        );
+        let en = sentence(Some(&erased(ErasureReason::Request)), None, Lang::En, &zones);
+        assert_eq!(
+            en,
+            "Personal data of envelope 01JE5Q3K8Y2X4N6P7R9S0T1V2W erased on request; the events remain."
+        );
+    }
 }
