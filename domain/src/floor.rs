@@ -340,6 +340,18 @@ pub struct VisitCheckedIn {
     /// The booking's start: the queue's first key.
     pub start: DateTime<Utc>,
     pub checked_in_at: DateTime<Utc>,
+    /// The call window the kiosk showed at check-in, when it showed one
+    /// (statistics hold it against the call; older events have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<EstimatedCall>,
+}
+
+/// A wait estimate as the kiosk showed it (`wait_estimate::WaitEstimate`'s
+/// `earliest`..`latest`: "Aufruf etwa 09:10 bis 09:25 Uhr").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EstimatedCall {
+    pub earliest: DateTime<Utc>,
+    pub latest: DateTime<Utc>,
 }
 
 /// The visitor is called to `counter` (what the display shows).
@@ -856,6 +868,8 @@ pub struct CheckIn {
     pub booking: BookingFacts,
     pub now: DateTime<Utc>,
     pub policy: FloorPolicy,
+    /// The wait the kiosk estimated for this visitor, recorded on the event.
+    pub estimate: Option<EstimatedCall>,
 }
 
 /// Open a counter, or resume a paused one.
@@ -1049,6 +1063,7 @@ fn check_in(command: &CheckIn, state: &FloorDay) -> Result<Vec<FloorEvent>, Floo
         booking: facts,
         now,
         policy,
+        estimate,
     } = command;
     let refuse = |why| Err(FloorError::NotCheckable(why));
     if &facts.office != office {
@@ -1087,6 +1102,7 @@ fn check_in(command: &CheckIn, state: &FloorDay) -> Result<Vec<FloorEvent>, Floo
         number,
         start: facts.start,
         checked_in_at: *now,
+        estimate: *estimate,
     })])
 }
 
@@ -1363,6 +1379,7 @@ mod tests {
             booking: facts(n, start),
             now: t(now),
             policy: FloorPolicy::default(),
+            estimate: None,
         }
         .into()
     }
@@ -1375,6 +1392,7 @@ mod tests {
             number: number(n),
             start: t(start),
             checked_in_at: t(now),
+            estimate: None,
         })
     }
 
@@ -1613,6 +1631,7 @@ mod tests {
             booking: facts(1, "10:00"),
             now: t(now),
             policy,
+            estimate: None,
         };
         given_no_events::<FloorDecider>()
             .when(command("09:30").into())
@@ -1686,6 +1705,7 @@ mod tests {
                 booking,
                 now: t("09:50"),
                 policy: FloorPolicy::default(),
+                estimate: None,
             }
             .into()
         };
@@ -1722,6 +1742,7 @@ mod tests {
                         booking,
                         now: t("09:50"),
                         policy: FloorPolicy::default(),
+                        estimate: None,
                     }
                     .into(),
                 )
@@ -2447,6 +2468,7 @@ mod tests {
                 booking: facts_at(*n),
                 now,
                 policy,
+                estimate: None,
             }
             .into(),
             Op::Open(c) => OpenCounter {

@@ -18,9 +18,12 @@
 //! middle one). **Means** are exact (the sum of the seconds over the
 //! count); figures without any value are `None`, never 0.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
-use crate::floor::MissedReason;
+use crate::floor::{EstimatedCall, MissedReason};
+use crate::ids::ServiceId;
 use crate::wish::WishEndReason;
 
 /// The `percent`-th percentile (0–100; above 100 counts as 100) of `sorted`
@@ -187,6 +190,12 @@ pub struct UnitCounts {
     pub returned: u64,
     /// Units of the bookings served (at `visit.finished`).
     pub served: u64,
+    /// Units a booking gave back (cancelled, lapsed, released after a
+    /// missed visit) that a later booking took again: by accepting a
+    /// waitlist proposal, or publicly (online or as a walk-in ticket).
+    /// Each giving back and taking again counts once.
+    pub refilled_from_waitlist: u64,
+    pub refilled_publicly: u64,
 }
 
 impl UnitCounts {
@@ -213,6 +222,8 @@ impl UnitCounts {
         self.booked += other.booked;
         self.returned += other.returned;
         self.served += other.served;
+        self.refilled_from_waitlist += other.refilled_from_waitlist;
+        self.refilled_publicly += other.refilled_publicly;
     }
 }
 
@@ -258,6 +269,10 @@ pub struct WaitlistCounts {
     /// Of the wishes registered that date that got a proposal: the time
     /// from registration to the first proposal, in seconds.
     pub to_first_proposal: Durations,
+    /// Unlike the rest, by the date it happened: wishes that left the
+    /// queue that date (a proposal accepted, or the wish ended). With
+    /// `registered` it gives the wishes waiting at the end of each date.
+    pub left: u64,
 }
 
 impl WaitlistCounts {
@@ -285,6 +300,92 @@ impl WaitlistCounts {
         self.ended_unanswered += other.ended_unanswered;
         self.ended_until_passed += other.ended_until_passed;
         self.to_first_proposal.merge(&other.to_first_proposal);
+        self.left += other.left;
+    }
+}
+
+/// The figures of a slice of an office day: the bookings that start in
+/// one hour of the day, or those of one service. A booking of several
+/// services counts in the slice of each, so services do not add up to the
+/// day; hours do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SliceFigures {
+    pub bookings: BookingCounts,
+    /// As [`DayFigures::waiting`], of the slice's visits.
+    pub waiting: Durations,
+    /// As [`DayFigures::processing`], of the slice's visits.
+    pub processing: Durations,
+}
+
+impl SliceFigures {
+    pub fn merge(&mut self, other: &SliceFigures) {
+        self.bookings.merge(&other.bookings);
+        self.waiting.merge(&other.waiting);
+        self.processing.merge(&other.processing);
+    }
+}
+
+/// Adds each slice of `other` to the same slice of `into`.
+pub fn merge_slices<K: Ord + Clone>(into: &mut BTreeMap<K, SliceFigures>, other: &BTreeMap<K, SliceFigures>) {
+    for (key, slice) in other {
+        into.entry(key.clone()).or_default().merge(slice);
+    }
+}
+
+/// Where a call fell against the window the kiosk estimated at check-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EstimateOutcome {
+    /// Called before the window's earliest time: the wait was shorter.
+    Below,
+    /// Called within the window, both ends included.
+    Inside,
+    /// Called after the window's latest time: the wait was longer.
+    Above,
+}
+
+impl EstimateOutcome {
+    pub fn of(estimate: &EstimatedCall, called_at: DateTime<Utc>) -> Self {
+        if called_at < estimate.earliest {
+            EstimateOutcome::Below
+        } else if called_at > estimate.latest {
+            EstimateOutcome::Above
+        } else {
+            EstimateOutcome::Inside
+        }
+    }
+}
+
+/// The kiosk's wait estimates of an office day held against the waits
+/// that followed: check-ins that carried an estimate, and of those called,
+/// where the first call fell. A visit never called (missed) counts only in
+/// `estimated`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EstimateCounts {
+    pub estimated: u64,
+    pub inside: u64,
+    pub below: u64,
+    pub above: u64,
+}
+
+impl EstimateCounts {
+    pub fn count(&mut self, outcome: EstimateOutcome) {
+        match outcome {
+            EstimateOutcome::Below => self.below += 1,
+            EstimateOutcome::Inside => self.inside += 1,
+            EstimateOutcome::Above => self.above += 1,
+        }
+    }
+
+    /// Inside ÷ the estimated visits called; `None` before any was called.
+    pub fn hit_rate(&self) -> Option<f64> {
+        ratio(self.inside, self.inside + self.below + self.above)
+    }
+
+    pub fn merge(&mut self, other: &EstimateCounts) {
+        self.estimated += other.estimated;
+        self.inside += other.inside;
+        self.below += other.below;
+        self.above += other.above;
     }
 }
 
@@ -300,6 +401,12 @@ pub struct DayFigures {
     pub processing: Durations,
     pub counters: CounterTimes,
     pub waitlist: WaitlistCounts,
+    /// By the office-local hour (0–23) of the booking's start.
+    pub by_hour: BTreeMap<u8, SliceFigures>,
+    /// By each service the booking names.
+    pub by_service: BTreeMap<ServiceId, SliceFigures>,
+    /// The kiosk's wait estimates against the calls.
+    pub estimates: EstimateCounts,
 }
 
 impl DayFigures {
@@ -317,6 +424,9 @@ impl DayFigures {
         self.waiting.merge(&other.waiting);
         self.processing.merge(&other.processing);
         self.counters.merge(&other.counters);
+        merge_slices(&mut self.by_hour, &other.by_hour);
+        merge_slices(&mut self.by_service, &other.by_service);
+        self.estimates.merge(&other.estimates);
     }
 }
 
@@ -397,6 +507,7 @@ mod tests {
             booked: 5,
             returned: 1,
             served: 2,
+            ..UnitCounts::default()
         };
         assert_eq!((units.published_units(), units.booked_units()), (8, 4));
         assert_eq!(units.utilisation(), Some(0.5));
@@ -433,6 +544,56 @@ mod tests {
             offices.waitlist, one.waitlist,
             "the waitlist is not summed over offices"
         );
+    }
+
+    #[test]
+    fn a_call_falls_below_inside_or_above_the_estimated_window() {
+        let at = |minute: i64| DateTime::from_timestamp(1_800_000_000 + 60 * minute, 0).unwrap();
+        let window = EstimatedCall {
+            earliest: at(10),
+            latest: at(25),
+        };
+        assert_eq!(EstimateOutcome::of(&window, at(9)), EstimateOutcome::Below);
+        assert_eq!(
+            EstimateOutcome::of(&window, at(10)),
+            EstimateOutcome::Inside,
+            "both ends inside"
+        );
+        assert_eq!(EstimateOutcome::of(&window, at(25)), EstimateOutcome::Inside);
+        assert_eq!(EstimateOutcome::of(&window, at(26)), EstimateOutcome::Above);
+        let mut counts = EstimateCounts {
+            estimated: 4,
+            ..EstimateCounts::default()
+        };
+        assert_eq!(counts.hit_rate(), None, "none called yet");
+        for minute in [9, 12, 20, 30] {
+            counts.count(EstimateOutcome::of(&window, at(minute)));
+        }
+        assert_eq!((counts.below, counts.inside, counts.above), (1, 2, 1));
+        assert_eq!(counts.hit_rate(), Some(0.5));
+    }
+
+    #[test]
+    fn check_ins_recorded_before_estimates_still_parse() {
+        let old = r#"{"booking":"01JF0000000000000000000000","office":"mitte","date":"2026-12-01","number":"1","start":"2026-12-01T09:00:00Z","checked_in_at":"2026-12-01T08:55:00Z"}"#;
+        let parsed: Result<crate::floor::VisitCheckedIn, _> = serde_json::from_str(old);
+        let event = parsed.unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(event.estimate, None);
+        let again = serde_json::to_string(&event).unwrap();
+        assert!(!again.contains("estimate"), "no estimate, no field: {again}");
+    }
+
+    #[test]
+    fn slices_merge_per_key() {
+        let mut day = DayFigures::default();
+        day.by_hour.entry(9).or_default().bookings.online = 2;
+        let mut other = DayFigures::default();
+        other.by_hour.entry(9).or_default().waiting.record_seconds(60);
+        other.by_hour.entry(10).or_default().bookings.walk_in = 1;
+        day.merge_floor_and_bookings(&other);
+        assert_eq!(day.by_hour[&9].bookings.online, 2);
+        assert_eq!(day.by_hour[&9].waiting.len(), 1);
+        assert_eq!(day.by_hour[&10].bookings.walk_in, 1);
     }
 
     /// The percentile by definition: the smallest value of the list such

@@ -8,7 +8,8 @@
 //! the floor's queue, who is still expected, the open counters and the
 //! processing times ([`processing_times`] and [`open_counters`] read the
 //! latter two from a [`FloorDay`]). Nothing here decides anything: the
-//! answer is printed on the ticket and never logged.
+//! answer is printed on the ticket; only the kiosk's check-in records its
+//! call window (`visit.checked_in`'s `estimate`, for the statistics).
 //!
 //! **Who is ahead.** A visitor is *ahead* of the ticket when "next" would
 //! call them first as far as can be told now. "Next" calls by (start,
@@ -431,6 +432,7 @@ mod tests {
                 number: number(n as u32),
                 start: at(DAY, "09:00"),
                 checked_in_at: at(DAY, "08:55"),
+                estimate: None,
             }));
             events.push(FloorEvent::Called(VisitCalled {
                 booking: booking_id(n),

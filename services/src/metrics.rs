@@ -1,6 +1,9 @@
 //! Prometheus metrics at `/metrics` (OpenMetrics text): requests by route
 //! template and status, their durations, and how far the log and the views
-//! have got (the difference is projection lag).
+//! have got (the difference is projection lag); and business gauges
+//! read from the views at each scrape: wishes waiting, today's bookings and
+//! visitors waiting on the floor per office. Their only label is an office
+//! id from the catalogue (never request input), so the series stay few.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -24,6 +27,31 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OfficeLabels {
+    office: String,
+}
+
+/// The business figures one scrape shows, per office of the catalogue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BusinessFigures {
+    /// Wishes waiting now, each counted once.
+    pub waiting_wishes: u64,
+    pub offices: Vec<OfficeFigures>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OfficeFigures {
+    /// The office's slug, from the catalogue.
+    pub office: String,
+    /// Wishes waiting now that name this office.
+    pub waiting_wishes: u64,
+    /// Bookings of the office's today, placed and not cancelled or lapsed.
+    pub bookings_today: u64,
+    /// Visitors checked in and waiting to be called now.
+    pub visitors_waiting: u64,
+}
+
 type DurationFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -32,6 +60,10 @@ pub struct Metrics {
     durations: DurationFamily,
     log_head: Gauge,
     catalogue_position: Gauge,
+    waiting_wishes: Gauge,
+    office_waiting_wishes: Family<OfficeLabels, Gauge>,
+    bookings_today: Family<OfficeLabels, Gauge>,
+    visitors_waiting: Family<OfficeLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -65,12 +97,40 @@ impl Metrics {
             "Log position the catalogue view reflects",
             catalogue_position.clone(),
         );
+        let waiting_wishes = Gauge::default();
+        registry.register(
+            "waitlist_waiting_wishes",
+            "Wishes waiting in the waitlist now",
+            waiting_wishes.clone(),
+        );
+        let office_waiting_wishes = Family::<OfficeLabels, Gauge>::default();
+        registry.register(
+            "office_waiting_wishes",
+            "Wishes waiting now that name the office",
+            office_waiting_wishes.clone(),
+        );
+        let bookings_today = Family::<OfficeLabels, Gauge>::default();
+        registry.register(
+            "office_bookings_today",
+            "Bookings of the office's today, placed and not cancelled or lapsed",
+            bookings_today.clone(),
+        );
+        let visitors_waiting = Family::<OfficeLabels, Gauge>::default();
+        registry.register(
+            "office_visitors_waiting",
+            "Visitors checked in and waiting to be called now",
+            visitors_waiting.clone(),
+        );
         Metrics {
             registry,
             requests,
             durations,
             log_head,
             catalogue_position,
+            waiting_wishes,
+            office_waiting_wishes,
+            bookings_today,
+            visitors_waiting,
         }
     }
 
@@ -91,6 +151,24 @@ impl Metrics {
     pub fn set_positions(&self, log_head: u64, catalogue: u64) {
         self.log_head.set(log_head as i64);
         self.catalogue_position.set(catalogue as i64);
+    }
+
+    pub fn set_business(&self, figures: &BusinessFigures) {
+        self.waiting_wishes.set(figures.waiting_wishes as i64);
+        for office in &figures.offices {
+            let labels = OfficeLabels {
+                office: office.office.clone(),
+            };
+            self.office_waiting_wishes
+                .get_or_create(&labels)
+                .set(office.waiting_wishes as i64);
+            self.bookings_today
+                .get_or_create(&labels)
+                .set(office.bookings_today as i64);
+            self.visitors_waiting
+                .get_or_create(&labels)
+                .set(office.visitors_waiting as i64);
+        }
     }
 
     pub fn render(&self) -> String {
@@ -121,5 +199,28 @@ mod tests {
             text.contains("terminagent_http_request_duration_seconds_count"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn business_gauges_are_labelled_by_office_only() {
+        let metrics = super::Metrics::new();
+        metrics.set_business(&super::BusinessFigures {
+            waiting_wishes: 3,
+            offices: vec![super::OfficeFigures {
+                office: "mitte".into(),
+                waiting_wishes: 2,
+                bookings_today: 7,
+                visitors_waiting: 1,
+            }],
+        });
+        let text = metrics.render();
+        for expected in [
+            "terminagent_waitlist_waiting_wishes 3",
+            r#"terminagent_office_waiting_wishes{office="mitte"} 2"#,
+            r#"terminagent_office_bookings_today{office="mitte"} 7"#,
+            r#"terminagent_office_visitors_waiting{office="mitte"} 1"#,
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
     }
 }

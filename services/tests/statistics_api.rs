@@ -137,6 +137,27 @@ impl Day {
         .await;
     }
 
+    /// Waits until `/metrics` shows every line of `expected` (the gauges
+    /// follow the views, which follow the log).
+    async fn metrics_show(&self, expected: &[&str]) {
+        let mut text = String::new();
+        for _ in 0..200 {
+            let response = self
+                .app
+                .client
+                .get(format!("{}/metrics", self.app.base))
+                .send()
+                .await
+                .unwrap();
+            text = response.text().await.unwrap();
+            if expected.iter().all(|line| text.lines().any(|shown| shown == *line)) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("{expected:?} not all in:\n{text}");
+    }
+
     async fn statistics(&self, token: &str, query: &str) -> (StatusCode, Value) {
         self.app
             .send(Method::GET, &format!("/api/v1/statistics?{query}"), Some(token), None)
@@ -225,7 +246,7 @@ async fn office_day(backend: Backend) -> Day {
 /// the figures themselves.
 fn figures(answer: &Value) -> Value {
     let mut figures = answer.clone();
-    for key in ["office", "from", "to", "days", "date"] {
+    for key in ["office", "from", "to", "days", "date", "by_hour", "by_service"] {
         figures.as_object_mut().unwrap().remove(key);
     }
     figures
@@ -280,14 +301,53 @@ const CSV_TO_JSON: &[(&str, &str)] = &[
         "/waitlist/median_hours_to_first_proposal",
     ),
     ("p90_hours_to_first_proposal", "/waitlist/p90_hours_to_first_proposal"),
+    ("wishes_left", "/waitlist/left"),
+    ("refilled_units_from_waitlist", "/refilled_units/from_waitlist"),
+    ("refilled_units_public", "/refilled_units/public"),
+    ("estimates", "/kiosk_estimates/estimated"),
+    ("estimates_inside", "/kiosk_estimates/inside"),
+    ("estimates_below", "/kiosk_estimates/below"),
+    ("estimates_above", "/kiosk_estimates/above"),
+    ("estimates_inside_rate", "/kiosk_estimates/inside_rate"),
+];
+
+/// `by=hour|service` CSV column → where each JSON slice has the same figure.
+const SLICE_CSV_TO_JSON: &[(&str, &str)] = &[
+    ("online", "/bookings/online"),
+    ("walk_in", "/bookings/walk_in"),
+    ("confirmed", "/bookings/confirmed"),
+    ("cancelled", "/bookings/cancelled"),
+    ("cancelled_by_citizen", "/cancelled_by/citizen"),
+    ("cancelled_by_office", "/cancelled_by/office"),
+    ("lapsed", "/bookings/lapsed"),
+    ("served", "/bookings/served"),
+    ("missed", "/bookings/missed"),
+    ("missed_no_show", "/missed_by/no_show"),
+    ("missed_absent_when_called", "/missed_by/absent_when_called"),
+    ("from_waitlist", "/bookings/from_waitlist"),
+    ("no_show_rate", "/no_show_rate"),
+    ("waiting_count", "/waiting_seconds/count"),
+    ("waiting_mean_seconds", "/waiting_seconds/mean"),
+    ("waiting_p50_seconds", "/waiting_seconds/p50"),
+    ("waiting_p90_seconds", "/waiting_seconds/p90"),
+    ("waiting_max_seconds", "/waiting_seconds/max"),
+    ("processing_count", "/processing_seconds/count"),
+    ("processing_mean_seconds", "/processing_seconds/mean"),
+    ("processing_p50_seconds", "/processing_seconds/p50"),
+    ("processing_p90_seconds", "/processing_seconds/p90"),
+    ("processing_max_seconds", "/processing_seconds/max"),
 ];
 
 /// Each CSV field against the JSON's figure (an empty field is `null`).
 fn csv_line_equals(header: &[&str], line: &str, json: &Value) {
+    columns_equal(CSV_TO_JSON, header, line, json);
+}
+
+fn columns_equal(columns: &[(&str, &str)], header: &[&str], line: &str, json: &Value) {
     let fields: Vec<&str> = line.split(',').collect();
     assert_eq!(fields.len(), header.len(), "{line}");
-    assert_eq!(header.len(), CSV_TO_JSON.len() + 1, "every column is compared");
-    for (column, pointer) in CSV_TO_JSON {
+    assert_eq!(header.len(), columns.len() + 1, "every column is compared");
+    for (column, pointer) in columns {
         let index = header
             .iter()
             .position(|name| name == column)
@@ -321,6 +381,14 @@ async fn a_day_in_figures(backend: Backend) {
     // Two wishes for 10:xx at `mitte`, where nothing is published yet.
     let wanda = d.register_wish("wanda@example.org").await;
     let walter = d.register_wish("walter@example.org").await;
+    // Business gauges: two wishes waiting, both naming `mitte`; `nord` is
+    // listed (from the catalogue) with none.
+    d.metrics_show(&[
+        "terminagent_waitlist_waiting_wishes 2",
+        r#"terminagent_office_waiting_wishes{office="mitte"} 2"#,
+        r#"terminagent_office_waiting_wishes{office="nord"} 0"#,
+    ])
+    .await;
 
     // 07:30 — 10:00–10:24 on lane 1 (2 units): one at a time to the first
     // wish that fits — 10:00 to Wanda, 10:12 to Walter, both made at 07:30,
@@ -374,6 +442,16 @@ async fn a_day_in_figures(backend: Backend) {
     d.check_in(&t2_code).await;
     // Emil's booking lapses (timer, past 09:00).
     d.app.wait_for_events("booking.lapsed", 1).await;
+    // Gauges at 09:01: today's bookings at `mitte` = 7 online + 2 tickets − dora and
+    // fina cancelled − emil lapsed = 6; anna, T1 and T2 wait; no wish waits any more.
+    d.metrics_show(&[
+        "terminagent_waitlist_waiting_wishes 0",
+        r#"terminagent_office_bookings_today{office="mitte"} 6"#,
+        r#"terminagent_office_visitors_waiting{office="mitte"} 3"#,
+        r#"terminagent_office_bookings_today{office="nord"} 0"#,
+        r#"terminagent_office_visitors_waiting{office="nord"} 0"#,
+    ])
+    .await;
     d.at("09:02");
     assert_eq!(
         d.next("1").await,
@@ -438,7 +516,12 @@ async fn a_day_in_figures(backend: Backend) {
     // counters: 1 open 09:02–09:30 (28) and 09:45–09:50 (5), paused 09:30–09:45 (15);
     //   2 open 09:05–09:40 (35) → open 68.0, paused 15.0 minutes.
     // waitlist: registered 2, proposals 2, accepted 1, declined 1, expired 0, withdrawn 0,
-    //   ended 1 (by the citizen); to first proposal 07:00 → 07:30 for both: 0.5 h.
+    //   ended 1 (by the citizen); to first proposal 07:00 → 07:30 for both: 0.5 h;
+    //   left the queue 2 (Wanda by accepting, Walter by ending, both on the day).
+    // refilled units: dora's 09:12 unit on lane 2 (cancelled at 08:00) is the first
+    //   free lane at 09:12 when T2 is drawn → 1 public, 0 from the waitlist (Wanda's
+    //   units were new capacity; fina's were withdrawn; emil's lapsed 09:24 stays free).
+    // kiosk estimates: every check-in here went through the JSON API, which shows none: 0.
     let expected = json!({
         "bookings": {"online": 7, "walk_in": 2, "confirmed": 8, "cancelled": 2, "lapsed": 1,
                      "served": 4, "missed": 1, "from_waitlist": 1},
@@ -455,12 +538,51 @@ async fn a_day_in_figures(backend: Backend) {
         "waitlist": {"registered": 2, "proposals": 2, "accepted": 1, "declined": 1, "expired": 0,
                      "withdrawn": 0, "ended": 1,
                      "ended_by": {"citizen": 1, "unanswered_proposals": 0, "until_passed": 0},
-                     "median_hours_to_first_proposal": 0.5, "p90_hours_to_first_proposal": 0.5},
+                     "median_hours_to_first_proposal": 0.5, "p90_hours_to_first_proposal": 0.5,
+                     "left": 2},
+        "refilled_units": {"from_waitlist": 0, "public": 1},
+        "kiosk_estimates": {"estimated": 0, "inside": 0, "below": 0, "above": 0, "inside_rate": null},
     });
+    // By hour (office-local hour of the start) and service, figure by figure:
+    // hour 9: anna, bert, carl, dora, emil, fina online, T1, T2 walk-in; confirmed all
+    //   but emil = 7; dora (citizen) and fina (office) cancelled; emil lapsed; anna,
+    //   bert, T1, T2 served; carl missed → no-show rate 1 / 5 = 0.2; every wait and
+    //   processing time of the day, in seconds: waits 120, 180, 300, 360 (mean 240.0,
+    //   p50 rank 2 → 180, p90 rank 4 → 360), processing 420, 480, 780, 840 (mean 630.0,
+    //   p50 480, p90 840).
+    // hour 10: Wanda's accepted proposal (10:00): online, from the waitlist, confirmed.
+    // service ausweis: every booking names it — the day's figures, waits in seconds.
+    let waits = json!({"count": 4, "mean": 240.0, "p50": 180, "p90": 360, "max": 360});
+    let processing = json!({"count": 4, "mean": 630.0, "p50": 480, "p90": 840, "max": 840});
+    let none = json!({"count": 0, "mean": null, "p50": null, "p90": null, "max": null});
+    let expected_by_hour = json!([
+        {"hour": 9,
+         "bookings": {"online": 6, "walk_in": 2, "confirmed": 7, "cancelled": 2, "lapsed": 1,
+                      "served": 4, "missed": 1, "from_waitlist": 0},
+         "cancelled_by": {"citizen": 1, "office": 1},
+         "missed_by": {"no_show": 1, "absent_when_called": 0},
+         "no_show_rate": 0.2, "waiting_seconds": waits, "processing_seconds": processing},
+        {"hour": 10,
+         "bookings": {"online": 1, "walk_in": 0, "confirmed": 1, "cancelled": 0, "lapsed": 0,
+                      "served": 0, "missed": 0, "from_waitlist": 1},
+         "cancelled_by": {"citizen": 0, "office": 0},
+         "missed_by": {"no_show": 0, "absent_when_called": 0},
+         "no_show_rate": null, "waiting_seconds": none, "processing_seconds": none},
+    ]);
+    let expected_by_service = json!([
+        {"service": "ausweis",
+         "bookings": {"online": 7, "walk_in": 2, "confirmed": 8, "cancelled": 2, "lapsed": 1,
+                      "served": 4, "missed": 1, "from_waitlist": 1},
+         "cancelled_by": {"citizen": 1, "office": 1},
+         "missed_by": {"no_show": 1, "absent_when_called": 0},
+         "no_show_rate": 0.2, "waiting_seconds": waits, "processing_seconds": processing},
+    ]);
     let one_day = format!("office=mitte&from={date}&to={date}");
     let (status, answer) = d.statistics(&d.lead_mitte, &one_day).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(figures(&answer), expected, "{answer:#}");
+    assert_eq!(answer["by_hour"], expected_by_hour, "{:#}", answer["by_hour"]);
+    assert_eq!(answer["by_service"], expected_by_service, "{:#}", answer["by_service"]);
     assert_eq!(
         (&answer["office"], &answer["from"], &answer["to"]),
         (&json!("mitte"), &json!(date), &json!(date))
@@ -542,6 +664,45 @@ async fn a_day_in_figures(backend: Backend) {
     }
     assert!(lines[4].starts_with("total,"), "{csv}");
     csv_line_equals(&header, lines[4], &around);
+
+    // By hour and by service as CSV: a line per slice, equal to the JSON's.
+    assert_eq!(around["by_hour"], expected_by_hour, "the empty days add nothing");
+    for (by, first, expected) in [
+        ("hour", "hour", &expected_by_hour),
+        ("service", "service", &expected_by_service),
+    ] {
+        let csv = d
+            .app
+            .client
+            .get(format!(
+                "{}/api/v1/statistics?office=mitte&from={before}&to={after}&format=csv&by={by}",
+                d.app.base
+            ))
+            .bearer_auth(&d.lead_mitte)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        let slices = expected.as_array().unwrap();
+        assert_eq!(lines.len(), 1 + slices.len(), "{csv}");
+        let header: Vec<&str> = lines[0].split(',').collect();
+        assert_eq!(header[0], first);
+        for (line, slice) in lines[1..].iter().zip(slices) {
+            let key = slice[first].to_string().trim_matches('"').to_owned();
+            assert!(line.starts_with(&format!("{key},")), "{line}");
+            columns_equal(SLICE_CSV_TO_JSON, &header, line, slice);
+        }
+    }
+    let (status, problem) = d
+        .statistics(
+            &d.auditor,
+            &format!("office=mitte&from={date}&to={date}&format=csv&by=week"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
 
     // The live view equals its replay (invariant 6).
     let (status, check) = d.app.get("/api/v1/projections").await;
@@ -649,6 +810,109 @@ async fn bad_parameters_are_refused(backend: Backend) {
     );
 }
 
+/// The kiosk records the call window it shows at check-in; the statistics
+/// hold each against the first call. Windows by `domain::wait_estimate`'s
+/// rules (nobody has been served yet, so each visitor ahead counts the 12
+/// minutes of their service; no counter open counts as one; both ends to
+/// 5-minute marks, never before the start):
+/// - anna (09:00, #1) at 08:50: nobody ahead; low = the 10 minutes to her
+///   start, high = low + 5 → 09:00–09:05;
+/// - bert (09:00, #2) at 08:55: anna ahead, 12 min → low 10 (down), high 15
+///   (up) → 09:05–09:10;
+/// - carl (09:12, #3) at 09:00: anna and bert ahead, 24 min → low 20, high
+///   25 → 09:20–09:25.
+///
+/// Calls: anna 09:02 (inside), bert 09:03 (below: before 09:05), carl 09:30
+/// (above: after 09:25). Dora, checked in by the JSON API, has no estimate.
+async fn kiosk_estimates_meet_the_calls(backend: Backend) {
+    let d = office_day(backend).await;
+    let date = d.day.to_string();
+    let (anna, anna_code) = d.book("09:00", "anna@example.org").await;
+    let (bert, bert_code) = d.book("09:00", "bert@example.org").await;
+    let (carl, carl_code) = d.book("09:12", "carl@example.org").await;
+    let (_dora, dora_code) = d.book("09:12", "dora@example.org").await;
+    let kiosk = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed = kiosk
+        .get(format!("{}/kiosk/mitte?token={}", d.app.base, d.kiosk))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    let check_in = |code: String| {
+        let kiosk = kiosk.clone();
+        let url = format!("{}/kiosk/mitte", d.app.base);
+        async move {
+            let response = kiosk.post(url).form(&[("code", code)]).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.text().await.unwrap()
+        }
+    };
+    d.at("08:50");
+    let page = check_in(anna_code).await;
+    assert!(page.contains("Aufruf etwa 09:00 bis 09:05 Uhr."), "{page}");
+    d.at("08:55");
+    let page = check_in(bert_code).await;
+    assert!(page.contains("Aufruf etwa 09:05 bis 09:10 Uhr."), "{page}");
+    d.at("09:00");
+    let page = check_in(carl_code).await;
+    assert!(page.contains("Aufruf etwa 09:20 bis 09:25 Uhr."), "{page}");
+    d.check_in(&dora_code).await;
+
+    // The windows are in the log, on each kiosk check-in; none on dora's.
+    let checked_in = d.app.wait_for_events("visit.checked_in", 4).await;
+    let window = |booking: &str| {
+        let event = checked_in
+            .iter()
+            .find(|event| event["data"]["booking"] == booking)
+            .unwrap();
+        let at = |end: &str| {
+            DateTime::parse_from_rfc3339(event["data"]["estimate"][end].as_str().unwrap())
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        (at("earliest"), at("latest"))
+    };
+    assert_eq!(window(&anna), (d.t("09:00"), d.t("09:05")));
+    assert_eq!(window(&bert), (d.t("09:05"), d.t("09:10")));
+    assert_eq!(window(&carl), (d.t("09:20"), d.t("09:25")));
+    assert_eq!(
+        checked_in
+            .iter()
+            .filter(|event| event["data"].get("estimate").is_none())
+            .count(),
+        1,
+        "dora's check-in carries none"
+    );
+
+    d.at("09:02");
+    assert_eq!(d.next("1").await, anna);
+    d.at("09:03");
+    assert_eq!(d.next("2").await, bert);
+    d.at("09:30");
+    assert_eq!(d.next("3").await, carl);
+    let (status, answer) = d
+        .statistics(&d.lead_mitte, &format!("office=mitte&from={date}&to={date}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        answer["kiosk_estimates"],
+        json!({"estimated": 3, "inside": 1, "below": 1, "above": 1, "inside_rate": 0.333})
+    );
+    // Old check-ins (without the field) and new ones replay alike.
+    let (_, check) = d.app.get("/api/v1/projections").await;
+    let statistics = check["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|view| view["name"] == "statistics")
+        .unwrap();
+    assert_eq!(statistics["equal"], true, "{check}");
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(super::Backend::Postgres).await } )* }
@@ -656,4 +920,9 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(a_day_in_figures, who_may_read_statistics, bad_parameters_are_refused);
+on_both_backends!(
+    a_day_in_figures,
+    who_may_read_statistics,
+    bad_parameters_are_refused,
+    kiosk_estimates_meet_the_calls
+);

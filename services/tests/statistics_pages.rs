@@ -11,7 +11,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use calamine::{Data, Reader, Xlsx};
-use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Utc};
 use regex::Regex;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
@@ -270,6 +270,30 @@ fn bar(svg: &str, x: &str, series: &str) -> Option<f64> {
     pattern.captures(svg).map(|c| c[1].parse().unwrap())
 }
 
+/// Every row of `table` (keyed by `data-key`) is a column of `chart`: its
+/// last `columns` cells are the bars of `series`, in order.
+fn chart_carries_its_table(html: &str, chart: &str, table: &str, series: &[&str], columns: usize) {
+    let start = html
+        .find(&format!(r#"id="{table}">"#))
+        .unwrap_or_else(|| panic!("no table {table}"));
+    let table_html = &html[start..start + html[start..].find("</table>").unwrap()];
+    let keys: Vec<String> = Regex::new(r#"<tr data-key="([^"]+)">"#)
+        .unwrap()
+        .captures_iter(table_html)
+        .map(|c| c[1].to_owned())
+        .collect();
+    assert!(!keys.is_empty(), "{table} has rows");
+    let drawn = svg(html, chart);
+    for key in keys {
+        let cells = row_cells(html, table, &key);
+        let numbers = &cells[cells.len() - columns..];
+        for (series, cell) in series.iter().zip(numbers) {
+            let value = bar(drawn, &key, series).unwrap_or_else(|| panic!("{chart}: no bar {key} {series}"));
+            assert_eq!(&german(value), cell, "{chart} {key} {series}");
+        }
+    }
+}
+
 fn german(value: f64) -> String {
     let text = if value.fract() == 0.0 {
         format!("{value:.0}")
@@ -366,6 +390,68 @@ async fn a_lead_reads_their_office(backend: Backend) {
         None
     );
     assert_eq!(row_cells(&html, "tabelle-auslastung", &next.to_string())[3], "–");
+
+    // Waiting by hour of the start: anna's, called 09:02 for 09:00 (2 minutes),
+    // the only call — median and 90th percentile 2 minutes at 9 o'clock.
+    let by_hour = &json["by_hour"];
+    assert_eq!(
+        (
+            &by_hour[0]["hour"],
+            &by_hour[0]["waiting_seconds"]["p50"],
+            &by_hour[0]["waiting_seconds"]["p90"]
+        ),
+        (&json!(9), &json!(120), &json!(120)),
+        "{by_hour}"
+    );
+    let hours = svg(&html, "diagramm-wartezeit-stunden");
+    assert_well_formed(hours);
+    assert!(hours.contains(r#"<title id="diagramm-wartezeit-stunden-titel">Wartezeit nach Uhrzeit"#));
+    assert_eq!(row_cells(&html, "tabelle-wartezeit-stunden", "9")[1..], ["1", "2", "2"]);
+    chart_carries_its_table(
+        &html,
+        "diagramm-wartezeit-stunden",
+        "tabelle-wartezeit-stunden",
+        &["p50", "p90"],
+        2,
+    );
+
+    // The waitlist: a wish registered now (09:20) is the day's inflow, and
+    // waits at the end of the day and the next.
+    let weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][d.day.weekday().num_days_from_monday() as usize];
+    let wish = json!({"offices": ["mitte"], "services": ["ausweis"], "windows": {weekday: [10]},
+                      "citizen": {"name": "Wanda Wunsch", "email": "wanda@example.org"}});
+    let (status, answer) = d.app.send(Method::POST, "/api/v1/wishes", None, Some(wish)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let (status, html) = page(
+        &d.app,
+        &lena,
+        &format!("/staff/statistik?buero=mitte&von={date}&bis={next}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let next = next.to_string();
+    for (chart, table, series, on_day, on_next) in [
+        (
+            "diagramm-warteliste-zugang",
+            "tabelle-warteliste-zugang",
+            "registered",
+            1.0,
+            0.0,
+        ),
+        (
+            "diagramm-warteliste-bestand",
+            "tabelle-warteliste-bestand",
+            "waiting",
+            1.0,
+            1.0,
+        ),
+    ] {
+        let drawn = svg(&html, chart);
+        assert_well_formed(drawn);
+        assert_eq!(bar(drawn, &date, series), Some(on_day), "{chart}");
+        assert_eq!(bar(drawn, &next, series), Some(on_next), "{chart}");
+        chart_carries_its_table(&html, chart, table, &[series], 1);
+    }
 
     // Without an office: hers.
     let (status, html) = page(&d.app, &lena, "/staff/statistik").await;
@@ -534,6 +620,36 @@ async fn an_auditor_reads_all_and_downloads(backend: Backend) {
     assert_eq!(rows[2][0], Data::String(date.clone()));
     assert_eq!(number(&rows[2][served]), Some(1.0));
     assert_eq!(number(&rows[1][served]), Some(0.0));
+    // "Stunden" and "Dienstleistungen": the JSON's `by_hour` and `by_service`, a row each.
+    for (sheet, first, slices) in [
+        ("Stunden", "hour", &json["by_hour"]),
+        ("Dienstleistungen", "service", &json["by_service"]),
+    ] {
+        let range = book.worksheet_range(sheet).unwrap();
+        let rows: Vec<_> = range.rows().collect();
+        let slices = slices.as_array().unwrap();
+        assert_eq!(rows.len(), 1 + slices.len(), "{sheet}");
+        let header: Vec<String> = rows[0].iter().map(|cell| cell.to_string()).collect();
+        assert_eq!(header[0], first);
+        for (row, slice) in rows[1..].iter().zip(slices) {
+            for (column, pointer) in [
+                ("online", "/bookings/online"),
+                ("served", "/bookings/served"),
+                ("waiting_p90_seconds", "/waiting_seconds/p90"),
+            ] {
+                let index = header.iter().position(|name| name == column).unwrap();
+                assert_eq!(
+                    number(&row[index]),
+                    slice.pointer(pointer).unwrap().as_f64(),
+                    "{sheet} {column}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        json["by_hour"][0]["bookings"]["online"], 5,
+        "anna, bert, carl, emil and dora at 9 o'clock"
+    );
 }
 
 macro_rules! on_both_backends {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use terminagent_domain::floor::EstimatedCall;
 use terminagent_domain::{
     Actor, BookingDecider, BookingError, BookingFacts, BookingId, BookingStatus, CallNext, Cause, CheckIn,
     CloseCounter, Counter, CounterId, Decider, DomainEvent, FloorDay, FloorDecider, FloorError, FloorEvent,
@@ -102,6 +103,20 @@ pub async fn check_in(
     zone: OfficeTimeZone,
     booking: BookingId,
 ) -> Result<CheckedIn, ExecuteError<CheckInRefusal>> {
+    check_in_estimated(executor, policy, cause, office, zone, booking, None).await
+}
+
+/// [`check_in`], recording the call window the kiosk showed (`estimate`)
+/// on the event, for the statistics.
+pub async fn check_in_estimated(
+    executor: &Executor,
+    policy: FloorPolicy,
+    cause: Cause,
+    office: &OfficeId,
+    zone: OfficeTimeZone,
+    booking: BookingId,
+    estimate: Option<EstimatedCall>,
+) -> Result<CheckedIn, ExecuteError<CheckInRefusal>> {
     let facts = booking_facts(executor, booking)
         .await?
         .ok_or(ExecuteError::Rejected(CheckInRefusal::UnknownBooking(booking)))?;
@@ -115,6 +130,7 @@ pub async fn check_in(
                 booking: facts.clone(),
                 now,
                 policy,
+                estimate,
             }
             .into()
         })

@@ -13,7 +13,14 @@
 //! ([`CSV_COLUMNS`]), one line per date of the range, then one line whose
 //! `date` is `total` (the figures of the whole range, equal to the JSON's
 //! top level). Numbers as in the JSON; an empty field is `null`. Nothing
-//! needs quoting (dates, numbers, `total`).
+//! needs quoting (dates, numbers, `total`, service slugs).
+//!
+//! By hour and by service (API.md "Statistics", extensions): the JSON's
+//! `by_hour` and `by_service` list the range's figures per office-local
+//! hour of the bookings' start and per service (waits in seconds there);
+//! `by=hour` or `by=service` with `format=csv` answers them as CSV
+//! ([`SLICE_CSV_COLUMNS`], the first column `hour` or `service`), one line
+//! per hour or service that has any figure.
 
 use std::fmt::Write as _;
 
@@ -23,7 +30,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use terminagent_domain::{DayFigures, Durations, LocalDate, OfficeId, Permission};
+use terminagent_domain::statistics::SliceFigures;
+use terminagent_domain::{BookingCounts, DayFigures, Durations, LocalDate, OfficeId, Permission, ServiceId};
 
 use super::AppState;
 use super::auth::Access;
@@ -40,6 +48,7 @@ pub struct StatisticsQuery {
     from: Option<String>,
     to: Option<String>,
     format: Option<String>,
+    by: Option<String>,
 }
 
 /// Bookings by what became of them (each counted under the office-local
@@ -165,6 +174,78 @@ pub struct WaitlistFigures {
     pub(crate) median_hours_to_first_proposal: Option<f64>,
     #[schema(required = true, minimum = 0, example = 2.0)]
     pub(crate) p90_hours_to_first_proposal: Option<f64>,
+    /// Wishes that left the queue (accepted or ended), by the date they left (extension).
+    #[schema(minimum = 0, example = 1)]
+    pub(crate) left: u64,
+}
+
+/// Units given back by one booking and taken again by another.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RefilledUnits {
+    /// By accepting a waitlist proposal.
+    #[schema(minimum = 0, example = 1)]
+    pub(crate) from_waitlist: u64,
+    /// By an online booking or a walk-in ticket.
+    #[schema(minimum = 0, example = 2)]
+    pub(crate) public: u64,
+}
+
+/// The kiosk's wait estimates (the call window shown at check-in) against
+/// the first call that followed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EstimateFigures {
+    /// Check-ins at the kiosk that showed an estimate.
+    #[schema(minimum = 0, example = 4)]
+    pub(crate) estimated: u64,
+    /// Called within the window.
+    #[schema(minimum = 0, example = 3)]
+    pub(crate) inside: u64,
+    /// Called before the window: the wait was shorter.
+    #[schema(minimum = 0, example = 1)]
+    pub(crate) below: u64,
+    /// Called after the window: the wait was longer.
+    #[schema(minimum = 0, example = 0)]
+    pub(crate) above: u64,
+    /// Inside ÷ estimated visits called.
+    #[schema(required = true, minimum = 0, maximum = 1, example = 0.75)]
+    pub(crate) inside_rate: Option<f64>,
+}
+
+/// Durations in seconds (mean with one decimal); `null` without any.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SecondsFigures {
+    #[schema(minimum = 0, example = 4)]
+    pub(crate) count: usize,
+    #[schema(required = true, minimum = 0, example = 240.0)]
+    pub(crate) mean: Option<f64>,
+    #[schema(required = true, minimum = 0, example = 180)]
+    pub(crate) p50: Option<u32>,
+    #[schema(required = true, minimum = 0, example = 360)]
+    pub(crate) p90: Option<u32>,
+    #[schema(required = true, minimum = 0, example = 360)]
+    pub(crate) max: Option<u32>,
+}
+
+/// The figures of one hour of the day or one service over the range.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SliceStatistics {
+    /// The office-local hour (0–23) the bookings started in (`by_hour` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 23, example = 9)]
+    pub(crate) hour: Option<u8>,
+    /// The service's slug (`by_service` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "personalausweis")]
+    pub(crate) service: Option<String>,
+    pub(crate) bookings: BookingFigures,
+    pub(crate) cancelled_by: CancelledBy,
+    pub(crate) missed_by: MissedBy,
+    #[schema(required = true, minimum = 0, maximum = 1, example = 0.2)]
+    pub(crate) no_show_rate: Option<f64>,
+    /// From `max(check-in, start)` to the first call.
+    pub(crate) waiting_seconds: SecondsFigures,
+    /// From the first start of service to the finish.
+    pub(crate) processing_seconds: SecondsFigures,
 }
 
 /// Declares a figures type: its own fields first, then the figures of a
@@ -207,6 +288,10 @@ macro_rules! figures_type {
             served_units: u64,
             counters: CounterFigures,
             waitlist: WaitlistFigures,
+            /// Units given back and taken again, by whom (extension).
+            refilled_units: RefilledUnits,
+            /// The kiosk's wait estimates against the calls (extension).
+            kiosk_estimates: EstimateFigures,
             $($(#[$tail_meta])* $tail: $tail_ty,)*
         }
 
@@ -225,6 +310,8 @@ macro_rules! figures_type {
                     served_units,
                     counters,
                     waitlist,
+                    refilled_units,
+                    kiosk_estimates,
                 } = figures;
                 $name {
                     $($head,)*
@@ -240,6 +327,8 @@ macro_rules! figures_type {
                     served_units,
                     counters,
                     waitlist,
+                    refilled_units,
+                    kiosk_estimates,
                     $($tail,)*
                 }
             }
@@ -262,6 +351,8 @@ pub(crate) struct Figures {
     pub(crate) served_units: u64,
     pub(crate) counters: CounterFigures,
     pub(crate) waitlist: WaitlistFigures,
+    pub(crate) refilled_units: RefilledUnits,
+    pub(crate) kiosk_estimates: EstimateFigures,
 }
 
 figures_type! {
@@ -281,6 +372,13 @@ figures_type! {
         /// Each date of the range, in order, with its own figures.
         #[schema(max_items = 366)]
         days: Vec<DayStatistics>,
+        /// The range's figures per office-local hour of the bookings' start,
+        /// hours with any figure only, in order (extension).
+        #[schema(max_items = 24)]
+        by_hour: Vec<SliceStatistics>,
+        /// The range's figures per service (a booking of several services
+        /// counts at each), services with any figure only, by slug (extension).
+        by_service: Vec<SliceStatistics>,
     }
 }
 
@@ -317,31 +415,69 @@ fn duration_figures(durations: &Durations) -> DurationFigures {
     }
 }
 
+fn seconds_figures(durations: &Durations) -> SecondsFigures {
+    let summary = durations.summary();
+    SecondsFigures {
+        count: durations.len(),
+        mean: summary.map(|s| rounded(s.mean, 1)),
+        p50: summary.map(|s| s.p50),
+        p90: summary.map(|s| s.p90),
+        max: summary.map(|s| s.max),
+    }
+}
+
+fn booking_figures(b: &BookingCounts) -> (BookingFigures, CancelledBy, MissedBy, Option<f64>) {
+    (
+        BookingFigures {
+            online: b.online,
+            walk_in: b.walk_in,
+            confirmed: b.confirmed,
+            cancelled: b.cancelled(),
+            lapsed: b.lapsed,
+            served: b.served,
+            missed: b.missed(),
+            from_waitlist: b.from_waitlist,
+        },
+        CancelledBy {
+            citizen: b.cancelled_by_citizen,
+            office: b.cancelled_by_office,
+        },
+        MissedBy {
+            no_show: b.no_shows,
+            absent_when_called: b.absent_when_called,
+        },
+        b.no_show_rate().map(|rate| rounded(rate, 3)),
+    )
+}
+
+impl SliceStatistics {
+    fn of(hour: Option<u8>, service: Option<String>, slice: &SliceFigures) -> Self {
+        let (bookings, cancelled_by, missed_by, no_show_rate) = booking_figures(&slice.bookings);
+        SliceStatistics {
+            hour,
+            service,
+            bookings,
+            cancelled_by,
+            missed_by,
+            no_show_rate,
+            waiting_seconds: seconds_figures(&slice.waiting),
+            processing_seconds: seconds_figures(&slice.processing),
+        }
+    }
+}
+
 impl From<&DayFigures> for Figures {
     fn from(day: &DayFigures) -> Self {
         let b = &day.bookings;
         let w = &day.waitlist;
+        let e = &day.estimates;
         let to_first = w.to_first_proposal.summary();
+        let (bookings, cancelled_by, missed_by, no_show_rate) = booking_figures(b);
         Figures {
-            bookings: BookingFigures {
-                online: b.online,
-                walk_in: b.walk_in,
-                confirmed: b.confirmed,
-                cancelled: b.cancelled(),
-                lapsed: b.lapsed,
-                served: b.served,
-                missed: b.missed(),
-                from_waitlist: b.from_waitlist,
-            },
-            cancelled_by: CancelledBy {
-                citizen: b.cancelled_by_citizen,
-                office: b.cancelled_by_office,
-            },
-            missed_by: MissedBy {
-                no_show: b.no_shows,
-                absent_when_called: b.absent_when_called,
-            },
-            no_show_rate: b.no_show_rate().map(|rate| rounded(rate, 3)),
+            bookings,
+            cancelled_by,
+            missed_by,
+            no_show_rate,
             waiting_minutes: duration_figures(&day.waiting),
             processing_minutes: duration_figures(&day.processing),
             utilisation: day.units.utilisation().map(|rate| rounded(rate, 3)),
@@ -367,6 +503,18 @@ impl From<&DayFigures> for Figures {
                 },
                 median_hours_to_first_proposal: to_first.map(|s| hours(f64::from(s.p50))),
                 p90_hours_to_first_proposal: to_first.map(|s| hours(f64::from(s.p90))),
+                left: w.left,
+            },
+            refilled_units: RefilledUnits {
+                from_waitlist: day.units.refilled_from_waitlist,
+                public: day.units.refilled_publicly,
+            },
+            kiosk_estimates: EstimateFigures {
+                estimated: e.estimated,
+                inside: e.inside,
+                below: e.below,
+                above: e.above,
+                inside_rate: e.hit_rate().map(|rate| rounded(rate, 3)),
             },
         }
     }
@@ -416,6 +564,42 @@ pub const CSV_COLUMNS: &[&str] = &[
     "wishes_ended_until_passed",
     "median_hours_to_first_proposal",
     "p90_hours_to_first_proposal",
+    "wishes_left",
+    "refilled_units_from_waitlist",
+    "refilled_units_public",
+    "estimates",
+    "estimates_inside",
+    "estimates_below",
+    "estimates_above",
+    "estimates_inside_rate",
+];
+
+/// The CSV's columns with `by=hour` or `by=service` after the first
+/// (`hour` or `service`), in order.
+pub const SLICE_CSV_COLUMNS: &[&str] = &[
+    "online",
+    "walk_in",
+    "confirmed",
+    "cancelled",
+    "cancelled_by_citizen",
+    "cancelled_by_office",
+    "lapsed",
+    "served",
+    "missed",
+    "missed_no_show",
+    "missed_absent_when_called",
+    "from_waitlist",
+    "no_show_rate",
+    "waiting_count",
+    "waiting_mean_seconds",
+    "waiting_p50_seconds",
+    "waiting_p90_seconds",
+    "waiting_max_seconds",
+    "processing_count",
+    "processing_mean_seconds",
+    "processing_p50_seconds",
+    "processing_p90_seconds",
+    "processing_max_seconds",
 ];
 
 /// One CSV line (without its line break): `label`, then the figures in
@@ -475,8 +659,53 @@ pub(crate) fn csv_fields(label: &str, f: &Figures) -> Vec<String> {
         w.ended_by.until_passed.to_string(),
         number(w.median_hours_to_first_proposal),
         number(w.p90_hours_to_first_proposal),
+        w.left.to_string(),
+        f.refilled_units.from_waitlist.to_string(),
+        f.refilled_units.public.to_string(),
+        f.kiosk_estimates.estimated.to_string(),
+        f.kiosk_estimates.inside.to_string(),
+        f.kiosk_estimates.below.to_string(),
+        f.kiosk_estimates.above.to_string(),
+        number(f.kiosk_estimates.inside_rate),
     ]);
     debug_assert_eq!(fields.len(), CSV_COLUMNS.len());
+    fields
+}
+
+/// The fields of one `by=hour|service` CSV line: `label`, then
+/// [`SLICE_CSV_COLUMNS`] (an empty field is `null`).
+pub(crate) fn slice_csv_fields(label: &str, s: &SliceStatistics) -> Vec<String> {
+    let number = |value: Option<f64>| value.map(|v| v.to_string()).unwrap_or_default();
+    let whole = |value: Option<u32>| value.map(|v| v.to_string()).unwrap_or_default();
+    let seconds = |d: &SecondsFigures| {
+        [
+            d.count.to_string(),
+            number(d.mean),
+            whole(d.p50),
+            whole(d.p90),
+            whole(d.max),
+        ]
+    };
+    let b = &s.bookings;
+    let mut fields = vec![
+        label.to_owned(),
+        b.online.to_string(),
+        b.walk_in.to_string(),
+        b.confirmed.to_string(),
+        b.cancelled.to_string(),
+        s.cancelled_by.citizen.to_string(),
+        s.cancelled_by.office.to_string(),
+        b.lapsed.to_string(),
+        b.served.to_string(),
+        b.missed.to_string(),
+        s.missed_by.no_show.to_string(),
+        s.missed_by.absent_when_called.to_string(),
+        b.from_waitlist.to_string(),
+        number(s.no_show_rate),
+    ];
+    fields.extend(seconds(&s.waiting_seconds));
+    fields.extend(seconds(&s.processing_seconds));
+    debug_assert_eq!(fields.len(), SLICE_CSV_COLUMNS.len() + 1);
     fields
 }
 
@@ -485,6 +714,9 @@ pub(crate) fn csv_fields(label: &str, f: &Figures) -> Vec<String> {
 pub(crate) struct StatisticsRead {
     pub days: Vec<(NaiveDate, Figures)>,
     pub total: Figures,
+    /// The range per hour (with `hour`), then per service (with `service`).
+    pub by_hour: Vec<SliceStatistics>,
+    pub by_service: Vec<SliceStatistics>,
 }
 
 impl StatisticsRead {
@@ -497,6 +729,81 @@ impl StatisticsRead {
         }
         let _ = writeln!(text, "{}", csv_line("total", &self.total));
         text
+    }
+
+    /// The CSV of `by=hour` or `by=service`: the header, one line per hour
+    /// or service.
+    pub fn slice_csv(&self, by: SliceBy) -> String {
+        let (first, slices) = match by {
+            SliceBy::Hour => ("hour", &self.by_hour),
+            SliceBy::Service => ("service", &self.by_service),
+        };
+        let mut text = std::iter::once(first)
+            .chain(SLICE_CSV_COLUMNS.iter().copied())
+            .collect::<Vec<_>>()
+            .join(",");
+        text.push('\n');
+        for slice in slices {
+            let label = match (&slice.hour, &slice.service) {
+                (Some(hour), _) => hour.to_string(),
+                (None, Some(service)) => service.clone(),
+                (None, None) => String::new(),
+            };
+            let _ = writeln!(text, "{}", slice_csv_fields(&label, slice).join(","));
+        }
+        text
+    }
+}
+
+/// How the CSV is sliced (`by=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SliceBy {
+    Hour,
+    Service,
+}
+
+/// The business gauges of `/metrics` as the views hold them now: for
+/// each office of the catalogue (the only label values), its wishes
+/// waiting, its today's bookings and the visitors waiting on its floor.
+pub(crate) fn business_figures(state: &AppState) -> crate::metrics::BusinessFigures {
+    let now = state.executor.now();
+    let offices: Vec<(OfficeId, NaiveDate)> = state
+        .catalogue
+        .read()
+        .offices()
+        .filter_map(|office| {
+            let id = OfficeId::parse(&office.id).ok()?;
+            let today = terminagent_domain::OfficeTimeZone::parse(&office.timezone)
+                .map_or_else(|_| now.date_naive(), |zone| zone.today(now));
+            Some((id, today))
+        })
+        .collect();
+    let statistics = state.statistics.read();
+    let (waiting_wishes, per_office) = statistics.waiting_wishes();
+    let bookings: Vec<u64> = offices
+        .iter()
+        .map(|(office, today)| {
+            statistics.day_figures(office, *today).map_or(0, |day| {
+                let b = &day.bookings;
+                (b.online + b.walk_in).saturating_sub(b.cancelled() + b.lapsed)
+            })
+        })
+        .collect();
+    drop(statistics);
+    let floor = state.floor.read();
+    let offices = offices
+        .iter()
+        .zip(bookings)
+        .map(|((office, today), bookings_today)| crate::metrics::OfficeFigures {
+            office: office.to_string(),
+            waiting_wishes: per_office.get(office).copied().unwrap_or(0),
+            bookings_today,
+            visitors_waiting: floor.day(office, *today).map_or(0, |day| day.waiting().count() as u64),
+        })
+        .collect();
+    crate::metrics::BusinessFigures {
+        waiting_wishes,
+        offices,
     }
 }
 
@@ -528,6 +835,16 @@ pub(crate) fn statistics_now(
     StatisticsRead {
         days: days.iter().map(|(date, day)| (*date, Figures::from(day))).collect(),
         total: Figures::from(&total),
+        by_hour: total
+            .by_hour
+            .iter()
+            .map(|(hour, slice)| SliceStatistics::of(Some(*hour), None, slice))
+            .collect(),
+        by_service: total
+            .by_service
+            .iter()
+            .map(|(service, slice): (&ServiceId, _)| SliceStatistics::of(None, Some(service.to_string()), slice))
+            .collect(),
     }
 }
 
@@ -558,7 +875,11 @@ pub(crate) async fn read_statistics(
         by the date they were made. Percentiles by nearest rank; minutes and hours with one decimal, rates \
         with three; `null` where nothing was measured. `days` lists every date of the range with the same \
         figures. `format=csv`: a header line, one line per date, and a last line `total` equal to the JSON's \
-        top level.",
+        top level. Extensions: `by_hour` and `by_service` (the range per office-local hour of the bookings' \
+        start and per service, waits in seconds; `by=hour|service` with `format=csv`), `kiosk_estimates` (the \
+        call window the kiosk showed at check-in against the first call: inside, below, above), \
+        `refilled_units` (units given back and taken again, by the waitlist or publicly) and `waitlist.left` \
+        (wishes that left the queue, by the date they left).",
     params(
         ("office" = Option<String>, Query, description = "The office's slug; without it, all offices.",
          example = "stadtmitte"),
@@ -567,6 +888,9 @@ pub(crate) async fn read_statistics(
         ("to" = String, Query, format = Date, description = "Last date, inclusive; at most 366 days from `from`.",
          example = "2026-12-31"),
         ("format" = Option<String>, Query, description = "`json` (the default) or `csv`.", example = "csv"),
+        ("by" = Option<String>, Query, description = "With `format=csv`: `day` (the default: one line per date \
+            and `total`), `hour` (one line per office-local hour of the bookings' start) or `service` (one line \
+            per service).", example = "hour"),
     ),
     security(("bearer" = [])),
     responses(
@@ -581,8 +905,8 @@ pub(crate) async fn read_statistics(
         (status = 404, description = "`/problems/not-found`: no such office.", body = Problem,
          content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: `from` or `to` is missing or not a date, \
-            `to` is before `from`, the range is longer than 366 days, `office` is not a slug, or `format` is \
-            neither `json` nor `csv`.", body = Problem, content_type = PROBLEM),
+            `to` is before `from`, the range is longer than 366 days, `office` is not a slug, `format` is \
+            neither `json` nor `csv`, or `by` is none of `day`, `hour`, `service`.", body = Problem, content_type = PROBLEM),
         (status = 429, description = THROTTLED, body = Problem, content_type = PROBLEM),
         (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
     )
@@ -616,6 +940,16 @@ pub async fn statistics(
             return Err(Problem::invalid(format!("format must be json or csv, not {other:?}")));
         }
     };
+    let by = match query.by.as_deref() {
+        None | Some("day") => None,
+        Some("hour") => Some(SliceBy::Hour),
+        Some("service") => Some(SliceBy::Service),
+        Some(other) => {
+            return Err(Problem::invalid(format!(
+                "by must be day, hour or service, not {other:?}"
+            )));
+        }
+    };
     if let Some(office) = &office
         && state.catalogue.read().office(office).is_none()
     {
@@ -624,9 +958,18 @@ pub async fn statistics(
 
     let read = read_statistics(&state, office.as_ref(), from, to).await?;
     if csv {
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], read.csv()).into_response());
+        let text = match by {
+            None => read.csv(),
+            Some(by) => read.slice_csv(by),
+        };
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response());
     }
-    let StatisticsRead { days, total } = read;
+    let StatisticsRead {
+        days,
+        total,
+        by_hour,
+        by_service,
+    } = read;
     let days = days
         .into_iter()
         .map(|(date, figures)| DayStatistics::assemble(date.to_string(), figures))
@@ -637,6 +980,8 @@ pub async fn statistics(
         to.to_string(),
         total,
         days,
+        by_hour,
+        by_service,
     );
     Ok(Json(answer).into_response())
 }

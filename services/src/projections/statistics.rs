@@ -37,16 +37,32 @@
 //!   proposal withdrawn because its wish ended is counted only as the
 //!   wish's end.
 //!
+//! - **Hours and services**: each booking's figures above (bookings by
+//!   outcome, waiting and processing) count once more in the slice of the
+//!   office-local hour of its start (its first unit's start) and in the
+//!   slice of each service it names (`DayFigures::by_hour`, `by_service`).
+//! - **Refilled units**: units given back (`booking.cancelled`,
+//!   `booking.lapsed`, `booking.released`) and taken again by a later
+//!   booking count under their own day, by whom: an accepted proposal
+//!   (the waitlist) or a request or ticket (public).
+//! - **Kiosk estimates**: a `visit.checked_in` that carries the call window
+//!   the kiosk showed counts as estimated; its first `visit.called` falls
+//!   below, inside or above that window.
+//! - **Waitlist left**: a wish leaves the queue (accepted, or ended) under
+//!   the office-local date of that event, at every office it names.
+//!
 //! No personal data is read (envelopes are never opened, not even kept),
 //! so erasing a citizen's data changes nothing here, and every figure is a
 //! function of the log alone: a replay gives the same view (invariant 6).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use terminagent_domain::floor::EstimatedCall;
+use terminagent_domain::statistics::{EstimateOutcome, SliceFigures};
 use terminagent_domain::{
     BookingEvent, BookingId, CatalogueEvent, CounterId, CounterTimes, DayFigures, DomainEvent, FloorEvent, OfficeId,
-    OfficeTimeZone, ProposalId, UnitRef, WaitlistCounts, WishEvent, WishId,
+    OfficeTimeZone, ProposalId, ServiceId, UnitRef, WaitlistCounts, WishEvent, WishId,
 };
 use terminagent_eventstore::LogEvent;
 
@@ -68,6 +84,8 @@ pub struct StatisticsView {
     wishes: HashMap<WishId, OpenWish>,
     /// Counters open or paused, since when.
     counters: HashMap<(OfficeId, NaiveDate, CounterId), CounterSpan>,
+    /// Units given back and not taken again since.
+    freed: HashSet<UnitRef>,
 }
 
 /// A booking still open: what its end and its visit need.
@@ -82,6 +100,18 @@ struct OpenBooking {
     called: bool,
     /// The first start of service.
     started_at: Option<DateTime<Utc>>,
+    /// Its slices: the local hour of its start and its services.
+    slice: Slice,
+    /// The call window the kiosk estimated at check-in.
+    estimate: Option<EstimatedCall>,
+}
+
+/// Which slices of its day a booking counts in; none (`Default`) for a
+/// visit whose booking this view never saw placed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Slice {
+    hour: Option<u8>,
+    services: Vec<ServiceId>,
 }
 
 /// A wish still waiting: where and under which dates it counts.
@@ -133,6 +163,55 @@ impl StatisticsView {
             .collect()
     }
 
+    /// The figures of one office day, if anything happened on it.
+    pub fn day_figures(&self, office: &OfficeId, date: NaiveDate) -> Option<&DayFigures> {
+        self.days.get(office)?.get(&date)
+    }
+
+    /// Wishes waiting now (registered, neither fulfilled nor ended): of
+    /// every office together, and per office they name.
+    pub fn waiting_wishes(&self) -> (u64, BTreeMap<OfficeId, u64>) {
+        let mut per_office: BTreeMap<OfficeId, u64> = BTreeMap::new();
+        for wish in self.wishes.values() {
+            for (office, _) in &wish.offices {
+                *per_office.entry(office.clone()).or_default() += 1;
+            }
+        }
+        (self.wishes.len() as u64, per_office)
+    }
+
+    /// Wishes waiting at the end of each date from `from` to `to`, of one
+    /// office or (`None`) all: every wish registered by then minus every
+    /// one that left the queue by then.
+    pub fn waiting_wishes_by_date(
+        &self,
+        office: Option<&OfficeId>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Vec<(NaiveDate, u64)> {
+        let empty = BTreeMap::new();
+        let dates: Box<dyn Iterator<Item = (&NaiveDate, &WaitlistCounts)>> = match office {
+            None => Box::new(self.waitlist.iter()),
+            Some(office) => Box::new(
+                self.days
+                    .get(office)
+                    .unwrap_or(&empty)
+                    .iter()
+                    .map(|(date, day)| (date, &day.waitlist)),
+            ),
+        };
+        let mut changes = dates.filter(|(date, _)| **date <= to).peekable();
+        let mut waiting: i64 = 0;
+        let mut answer = Vec::new();
+        for date in from.iter_days().take_while(|date| *date <= to) {
+            while let Some((_, counts)) = changes.next_if(|(day, _)| **day <= date) {
+                waiting += counts.registered as i64 - counts.left as i64;
+            }
+            answer.push((date, waiting.max(0) as u64));
+        }
+        answer
+    }
+
     fn day(&mut self, office: &OfficeId, date: NaiveDate) -> &mut DayFigures {
         self.days.entry(office.clone()).or_default().entry(date).or_default()
     }
@@ -145,6 +224,52 @@ impl StatisticsView {
         }
     }
 
+    /// Counts `count` in each slice of `slice` on the office day.
+    fn slices(&mut self, office: &OfficeId, date: NaiveDate, slice: &Slice, count: impl Fn(&mut SliceFigures)) {
+        let day = self.day(office, date);
+        if let Some(hour) = slice.hour {
+            count(day.by_hour.entry(hour).or_default());
+        }
+        for service in &slice.services {
+            count(day.by_service.entry(service.clone()).or_default());
+        }
+    }
+
+    /// A booking's slices: the local hour of its first unit (or its
+    /// start's), and its services.
+    fn slice_of(&self, office: &OfficeId, units: &[UnitRef], start: DateTime<Utc>, services: &[ServiceId]) -> Slice {
+        let hour = match units.first() {
+            Some(unit) => unit.start.hour(),
+            None => match self.zones.get(office) {
+                Some(zone) => zone.to_local(start).hour(),
+                None => start.hour(),
+            },
+        };
+        Slice {
+            hour: Some(hour as u8),
+            services: services.to_vec(),
+        }
+    }
+
+    /// Units given back: free to be taken again.
+    fn freed_units(&mut self, units: &[UnitRef]) {
+        self.freed.extend(units.iter().cloned());
+    }
+
+    /// Units taken by a new booking: those given back before count as
+    /// refilled, by the waitlist or publicly.
+    fn taken_units(&mut self, units: &[UnitRef], from_waitlist: bool) {
+        for unit in units {
+            if self.freed.remove(unit) {
+                let counts = &mut self.day(&unit.office, unit.date.as_naive()).units;
+                match from_waitlist {
+                    true => counts.refilled_from_waitlist += 1,
+                    false => counts.refilled_publicly += 1,
+                }
+            }
+        }
+    }
+
     /// The office day a booking's units lie on; its start's local date
     /// when it names none.
     fn booking_day(&self, office: &OfficeId, units: &[UnitRef], start: DateTime<Utc>) -> NaiveDate {
@@ -154,8 +279,22 @@ impl StatisticsView {
     }
 
     /// A booking placed: counted, and kept open until it ends.
-    fn placed(&mut self, booking: BookingId, office: &OfficeId, date: NaiveDate, units: usize, confirmed: bool) {
+    fn placed(
+        &mut self,
+        booking: BookingId,
+        office: &OfficeId,
+        date: NaiveDate,
+        units: usize,
+        confirmed: bool,
+        slice: Slice,
+    ) {
         let units = units as u64;
+        if confirmed {
+            let day = self.day(office, date);
+            day.bookings.confirmed += 1;
+            day.units.booked += units;
+            self.slices(office, date, &slice, |figures| figures.bookings.confirmed += 1);
+        }
         self.bookings.insert(
             booking,
             OpenBooking {
@@ -166,22 +305,24 @@ impl StatisticsView {
                 waiting_from: None,
                 called: false,
                 started_at: None,
+                slice,
+                estimate: None,
             },
         );
-        if confirmed {
-            let day = self.day(office, date);
-            day.bookings.confirmed += 1;
-            day.units.booked += units;
-        }
     }
 
-    /// Where an ending booking counts: its open entry, or else its units' day.
-    fn ending(&mut self, booking: &BookingId, units: &[UnitRef]) -> Option<(OfficeId, NaiveDate, bool)> {
+    /// Where an ending booking counts: its open entry, or else its units'
+    /// day (and hour; its services unknown).
+    fn ending(&mut self, booking: &BookingId, units: &[UnitRef]) -> Option<(OfficeId, NaiveDate, bool, Slice)> {
         match self.bookings.remove(booking) {
-            Some(open) => Some((open.office, open.date, open.confirmed)),
-            None => units
-                .first()
-                .map(|unit| (unit.office.clone(), unit.date.as_naive(), false)),
+            Some(open) => Some((open.office, open.date, open.confirmed, open.slice)),
+            None => units.first().map(|unit| {
+                let slice = Slice {
+                    hour: Some(unit.start.hour() as u8),
+                    services: Vec::new(),
+                };
+                (unit.office.clone(), unit.date.as_naive(), false, slice)
+            }),
         }
     }
 
@@ -204,44 +345,71 @@ impl StatisticsView {
         match event {
             BookingEvent::Requested(requested) => {
                 let date = self.booking_day(&requested.office, &requested.units, requested.start);
+                let slice = self.slice_of(
+                    &requested.office,
+                    &requested.units,
+                    requested.start,
+                    &requested.services,
+                );
                 self.day(&requested.office, date).bookings.online += 1;
-                self.placed(requested.booking, &requested.office, date, requested.units.len(), false);
+                self.slices(&requested.office, date, &slice, |figures| figures.bookings.online += 1);
+                self.taken_units(&requested.units, false);
+                self.placed(
+                    requested.booking,
+                    &requested.office,
+                    date,
+                    requested.units.len(),
+                    false,
+                    slice,
+                );
             }
             BookingEvent::TicketIssued(ticket) => {
                 let date = self.booking_day(&ticket.office, &ticket.units, ticket.start);
+                let slice = self.slice_of(&ticket.office, &ticket.units, ticket.start, &ticket.services);
                 self.day(&ticket.office, date).bookings.walk_in += 1;
-                self.placed(ticket.booking, &ticket.office, date, ticket.units.len(), true);
+                self.slices(&ticket.office, date, &slice, |figures| figures.bookings.walk_in += 1);
+                self.taken_units(&ticket.units, false);
+                self.placed(ticket.booking, &ticket.office, date, ticket.units.len(), true, slice);
             }
             BookingEvent::Confirmed(confirmed) => {
-                let (office, date, units) = match self.bookings.get_mut(&confirmed.booking) {
+                let (office, date, units, slice) = match self.bookings.get_mut(&confirmed.booking) {
                     Some(open) if !open.confirmed => {
                         open.confirmed = true;
-                        (open.office.clone(), open.date, open.units)
+                        (open.office.clone(), open.date, open.units, Some(open.slice.clone()))
                     }
                     Some(_) => return,
-                    None => (confirmed.office, confirmed.date.as_naive(), 0),
+                    None => (confirmed.office, confirmed.date.as_naive(), 0, None),
                 };
                 let day = self.day(&office, date);
                 day.bookings.confirmed += 1;
                 day.units.booked += units;
+                if let Some(slice) = slice {
+                    self.slices(&office, date, &slice, |figures| figures.bookings.confirmed += 1);
+                }
             }
             BookingEvent::Cancelled(cancelled) => {
-                let Some((office, date, confirmed)) = self.ending(&cancelled.booking, &cancelled.units) else {
+                let Some((office, date, confirmed, slice)) = self.ending(&cancelled.booking, &cancelled.units) else {
                     return;
                 };
+                let by_citizen = cancelled.reason.is_none();
+                let count = |figures: &mut terminagent_domain::BookingCounts| match by_citizen {
+                    true => figures.cancelled_by_citizen += 1,
+                    false => figures.cancelled_by_office += 1,
+                };
                 let day = self.day(&office, date);
-                match cancelled.reason {
-                    None => day.bookings.cancelled_by_citizen += 1,
-                    Some(_) => day.bookings.cancelled_by_office += 1,
-                }
+                count(&mut day.bookings);
                 if confirmed {
                     day.units.returned += cancelled.units.len() as u64;
                 }
+                self.slices(&office, date, &slice, |figures| count(&mut figures.bookings));
+                self.freed_units(&cancelled.units);
             }
             BookingEvent::Lapsed(lapsed) => {
-                if let Some((office, date, _)) = self.ending(&lapsed.booking, &lapsed.units) {
+                if let Some((office, date, _, slice)) = self.ending(&lapsed.booking, &lapsed.units) {
                     self.day(&office, date).bookings.lapsed += 1;
+                    self.slices(&office, date, &slice, |figures| figures.bookings.lapsed += 1);
                 }
+                self.freed_units(&lapsed.units);
             }
             // After `visit.missed` (which ended the booking here): the units
             // it freed are given back.
@@ -250,6 +418,7 @@ impl StatisticsView {
                     let (office, date) = (unit.office.clone(), unit.date.as_naive());
                     self.day(&office, date).units.returned += released.units.len() as u64;
                 }
+                self.freed_units(&released.units);
             }
         }
     }
@@ -302,12 +471,25 @@ impl StatisticsView {
             }
             WishEvent::ProposalAccepted(accepted) => {
                 self.answered(&accepted.proposal, |waitlist| waitlist.accepted += 1);
-                self.wishes.remove(&accepted.wish);
+                self.left_queue(&accepted.wish, recorded_at);
                 let date = self.booking_day(&accepted.office, &accepted.units, accepted.start);
+                let slice = self.slice_of(&accepted.office, &accepted.units, accepted.start, &accepted.services);
                 let day = self.day(&accepted.office, date);
                 day.bookings.online += 1;
                 day.bookings.from_waitlist += 1;
-                self.placed(accepted.booking, &accepted.office, date, accepted.units.len(), true);
+                self.slices(&accepted.office, date, &slice, |figures| {
+                    figures.bookings.online += 1;
+                    figures.bookings.from_waitlist += 1;
+                });
+                self.taken_units(&accepted.units, true);
+                self.placed(
+                    accepted.booking,
+                    &accepted.office,
+                    date,
+                    accepted.units.len(),
+                    true,
+                    slice,
+                );
             }
             WishEvent::ProposalDeclined(closed) => self.answered(&closed.proposal, |waitlist| waitlist.declined += 1),
             WishEvent::ProposalExpired(closed) => self.answered(&closed.proposal, |waitlist| waitlist.expired += 1),
@@ -316,7 +498,7 @@ impl StatisticsView {
                 if let Some(proposal) = &ended.proposal {
                     self.proposals.remove(proposal);
                 }
-                if let Some(wish) = self.wishes.remove(&ended.wish) {
+                if let Some(wish) = self.left_queue(&ended.wish, recorded_at) {
                     for (office, date) in &wish.offices {
                         self.day(office, *date).waitlist.count_ended(ended.reason);
                     }
@@ -324,6 +506,22 @@ impl StatisticsView {
                 }
             }
         }
+    }
+
+    /// A wish leaves the queue at `at`: counted under that date at each of
+    /// its offices and in all offices' figures (dated in its first office's zone).
+    fn left_queue(&mut self, wish: &WishId, at: DateTime<Utc>) -> Option<OpenWish> {
+        let wish = self.wishes.remove(wish)?;
+        for (office, _) in &wish.offices {
+            let date = self.local_date(office, at);
+            self.day(office, date).waitlist.left += 1;
+        }
+        let date = match wish.offices.first() {
+            Some((office, _)) => self.local_date(office, at),
+            None => at.date_naive(),
+        };
+        self.waitlist.entry(date).or_default().left += 1;
+        Some(wish)
     }
 
     /// An answer to an open proposal, counted where the proposal was.
@@ -345,6 +543,8 @@ impl StatisticsView {
             waiting_from: None,
             called: false,
             started_at: None,
+            slice: Slice::default(),
+            estimate: None,
         })
     }
 
@@ -356,6 +556,10 @@ impl StatisticsView {
                 let visit = self.visit(checked_in.booking, &office, date);
                 if visit.waiting_from.is_none() && !visit.called {
                     visit.waiting_from = Some(checked_in.checked_in_at.max(checked_in.start));
+                    if checked_in.estimate.is_some() {
+                        visit.estimate = checked_in.estimate;
+                        self.day(&office, date).estimates.estimated += 1;
+                    }
                 }
             }
             FloorEvent::Called(called) => {
@@ -364,8 +568,16 @@ impl StatisticsView {
                     return;
                 }
                 visit.called = true;
-                if let Some(from) = visit.waiting_from {
-                    self.day(&office, date).waiting.record_between(from, called.called_at);
+                let (waiting_from, estimate, slice) = (visit.waiting_from, visit.estimate, visit.slice.clone());
+                let day = self.day(&office, date);
+                if let Some(estimate) = estimate {
+                    day.estimates.count(EstimateOutcome::of(&estimate, called.called_at));
+                }
+                if let Some(from) = waiting_from {
+                    day.waiting.record_between(from, called.called_at);
+                    self.slices(&office, date, &slice, |figures| {
+                        figures.waiting.record_between(from, called.called_at)
+                    });
                 }
             }
             FloorEvent::Started(started) => {
@@ -376,16 +588,26 @@ impl StatisticsView {
                 let visit = self.bookings.remove(&finished.booking);
                 let day = self.day(&office, date);
                 day.bookings.served += 1;
-                if let Some(visit) = visit {
-                    day.units.served += visit.units;
-                    if let Some(started_at) = visit.started_at {
-                        day.processing.record_between(started_at, finished.finished_at);
-                    }
+                let Some(visit) = visit else { return };
+                day.units.served += visit.units;
+                if let Some(started_at) = visit.started_at {
+                    day.processing.record_between(started_at, finished.finished_at);
                 }
+                self.slices(&office, date, &visit.slice, |figures| {
+                    figures.bookings.served += 1;
+                    if let Some(started_at) = visit.started_at {
+                        figures.processing.record_between(started_at, finished.finished_at);
+                    }
+                });
             }
             FloorEvent::Missed(missed) => {
-                self.bookings.remove(&missed.booking);
+                let visit = self.bookings.remove(&missed.booking);
                 self.day(&office, date).bookings.count_missed(missed.reason);
+                if let Some(visit) = visit {
+                    self.slices(&office, date, &visit.slice, |figures| {
+                        figures.bookings.count_missed(missed.reason)
+                    });
+                }
             }
             FloorEvent::CounterOpened(opened) => {
                 self.counter_span_ends(&office, date, &opened.counter, opened.opened_at, Some(false));

@@ -41,6 +41,54 @@ async function signIn(page, email, oneTime, password, who) {
     { label: `${who}: start page`, heading: 'Guten Tag' });
 }
 
+/**
+ * The new charts (waiting by hour, the waitlist's inflow and fill) each
+ * stand beside a table, and every row of the table is a column of bars
+ * carrying the same numbers (`data-value`, German decimal comma in the
+ * table). The waiting chart may be replaced by a sentence when nobody was
+ * called; its table is then empty.
+ */
+async function chartsCarryTheirTables(page, label) {
+  const pairs = [
+    ['diagramm-wartezeit-stunden', 'tabelle-wartezeit-stunden', ['p50', 'p90']],
+    ['diagramm-warteliste-zugang', 'tabelle-warteliste-zugang', ['registered']],
+    ['diagramm-warteliste-bestand', 'tabelle-warteliste-bestand', ['waiting']],
+  ];
+  for (const [chart, table, series] of pairs) {
+    const found = await page.evaluate(([chart, table, series]) => {
+      const svg = document.getElementById(chart);
+      const rows = [...document.querySelectorAll(`#${table} tbody tr`)];
+      const cells = rows.map((row) => ({
+        key: row.dataset.key,
+        values: [...row.querySelectorAll('td')].slice(-series.length).map((cell) => cell.textContent.trim()),
+      }));
+      const bars = svg
+        ? rows.map((row) => series.map((name) => {
+          const bar = svg.querySelector(`rect[data-x="${row.dataset.key}"][data-series="${name}"]`);
+          return bar ? bar.getAttribute('data-value').replace('.', ',') : null;
+        }))
+        : null;
+      return {
+        svg: Boolean(svg),
+        role: svg?.getAttribute('role'),
+        title: svg?.querySelector('title')?.textContent ?? '',
+        cells,
+        bars,
+      };
+    }, [chart, table, series]);
+    if (!found.svg) {
+      assert.equal(found.cells.length, 0, `${label}: ${chart} missing although ${table} has rows`);
+      continue;
+    }
+    assert.equal(found.role, 'img', `${label}: ${chart} role`);
+    assert.ok(found.title.length > 0, `${label}: ${chart} has a title`);
+    assert.ok(found.cells.length > 0, `${label}: ${table} has rows`);
+    found.cells.forEach((row, index) => {
+      assert.deepEqual(found.bars[index], row.values, `${label}: ${chart} column ${row.key}`);
+    });
+  }
+}
+
 test('an auditor reads the statistics of all offices and of one; a lead of hers', async () => {
   const oneTime = await addStaff('anke.pruefung@stadt.example', 'Anke Prüfung', 'auditor');
   const auditor = await app.newPage();
@@ -52,6 +100,7 @@ test('an auditor reads the statistics of all offices and of one; a lead of hers'
   assert.equal(await chart.getAttribute('role'), 'img');
   assert.match(await chart.locator('title').first().textContent(), /Buchungen je Tag/);
   assert.ok(await auditor.locator('svg#diagramm-auslastung').isVisible());
+  await chartsCarryTheirTables(auditor, 'auditor: all offices');
 
   // One office, the last complete month, by the form and the quick links.
   await auditor.getByLabel('Bürgerbüro', { exact: true }).selectOption(OFFICE);
@@ -62,6 +111,7 @@ test('an auditor reads the statistics of all offices and of one; a lead of hers'
     { label: 'auditor: last month', heading: 'Statistik für' });
   await follow(auditor, () => auditor.getByRole('link', { name: 'Heute' }).click(),
     { label: 'auditor: today', heading: 'Statistik für' });
+  await chartsCarryTheirTables(auditor, 'auditor: today');
   const csv = auditor.getByRole('link', { name: 'CSV' });
   assert.match(await csv.getAttribute('href'), new RegExp(`buero=${OFFICE}&.*format=csv`));
 

@@ -51,6 +51,7 @@ use axum::routing::{get, post};
 use chrono::Datelike;
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
+use terminagent_domain::floor::EstimatedCall;
 use terminagent_domain::wait_estimate::{self, EstimateBasis, QueuePlace, WaitQuestion, estimate_wait};
 use terminagent_domain::{
     BookingId, Call, DeviceKind, FloorDay, FloorError, HolidayRegion, OfficeId, OfficeTimeZone, Permission, Principal,
@@ -832,13 +833,16 @@ async fn check_in_answer(state: &AppState, device: &Device, code: &str) -> (Stat
     let Some(booking) = booking else {
         return information(StatusCode::NOT_FOUND, Some("Zu diesem Code finden wir keinen Termin."));
     };
-    let checked = floor::check_in(
+    // The call window shown below, recorded on the check-in for the statistics.
+    let estimate = check_in_estimate(state, device, booking).await;
+    let checked = floor::check_in_estimated(
         &state.executor,
         state.floor_policy,
         state.new_cause(device.principal.actor()),
         &device.office,
         device.zone,
         booking,
+        estimate,
     )
     .await;
     match checked {
@@ -857,6 +861,14 @@ async fn check_in_answer(state: &AppState, device: &Device, code: &str) -> (Stat
                 Some(1) => "Vor Ihnen wartet eine Person. Bitte achten Sie auf die Anzeige.".to_owned(),
                 Some(n) => format!("Vor Ihnen warten {n} Personen. Bitte achten Sie auf die Anzeige."),
                 None => "Bitte achten Sie auf die Anzeige.".to_owned(),
+            };
+            let text = match estimate {
+                Some(window) => format!(
+                    "{text} Aufruf etwa {} bis {} Uhr.",
+                    clock_time(device.zone, window.earliest),
+                    clock_time(device.zone, window.latest)
+                ),
+                None => text,
             };
             (
                 StatusCode::OK,
@@ -1243,6 +1255,35 @@ fn wait_question(state: &AppState, device: &Device, ticket: &DayListEntry) -> Wa
         open_counters: wait_estimate::open_counters(&day),
         processing: wait_estimate::processing_times(&day),
     }
+}
+
+/// The call window the kiosk estimates for `booking` checking in now (one
+/// of today's bookings at the device's office, as the day list has it).
+async fn check_in_estimate(state: &AppState, device: &Device, booking: BookingId) -> Option<EstimatedCall> {
+    let today = device.zone.today(state.executor.now());
+    let find = || {
+        state
+            .day_list
+            .read()
+            .day(&device.office, today)
+            .into_iter()
+            .find(|entry| entry.booking == booking && booked(entry) && entry.number.is_some())
+    };
+    let entry = match find() {
+        Some(entry) => entry,
+        // Booked a moment ago: the day list may lag behind the floor view.
+        None => {
+            if let Err(error) = state.catch_up_views().await {
+                tracing::warn!(?error, "kiosk check-in: no estimate, the views lag");
+            }
+            find()?
+        }
+    };
+    let estimate = estimate_wait(&wait_question(state, device, &entry));
+    Some(EstimatedCall {
+        earliest: estimate.earliest,
+        latest: estimate.latest,
+    })
 }
 
 fn ticket_page_of(state: &AppState, device: &Device, ticket: &DayListEntry) -> TicketPage {

@@ -39,6 +39,9 @@ pub(super) struct Chart<'a> {
     pub unit: &'a str,
     /// The axis' top; without it, the largest stack rounded up.
     pub max: Option<f64>,
+    /// Series side by side in each column (e.g. median and 90th
+    /// percentile) instead of stacked.
+    pub grouped: bool,
 }
 
 const WIDTH: f64 = 720.0;
@@ -97,7 +100,10 @@ pub(super) fn render(chart: &Chart) -> String {
     let largest = chart
         .columns
         .iter()
-        .map(|column| column.values.iter().flatten().sum::<f64>())
+        .map(|column| match chart.grouped {
+            true => column.values.iter().flatten().fold(0.0, |a: f64, b| a.max(*b)),
+            false => column.values.iter().flatten().sum::<f64>(),
+        })
         .fold(0.0, f64::max);
     let (top, step) = match chart.max {
         Some(max) => (max, nice_step(max / 4.0)),
@@ -165,19 +171,30 @@ pub(super) fn render(chart: &Chart) -> String {
     // Label at most about every 40 px.
     let every = ((40.0 / slot).ceil() as usize).max(1);
     svg.push_str(r#"<g class="bars">"#);
+    let width = match chart.grouped {
+        true => (bar / chart.series.len().max(1) as f64).max(1.0),
+        false => bar,
+    };
     for (index, column) in chart.columns.iter().enumerate() {
-        let x = LEFT + slot * index as f64 + (slot - bar) / 2.0;
+        let left = LEFT + slot * index as f64 + (slot - bar) / 2.0;
         let mut base = 0.0;
-        for (series, value) in chart.series.iter().zip(&column.values) {
+        for (number, (series, value)) in chart.series.iter().zip(&column.values).enumerate() {
             let Some(value) = *value else { continue };
+            // Grouped: each series its own bar from the axis; stacked: on the one below.
+            let x = match chart.grouped {
+                true => left + width * number as f64,
+                false => left,
+            };
             let (from, to) = (y(base), y(base + value));
-            base += value;
+            if !chart.grouped {
+                base += value;
+            }
             let _ = write!(
                 svg,
                 r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{}" data-x="{}" data-series="{}" data-value="{}"><title>{}: {} {}{}</title></rect>"#,
                 coordinate(x),
                 coordinate(to),
-                coordinate(bar),
+                coordinate(width),
                 coordinate((from - to).max(0.0)),
                 series.colour,
                 escape(&column.key),
@@ -253,6 +270,7 @@ mod tests {
             columns: &columns,
             unit: "",
             max: None,
+            grouped: false,
         });
         assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>"), "{svg}");
         assert!(
@@ -262,5 +280,52 @@ mod tests {
         assert!(!svg.contains(r#"data-series="b""#), "{svg}");
         assert!(svg.contains("&lt;Dienstag&gt;: A &amp; B 2"), "{svg}");
         assert!(!svg.contains("style="));
+    }
+
+    #[test]
+    fn grouped_bars_stand_side_by_side_from_the_axis() {
+        let series = [
+            Series {
+                key: "p50",
+                label: "Median",
+                colour: "#000000",
+            },
+            Series {
+                key: "p90",
+                label: "90. Perzentil",
+                colour: "#ffffff",
+            },
+        ];
+        let columns = [Column {
+            key: "9".into(),
+            label: "9 Uhr".into(),
+            long_label: "9 bis 10 Uhr".into(),
+            values: vec![Some(4.0), Some(10.0)],
+        }];
+        let svg = render(&Chart {
+            id: "probe",
+            title: "Titel".into(),
+            description: "Beschreibung".into(),
+            series: &series,
+            columns: &columns,
+            unit: " min",
+            max: None,
+            grouped: true,
+        });
+        let rects: Vec<&str> = svg.split("<rect ").filter(|rect| rect.contains("data-value")).collect();
+        assert_eq!(rects.len(), 2, "{svg}");
+        let attribute = |rect: &str, name: &str| -> f64 {
+            let rect = format!(" {rect}");
+            let start = rect.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+            rect[start..].split('"').next().unwrap().parse().unwrap()
+        };
+        // Both end at the axis; the second right of the first; the axis tops at 10 (not 14).
+        let bottom = |rect: &str| attribute(rect, "y") + attribute(rect, "height");
+        assert!((bottom(rects[0]) - bottom(rects[1])).abs() < 0.01, "{svg}");
+        assert!(attribute(rects[1], "x") > attribute(rects[0], "x"), "{svg}");
+        assert!(
+            (attribute(rects[1], "y") - TOP).abs() < 0.01,
+            "the larger value reaches the top: {svg}"
+        );
     }
 }

@@ -6,12 +6,16 @@
 //! their office, auditors and admins any office and all together
 //! (`ReadStatistics`).
 //!
-//! The page shows every figure of the range in tables, and two charts
-//! drawn on the server as SVG ([`super::charts`]), each beside a table with
-//! its numbers: bookings per day by outcome, and utilisation per office
-//! (all offices) or per day (one office). `format=csv` downloads the API's
-//! CSV, `format=xlsx` a workbook with the sheets "Übersicht" (the range's
-//! figures) and "Tage" (one row per date, the CSV's columns).
+//! The page shows every figure of the range in tables, and charts drawn on
+//! the server as SVG ([`super::charts`]), each beside a table with its
+//! numbers: bookings per day by outcome; utilisation per office (all
+//! offices) or per day (one office); waiting time by hour of the day
+//! (median and 90th percentile); the waitlist's inflow (wishes registered
+//! per day) and fill (wishes waiting at the end of each day).
+//! `format=csv` downloads the API's CSV, `format=xlsx` a workbook with the
+//! sheets "Übersicht" (the range's figures), "Tage" (one row per date, the
+//! CSV's columns), "Stunden" and "Dienstleistungen" (the `by=hour` and
+//! `by=service` CSVs' columns).
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -27,11 +31,12 @@ use super::session::Signed;
 use super::{Frame, Pairs, field, internal_page, message_page, no_permission_page, not_found_page, parse_date};
 use crate::http::AppState;
 use crate::http::statistics::{
-    CSV_COLUMNS, Figures, MAX_DAYS, StatisticsRead, csv_fields, statistics_caught_up, statistics_now,
+    CSV_COLUMNS, Figures, MAX_DAYS, SLICE_CSV_COLUMNS, SliceStatistics, StatisticsRead, csv_fields, slice_csv_fields,
+    statistics_caught_up, statistics_now,
 };
 
 /// German names of the CSV's columns after `date`, in their order.
-const LABELS: [&str; 41] = [
+const LABELS: [&str; 49] = [
     "Online gebucht",
     "Vor Ort (Wartemarke)",
     "Bestätigt",
@@ -73,19 +78,28 @@ const LABELS: [&str; 41] = [
     "Wünsche beendet: letzter Tag vorbei",
     "Stunden bis zum ersten Vorschlag: Median",
     "Stunden bis zum ersten Vorschlag: 90. Perzentil",
+    "Wünsche aus der Warteliste ausgeschieden",
+    "Frei gewordene Einheiten an die Warteliste",
+    "Frei gewordene Einheiten öffentlich gebucht",
+    "Check-ins mit Wartezeit-Schätzung",
+    "Aufruf innerhalb der Schätzung",
+    "Aufruf früher als geschätzt",
+    "Aufruf später als geschätzt",
+    "Quote innerhalb der Schätzung",
 ];
 
 /// The summary's tables: caption and the CSV columns (indexes) they show.
-const GROUPS: [(&str, std::ops::RangeInclusive<usize>); 5] = [
+const GROUPS: [(&str, std::ops::RangeInclusive<usize>); 6] = [
     ("Buchungen und Besuche", 1..=13),
     ("Wartezeit", 14..=18),
     ("Bearbeitungszeit", 19..=23),
     ("Auslastung und Schalter", 24..=29),
-    ("Warteliste", 30..=41),
+    ("Warteliste", 30..=44),
+    ("Wartezeit-Schätzung am Kiosk", 45..=49),
 ];
 
 /// Columns shown as percentages (fractions in the data).
-const RATES: [&str; 2] = ["no_show_rate", "utilisation"];
+const RATES: [&str; 3] = ["no_show_rate", "utilisation", "estimates_inside_rate"];
 
 /// The bookings chart's outcomes, bottom up (Okabe–Ito colours).
 const OUTCOMES: [Series; 5] = [
@@ -121,6 +135,52 @@ const UTILISATION: [Series; 1] = [Series {
     label: "Auslastung",
     colour: "#0072b2",
 }];
+
+const WAITING_BY_HOUR: [Series; 2] = [
+    Series {
+        key: "p50",
+        label: "Median",
+        colour: "#56b4e9",
+    },
+    Series {
+        key: "p90",
+        label: "90. Perzentil",
+        colour: "#0072b2",
+    },
+];
+
+const INFLOW: [Series; 1] = [Series {
+    key: "registered",
+    label: "Wünsche eingetragen",
+    colour: "#009e73",
+}];
+
+const FILL: [Series; 1] = [Series {
+    key: "waiting",
+    label: "Wünsche wartend",
+    colour: "#cc79a7",
+}];
+
+/// A chart with the table of its numbers beside it.
+struct ChartWithTable {
+    /// The section's anchor and heading.
+    anchor: &'static str,
+    heading: &'static str,
+    chart: String,
+    /// The table's id, caption and column headings (the first for the row labels).
+    table_id: &'static str,
+    caption: String,
+    headings: Vec<&'static str>,
+    rows: Vec<ChartRow>,
+    /// Shown instead of the chart when there is nothing to draw.
+    empty: Option<&'static str>,
+}
+
+struct ChartRow {
+    key: String,
+    label: String,
+    cells: Vec<String>,
+}
 
 struct SummaryRow {
     label: &'static str,
@@ -192,6 +252,7 @@ struct StatisticsPage {
     utilisation_first: &'static str,
     utilisation_rows: Vec<UtilisationRow>,
     utilisation_chart: String,
+    more_charts: Vec<ChartWithTable>,
     days: Vec<DayRow>,
 }
 
@@ -478,6 +539,7 @@ pub(super) async fn statistics_page(
         columns: &bookings_columns,
         unit: "",
         max: None,
+        grouped: false,
     });
 
     // Utilisation: per office when all are shown, else per day.
@@ -547,7 +609,17 @@ pub(super) async fn statistics_page(
         columns: &utilisation_columns,
         unit: " %",
         max: Some(100f64.max(utilisation_values.iter().flatten().fold(0.0, |a: f64, b| a.max(*b)))),
+        grouped: false,
     });
+    let fill = state
+        .statistics
+        .read()
+        .waiting_wishes_by_date(office.as_ref(), from, to);
+    let more_charts = vec![
+        waiting_by_hour_chart(&read, &office_label, &period_label),
+        inflow_chart(&read, &office_label, &period_label),
+        fill_chart(&fill, &office_label, &period_label),
+    ];
 
     let days = read
         .days
@@ -585,9 +657,166 @@ pub(super) async fn statistics_page(
         utilisation_first,
         utilisation_rows,
         utilisation_chart,
+        more_charts,
         days,
     };
     render(StatusCode::OK, &page)
+}
+
+/// Seconds as minutes with one decimal, as the charts carry them.
+fn seconds_as_minutes(seconds: u32) -> f64 {
+    (f64::from(seconds) / 6.0).round() / 10.0
+}
+
+/// Waiting time by hour of the day: median and 90th percentile in minutes,
+/// of the hours in which any visitor was called.
+fn waiting_by_hour_chart(read: &StatisticsRead, office_label: &str, period_label: &str) -> ChartWithTable {
+    let hours: Vec<(&SliceStatistics, u8, f64, f64)> = read
+        .by_hour
+        .iter()
+        .filter_map(|slice| {
+            let waiting = &slice.waiting_seconds;
+            Some((
+                slice,
+                slice.hour?,
+                seconds_as_minutes(waiting.p50?),
+                seconds_as_minutes(waiting.p90?),
+            ))
+        })
+        .collect();
+    let columns: Vec<Column> = hours
+        .iter()
+        .map(|(_, hour, p50, p90)| Column {
+            key: hour.to_string(),
+            label: format!("{hour} Uhr"),
+            long_label: format!("{hour} bis {} Uhr", hour + 1),
+            values: vec![Some(*p50), Some(*p90)],
+        })
+        .collect();
+    let caption = format!("Wartezeit nach Uhrzeit des Termins, {office_label}, {period_label}");
+    let chart = charts::render(&Chart {
+        id: "diagramm-wartezeit-stunden",
+        title: caption.clone(),
+        description: format!(
+            "Säulenpaare je Stunde des Termins: Median und 90. Perzentil der Wartezeit in Minuten, von der              Ankunft (frühestens zum Termin) bis zum Aufruf. {} Stunden mit Aufrufen. Die Zahlen stehen in der              Tabelle daneben.",
+            hours.len()
+        ),
+        series: &WAITING_BY_HOUR,
+        columns: &columns,
+        unit: " min",
+        max: None,
+        grouped: true,
+    });
+    ChartWithTable {
+        anchor: "wartezeit-stunden",
+        heading: "Wartezeit nach Uhrzeit",
+        chart,
+        table_id: "tabelle-wartezeit-stunden",
+        caption,
+        headings: vec!["Stunde", "Aufrufe", "Median (Minuten)", "90. Perzentil (Minuten)"],
+        rows: hours
+            .iter()
+            .map(|(slice, hour, p50, p90)| ChartRow {
+                key: hour.to_string(),
+                label: format!("{hour}–{} Uhr", hour + 1),
+                cells: vec![
+                    slice.waiting_seconds.count.to_string(),
+                    german_number(*p50),
+                    german_number(*p90),
+                ],
+            })
+            .collect(),
+        empty: hours.is_empty().then_some("Im Zeitraum wurde niemand aufgerufen."),
+    }
+}
+
+/// One bar per date: `values` (date, value), a table of the same numbers.
+#[allow(clippy::too_many_arguments)]
+fn per_day_chart(
+    id: &'static str,
+    anchor: &'static str,
+    heading: &'static str,
+    table_id: &'static str,
+    caption: String,
+    description: String,
+    series: &'static [Series],
+    values: &[(NaiveDate, u64)],
+) -> ChartWithTable {
+    let columns: Vec<Column> = values
+        .iter()
+        .map(|(date, value)| Column {
+            key: date.to_string(),
+            label: short_date(*date),
+            long_label: german_date(*date),
+            values: vec![Some(*value as f64)],
+        })
+        .collect();
+    let chart = charts::render(&Chart {
+        id,
+        title: caption.clone(),
+        description,
+        series,
+        columns: &columns,
+        unit: "",
+        max: None,
+        grouped: false,
+    });
+    ChartWithTable {
+        anchor,
+        heading,
+        chart,
+        table_id,
+        caption,
+        headings: vec!["Tag", series[0].label],
+        rows: values
+            .iter()
+            .map(|(date, value)| ChartRow {
+                key: date.to_string(),
+                label: german_date(*date),
+                cells: vec![value.to_string()],
+            })
+            .collect(),
+        empty: None,
+    }
+}
+
+/// The waitlist's inflow: wishes registered per day.
+fn inflow_chart(read: &StatisticsRead, office_label: &str, period_label: &str) -> ChartWithTable {
+    let values: Vec<(NaiveDate, u64)> = read
+        .days
+        .iter()
+        .map(|(date, figures)| (*date, figures.waitlist.registered))
+        .collect();
+    per_day_chart(
+        "diagramm-warteliste-zugang",
+        "warteliste-zugang",
+        "Warteliste: Zugang",
+        "tabelle-warteliste-zugang",
+        format!("Eingetragene Wünsche je Tag, {office_label}, {period_label}"),
+        format!(
+            "Säulen: Wünsche, die an diesem Tag in die Warteliste kamen. Im ganzen Zeitraum {}. Die Zahlen              stehen in der Tabelle daneben.",
+            read.total.waitlist.registered
+        ),
+        &INFLOW,
+        &values,
+    )
+}
+
+/// The waitlist's fill: wishes waiting at the end of each day.
+fn fill_chart(fill: &[(NaiveDate, u64)], office_label: &str, period_label: &str) -> ChartWithTable {
+    per_day_chart(
+        "diagramm-warteliste-bestand",
+        "warteliste-bestand",
+        "Warteliste: Bestand",
+        "tabelle-warteliste-bestand",
+        format!("Wartende Wünsche am Ende jedes Tages, {office_label}, {period_label}"),
+        format!(
+            "Säulen: Wünsche, die am Ende des Tages noch warteten (eingetragen, weder angenommen noch beendet).              Am letzten Tag {}. Die Zahlen stehen in der Tabelle daneben.",
+            fill.last().map_or(0, |(_, waiting)| *waiting)
+        ),
+        &FILL,
+        fill,
+    )
 }
 
 /// A file to download.
@@ -620,8 +849,9 @@ fn write_field(
     }
 }
 
-/// The XLSX download: "Übersicht" (label, column, value of the range) and
-/// "Tage" (the CSV's header and one row per date).
+/// The XLSX download: "Übersicht" (label, column, value of the range),
+/// "Tage" (the CSV's header and one row per date), "Stunden" and
+/// "Dienstleistungen" (the `by=hour` and `by=service` CSVs).
 fn workbook(
     read: &StatisticsRead,
     office_label: &str,
@@ -662,6 +892,34 @@ fn workbook(
             let row = 1 + index as u32;
             for (column, raw) in csv_fields(&date.to_string(), figures).iter().enumerate() {
                 if column == 0 {
+                    sheet.write_string(row, 0, raw)?;
+                } else {
+                    write_field(sheet, row, column as u16, raw)?;
+                }
+            }
+        }
+        sheet.set_freeze_panes(1, 1)?;
+    }
+    for (name, first, slices) in [
+        ("Stunden", "hour", &read.by_hour),
+        ("Dienstleistungen", "service", &read.by_service),
+    ] {
+        let sheet = book.add_worksheet().set_name(name)?;
+        for (column, heading) in std::iter::once(first)
+            .chain(SLICE_CSV_COLUMNS.iter().copied())
+            .enumerate()
+        {
+            sheet.write_string_with_format(0, column as u16, heading, &bold)?;
+        }
+        for (index, slice) in slices.iter().enumerate() {
+            let row = 1 + index as u32;
+            let label = match (&slice.hour, &slice.service) {
+                (Some(hour), _) => hour.to_string(),
+                (None, Some(service)) => service.clone(),
+                (None, None) => String::new(),
+            };
+            for (column, raw) in slice_csv_fields(&label, slice).iter().enumerate() {
+                if column == 0 && slice.service.is_some() {
                     sheet.write_string(row, 0, raw)?;
                 } else {
                     write_field(sheet, row, column as u16, raw)?;
