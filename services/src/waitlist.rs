@@ -113,6 +113,11 @@ impl Waitlist {
         self.unit_status(unit) == Some(UnitStatus::Free)
     }
 
+    /// Whether the log's time has passed `unit`'s start (no one may take it any more).
+    pub fn has_started(&self, unit: &UnitRef) -> bool {
+        self.unit_status(unit) == Some(UnitStatus::Retired)
+    }
+
     /// Of `units`, those a booking may not take though the log may show them
     /// free: held for a wish by a proposal (made, or planned and not yet in
     /// the log), or not seen published yet. Units it knows booked or past are

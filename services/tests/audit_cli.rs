@@ -768,6 +768,220 @@ async fn exports_leave_out_personal_data(backend: Backend) {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `terminagent audit as-of` and `GET /api/v1/audit/as-of`: the office day
+/// at a position, at a time and at the head, each checked against what the
+/// history did up to there.
+async fn as_of_shows_an_office_day_as_it_was(backend: Backend) {
+    let history = history(backend).await;
+    let app = &history.app;
+    let events = app.all_events().await;
+    let wish_day = (history.day + Days::new(1)).to_string();
+    let day = history.day.to_string();
+    let as_of = |at: String, date: String| {
+        let url = app.db.url().to_owned();
+        async move {
+            let (code, out, err) = terminagent(&[
+                "audit",
+                "as-of",
+                &at,
+                "--office",
+                "mitte",
+                "--date",
+                &date,
+                "--json",
+                "--database-url",
+                &url,
+            ])
+            .await;
+            assert_eq!(code, 0, "as-of {at}: {err}");
+            serde_json::from_str::<Value>(&out).unwrap()
+        }
+    };
+    let states = |answer: &Value| -> Vec<(String, String)> {
+        answer["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|unit| {
+                (
+                    unit["start"].as_str().unwrap().to_owned(),
+                    unit["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let queue = |answer: &Value| -> Vec<(String, Value)> {
+        answer["waitlist"]["wishes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|wish| (wish["wish"].as_str().unwrap().to_owned(), wish["proposal"].clone()))
+            .collect()
+    };
+    let pair = |start: &str, state: &str| (start.to_owned(), state.to_owned());
+
+    // Right after the first proposal: 09:00 is offered to Wilma, the three
+    // wishes naming mitte wait in registration order (Nora names only nord).
+    let first_made = by_type(&events, "proposal.made")[0];
+    let position = first_made["position"].as_u64().unwrap();
+    let answer = as_of(position.to_string(), wish_day.clone()).await;
+    assert_eq!(answer["position"], position);
+    assert_eq!(answer["recorded_at"], first_made["recorded_at"]);
+    assert_eq!(states(&answer), vec![pair("09:00", "proposed")]);
+    assert_eq!(
+        queue(&answer),
+        vec![
+            (history.wish_window.clone(), Value::Null),
+            (history.wish_first.clone(), json!(history.declined)),
+            (history.wish_second.clone(), Value::Null),
+        ]
+    );
+    assert_eq!(
+        (
+            &answer["waitlist"]["waiting"],
+            &answer["waitlist"]["with_open_proposal"]
+        ),
+        (&json!(3), &json!(1))
+    );
+
+    // At the head: Wilma's accepted 09:12 is booked, 09:00 free again after
+    // Walter ended his search; only Fenja's wish (another weekday) waits.
+    let head = events.last().unwrap()["position"].as_u64().unwrap();
+    let answer = as_of(head.to_string(), wish_day.clone()).await;
+    assert_eq!(states(&answer), vec![pair("09:00", "free"), pair("09:12", "booked")]);
+    assert_eq!(answer["bookings"].as_array().unwrap().len(), 1);
+    assert_eq!(answer["bookings"][0]["booking"], json!(history.accepted));
+    assert_eq!(queue(&answer), vec![(history.wish_window.clone(), Value::Null)]);
+    let (status, over_http) = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/audit/as-of?at={head}&office=mitte&date={wish_day}"),
+            Some(&history.auditor),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{over_http}");
+    assert_eq!(over_http, answer, "the HTTP twin answers the CLI's document");
+    let later = as_of("2999-01-01T00:00:00Z".to_owned(), wish_day.clone()).await;
+    assert_eq!(later["position"], head, "a time after the last event answers the head");
+    assert_eq!(later["units"], answer["units"]);
+
+    // The booking day at the head: the walk-in took the freed 10:00 and was served.
+    let answer = as_of(head.to_string(), day.clone()).await;
+    assert_eq!(states(&answer), vec![pair("10:00", "booked"), pair("10:12", "free")]);
+    let statuses: Vec<(&Value, &Value)> = answer["bookings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|booking| (&booking["booking"], &booking["status"]))
+        .collect();
+    assert!(
+        statuses.contains(&(&json!(history.booking), &json!("cancelled"))),
+        "{answer}"
+    );
+    assert!(
+        statuses.contains(&(&json!(history.ticket), &json!("finished"))),
+        "{answer}"
+    );
+    assert_eq!(answer["totals"]["published"], 2);
+
+    // As of 09:00 that morning, before the kiosk's ticket at 09:50: Berta's
+    // cancelled booking only, both units free; the answer stops at the last
+    // event recorded by then.
+    let nine = instant(history.day, "09:00").to_rfc3339();
+    let answer = as_of(nine.clone(), day.clone()).await;
+    assert_eq!(states(&answer), vec![pair("10:00", "free"), pair("10:12", "free")]);
+    assert_eq!(answer["bookings"].as_array().unwrap().len(), 1, "{answer}");
+    let last_before: &Value = events
+        .iter()
+        .take_while(|event| {
+            let recorded: DateTime<Utc> = event["recorded_at"].as_str().unwrap().parse().unwrap();
+            recorded <= instant(history.day, "09:00")
+        })
+        .last()
+        .unwrap();
+    assert_eq!(answer["position"], last_before["position"]);
+    let text = {
+        let url = app.db.url().to_owned();
+        let (code, out, err) = terminagent(&[
+            "audit",
+            "as-of",
+            &nine,
+            "--office",
+            "mitte",
+            "--date",
+            &day,
+            "--lang",
+            "en",
+            "--database-url",
+            &url,
+        ])
+        .await;
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    assert!(text.contains("Units: 2 published, 2 free, 0 booked"), "{text}");
+    assert!(text.contains(&history.booking) && text.contains("cancelled"), "{text}");
+
+    // Refusals: readable, with exit codes and problems a script can use.
+    let url = app.db.url().to_owned();
+    let (code, _, err) = terminagent(&[
+        "audit",
+        "as-of",
+        "gestern",
+        "--office",
+        "mitte",
+        "--date",
+        &day,
+        "--database-url",
+        &url,
+    ])
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("neither a log position"), "{err}");
+    let (code, _, err) = terminagent(&[
+        "audit",
+        "as-of",
+        "1",
+        "--office",
+        "nowhere",
+        "--date",
+        &day,
+        "--database-url",
+        &url,
+    ])
+    .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no office nowhere"), "{err}");
+    for (query, token, expected) in [
+        (
+            format!("at={}&office=mitte&date={day}", head + 1000),
+            &history.auditor,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("office=mitte&date={day}"),
+            &history.auditor,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("at=1&office=nowhere&date={day}"),
+            &history.auditor,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("at=1&office=mitte&date={day}"),
+            &history.clerk,
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        let (status, problem) = app
+            .send(Method::GET, &format!("/api/v1/audit/as-of?{query}"), Some(token), None)
+            .await;
+        assert_eq!(status, expected, "{query}: {problem}");
+    }
+}
+
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -780,7 +994,11 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(traces_explain_bookings_and_proposals, exports_leave_out_personal_data);
+on_both_backends!(
+    traces_explain_bookings_and_proposals,
+    exports_leave_out_personal_data,
+    as_of_shows_an_office_day_as_it_was
+);
 
 /// Appends `event` (type, data, streams) to the log as `actor` at `at`.
 async fn append(store: &terminagent_eventstore::EventStore, event: &impl DomainEvent, actor: &str) {
@@ -821,6 +1039,21 @@ async fn a_trace_flags_a_choice_the_log_cannot_explain() {
         lane: 1,
         start: LocalTime::parse(hhmm).unwrap(),
     };
+    // In UTC, so the proposals' instants below are the units' local times.
+    append(
+        &store,
+        &CatalogueEvent::OfficeRegistered(terminagent_domain::OfficeDetails {
+            office: mitte.clone(),
+            name: CatalogueName::parse("Bürgerbüro Mitte").unwrap(),
+            address: terminagent_domain::OfficeAddress::parse("Markt 1").unwrap(),
+            timezone: OfficeTimeZone::parse("UTC").unwrap(),
+            opening_hours: None,
+            holidays: None,
+            closed_days: Default::default(),
+        }),
+        "operator",
+    )
+    .await;
     append(
         &store,
         &CatalogueEvent::ServiceRegistered(ServiceDetails {
@@ -907,7 +1140,7 @@ async fn a_trace_flags_a_choice_the_log_cannot_explain() {
     let text = trace.to_text();
     assert!(
         text.contains(&format!(
-            "    - wish {} (position 2): no reason in the log — this contradicts first come, first served.\n",
+            "    - wish {} (position 3): no reason in the log — this contradicts first come, first served.\n",
             wishes[0]
         )),
         "{text}"
@@ -916,6 +1149,22 @@ async fn a_trace_flags_a_choice_the_log_cannot_explain() {
     assert_eq!(
         serde_json::to_value(&why.reasons).unwrap(),
         json!({"proposed_same_round": 1, "unexplained": 1})
+    );
+
+    // `audit verify` finds it too, with its position: the chain is intact
+    // (the events were appended, not edited), the independent checker is not.
+    let log = store.read_all(0, 100).await.unwrap();
+    let late_position = log
+        .iter()
+        .find(|event| event.event.data.as_str().contains(&late.proposal.to_string()))
+        .unwrap()
+        .position;
+    let (code, out, err) = terminagent(&["audit", "verify", "--database-url", db.url()]).await;
+    assert_eq!(code, 1, "{out} {err}");
+    assert!(out.starts_with(&format!("position {late_position}: ")), "{out}");
+    assert!(
+        out.contains(&wishes[0].to_string()),
+        "names the wish passed over: {out}"
     );
     store.close().await;
 }

@@ -92,6 +92,18 @@ impl Phase {
     }
 }
 
+/// Where an open wish stands in the queue (for the audit's as-of).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum QueuedPhase {
+    Waiting {
+        since: u64,
+    },
+    Proposed {
+        proposal: terminagent_domain::ProposalId,
+        since: u64,
+    },
+}
+
 /// Why one earlier wish did not get the units.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
@@ -276,6 +288,25 @@ impl Queue {
                 }
             }
         }
+    }
+
+    /// The open wishes (waiting, or holding an open proposal) that name
+    /// `office`, in queue order: (wish, registration position, offices, phase).
+    pub fn open_wishes_for<'a>(
+        &'a self,
+        office: &'a OfficeId,
+    ) -> impl Iterator<Item = (WishId, u64, &'a [OfficeId], QueuedPhase)> + 'a {
+        self.wishes
+            .iter()
+            .filter(move |wish| wish.offices.contains(office))
+            .filter_map(|wish| {
+                let phase = match wish.phase {
+                    Phase::Waiting { since } => QueuedPhase::Waiting { since },
+                    Phase::Busy { proposal, since } => QueuedPhase::Proposed { proposal, since },
+                    Phase::Fulfilled { .. } | Phase::Ended { .. } => return None,
+                };
+                Some((wish.wish, wish.registered_at, wish.offices.as_slice(), phase))
+            })
     }
 
     /// The position from which `unit` was last free to propose: its

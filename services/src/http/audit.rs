@@ -15,6 +15,7 @@ use super::auth::Access;
 use super::extract::{PathParam, QueryParams};
 use super::openapi::{BAD_QUERY, FORBIDDEN, INTERNAL, PROBLEM, THROTTLED, UNAUTHORIZED};
 use super::problem::Problem;
+use crate::audit::as_of::{AsOf, AsOfError, OfficeDayAsOf, office_day_as_of};
 use crate::audit::trace::{Trace, TraceError};
 use crate::audit::{Lang, redact_personal_data};
 use crate::projections::live_equals_replay;
@@ -320,5 +321,62 @@ pub async fn trace(
             Err(Problem::invalid(error.to_string()))
         }
         Err(TraceError::Storage(error)) => Err(Problem::internal(&error)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AsOfQuery {
+    at: Option<String>,
+    office: Option<String>,
+    date: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/as-of",
+    tag = "audit",
+    summary = "One office day as the log stood at a past time or position",
+    description = "Folds the log from its first event up to `at` (a position, or the last event before the first \
+        one recorded after a time) and answers the office day as it was: every published unit (`free`, `booked`, \
+        `proposed`, `kept_for_wish`, `started_free`), the day's bookings with waiting number and status, and the \
+        wishes naming the office that were open, in queue order. No personal data. The same document as \
+        `terminagent audit as-of AT --office O --date D --json`. Reads the log from the start: meant for audits.",
+    params(
+        ("at" = String, Query, description = "A log position (`1234`) or an RFC 3339 time.",
+         example = "2026-12-01T09:15:00+01:00"),
+        ("office" = String, Query, description = "The office's id.", example = "mitte"),
+        ("date" = String, Query, description = "The office-local date.", example = "2026-12-01"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The office day as it was.", body = crate::audit::as_of::OfficeDayAsOf),
+        (status = 400, description = BAD_QUERY, body = Problem, content_type = PROBLEM),
+        (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
+         headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = FORBIDDEN, body = Problem, content_type = PROBLEM),
+        (status = 404, description = "`/problems/not-found`: the log knew no such office at that point.",
+         body = Problem, content_type = PROBLEM),
+        (status = 422, description = "`/problems/invalid-request`: `at`, `office` or `date` missing or \
+            unreadable, or a position beyond the head.", body = Problem, content_type = PROBLEM),
+        (status = 429, description = THROTTLED, body = Problem, content_type = PROBLEM),
+        (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn as_of(
+    access: Access,
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<AsOfQuery>,
+) -> Result<Json<OfficeDayAsOf>, Problem> {
+    access.require(Permission::Audit, None)?;
+    let required =
+        |value: Option<String>, name: &str| value.ok_or_else(|| Problem::invalid(format!("{name} is required")));
+    let at = AsOf::parse(&required(query.at, "at")?).map_err(|error| Problem::invalid(error.to_string()))?;
+    let (office, date) = (required(query.office, "office")?, required(query.date, "date")?);
+    let store = state.executor.store();
+    match office_day_as_of(store, at, &office, &date).await {
+        Ok(answer) => Ok(Json(answer)),
+        Err(error @ AsOfError::UnknownOffice { .. }) => Err(Problem::not_found(error.to_string())),
+        Err(AsOfError::Storage(error)) => Err(Problem::internal(&error)),
+        Err(error) => Err(Problem::invalid(error.to_string())),
     }
 }

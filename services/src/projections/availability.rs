@@ -5,12 +5,24 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use terminagent_domain::{
     BookingEvent, BookingInput, CatalogueEvent, DomainEvent, FreeSlot, HoldChange, LocalDate, OfficeDayCapacity,
-    OfficeId, UnitRef, WishEvent, free_slots,
+    OfficeId, UnitRef, UnitSpan, WishEvent, free_slots,
 };
 use terminagent_eventstore::LogEvent;
 
 use super::Projection;
 use crate::waitlist::Waitlist;
+
+/// What a published unit is to a booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitUse {
+    Free,
+    /// Held by a booking or a proposal.
+    Held,
+    /// Free in the log, but kept back for a waiting wish (invariant 4).
+    KeptForWish,
+    /// Not held, and its start has passed as the log's time tells it.
+    Started,
+}
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct AvailabilityView {
@@ -29,6 +41,35 @@ impl AvailabilityView {
             }),
             None => Vec::new(),
         }
+    }
+
+    /// Every published unit of an office-day, by lane then start, and what
+    /// it is to a booking at this view's log prefix (for the audit's as-of).
+    pub fn units_of_day(&self, office: &OfficeId, date: LocalDate) -> Vec<(UnitSpan, UnitUse)> {
+        let Some(capacity) = self.days.get(&(office.clone(), date)) else {
+            return Vec::new();
+        };
+        capacity
+            .units()
+            .map(|span| {
+                let unit = UnitRef {
+                    office: office.clone(),
+                    date,
+                    lane: span.lane,
+                    start: span.start,
+                };
+                let unit_use = if self.held.contains(&unit) {
+                    UnitUse::Held
+                } else if self.waitlist.has_started(&unit) {
+                    UnitUse::Started
+                } else if self.waitlist.is_public(&unit) {
+                    UnitUse::Free
+                } else {
+                    UnitUse::KeptForWish
+                };
+                (span, unit_use)
+            })
+            .collect()
     }
 
     /// The waitlist as this view's log prefix tells it.

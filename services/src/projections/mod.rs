@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use terminagent_eventstore::{EventStore, LogEvent, StorageError};
 use tokio::sync::watch;
 
-pub use availability::AvailabilityView;
+pub use availability::{AvailabilityView, UnitUse};
 pub use catalogue::{CatalogueView, OfficeEntry, OpeningHoursSchema, ServiceEntry};
 pub use day_list::{DayListEntry, DayListStatus, DayListView};
 pub use floor::{FeedCall, FloorView, MissedVisit};
