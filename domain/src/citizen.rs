@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::text::{TextError, parse_text};
+use crate::text::{TextError, parse_person_name};
 
 const MAX_ADDRESS_CHARS: usize = 254;
 const MAX_LOCAL_PART_CHARS: usize = 64;
@@ -63,13 +63,26 @@ fn parse_email(input: &str) -> Result<String, EmailAddressError> {
         return Err(E::LocalPartDots);
     }
 
-    if let Some(c) = domain
+    // Internationalised domains (`bürger.de`) are common here: such a domain
+    // must have an IDNA A-label form (`xn--brger-kva.de`), which the rules
+    // below check and mail is sent to; the address keeps the Unicode form
+    // people recognise.
+    let ascii_domain = if domain.is_ascii() {
+        domain.to_owned()
+    } else {
+        let first_foreign = || domain.chars().find(|c| !c.is_ascii()).unwrap_or('?');
+        if let Some(c) = domain.chars().find(|&c| !(c.is_alphanumeric() || c == '-' || c == '.')) {
+            return Err(E::DomainCharacter(c));
+        }
+        idna::domain_to_ascii_strict(domain).map_err(|_| E::DomainCharacter(first_foreign()))?
+    };
+    if let Some(c) = ascii_domain
         .chars()
         .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
     {
         return Err(E::DomainCharacter(c));
     }
-    let labels: Vec<&str> = domain.split('.').collect();
+    let labels: Vec<&str> = ascii_domain.split('.').collect();
     if labels.len() < 2 {
         return Err(E::DomainNeedsTwoLabels);
     }
@@ -81,7 +94,12 @@ fn parse_email(input: &str) -> Result<String, EmailAddressError> {
             return Err(E::DomainLabelHyphen);
         }
     }
-    Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
+    let shown = if domain.is_ascii() {
+        ascii_domain.to_ascii_lowercase()
+    } else {
+        idna::domain_to_unicode(&ascii_domain).0
+    };
+    Ok(format!("{local}@{shown}"))
 }
 
 validated_string! {
@@ -92,10 +110,23 @@ validated_string! {
 }
 
 impl EmailAddress {
-    /// The whole address in lowercase: the key for "same citizen" checks, since
-    /// people type their address with varying case.
+    /// The whole address in lowercase, the domain in its ASCII form: the key
+    /// for "same citizen" checks, since people type their address with
+    /// varying case (and an internationalised domain either way).
     pub fn normalized(&self) -> String {
-        self.0.to_ascii_lowercase()
+        self.to_ascii().to_ascii_lowercase()
+    }
+
+    /// The address with an internationalised domain in its IDNA ASCII form
+    /// (`mueller@xn--brger-kva.de`): what mail is sent to.
+    pub fn to_ascii(&self) -> String {
+        let domain = self.domain();
+        if domain.is_ascii() {
+            return self.0.clone();
+        }
+        // Parsing checked that the domain converts.
+        let ascii = idna::domain_to_ascii_strict(domain).unwrap_or_else(|_| domain.to_owned());
+        format!("{}@{ascii}", self.local_part())
     }
 
     pub fn local_part(&self) -> &str {
@@ -108,7 +139,7 @@ impl EmailAddress {
 }
 
 fn parse_citizen_name(input: &str) -> Result<String, TextError> {
-    parse_text(input, 200, false, false)
+    parse_person_name(input, 200)
 }
 
 validated_string! {
@@ -167,6 +198,27 @@ mod tests {
         assert_eq!(email.local_part(), "Anna.Schmidt+termin");
         assert_eq!(email.domain(), "duisburg.de");
         assert_eq!(email.normalized(), "anna.schmidt+termin@duisburg.de");
+    }
+
+    #[test]
+    fn email_accepts_internationalised_domains() {
+        let email = EmailAddress::parse("mueller@Bürger.de").unwrap();
+        assert_eq!(email.as_str(), "mueller@bürger.de");
+        assert_eq!(email.to_ascii(), "mueller@xn--brger-kva.de");
+        assert_eq!(email.normalized(), "mueller@xn--brger-kva.de");
+        let typed_ascii = EmailAddress::parse("Mueller@XN--BRGER-KVA.DE").unwrap();
+        assert_eq!(
+            typed_ascii.normalized(),
+            email.normalized(),
+            "one citizen however typed"
+        );
+        assert_eq!(
+            EmailAddress::parse("a@straße.de").unwrap().to_ascii(),
+            "a@xn--strae-oqa.de"
+        );
+        assert_eq!(EmailAddress::parse("a@bür ger.de"), Err(E::DomainCharacter(' ')));
+        assert_eq!(EmailAddress::parse("a@bür_ger.de"), Err(E::DomainCharacter('_')));
+        assert_eq!(EmailAddress::parse("a@bürger"), Err(E::DomainNeedsTwoLabels));
     }
 
     #[test]

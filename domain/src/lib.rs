@@ -16,6 +16,7 @@ pub mod citizen;
 pub mod closure;
 pub mod day_list;
 pub mod decider;
+pub mod erasure;
 pub mod event;
 pub mod floor;
 pub mod holidays;
@@ -52,6 +53,10 @@ pub use citizen::{CitizenName, EmailAddress, EmailAddressError, PersonalData, Ph
 pub use closure::{CloseOffice, ClosureDecider, ClosureError, ClosureReason, ClosureState};
 pub use day_list::{DayListEvent, DayListRead, DayListReadDecider};
 pub use decider::Decider;
+pub use erasure::{
+    ERASURE_CANCEL_REASON, EraseCitizen, ErasureDecider, ErasureError, ErasureEvent, ErasureInput, ErasureReason,
+    ErasureState, PersonalDataErased,
+};
 pub use event::{DomainEvent, EventDecodeError, EventEnvelope, StreamName, StreamNameError};
 pub use floor::{
     BookingFacts, Call, CallNext, CheckIn, CloseCounter, Counter, CounterClosed, CounterId, CounterOpened,

@@ -10,6 +10,62 @@ pub enum TextError {
     TooLong { max: usize, actual: usize },
     #[error("must not contain control characters")]
     ControlCharacter,
+    #[error("must not contain a web address")]
+    WebAddress,
+    #[error("must not contain invisible formatting characters (text direction, zero width)")]
+    InvisibleCharacter,
+}
+
+/// Characters that change how the text around them shows without showing
+/// themselves: text-direction overrides and isolates (which can make a name
+/// read backwards in a mail) and zero-width characters (which hide words
+/// from filters).
+fn is_invisible_formatting(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}' // zero width space, non-joiner, joiner; LRM, RLM
+        | '\u{202A}'..='\u{202E}' // embeddings and overrides
+        | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+        | '\u{2066}'..='\u{2069}' // isolates
+        | '\u{061C}' // Arabic letter mark
+        | '\u{FEFF}' // zero width no-break space
+    )
+}
+
+/// A person's name, which the service prints in mails it sends to whatever
+/// address was typed: no web address (a name such as "Bitte sofort
+/// https://… aufrufen" turns the greeting into a lure) and no invisible
+/// formatting characters.
+pub(crate) fn parse_person_name(input: &str, max_chars: usize) -> Result<String, TextError> {
+    let name = parse_text(input, max_chars, false, false)?;
+    if name.chars().any(is_invisible_formatting) {
+        return Err(TextError::InvisibleCharacter);
+    }
+    let lower = name.to_lowercase();
+    let looks_like_link = lower.contains("://")
+        || lower.contains("www.")
+        || lower
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .any(looks_like_domain);
+    if looks_like_link {
+        return Err(TextError::WebAddress);
+    }
+    Ok(name)
+}
+
+/// `evil.example`, `t.me`: letters and digits, a dot, then a top-level
+/// domain of two or more letters. Names have dots ("Dr. Anna", "A.B.
+/// Schmidt") but no letters right after a dot.
+fn looks_like_domain(word: &str) -> bool {
+    let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+    match word.rsplit_once('.') {
+        Some((head, tld)) => {
+            !head.is_empty()
+                && head.chars().last().is_some_and(char::is_alphanumeric)
+                && tld.chars().count() >= 2
+                && tld.chars().all(|c| c.is_ascii_alphabetic())
+        }
+        None => false,
+    }
 }
 
 /// Trims `input` and checks it; lengths count characters, not bytes, because
@@ -54,6 +110,41 @@ mod tests {
     fn empty_only_when_allowed() {
         assert_eq!(parse_text("   ", 10, false, false), Err(TextError::Empty));
         assert_eq!(parse_text("   ", 10, true, false).unwrap(), "");
+    }
+
+    #[test]
+    fn names_refuse_links_and_invisible_characters() {
+        for name in [
+            "Erika Mustermann",
+            "Dr. Anna-Lena Groß",
+            "A.B. Schmidt",
+            "Jörg O'Neill",
+            "Ayşe Yılmaz",
+            "محمد",
+        ] {
+            assert_eq!(parse_person_name(name, 200).unwrap(), name);
+        }
+        for name in [
+            "Bitte sofort https://evil.example/x aufrufen",
+            "hxxp://evil",
+            "Besuchen Sie www.evil",
+            "Anna evil.example",
+            "Anna t.me/offer",
+        ] {
+            assert_eq!(parse_person_name(name, 200), Err(TextError::WebAddress), "{name}");
+        }
+        for name in [
+            "Anna\u{202E}nnA",
+            "An\u{200B}na",
+            "Anna\u{2066}x\u{2069}",
+            "\u{FEFF}Anna",
+        ] {
+            assert_eq!(
+                parse_person_name(name, 200),
+                Err(TextError::InvisibleCharacter),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]

@@ -12,8 +12,12 @@
 //!   writers commit out of order; positions are dense (1, 2, 3, …);
 //! - old event shapes are upcast on read ([`Upcasters`]);
 //! - personal data lives in sealed envelopes whose keys live outside the log
-//!   ([`PersonalDataVault`]): erasing a key erases the data, not the events.
+//!   ([`PersonalDataVault`]): erasing a key erases the data, not the events;
+//! - every event's hash chains it to its predecessor ([`chain`]), recorded
+//!   as the log is numbered, so a rewritten log no longer matches a published
+//!   head hash.
 
+pub mod chain;
 mod credentials;
 mod model;
 mod pg_connections;
@@ -24,16 +28,18 @@ mod side;
 mod sqlite;
 mod store;
 mod subscription;
+mod transfer;
 mod upcast;
 mod vault;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use chain::{ChainTip, EventHash};
 pub use credentials::{StaffCredentials, StaffSession};
 pub use model::{
-    AppendError, AppendOutcome, Condition, Conflict, EventData, ExpectedVersion, LogEvent, MAX_STREAM_NAME_LEN,
-    NewEvent, StorageError, StoredEvent, StreamEvent,
+    AppendError, AppendOutcome, ChainedEvent, Condition, Conflict, EventData, ExpectedVersion, LogEvent,
+    MAX_STREAM_NAME_LEN, NewEvent, StorageError, StoredEvent, StreamEvent,
 };
 pub use postgres::{PgEventStore, PgStoreOptions};
 pub use presence::{DevicePresence, DevicePresences};
@@ -41,5 +47,6 @@ pub use progress::{ConsumerProgress, MailClaim, Snapshot};
 pub use sqlite::SqliteEventStore;
 pub use store::{Backend, EventStore, StoreOptions};
 pub use subscription::Subscription;
+pub use transfer::{SideTablesCopied, copy_side_tables};
 pub use upcast::{UpcastFn, Upcasters};
-pub use vault::{Opened, PersonalDataVault, SealedEnvelope, VaultError};
+pub use vault::{INDEX_SECRET, Opened, PersonalDataVault, SealedEnvelope, VaultError, email_hash, keyed_index};

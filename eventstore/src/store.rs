@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::model::{AppendError, AppendOutcome, Condition, LogEvent, NewEvent, StorageError, StreamEvent};
+use crate::chain::ChainTip;
+use crate::model::{
+    AppendError, AppendOutcome, ChainedEvent, Condition, LogEvent, NewEvent, StorageError, StoredEvent, StreamEvent,
+};
 use crate::postgres::{PgEventStore, PgStoreOptions};
 use crate::progress::ConsumerProgress;
 use crate::side::SidePool;
@@ -111,7 +114,49 @@ impl EventStore {
     /// Up to `limit` events of the whole log after `after`, in log order, never
     /// skipping one: what is returned is a gap-free prefix of what is not yet read.
     pub async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<LogEvent>, StorageError> {
+        // Positions are stored as i64: nothing lies beyond, and the
+        // conversion must not wrap a huge `after` round to the log's start.
+        if after >= i64::MAX as u64 {
+            return Ok(Vec::new());
+        }
         on_backend!(self, store => store.read_all(after, limit).await)
+    }
+
+    /// Up to `limit` events of the whole log after `after`, in log order, as
+    /// stored (not upcast: what the hash chain covers) and each with the hash
+    /// recorded for its position. For `audit verify`: on SQLite positions are
+    /// the stored ones (a removed row leaves a gap); on Postgres they are
+    /// counted along the log order, as [`EventStore::read_all`] does.
+    pub async fn read_chain(&self, after: u64, limit: usize) -> Result<Vec<ChainedEvent>, StorageError> {
+        on_backend!(self, store => store.read_chain(after, limit).await)
+    }
+
+    /// The head of the hash chain: the last readable event's position and
+    /// recorded hash ([`ChainTip::EMPTY`] for an empty log), the value an
+    /// operator publishes to prove later that the log up to it is unchanged.
+    pub async fn chain_head(&self) -> Result<ChainTip, StorageError> {
+        self.catch_up().await?;
+        let head = on_backend!(self, store => store.chain_head().await)?;
+        match head {
+            None => Ok(ChainTip::EMPTY),
+            Some((position, Some(hash))) => Ok(ChainTip { position, hash }),
+            Some((position, None)) => Err(StorageError::corrupt(
+                format!("position {position}"),
+                "the log's last event has no hash (migrate the database)",
+            )),
+        }
+    }
+
+    /// An event read by [`EventStore::read_chain`] in the shape
+    /// [`EventStore::read_all`] would give it (the store's upcasters applied).
+    pub fn upcast(&self, event: StoredEvent) -> Result<StoredEvent, StorageError> {
+        let upcasters = on_backend!(self, store => store.upcasters());
+        let (schema_version, data) = upcasters.upcast(&event.event_type, event.schema_version, event.data)?;
+        Ok(StoredEvent {
+            schema_version,
+            data,
+            ..event
+        })
     }
 
     /// The position of the last readable event (0 for an empty log).
@@ -167,7 +212,7 @@ impl EventStore {
         crate::presence::DevicePresences::new(self.side_pool())
     }
 
-    fn side_pool(&self) -> SidePool {
+    pub(crate) fn side_pool(&self) -> SidePool {
         match self {
             EventStore::Postgres(store) => SidePool::Postgres {
                 pool: store.vault_pool(),

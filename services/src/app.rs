@@ -49,6 +49,19 @@ pub async fn open_store(url: &str) -> Result<EventStore, StartError> {
         .await
         .map_err(failed)?;
     store.migrate().await.map_err(failed)?;
+    // The Rust half of the keyed e-mail index's migration (SQL cannot
+    // compute the HMAC): rows of the bare SHA-256 index are rekeyed.
+    match store.vault().rekey_email_index().await {
+        Ok(0) => {}
+        Ok(rekeyed) => tracing::info!(rekeyed, "citizen index entries rekeyed (HMAC)"),
+        Err(terminagent_eventstore::VaultError::Storage(error)) => return Err(failed(error)),
+        Err(error) => {
+            return Err(failed(StorageError::Corrupt {
+                at: "citizen_envelopes".into(),
+                reason: format!("rekeying the e-mail index: {error}"),
+            }));
+        }
+    }
     Ok(store)
 }
 
@@ -170,6 +183,13 @@ impl Application {
         }
         if serves_api {
             crate::application::spawn_lapse_timer(executor.clone(), links.clone());
+            if let Some(retention) = config.retention {
+                crate::application::erasure::spawn_retention_timer(
+                    executor.clone(),
+                    retention,
+                    Arc::new(LiveProjection::spawn(store.clone())),
+                );
+            }
             crate::application::floor::spawn_no_show_timer(
                 executor.clone(),
                 config.floor_policy(),

@@ -30,13 +30,34 @@ pub enum Command {
     Mailer(RunArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Move an installation to another database (SQLite to Postgres): the
+    /// log, the vault, the mail ledger, checkpoints and staff passwords;
+    /// resumable, proven by equal head hashes. Stop every process first.
+    #[command(name = "migrate-log")]
+    MigrateLog(MigrateLogArgs),
     /// Staff accounts, on the database directly (before any admin exists).
     #[command(subcommand)]
     Staff(StaffCommand),
-    /// The audit trail, read from the database: traces and exports.
-    /// Exit codes: 0 done, 1 the traced id is not in the log, 2 usage or connection errors.
+    /// The audit trail, read from the database: traces, exports, the hash chain's head and verification.
+    /// Exit codes: 0 done, 1 the traced id is not in the log or the log failed verification, 2 usage or connection errors.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// A synthetic year of the city's offices through the real application
+    /// layer and store, on a virtual clock; prints the report.
+    Simulate(crate::simulate::SimulateArgs),
+    /// Erase a citizen's personal data (their key and index entry; the log
+    /// records `personal_data.erased`). Exit codes: 0 erased or nothing to
+    /// erase, 2 usage or connection errors.
+    Erase(EraseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The citizen's e-mail address.
+    #[arg(long)]
+    pub email: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +68,38 @@ pub enum AuditCommand {
     Trace(AuditTraceArgs),
     /// The log without personal data, as JSON lines or CSV, to stdout or --out.
     Export(AuditExportArgs),
+    /// The head of the log's hash chain as `POS:HASH`: publish it to prove
+    /// later (`audit verify --anchor`) that the log up to it is unchanged.
+    Head(AuditHeadArgs),
+    /// Reads the whole log and checks it: positions dense from 1, every
+    /// recorded hash the chain's, and with --anchor the chain's hash there.
+    /// Exit codes: 0 sound, 1 the first violation (printed), 2 usage or connection errors.
+    Verify(AuditVerifyArgs),
+    /// One office day as the log stood at a past time or position: its
+    /// units, its bookings and the wishes waiting for the office.
+    #[command(name = "as-of")]
+    AsOf(AuditAsOfArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditAsOfArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// A log position (`1234`) or an RFC 3339 time (`2026-12-01T09:15:00+01:00`).
+    #[arg(value_name = "TIME|POSITION")]
+    pub at: String,
+    /// The office's id.
+    #[arg(long)]
+    pub office: String,
+    /// The office-local date, `YYYY-MM-DD`.
+    #[arg(long)]
+    pub date: String,
+    /// The language of the lines.
+    #[arg(long, value_enum, default_value_t = crate::audit::Lang::De)]
+    pub lang: crate::audit::Lang,
+    /// One JSON document instead of lines (the answer of `GET /api/v1/audit/as-of`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +116,25 @@ pub struct AuditTraceArgs {
     /// One JSON document instead of lines (the answer of `GET /api/v1/audit/trace/{id}`).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditHeadArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// `{"position", "hash", "anchor"}` instead of `POS:HASH`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// A head printed earlier by `audit head` (`POS:HASH`): the chain's hash
+    /// at POS must still be HASH.
+    #[arg(long, value_name = "POS:HASH")]
+    pub anchor: Option<terminagent_eventstore::ChainTip>,
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +178,20 @@ pub struct StaffAddArgs {
     /// The office (lead and clerk only; they need one).
     #[arg(long)]
     pub office: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateLogArgs {
+    /// The database moved from (`sqlite://PATH` or `postgres://…`).
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The database moved to; created and migrated if new. May hold a
+    /// prefix of the source's log from an interrupted move.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Events per append.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub page: u64,
 }
 
 #[derive(Debug, Args)]
@@ -161,8 +247,9 @@ pub struct RunArgs {
     /// How long a proposal holds its units (e.g. `48h`, `30m`, `2s`).
     #[arg(long, env = "TERMINAGENT_PROPOSAL_TTL", default_value = "48h", value_parser = parse_duration)]
     pub proposal_ttl: Duration,
-    /// How long an unconfirmed booking holds its units.
-    #[arg(long, env = "TERMINAGENT_CONFIRM_TTL", default_value = "2h", value_parser = parse_duration)]
+    /// How long an unconfirmed booking holds its units. Short: a booking
+    /// whose mailbox no one reads must not keep a slot from others for long.
+    #[arg(long, env = "TERMINAGENT_CONFIRM_TTL", default_value = "30m", value_parser = parse_duration)]
     pub confirm_ttl: Duration,
     /// How many days ahead citizens may book (office-local days after today).
     #[arg(long, env = "TERMINAGENT_BOOKING_HORIZON_DAYS", default_value_t = 21,
@@ -190,6 +277,10 @@ pub struct RunArgs {
     /// out on its day, unless it was booked after that time.
     #[arg(long, env = "TERMINAGENT_REMINDER_AT", default_value = "07:00", value_parser = parse_local_time)]
     pub reminder_at: terminagent_domain::LocalTime,
+    /// Erase the personal data of citizens whose last booking or wish ended
+    /// longer ago than this (e.g. `90d`); unset: kept until erased on request.
+    #[arg(long, env = "TERMINAGENT_RETENTION", value_parser = parse_duration)]
+    pub retention: Option<Duration>,
     /// Public writes per client address and minute; unset: no limit.
     #[arg(long, env = "TERMINAGENT_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit: Option<u32>,
@@ -263,6 +354,8 @@ pub struct Config {
     pub recall_after: Duration,
     /// When reminder mails go out, office time.
     pub reminder_at: terminagent_domain::LocalTime,
+    /// `--retention`: erase citizens idle this long; `None`: never by time.
+    pub retention: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -349,6 +442,7 @@ impl Config {
             check_in_late: args.check_in_late,
             recall_after: args.recall_after,
             reminder_at: args.reminder_at,
+            retention: args.retention,
         })
     }
 }
@@ -500,7 +594,7 @@ mod tests {
             Command::Api(args) => (Role::Api, args),
             Command::Matcher(args) => (Role::Matcher, args),
             Command::Mailer(args) => (Role::Mailer, args),
-            Command::Migrate(_) | Command::Staff(_) | Command::Audit(_) => panic!("not a run command"),
+            _ => panic!("not a run command"),
         }
     }
 
@@ -516,7 +610,7 @@ mod tests {
         assert!(config.admin_token.is_none() && !config.demo && config.rate_limit_per_minute.is_none());
         assert_eq!(config.link_secret_file, None);
         assert_eq!(config.proposal_ttl, Duration::from_secs(48 * 3600));
-        assert_eq!(config.confirm_ttl, Duration::from_secs(2 * 3600));
+        assert_eq!(config.confirm_ttl, Duration::from_secs(30 * 60));
         assert_eq!(config.mail_claim_lease, Duration::from_secs(60));
         assert_eq!(config.booking_policy(), terminagent_domain::BookingPolicy::default());
         assert_eq!(config.wish_policy(), terminagent_domain::WishPolicy::default());
@@ -592,6 +686,24 @@ mod tests {
         assert_eq!(config.mail_claim_lease, Duration::from_secs(120));
         assert_eq!(config.rate_limit_per_minute, Some(60));
         assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn retention_is_off_by_default_and_takes_a_duration() {
+        let (role, args) = run_args(parse(&["serve"]).unwrap());
+        assert_eq!(Config::from_args(role, args).unwrap().retention, None);
+        let (role, args) = run_args(parse(&["api", "--nats-url=nats://127.0.0.1:4222", "--retention=90d"]).unwrap());
+        assert_eq!(
+            Config::from_args(role, args).unwrap().retention,
+            Some(Duration::from_secs(90 * 24 * 3600))
+        );
+        assert!(parse(&["serve", "--retention=0s"]).is_err());
+        assert!(parse(&["serve", "--retention=bald"]).is_err());
+        let Command::Erase(erase) = parse(&["erase", "--email", "erika@example.org"]).unwrap().command else {
+            panic!("erase parses")
+        };
+        assert_eq!(erase.email, "erika@example.org");
+        assert!(parse(&["erase"]).is_err(), "--email is required");
     }
 
     #[test]

@@ -26,6 +26,19 @@ async fn main() -> ExitCode {
             }
         };
     }
+    // So has erasure (0: erased or nothing to erase, 2: usage or connection).
+    if let Command::Erase(args) = &cli.command {
+        return match terminagent::application::erasure::run_cli(args).await {
+            Ok(message) => {
+                println!("{message}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("terminagent: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -44,6 +57,10 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (role, args) = match cli.command {
+        Command::MigrateLog(args) => {
+            println!("{}", terminagent::migrate_log::run(&args).await?);
+            return Ok(());
+        }
         Command::Migrate(args) => {
             terminagent::telemetry::init(LogFormat::Text);
             app::open_store(&args.database_url).await?;
@@ -63,6 +80,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Audit(_) => unreachable!("handled in main"),
+        Command::Erase(_) => unreachable!("handled in main"),
+        Command::Simulate(args) => return Ok(terminagent::simulate::cli::run(args).await?),
         Command::Serve(args) => (Role::All, args),
         Command::Api(args) => (Role::Api, args),
         Command::Matcher(args) => (Role::Matcher, args),

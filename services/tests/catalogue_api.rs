@@ -423,7 +423,17 @@ async fn audit_trail_pages_through_the_log(backend: Backend) {
         json!({"events": [], "next": 3}),
         "nothing after the head; next stays"
     );
-    for bad in ["?limit=0", "?limit=1001", "?after=-1", "?after=abc"] {
+    for huge in ["9223372036854775807", "9223372036854775808", "18446744073709551615"] {
+        let (_, beyond) = app.get(&format!("/api/v1/events?after={huge}")).await;
+        assert_eq!(beyond["events"], json!([]), "after={huge} does not wrap to the start");
+    }
+    for bad in [
+        "?limit=0",
+        "?limit=1001",
+        "?after=-1",
+        "?after=abc",
+        "?after=18446744073709551616",
+    ] {
         let (status, _) = app.get(&format!("/api/v1/events{bad}")).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }

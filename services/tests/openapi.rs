@@ -48,12 +48,14 @@ const CONTRACT: &[(&str, &str, bool)] = &[
     ("GET", "/api/v1/offices/{office}/display", true),
     ("GET", "/api/v1/offices/{office}/display/stream", true),
     ("GET", "/api/v1/statistics", true),
+    ("POST", "/api/v1/erasures", true),
 ];
 
 /// Operations beyond API.md, held to the same checks: (method, path template, 🔒).
 const EXTENSIONS: &[(&str, &str, bool)] = &[
     ("GET", "/api/v1/projections", true),
     ("GET", "/api/v1/audit/trace/{id}", true),
+    ("GET", "/api/v1/audit/as-of", true),
     ("GET", "/api/v1/staff", true),
     ("GET", "/api/v1/offices/{office}/devices", true),
     ("DELETE", "/api/v1/offices/{office}/devices/{device}", true),

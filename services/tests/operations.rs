@@ -75,3 +75,32 @@ async fn public_writes_beyond_the_rate_limit_get_429_with_retry_after() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invented_methods_share_one_metrics_label() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for n in 0..40 {
+        let method = reqwest::Method::from_bytes(format!("INVENTED{n}").as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method, format!("{}/api/v1/offices", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "a method the route does not have");
+    }
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"terminagent_http_requests_total{method="other",route="/api/v1/offices",status="405"} 40"#),
+        "{text}"
+    );
+    assert!(!text.contains("INVENTED"), "no label value a client made up");
+}

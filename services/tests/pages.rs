@@ -373,6 +373,23 @@ async fn invalid_details_keep_the_values_and_mark_the_fields(backend: Backend) {
     assert!(html.contains("value=\"Erika Mustermann\""));
     assert!(!html.contains("name-fehler"), "{html}");
 
+    // A name that would put a link or reversed text into the mail's greeting.
+    for (name, message) in [
+        (
+            "Bitte sofort https://evil.example/x aufrufen",
+            "Der Name darf keine Internetadresse enthalten.",
+        ),
+        (
+            "Erika \u{202E}nnamretsuM",
+            "Der Name enthält unsichtbare Formatierungszeichen",
+        ),
+    ] {
+        let form = booking_form("personalausweis", "08:12", name, "erika@example.org");
+        let (status, html) = post_form(&app, &form).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(html.contains(message), "{name}: {html}");
+    }
+
     assert!(requested_bookings(&app).await.is_empty(), "nothing was booked");
 }
 
@@ -724,6 +741,29 @@ async fn unreadable_forms_and_addresses_get_pages(backend: Backend) {
     }
     assert!(requested_bookings(&app).await.is_empty(), "nothing was booked");
 
+    // The booking form's address from a bookmark starts the booking over;
+    // another method on a page gets a German page, not JSON.
+    let response = app
+        .client
+        .get(format!("{}/termin/buchen", app.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((response.status(), response.url().path()), (StatusCode::OK, "/termin"));
+    let response = app
+        .client
+        .delete(format!("{}/suche", app.base))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_html(&response);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Diese Seite gibt es so nicht"), "{html}");
+    assert_accessible(&html);
+
     for method in [Method::GET, Method::POST] {
         let response = app
             .client
@@ -734,6 +774,84 @@ async fn unreadable_forms_and_addresses_get_pages(backend: Backend) {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method}");
         assert_html(&response);
     }
+}
+
+/// A form posted from another site books nothing: a browser says so with
+/// `Sec-Fetch-Site: cross-site` or a foreign `Origin`. Our own pages (same
+/// origin, or `Origin: null` from a page without Referer) and programs
+/// without these headers go through.
+async fn forms_posted_from_other_sites_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    catalogue(&app).await;
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let post = |path: &'static str, fields: Form, headers: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let mut request = app.client.post(format!("{}{path}", app.base)).form(&fields);
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            assert_html(&response);
+            (status, response.text().await.unwrap())
+        }
+    };
+    let wish_form: Form = vec![
+        ("services", "personalausweis".to_owned()),
+        ("offices", "stadtmitte".to_owned()),
+        ("name", "Fritz Fremd".to_owned()),
+        ("email", "fritz@example.org".to_owned()),
+    ];
+    for headers in [
+        vec![("sec-fetch-site", "cross-site".to_owned())],
+        vec![("origin", "https://evil.example".to_owned())],
+        vec![
+            ("origin", format!("http://{host}")),
+            ("sec-fetch-site", "cross-site".to_owned()),
+        ],
+    ] {
+        let form = booking_form("personalausweis", "08:00", "Fritz Fremd", "fritz@example.org");
+        let (status, html) = post("/termin/buchen", form, headers.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?}");
+        assert!(html.contains("Anfrage von fremder Seite"), "{html}");
+        assert_accessible(&html);
+        let (status, _) = post("/suche", wish_form.clone(), headers.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?}");
+    }
+    assert!(
+        app.all_events()
+            .await
+            .iter()
+            .all(|event| event["type"] != "booking.requested" && event["type"] != "wish.registered"),
+        "nothing decided"
+    );
+
+    for (n, headers) in [
+        vec![
+            ("origin", format!("http://{host}")),
+            ("sec-fetch-site", "same-origin".to_owned()),
+        ],
+        vec![("origin", "null".to_owned())],
+        vec![],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let times = ["08:00", "08:12", "08:24"];
+        let form = booking_form(
+            "personalausweis",
+            times[n],
+            "Olga Eigen",
+            &format!("olga{n}@example.org"),
+        );
+        let (status, html) = post("/termin/buchen", form, headers.clone()).await;
+        assert!(
+            status.is_success() || status.is_redirection(),
+            "{headers:?}: {status} {html}"
+        );
+    }
+    assert_eq!(requested_bookings(&app).await.len(), 3, "our own forms book");
 }
 
 macro_rules! on_backends {
@@ -756,4 +874,5 @@ on_backends!(
         the_stylesheet_is_served_with_focus_outlines,
         a_form_sent_too_often_gets_a_page_saying_when_to_retry,
         unreadable_forms_and_addresses_get_pages,
+        forms_posted_from_other_sites_are_refused,
 );

@@ -5,6 +5,7 @@ mod bookings;
 pub mod cancel;
 pub mod closures;
 pub mod display_presence;
+pub mod erasure;
 mod executor;
 pub mod floor;
 mod lapse;

@@ -1,16 +1,20 @@
-//! `terminagent audit trace|export` on the database itself (API.md
+//! `terminagent audit trace|export|as-of|head|verify` on the database itself (API.md
 //! "Operations (CLI)"): the flags are parsed in `config.rs`, the binary's
 //! edge (`main.rs`) prints the error and exits with [`AuditCliError::exit_code`]:
-//! 0 done, 1 the traced id is not in the log, 2 a usage or connection error.
+//! 0 done, 1 the traced id (or the as-of office) is not in the log or the
+//! log failed `verify`, 2 a usage or connection error.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use terminagent_eventstore::EventStore;
 
+use super::as_of::{self, AsOf, AsOfError};
 use super::export::{self, ExportError, Range};
+use super::invariants::InvariantCheck;
 use super::trace::{self, TraceError};
-use crate::config::{AuditCommand, AuditExportArgs, AuditTraceArgs};
+use super::verify::{self, Verdict, VerifyError};
+use crate::config::{AuditAsOfArgs, AuditCommand, AuditExportArgs, AuditHeadArgs, AuditTraceArgs, AuditVerifyArgs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditCliError {
@@ -22,6 +26,13 @@ pub enum AuditCliError {
     Trace(#[from] TraceError),
     #[error(transparent)]
     Export(#[from] ExportError),
+    #[error(transparent)]
+    AsOf(#[from] AsOfError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// `audit verify` found a violation (printed on stdout).
+    #[error("the log failed verification")]
+    Violated,
     #[error("--out {path}: {source}")]
     Out { path: String, source: std::io::Error },
     #[error("writing the trace: {0}")]
@@ -33,6 +44,8 @@ impl AuditCliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AuditCliError::Trace(TraceError::NotFound(_)) => 1,
+            AuditCliError::Violated => 1,
+            AuditCliError::AsOf(AsOfError::UnknownOffice { .. }) => 1,
             _ => 2,
         }
     }
@@ -42,6 +55,9 @@ pub async fn run(command: &AuditCommand) -> Result<(), AuditCliError> {
     match command {
         AuditCommand::Trace(args) => trace_command(args).await,
         AuditCommand::Export(args) => export_command(args).await,
+        AuditCommand::Head(args) => head_command(args).await,
+        AuditCommand::Verify(args) => verify_command(args).await,
+        AuditCommand::AsOf(args) => as_of_command(args).await,
     }
 }
 
@@ -56,7 +72,7 @@ async fn open(url: &str) -> Result<EventStore, AuditCliError> {
     Ok(crate::app::open_store(url).await?)
 }
 
-fn sqlite_path(url: &str) -> Option<&str> {
+pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty()).then_some(path)
@@ -75,12 +91,96 @@ async fn trace_command(args: &AuditTraceArgs) -> Result<(), AuditCliError> {
     } else {
         traced.to_text()
     };
+    print_out(&text)
+}
+
+fn print_out(text: &str) -> Result<(), AuditCliError> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         // A reader that stopped early (`| head`) is no error.
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.map_err(AuditCliError::Print),
     }
+}
+
+async fn as_of_command(args: &AuditAsOfArgs) -> Result<(), AuditCliError> {
+    let at = AsOf::parse(&args.at)?;
+    let store = open(&args.database.database_url).await?;
+    let answer = as_of::office_day_as_of(&store, at, &args.office, &args.date).await;
+    store.close().await;
+    let answer = answer?;
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&answer).map_err(|e| AuditCliError::Print(e.into()))?;
+        json.push('\n');
+        json
+    } else {
+        answer.to_text(args.lang)
+    };
+    print_out(&text)
+}
+
+async fn head_command(args: &AuditHeadArgs) -> Result<(), AuditCliError> {
+    let store = open(&args.database.database_url).await?;
+    let head = store.chain_head().await;
+    store.close().await;
+    let head = head.map_err(VerifyError::from)?;
+    let text = if args.json {
+        let json = serde_json::json!({
+            "position": head.position,
+            "hash": head.hash.to_string(),
+            "anchor": head.to_string(),
+        });
+        format!("{json}\n")
+    } else {
+        format!("{head}\n")
+    };
+    print_out(&text)
+}
+
+/// Prints the verdict on stdout: the head verified, or the first violation
+/// (then exits 1 through [`AuditCliError::Violated`]).
+async fn verify_command(args: &AuditVerifyArgs) -> Result<(), AuditCliError> {
+    let store = open(&args.database.database_url).await?;
+    let outcome = verify_with_progress(&store, args).await;
+    store.close().await;
+    match outcome? {
+        Verdict::Sound { head } => {
+            let anchor = match args.anchor {
+                Some(anchor) => format!(", anchor {anchor} holds"),
+                None => String::new(),
+            };
+            print_out(&format!(
+                "log sound: positions 1..={} dense, every hash chained{anchor}, every invariant held; head {head}\n",
+                head.position
+            ))
+        }
+        Verdict::Violated(violation) => {
+            print_out(&format!("{violation}\n"))?;
+            Err(AuditCliError::Violated)
+        }
+    }
+}
+
+async fn verify_with_progress(store: &EventStore, args: &AuditVerifyArgs) -> Result<Verdict, AuditCliError> {
+    // The bar goes to stderr, and only where a person watches both streams.
+    let bar = if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(store.head().await.map_err(VerifyError::from)?);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events {elapsed} (eta {eta})")
+        {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    // The invariants by the independent checker, in the same pass as the chain.
+    let mut invariants = InvariantCheck::new();
+    let verdict = verify::verify(store, args.anchor, &mut [&mut invariants], |position| {
+        bar.set_position(position)
+    })
+    .await;
+    bar.finish_and_clear();
+    Ok(verdict?)
 }
 
 async fn export_command(args: &AuditExportArgs) -> Result<(), AuditCliError> {

@@ -7,18 +7,27 @@
 //!   fold of the waitlist of its own, independent of the matching engine
 //!   `domain::matching` and of `crate::waitlist`, so that the audit does not
 //!   take the engine's word for what the engine did).
+//! - [`verify`] — the whole log checked in one read: positions dense, the
+//!   hash chain recomputed against the recorded hashes, an optional anchor
+//!   (`POS:HASH`, as `terminagent audit head` prints it); further checks
+//!   plug in per event ([`verify::EventCheck`]).
 //! - [`export`] — the whole log (or a range of it) without personal data, as
 //!   JSON lines or CSV, page by page in constant memory.
-//! - [`cli`] — `terminagent audit trace|export`: the database, the exit codes.
+//! - [`as_of`] — one office day as the log stood at a past time or position
+//!   (units, bookings, the waitlist).
+//! - [`cli`] — `terminagent audit trace|export|as-of|head|verify`: the database, the exit codes.
 //!
 //! `GET /api/v1/audit/trace/{id}` (`http/audit.rs`) answers [`trace::Trace`]
 //! as JSON, the same document as `terminagent audit trace --json`.
 
+pub mod as_of;
 pub mod cli;
 mod events;
 pub mod export;
+mod invariants;
 mod sentences;
 pub mod trace;
+pub mod verify;
 mod why;
 
 use serde::Serialize;

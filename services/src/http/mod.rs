@@ -9,6 +9,7 @@ mod bookings;
 mod catalogue;
 mod closures;
 mod day_list;
+mod erasures;
 mod extract;
 mod floor;
 mod links;
@@ -138,6 +139,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events", get(audit::list_events))
         .route("/api/v1/projections", get(audit::check_projections))
         .route("/api/v1/audit/trace/{id}", get(audit::trace))
+        .route("/api/v1/audit/as-of", get(audit::as_of))
+        .route("/api/v1/erasures", post(erasures::erase))
         .route("/api/v1/offices/{office}/days/{date}", get(day_list::day_list))
         .route("/api/v1/offices/{office}/closures", post(closures::close))
         .route("/api/v1/staff", get(staff::list_staff))
@@ -210,16 +213,25 @@ fn public_writes(state: AppState) -> Router<AppState> {
             "/api/v1/links/{token}",
             get(links::show_link_json).post(links::press_link_json),
         )
+        .merge(citizen_forms(state.clone()))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            rate_limit::limit_public_writes,
+        ))
+}
+
+/// The citizens' form posts: a browser's post from another site is refused
+/// before anything is decided (a page elsewhere must not book or register
+/// wishes in a visitor's name).
+fn citizen_forms(state: AppState) -> Router<AppState> {
+    Router::new()
         .route(
             "/links/{token}",
             get(pages::show_link_page).post(pages::press_link_page),
         )
         .route("/termin/buchen", post(pages::book))
         .route("/suche", post(pages::register_wish_page))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state,
-            rate_limit::limit_public_writes,
-        ))
+        .route_layer(axum::middleware::from_fn_with_state(state, pages::refuse_foreign_forms))
 }
 
 /// Whether `path` belongs to the JSON API, whose errors are problems; the
@@ -262,7 +274,7 @@ async fn track_request(
     next: axum::middleware::Next,
 ) -> Response {
     let started = std::time::Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = route.map_or_else(|| "unmatched".to_owned(), |route| route.as_str().to_owned());
     let response = next.run(request).await;
     state.metrics.observe_request(
@@ -274,6 +286,27 @@ async fn track_request(
     response
 }
 
+/// The method as a metrics label: the standard ones by name, any other as
+/// `other`, so a client cannot grow the label set (and the scrape) by
+/// inventing methods.
+fn method_label(method: &axum::http::Method) -> String {
+    use axum::http::Method;
+    let known = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
+    if known.contains(method) {
+        method.as_str().to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
 /// Prometheus scrape endpoint (no personal data in it).
 #[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Metrics (OpenMetrics)",
     description = "Requests by route template and status, durations, log head and view positions. No personal data.",
@@ -282,6 +315,7 @@ async fn track_request(
 async fn metrics(State(state): State<AppState>) -> Response {
     let head = state.executor.store().head().await.unwrap_or(0);
     state.metrics.set_positions(head, state.catalogue.position());
+    state.metrics.set_business(&statistics::business_figures(&state));
     let content_type = [(
         axum::http::header::CONTENT_TYPE,
         "application/openmetrics-text; version=1.0.0; charset=utf-8",
@@ -312,27 +346,42 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (status, axum::Json(readiness)).into_response()
 }
 
-async fn method_not_allowed(request: Request<axum::body::Body>) -> Problem {
-    let detail = format!("{} is not allowed on {}", request.method(), request.uri().path());
+async fn method_not_allowed(request: Request<axum::body::Body>) -> Response {
+    let path = request.uri().path();
+    if person_asking_for_a_page(&request) {
+        // The booking form's address, bookmarked or reloaded after the post:
+        // the booking starts over at its first step.
+        if request.method() == axum::http::Method::GET && path == "/termin/buchen" {
+            return axum::response::Redirect::to("/termin").into_response();
+        }
+        return pages::method_not_allowed_page();
+    }
+    let detail = format!("{} is not allowed on {}", request.method(), path);
     Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method-not-allowed",
         "Method not allowed",
         detail,
     )
+    .into_response()
 }
 
-/// Programs get problem+json; a person who mistyped a page address (outside
-/// `/api/`, browser asking for HTML) gets a German page leading back to the start.
-async fn unknown_route(request: Request<axum::body::Body>) -> Response {
-    let path = request.uri().path();
+/// A browser asking for HTML outside `/api/`: errors get German pages there.
+fn person_asking_for_a_page(request: &Request<axum::body::Body>) -> bool {
     let wants_html = request
         .headers()
         .get(axum::http::header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    if wants_html && !answers_programs(path) {
+    wants_html && !answers_programs(request.uri().path())
+}
+
+/// Programs get problem+json; a person who mistyped a page address (outside
+/// `/api/`, browser asking for HTML) gets a German page leading back to the start.
+async fn unknown_route(request: Request<axum::body::Body>) -> Response {
+    if person_asking_for_a_page(&request) {
         return pages::not_found_page();
     }
+    let path = request.uri().path();
     Problem::not_found(format!("no resource at {path}")).into_response()
 }

@@ -47,9 +47,13 @@ fn event(appointment: &Appointment<'_>) -> Event {
 }
 
 fn calendar(method: &str, event: Event) -> String {
-    let mut calendar = Calendar::new();
-    calendar.append_property(("METHOD", method));
+    // `Calendar::new()` brings a PRODID of its own; a second one makes the
+    // file invalid (RFC 5545 allows exactly one).
+    let mut calendar = Calendar::empty();
+    calendar.append_property(("VERSION", "2.0"));
     calendar.append_property(("PRODID", "-//Terminagent//Terminvergabe//DE"));
+    calendar.append_property(("CALSCALE", "GREGORIAN"));
+    calendar.append_property(("METHOD", method));
     calendar.push(event);
     calendar.done().to_string()
 }
@@ -90,5 +94,15 @@ mod tests {
         assert!(removed.contains("STATUS:CANCELLED") && removed.contains("SEQUENCE:1"));
         assert!(added.contains("UID:01BOOKING@terminagent") && removed.contains("UID:01BOOKING@terminagent"));
         assert!(added.starts_with("BEGIN:VCALENDAR") && added.contains("BEGIN:VEVENT"));
+    }
+
+    #[test]
+    fn the_calendar_names_its_product_and_version_once() {
+        let file = publish(&appointment(Utc.with_ymd_and_hms(2027, 3, 29, 6, 0, 0).unwrap()));
+        for property in ["PRODID:", "VERSION:", "CALSCALE:", "METHOD:"] {
+            let count = file.lines().filter(|line| line.starts_with(property)).count();
+            assert_eq!(count, 1, "{property} {file}");
+        }
+        assert!(file.contains("PRODID:-//Terminagent//Terminvergabe//DE"), "{file}");
     }
 }

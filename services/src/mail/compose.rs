@@ -174,7 +174,7 @@ impl MailComposer {
                 let checkin_code = self.secret.checkin_code(&booking);
                 let cancel_url = link(LinkAction::CancelBooking);
                 let qr = super::qr::png(&checkin_code).map_err(|error| ComposeError::Broken(error.to_string()))?;
-                let (entry, _) = appointment(&format!("Termin im {}: {}", details.office, details.services));
+                let (entry, _) = appointment(&format!("{} – {}", details.services, details.office));
                 Content {
                     text: render(ConfirmationText {
                         details: &details,
@@ -197,7 +197,7 @@ impl MailComposer {
             }
             BookingEvent::Cancelled(cancelled) => {
                 let subject = subject_of("Ihr Termin wurde abgesagt");
-                let (_, removal) = appointment(&format!("Termin im {}: {}", details.office, details.services));
+                let (_, removal) = appointment(&format!("{} – {}", details.services, details.office));
                 let reason = cancelled.reason.as_deref();
                 let search_url = format!("{}/suche", self.public_url.as_str());
                 Content {
@@ -319,7 +319,7 @@ impl MailComposer {
     }
 
     fn address(&self, notice: &MailNotice, citizen: &PersonalData, content: Content) -> Result<Composed, ComposeError> {
-        let Ok(address) = citizen.email.as_str().parse() else {
+        let Ok(address) = citizen.email.to_ascii().parse() else {
             return Ok(Composed::Skip("the address is not deliverable by SMTP".into()));
         };
         let to = Mailbox::new(Some(citizen.name.as_str().to_owned()), address);

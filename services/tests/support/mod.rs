@@ -79,6 +79,16 @@ impl TestApp {
         TestApp::start_with_clock(std::sync::Arc::new(db), false, |_| {}, clock).await
     }
 
+    /// An app whose decisions read `clock`, configured by `adjust` (e.g. a timer's setting).
+    pub async fn spawn_configured_with_clock(
+        backend: Backend,
+        clock: std::sync::Arc<dyn Clock>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let db = TestDatabase::new(backend).await.expect("test database");
+        TestApp::start_with_clock(std::sync::Arc::new(db), false, adjust, clock).await
+    }
+
     async fn start(db: std::sync::Arc<TestDatabase>, demo: bool, adjust: impl FnOnce(&mut Config)) -> TestApp {
         TestApp::start_with_clock(db, demo, adjust, std::sync::Arc::new(SystemClock)).await
     }
@@ -114,6 +124,7 @@ impl TestApp {
             check_in_late: Duration::from_secs(5 * 60),
             recall_after: Duration::from_secs(5 * 60),
             reminder_at: terminagent_domain::LocalTime::from_hm(7, 0).unwrap(),
+            retention: None,
         };
         adjust(&mut config);
         let app = Application::build_with_clock(config, clock).await.expect("app starts");

@@ -49,6 +49,12 @@ fn parse_name(raw: &str) -> Result<terminagent_domain::CitizenName, String> {
         TextError::Empty => "Bitte geben Sie Ihren Namen an.".to_owned(),
         TextError::TooLong { max, .. } => format!("Der Name darf höchstens {max} Zeichen lang sein."),
         TextError::ControlCharacter => "Der Name enthält unzulässige Steuerzeichen.".to_owned(),
+        TextError::WebAddress => "Der Name darf keine Internetadresse enthalten.".to_owned(),
+        TextError::InvisibleCharacter => {
+            "Der Name enthält unsichtbare Formatierungszeichen (z. B. für die Schreibrichtung). Bitte tippen Sie \
+             ihn noch einmal ein."
+                .to_owned()
+        }
     })
 }
 
@@ -118,6 +124,14 @@ pub(super) fn not_found_page() -> Response {
         .respond(StatusCode::NOT_FOUND)
 }
 
+/// 405 for a page address asked for in a way it does not answer.
+pub(super) fn method_not_allowed_page() -> Response {
+    MessagePage::new("Diese Seite gibt es so nicht")
+        .paragraph("Diese Adresse nimmt nur Formulare unserer Seiten an. Bitte beginnen Sie auf der Startseite.")
+        .link(PageLink::new("/", "Zur Startseite"))
+        .respond(StatusCode::METHOD_NOT_ALLOWED)
+}
+
 /// 429 for a form sent too often from one address (`--rate-limit`).
 pub(super) fn too_many_requests_page(retry_after_seconds: u64) -> Response {
     MessagePage::new("Zu viele Anfragen")
@@ -127,6 +141,39 @@ pub(super) fn too_many_requests_page(retry_after_seconds: u64) -> Response {
             retry_after_seconds.max(1)
         ))
         .respond(StatusCode::TOO_MANY_REQUESTS)
+}
+
+/// Refuses a form posted by a browser from another site: `Sec-Fetch-Site:
+/// cross-site`, or an `Origin` that is neither ours nor `null` (our pages
+/// send no Referer, so a browser may say `null` for our own forms). Programs
+/// without these headers, and every GET, pass.
+pub(in crate::http) async fn refuse_foreign_forms(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method();
+    if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    let foreign_origin = headers
+        .get(axum::http::header::ORIGIN)
+        .is_some_and(|origin| origin != "null")
+        && !staff::same_origin_request(headers, request.uri(), &state);
+    if cross_site || foreign_origin {
+        return MessagePage::new("Anfrage von fremder Seite")
+            .paragraph(
+                "Dieses Formular wurde nicht auf unseren Seiten abgeschickt. Es wurde nichts gebucht und nichts \
+                 geändert. Wenn Sie einen Termin möchten, beginnen Sie bitte auf unserer Startseite.",
+            )
+            .link(PageLink::new("/", "Zur Startseite"))
+            .respond(StatusCode::FORBIDDEN);
+    }
+    next.run(request).await
 }
 
 /// 413 for a form over [`super::MAX_BODY_BYTES`].

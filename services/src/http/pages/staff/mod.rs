@@ -370,6 +370,8 @@ fn text_error(error: terminagent_domain::TextError, empty: &str) -> String {
         TextError::Empty => empty.to_owned(),
         TextError::TooLong { max, .. } => format!("Bitte höchstens {max} Zeichen."),
         TextError::ControlCharacter => "Der Text enthält unzulässige Steuerzeichen.".to_owned(),
+        TextError::WebAddress => "Der Text darf keine Internetadresse enthalten.".to_owned(),
+        TextError::InvisibleCharacter => "Der Text enthält unsichtbare Formatierungszeichen.".to_owned(),
     }
 }
 
