@@ -612,7 +612,13 @@ mod tests {
         assert_eq!(config.proposal_ttl, Duration::from_secs(48 * 3600));
         assert_eq!(config.confirm_ttl, Duration::from_secs(30 * 60));
         assert_eq!(config.mail_claim_lease, Duration::from_secs(60));
-        assert_eq!(config.booking_policy(), terminagent_domain::BookingPolicy::default());
+        assert_eq!(
+            config.booking_policy(),
+            terminagent_domain::BookingPolicy {
+                confirm_ttl: chrono::Duration::minutes(30),
+                ..terminagent_domain::BookingPolicy::default()
+            }
+        );
         assert_eq!(config.wish_policy(), terminagent_domain::WishPolicy::default());
         assert_eq!(config.floor_policy(), terminagent_domain::FloorPolicy::default());
         assert_eq!(

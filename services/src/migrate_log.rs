@@ -171,16 +171,7 @@ pub async fn run(args: &MigrateLogArgs) -> Result<String, MigrateLogError> {
     };
     let from = open("--from", &args.from).await?;
     let to = open("--to", &args.to).await?;
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(0);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events {elapsed} (eta {eta})")
-        {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = crate::audit::cli::events_bar(std::io::stderr().is_terminal(), 0);
     let moved = move_log(&from, &to, args.page as usize, |done, total| {
         bar.set_length(total);
         bar.set_position(done);

@@ -72,6 +72,19 @@ async fn open(url: &str) -> Result<EventStore, AuditCliError> {
     Ok(crate::app::open_store(url).await?)
 }
 
+/// A progress bar over `len` events on stderr, or a hidden one where no
+/// person watches (a pipe, a file, a script).
+pub(crate) fn events_bar(visible: bool, len: u64) -> indicatif::ProgressBar {
+    if !visible {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events {elapsed} (eta {eta})") {
+        bar.set_style(style);
+    }
+    bar
+}
+
 pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
@@ -163,16 +176,8 @@ async fn verify_command(args: &AuditVerifyArgs) -> Result<(), AuditCliError> {
 
 async fn verify_with_progress(store: &EventStore, args: &AuditVerifyArgs) -> Result<Verdict, AuditCliError> {
     // The bar goes to stderr, and only where a person watches both streams.
-    let bar = if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(store.head().await.map_err(VerifyError::from)?);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events {elapsed} (eta {eta})")
-        {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let visible = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    let bar = events_bar(visible, store.head().await.map_err(VerifyError::from)?);
     // The invariants by the independent checker, in the same pass as the chain.
     let mut invariants = InvariantCheck::new();
     let verdict = verify::verify(store, args.anchor, &mut [&mut invariants], |position| {
@@ -194,16 +199,10 @@ async fn export_command(args: &AuditExportArgs) -> Result<(), AuditCliError> {
 async fn export_to(store: &EventStore, args: &AuditExportArgs, range: Range) -> Result<(), AuditCliError> {
     let last = export::last_position(store, range).await?;
     let to_terminal = args.out.is_none() && std::io::stdout().is_terminal();
-    let bar = if std::io::stderr().is_terminal() && !to_terminal {
-        let bar = indicatif::ProgressBar::new(last.saturating_sub(range.from - 1));
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events {elapsed} (eta {eta})")
-        {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = events_bar(
+        std::io::stderr().is_terminal() && !to_terminal,
+        last.saturating_sub(range.from - 1),
+    );
     let progress = |position: u64| bar.set_position(position - (range.from - 1));
     let outcome = match &args.out {
         None => {
