@@ -49,6 +49,13 @@ impl Backend {
     }
 }
 
+/// Positions are stored as i64: nothing lies after `i64::MAX`, and the
+/// backends' conversion must never wrap a larger `after` round to the log's
+/// start. Both whole-log reads ask this first.
+fn beyond_every_position(after: u64) -> bool {
+    after >= i64::MAX as u64
+}
+
 macro_rules! on_backend {
     ($store:expr, $backend:ident => $body:expr) => {
         match $store {
@@ -114,9 +121,7 @@ impl EventStore {
     /// Up to `limit` events of the whole log after `after`, in log order, never
     /// skipping one: what is returned is a gap-free prefix of what is not yet read.
     pub async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<LogEvent>, StorageError> {
-        // Positions are stored as i64: nothing lies beyond, and the
-        // conversion must not wrap a huge `after` round to the log's start.
-        if after >= i64::MAX as u64 {
+        if beyond_every_position(after) {
             return Ok(Vec::new());
         }
         on_backend!(self, store => store.read_all(after, limit).await)
@@ -128,6 +133,9 @@ impl EventStore {
     /// the stored ones (a removed row leaves a gap); on Postgres they are
     /// counted along the log order, as [`EventStore::read_all`] does.
     pub async fn read_chain(&self, after: u64, limit: usize) -> Result<Vec<ChainedEvent>, StorageError> {
+        if beyond_every_position(after) {
+            return Ok(Vec::new());
+        }
         on_backend!(self, store => store.read_chain(after, limit).await)
     }
 
