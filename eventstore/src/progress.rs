@@ -78,24 +78,32 @@ impl ConsumerProgress {
         Ok(())
     }
 
-    /// Claims the mail `mail_key` for sending. A claim older than
-    /// `stale_before` (its mailer died mid-send, or could not give it back)
-    /// can be taken over, so a crash delays a mail but never loses it.
+    /// Claims the mail `mail_key` for sending, in the name of `claimant`
+    /// (the mailer's process incarnation, see
+    /// [`keep_incarnation`](Self::keep_incarnation)). A claim can be taken
+    /// over once it is older than `stale_before`, or at once when its
+    /// claimant's incarnation has stopped beating (its process died): a
+    /// crash delays a mail by seconds but never loses it.
     pub async fn claim_mail(
         &self,
         mail_key: &str,
+        claimant: &str,
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
     ) -> Result<MailClaim, StorageError> {
         let claimed = on_hot_connection!(&self.side, connection => {
             sqlx::query(
-                "INSERT INTO sent_mails (mail_key, outcome, recorded_at) VALUES ($1, 'sending', $2) \
-                 ON CONFLICT (mail_key) DO UPDATE SET recorded_at = excluded.recorded_at \
-                 WHERE sent_mails.outcome = 'sending' AND sent_mails.recorded_at < $3",
+                "INSERT INTO sent_mails (mail_key, outcome, recorded_at, claimed_by) VALUES ($1, 'sending', $2, $4) \
+                 ON CONFLICT (mail_key) DO UPDATE SET recorded_at = excluded.recorded_at, \
+                   claimed_by = excluded.claimed_by \
+                 WHERE sent_mails.outcome = 'sending' AND (sent_mails.recorded_at < $3 \
+                   OR (sent_mails.claimed_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM leases l \
+                       WHERE l.name = 'incarnation:' || sent_mails.claimed_by AND l.expires_at >= $2)))",
             )
             .bind(mail_key)
             .bind(now)
             .bind(stale_before)
+            .bind(claimant)
             .execute(connection)
             .await
             .map(|done| done.rows_affected())
@@ -116,13 +124,14 @@ impl ConsumerProgress {
     pub async fn claim_mails(
         &self,
         mail_keys: &[String],
+        claimant: &str,
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
     ) -> Result<Vec<String>, StorageError> {
         let SidePool::Postgres { hot, .. } = &self.side else {
             let mut claimed = Vec::new();
             for key in mail_keys {
-                if self.claim_mail(key, now, stale_before).await? == MailClaim::Ours {
+                if self.claim_mail(key, claimant, now, stale_before).await? == MailClaim::Ours {
                     claimed.push(key.clone());
                 }
             }
@@ -130,20 +139,49 @@ impl ConsumerProgress {
         };
         let mut lease = hot.lease().await?;
         let claimed = sqlx::query_scalar::<_, String>(
-            "INSERT INTO sent_mails (mail_key, outcome, recorded_at) \
-             SELECT DISTINCT key, 'sending', $2::timestamptz FROM unnest($1::text[]) AS keys(key) \
-             ON CONFLICT (mail_key) DO UPDATE SET recorded_at = excluded.recorded_at \
-             WHERE sent_mails.outcome = 'sending' AND sent_mails.recorded_at < $3 \
+            "INSERT INTO sent_mails (mail_key, outcome, recorded_at, claimed_by) \
+             SELECT DISTINCT key, 'sending', $2::timestamptz, $4 FROM unnest($1::text[]) AS keys(key) \
+             ON CONFLICT (mail_key) DO UPDATE SET recorded_at = excluded.recorded_at, \
+               claimed_by = excluded.claimed_by \
+             WHERE sent_mails.outcome = 'sending' AND (sent_mails.recorded_at < $3 \
+               OR (sent_mails.claimed_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM leases l \
+                   WHERE l.name = 'incarnation:' || sent_mails.claimed_by AND l.expires_at >= $2))) \
              RETURNING mail_key",
         )
         .bind(mail_keys)
         .bind(now)
         .bind(stale_before)
+        .bind(claimant)
         .fetch_all(lease.connection())
         .await;
         lease.give_back(&claimed);
         let claimed = claimed?;
         Ok(mail_keys.iter().filter(|key| claimed.contains(key)).cloned().collect())
+    }
+
+    /// What the mailers gave up on (ledger outcomes `given up: …`), by mail key.
+    pub async fn mails_given_up(&self) -> Result<Vec<String>, StorageError> {
+        let outcomes = on_pool!(&self.side, pool => {
+            sqlx::query_scalar("SELECT outcome FROM sent_mails WHERE outcome LIKE 'given up:%' ORDER BY mail_key")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(outcomes)
+    }
+
+    /// Says that the process incarnation `incarnation` is alive until
+    /// `until`: its mail claims hold while it beats. A process renews this
+    /// every few seconds; once it stops (`kill -9`), its claims are taken
+    /// over at once instead of after the claim lease.
+    pub async fn keep_incarnation(
+        &self,
+        incarnation: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.hold_lease(&format!("incarnation:{incarnation}"), incarnation, now, until)
+            .await
+            .map(drop)
     }
 
     /// [`finish_mail`](Self::finish_mail) for several mails at once, each

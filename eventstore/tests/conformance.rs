@@ -983,26 +983,34 @@ async fn a_mail_is_claimed_once_unless_its_sender_died(db: &TestDatabase) {
     let key = Ulid::new().to_string();
     let now = Utc::now();
     let lease = Duration::minutes(5);
+    // A live mailer: its incarnation beats for the whole test.
+    progress
+        .keep_incarnation("a", now, now + Duration::days(1))
+        .await
+        .unwrap();
     assert_eq!(progress.mail_outcome(&key).await.unwrap(), None);
     assert_eq!(
-        progress.claim_mail(&key, now, now - lease).await.unwrap(),
+        progress.claim_mail(&key, "a", now, now - lease).await.unwrap(),
         MailClaim::Ours
     );
     assert_eq!(
-        progress.claim_mail(&key, now, now - lease).await.unwrap(),
+        progress.claim_mail(&key, "a", now, now - lease).await.unwrap(),
         MailClaim::Held,
         "a second mailer keeps its hands off a mail being sent, and knows it is not sent yet"
     );
     let later = now + Duration::minutes(6);
     assert_eq!(
-        progress.claim_mail(&key, later, later - lease).await.unwrap(),
+        progress.claim_mail(&key, "a", later, later - lease).await.unwrap(),
         MailClaim::Ours,
-        "a claim whose mailer died is taken over"
+        "a claim older than the lease is taken over"
     );
     progress.finish_mail(&key, "sent", later).await.unwrap();
     let much_later = later + Duration::hours(1);
     assert_eq!(
-        progress.claim_mail(&key, much_later, much_later - lease).await.unwrap(),
+        progress
+            .claim_mail(&key, "a", much_later, much_later - lease)
+            .await
+            .unwrap(),
         MailClaim::Finished,
         "a sent mail is never claimed again"
     );
@@ -1015,14 +1023,79 @@ async fn a_mail_is_claimed_once_unless_its_sender_died(db: &TestDatabase) {
 
     let failed = Ulid::new().to_string();
     assert_eq!(
-        progress.claim_mail(&failed, now, now - lease).await.unwrap(),
+        progress.claim_mail(&failed, "a", now, now - lease).await.unwrap(),
         MailClaim::Ours
     );
     progress.release_mail(&failed).await.unwrap();
     assert_eq!(
-        progress.claim_mail(&failed, now, now - lease).await.unwrap(),
+        progress.claim_mail(&failed, "a", now, now - lease).await.unwrap(),
         MailClaim::Ours,
         "a released claim is free at once"
+    );
+}
+
+/// A claim names its mailer's incarnation: while that beats, the claim holds
+/// for the whole lease; once it stops (the process was killed), the next
+/// mailer takes the claim over at once, singly or together.
+async fn a_dead_incarnations_claims_are_taken_over_at_once(db: &TestDatabase) {
+    use chrono::Duration;
+    let store = db.store(StoreOptions::default()).await.unwrap();
+    let progress = store.progress();
+    let now = chrono::Utc::now();
+    let stale_before = now - Duration::minutes(5);
+    let (one, two) = (Ulid::new().to_string(), Ulid::new().to_string());
+    progress
+        .keep_incarnation("dying", now, now + Duration::seconds(4))
+        .await
+        .unwrap();
+    progress
+        .keep_incarnation("next", now, now + Duration::days(1))
+        .await
+        .unwrap();
+    for key in [&one, &two] {
+        assert_eq!(
+            progress.claim_mail(key, "dying", now, stale_before).await.unwrap(),
+            MailClaim::Ours
+        );
+    }
+    let beating = now + Duration::seconds(3);
+    assert_eq!(
+        progress
+            .claim_mail(&one, "next", beating, beating - Duration::minutes(5))
+            .await
+            .unwrap(),
+        MailClaim::Held,
+        "a live incarnation's claim holds"
+    );
+    let lapsed = now + Duration::seconds(5);
+    assert_eq!(
+        progress
+            .claim_mail(&one, "next", lapsed, lapsed - Duration::minutes(5))
+            .await
+            .unwrap(),
+        MailClaim::Ours,
+        "seconds after its heartbeat stopped, not minutes"
+    );
+    assert_eq!(
+        progress
+            .claim_mails(
+                std::slice::from_ref(&two),
+                "next",
+                lapsed,
+                lapsed - Duration::minutes(5)
+            )
+            .await
+            .unwrap(),
+        std::slice::from_ref(&two),
+        "together as singly"
+    );
+    assert_eq!(
+        progress
+            .claim_mail(&one, "third", lapsed, lapsed - Duration::minutes(5))
+            .await
+            .unwrap(),
+        MailClaim::Held,
+        "taken over, the claim is the live one's"
     );
 }
 
@@ -1030,12 +1103,17 @@ async fn racing_mailers_claim_a_mail_once(db: &TestDatabase) {
     let store = db.store(StoreOptions::default()).await.unwrap();
     let key = Ulid::new().to_string();
     let now = chrono::Utc::now();
-    let racers = (0..16).map(|_| {
+    let racers = (0..16).map(|racer| {
         let progress = store.progress();
         let key = key.clone();
         tokio::spawn(async move {
+            let racer = format!("racer-{racer}");
             progress
-                .claim_mail(&key, now, now - chrono::Duration::minutes(5))
+                .keep_incarnation(&racer, now, now + chrono::Duration::hours(1))
+                .await
+                .unwrap();
+            progress
+                .claim_mail(&key, &racer, now, now - chrono::Duration::minutes(5))
                 .await
                 .unwrap()
         })
@@ -1063,14 +1141,18 @@ async fn mails_claimed_together_are_claimed_once(db: &TestDatabase) {
     let keys: Vec<String> = (0..6).map(|_| Ulid::new().to_string()).collect();
     let now = chrono::Utc::now();
     let stale_before = now - chrono::Duration::minutes(5);
+    progress
+        .keep_incarnation("a", now, now + chrono::Duration::days(1))
+        .await
+        .unwrap();
     assert_eq!(
-        progress.claim_mail(&keys[1], now, stale_before).await.unwrap(),
+        progress.claim_mail(&keys[1], "a", now, stale_before).await.unwrap(),
         MailClaim::Ours
     );
 
     let racers = (0..8).map(|_| {
         let (progress, keys) = (store.progress(), keys.clone());
-        tokio::spawn(async move { progress.claim_mails(&keys, now, stale_before).await.unwrap() })
+        tokio::spawn(async move { progress.claim_mails(&keys, "a", now, stale_before).await.unwrap() })
     });
     let mut claimed: Vec<String> = futures::future::join_all(racers)
         .await
@@ -1094,7 +1176,7 @@ async fn mails_claimed_together_are_claimed_once(db: &TestDatabase) {
     // finished mails never are.
     let later = now + chrono::Duration::minutes(10);
     let taken_over = progress
-        .claim_mails(&keys, later, later - chrono::Duration::minutes(5))
+        .claim_mails(&keys, "b", later, later - chrono::Duration::minutes(5))
         .await
         .unwrap();
     let unfinished: Vec<String> = keys.iter().filter(|key| !keys[2..4].contains(key)).cloned().collect();
@@ -1201,6 +1283,7 @@ conformance!(
     consumer_snapshots_are_replaced_only_by_newer_ones,
     a_lease_has_one_owner_until_it_expires,
     a_mail_is_claimed_once_unless_its_sender_died,
+    a_dead_incarnations_claims_are_taken_over_at_once,
     racing_mailers_claim_a_mail_once,
     mails_claimed_together_are_claimed_once,
 );

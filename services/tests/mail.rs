@@ -384,7 +384,12 @@ async fn the_file_transport_writes_one_eml_per_mail() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let files = loop {
         let files: Vec<_> = std::fs::read_dir(&outbox)
-            .map(|dir| dir.filter_map(Result::ok).map(|entry| entry.path()).collect())
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .map(|entry| entry.path())
+                    .filter(|path| path.is_file())
+                    .collect()
+            })
             .unwrap_or_default();
         if !files.is_empty() || tokio::time::Instant::now() > deadline {
             break files;
@@ -441,11 +446,11 @@ async fn api_and_mailer_processes_talk_through_jetstream() {
 }
 
 /// Invariant 9 under a mailer's death: a mail whose ledger claim another
-/// mailer holds (it died while sending, or could not give the claim back) is
-/// not taken as handled. The next mailer leaves it alone while the claim is
-/// fresh and sends it once the claim has lapsed.
+/// mailer holds (it died while sending) is not taken as handled. The next
+/// mailer leaves it alone while the dead mailer's heartbeat still holds and
+/// sends it once within seconds after that, long before the claim lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mail_claimed_by_a_mailer_that_died_goes_out_once_its_claim_lapses() {
+async fn a_mail_claimed_by_a_mailer_that_died_goes_out_once_its_heartbeat_stops() {
     let receiver = SmtpReceiver::start().await;
     let stream = TestStream::new();
     let nats = stream.bus();
@@ -459,20 +464,31 @@ async fn a_mail_claimed_by_a_mailer_that_died_goes_out_once_its_claim_lapses() {
     let requested = api.wait_for_events("booking.requested", 1).await;
     let mail_key = requested[0]["event_id"].as_str().unwrap().to_owned();
 
-    // The mailer that died left its claim, made just now.
+    // The mailer that died left its claim, made just now; its last
+    // heartbeat holds for 3 s more.
     let store = EventStore::connect(api.db.url(), StoreOptions::default())
         .await
         .unwrap();
     let progress = store.progress();
     let claimed_at = Utc::now();
+    let heartbeat = chrono::Duration::seconds(3);
+    progress
+        .keep_incarnation("the-dead-mailer", claimed_at, claimed_at + heartbeat)
+        .await
+        .unwrap();
     assert_eq!(
         progress
-            .claim_mail(&mail_key, claimed_at, claimed_at - chrono::Duration::minutes(1))
+            .claim_mail(
+                &mail_key,
+                "the-dead-mailer",
+                claimed_at,
+                claimed_at - chrono::Duration::minutes(1)
+            )
             .await
             .unwrap(),
         MailClaim::Ours
     );
-    let lease = Duration::from_secs(3);
+    let lease = Duration::from_secs(60);
     let _mailer = TestApp::start_on(api.db.clone(), |config| {
         config.role = Role::Mailer;
         config.bus = nats.clone();
@@ -482,15 +498,24 @@ async fn a_mail_claimed_by_a_mailer_that_died_goes_out_once_its_claim_lapses() {
     .await;
 
     let mails = receiver.wait_for_within(1, Duration::from_secs(40)).await;
-    let sent_at = Utc::now();
+    let waited = Utc::now() - claimed_at;
     assert!(
-        sent_at - claimed_at >= chrono::Duration::from_std(lease).unwrap(),
-        "not while the claim was fresh"
+        waited >= heartbeat,
+        "not while the dead mailer's heartbeat held: {waited}"
+    );
+    assert!(
+        waited < chrono::Duration::from_std(lease).unwrap() / 4,
+        "seconds after the heartbeat stopped, not the claim lease: {waited}"
     );
     assert_eq!(parse(&mails[0]).to, "held@example.org");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while progress.mail_outcome(&mail_key).await.unwrap().as_deref() != Some("sent") {
+        assert!(tokio::time::Instant::now() < deadline, "the sent mail is recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(receiver.received().len(), 1, "sent once");
-    assert_eq!(progress.mail_outcome(&mail_key).await.unwrap().as_deref(), Some("sent"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 1, "still sent once after a settle");
 
     store.close().await;
     stream.delete().await;
@@ -548,8 +573,18 @@ async fn the_waitlist_s_mails_go_out_from_split_processes() {
         let (status, answer) = api.send(Method::POST, "/api/v1/wishes", None, Some(wish)).await;
         assert_eq!(status, StatusCode::CREATED, "{answer}");
     }
+    // Double opt-in: first the confirm link (and one to withdraw), valid for --confirm-ttl.
     let mails = receiver.wait_for(2).await;
     for mail in &mails {
+        let mail = parse(mail);
+        assert_eq!(mail.subject, "Bitte bestätigen Sie Ihre Terminsuche");
+        let confirm = link_under(&mail.text, "Terminsuche bestätigen");
+        assert!(mail.html.contains(&format!("href=\"{confirm}\"")), "{}", mail.html);
+        assert!(link_under(&mail.text, "Terminsuche zurückziehen").contains("/links/"));
+        assert_eq!(press(&api, &confirm).await["outcome"], "done");
+    }
+    let mails = receiver.wait_for(4).await;
+    for mail in &mails[2..] {
         let mail = parse(mail);
         assert_eq!(mail.subject, "Ihre Terminsuche ist eingetragen");
         assert!(link_under(&mail.text, "Terminsuche beenden").contains("/links/"));
@@ -565,8 +600,8 @@ async fn the_waitlist_s_mails_go_out_from_split_processes() {
         .staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", capacity)
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let mails = receiver.wait_for(3).await;
-    let proposal = parse(&mails[2]);
+    let mails = receiver.wait_for(5).await;
+    let proposal = parse(&mails[4]);
     assert_eq!(proposal.to, "first@example.org");
     assert!(
         proposal.subject.starts_with("Terminvorschlag: "),
@@ -587,9 +622,9 @@ async fn the_waitlist_s_mails_go_out_from_split_processes() {
 
     // Declined from the mail: the second wish's proposal; the first hears its search goes on.
     assert_eq!(press(&api, &decline).await["outcome"], "done");
-    let mails = receiver.wait_for(5).await;
+    let mails = receiver.wait_for(7).await;
     let (declined, second) = {
-        let (a, b) = (parse(&mails[3]), parse(&mails[4]));
+        let (a, b) = (parse(&mails[5]), parse(&mails[6]));
         if a.to == "first@example.org" { (a, b) } else { (b, a) }
     };
     assert_eq!(declined.subject, "Ihre Terminsuche läuft weiter");
@@ -600,8 +635,8 @@ async fn the_waitlist_s_mails_go_out_from_split_processes() {
     let accepted = press(&api, &link_under(&second.text, "Termin annehmen")).await;
     assert_eq!(accepted["outcome"], "done");
     let number = accepted["booking"]["number"].as_str().unwrap().to_owned();
-    let mails = receiver.wait_for(6).await;
-    let confirmation = parse(&mails[5]);
+    let mails = receiver.wait_for(8).await;
+    let confirmation = parse(&mails[7]);
     assert_eq!(confirmation.to, "second@example.org");
     assert!(
         confirmation.subject.contains(&format!("Wartenummer {number}")),
@@ -611,16 +646,16 @@ async fn the_waitlist_s_mails_go_out_from_split_processes() {
     assert!(confirmation.parts.iter().any(|(kind, _, _)| kind == "text/calendar"));
     let cancel = link_under(&confirmation.text, "Termin absagen");
     assert_eq!(press(&api, &cancel).await["outcome"], "done");
-    let mails = receiver.wait_for(7).await;
-    assert!(parse(&mails[6]).subject.starts_with("Ihr Termin wurde abgesagt"));
+    let mails = receiver.wait_for(9).await;
+    assert!(parse(&mails[8]).subject.starts_with("Ihr Termin wurde abgesagt"));
 
     // The cancelled unit goes back to the waitlist: the first wish declined it,
     // so nobody gets it, and it is bookable again.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(receiver.received().len(), 7, "each mail once, and no other");
+    assert_eq!(receiver.received().len(), 9, "each mail once, and no other");
     let message_ids: std::collections::BTreeSet<String> =
         receiver.received().iter().map(|mail| parse(mail).message_id).collect();
-    assert_eq!(message_ids.len(), 7);
+    assert_eq!(message_ids.len(), 9);
 
     stream.delete().await;
 }

@@ -10,16 +10,19 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull, stream};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::MailNotice;
+use super::{LogId, MailNotice};
 
-/// The durable consumer name every mailer process shares (JetStream hands
-/// each message to one of them).
-const MAILER_CONSUMER: &str = "mailer";
+/// How often JetStream hands a notice out before the mailer gives it up
+/// (backing off to 5 minutes: about a day of retries), recording what it
+/// gave up on in the sent-mail ledger. Unbounded, a notice that can never
+/// be sent would be redelivered forever ahead of fresh mail.
+pub const MAX_DELIVER: i64 = 300;
 
 #[derive(Clone)]
 pub enum MailBus {
     InProcess(InProcessBus),
-    JetStream(JetStreamBus),
+    // Boxed: the JetStream client and names are large beside the channel.
+    JetStream(Box<JetStreamBus>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,21 +83,39 @@ impl InProcessBus {
 
 /// JetStream: one stream, one subject per event type under the stream's name.
 #[derive(Clone)]
+///
+/// Each log publishes under `STREAM.<log id>.<event type>` and its mailers
+/// share the durable consumer `mailer-<log id>` filtered to those subjects
+/// (see [`LogId`]): notices of other installations on the same stream never
+/// reach them.
 pub struct JetStreamBus {
     context: jetstream::Context,
     stream: String,
+    log: LogId,
 }
 
 impl JetStreamBus {
-    pub fn new(client: async_nats::Client, stream: impl Into<String>) -> Self {
+    pub fn new(client: async_nats::Client, stream: impl Into<String>, log: LogId) -> Self {
         JetStreamBus {
             context: jetstream::new(client),
             stream: stream.into(),
+            log,
         }
     }
 
     pub fn stream_name(&self) -> &str {
         &self.stream
+    }
+
+    /// The log this bus carries notices of.
+    pub fn log(&self) -> &LogId {
+        &self.log
+    }
+
+    /// The durable consumer this log's mailers share (JetStream hands each
+    /// message to one of them).
+    pub fn consumer_name(&self) -> String {
+        format!("mailer-{}", self.log)
     }
 
     /// The stream, created on first use. File storage: the server keeps what it acknowledged.
@@ -119,12 +140,14 @@ impl JetStreamBus {
         self.ensure_stream()
             .await?
             .get_or_create_consumer(
-                MAILER_CONSUMER,
+                &self.consumer_name(),
                 pull::Config {
-                    durable_name: Some(MAILER_CONSUMER.to_owned()),
+                    durable_name: Some(self.consumer_name()),
+                    filter_subject: format!("{}.{}.>", self.stream, self.log),
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     // Longer than an SMTP timeout: a slow send is not redelivered meanwhile.
                     ack_wait: Duration::from_secs(60),
+                    max_deliver: MAX_DELIVER,
                     ..Default::default()
                 },
             )
@@ -136,10 +159,14 @@ impl JetStreamBus {
         // Send all, then collect the acknowledgements: one round trip per batch.
         let mut acks = Vec::with_capacity(notices.len());
         for notice in notices {
+            let notice = MailNotice {
+                log: Some(self.log.clone()),
+                ..notice.clone()
+            };
             let publish = jetstream::context::Publish::build()
-                .payload(serde_json::to_vec(notice)?.into())
+                .payload(serde_json::to_vec(&notice)?.into())
                 .message_id(notice.event_id.to_string());
-            let subject = format!("{}.{}", self.stream, notice.event_type);
+            let subject = format!("{}.{}.{}", self.stream, self.log, notice.event_type);
             acks.push(
                 self.context
                     .send_publish(subject, publish)

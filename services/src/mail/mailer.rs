@@ -24,7 +24,21 @@ pub struct Mailer {
     /// mailer takes it over (the first is taken for dead). See
     /// [`crate::config::RunArgs::mail_claim_lease`].
     pub claim_lease: chrono::Duration,
+    /// This process's incarnation: names its claims, and beats while the
+    /// mailer runs (see [`Mailer::run`]), so its claims are taken over at
+    /// once when it dies.
+    pub incarnation: String,
 }
+
+/// How often a running mailer says its incarnation is alive.
+const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long one heartbeat keeps the incarnation's claims: a process killed
+/// mid-send holds its mails up this long at most. A few beats, so one slow
+/// renewal does not give a live mailer's claims away.
+const HEARTBEAT_HOLDS: chrono::Duration = chrono::Duration::seconds(3);
+/// How soon a mail held by another claim is looked at again: a claim of a
+/// dead incarnation frees it within [`HEARTBEAT_HOLDS`].
+const HELD_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What became of a notice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +82,11 @@ impl Mailer {
     pub async fn handle(&self, notice: &MailNotice) -> Result<Handled, MailError> {
         let key = notice.mail_key();
         let now = Utc::now();
-        match self.progress.claim_mail(&key, now, self.stale_before(now)).await? {
+        match self
+            .progress
+            .claim_mail(&key, &self.incarnation, now, self.stale_before(now))
+            .await?
+        {
             MailClaim::Ours => {}
             MailClaim::Finished => return Ok(Handled::AlreadyHandled),
             MailClaim::Held => return Err(MailError::Held),
@@ -97,7 +115,11 @@ impl Mailer {
     pub async fn handle_together(&self, notices: &[&MailNotice]) -> Vec<bool> {
         let keys: Vec<String> = notices.iter().map(|notice| notice.mail_key()).collect();
         let now = Utc::now();
-        let claimed = match self.progress.claim_mails(&keys, now, self.stale_before(now)).await {
+        let claimed = match self
+            .progress
+            .claim_mails(&keys, &self.incarnation, now, self.stale_before(now))
+            .await
+        {
             Ok(claimed) => claimed,
             Err(error) => {
                 tracing::warn!(%error, "claiming mails failed; trying them one by one");
@@ -176,6 +198,32 @@ impl Mailer {
     /// another, each recorded as it goes: the citizens' answers come first,
     /// and the mails catch up once a burst has passed.
     pub async fn run(self, bus: MailBus) {
+        // Alive before the first claim: a claim without a heartbeat would be
+        // taken for a dead process's.
+        let mut failures = 0;
+        while let Err(error) = self.beat().await {
+            failures += 1;
+            let wait = backoff(failures);
+            tracing::warn!(%error, retry_in = ?wait, "mailer cannot record that it runs");
+            tokio::time::sleep(wait).await;
+        }
+        let heartbeat = tokio::spawn({
+            let (progress, incarnation) = (self.progress.clone(), self.incarnation.clone());
+            async move {
+                let mut ticks = tokio::time::interval(HEARTBEAT_EVERY);
+                loop {
+                    ticks.tick().await;
+                    let now = Utc::now();
+                    if let Err(error) = progress
+                        .keep_incarnation(&incarnation, now, now + HEARTBEAT_HOLDS)
+                        .await
+                    {
+                        tracing::warn!(%error, "mailer heartbeat not recorded");
+                    }
+                }
+            }
+        });
+        let _stop_heartbeat = AbortOnDrop(heartbeat);
         match bus {
             MailBus::InProcess(bus) => {
                 while let Some(deliveries) = bus.receive(TOGETHER_IN_PROCESS).await {
@@ -203,12 +251,20 @@ impl Mailer {
         }
     }
 
-    /// In one process nothing else would retry: keep at it, backing off.
+    async fn beat(&self) -> Result<(), StorageError> {
+        let now = Utc::now();
+        self.progress
+            .keep_incarnation(&self.incarnation, now, now + HEARTBEAT_HOLDS)
+            .await
+    }
+
+    /// In one process nothing else would retry: keep at it, backing off
+    /// (but looking again each second at a mail another claim holds).
     async fn handle_until_done(&self, notice: &MailNotice) {
         let mut failures = 0;
         while let Err(error) = self.handle(notice).await {
             failures += 1;
-            let wait = backoff(failures);
+            let wait = retry_wait(&error, failures);
             tracing::warn!(event_id = %notice.event_id, %error, retry_in = ?wait, "mail not sent yet");
             tokio::time::sleep(wait).await;
         }
@@ -223,11 +279,15 @@ impl Mailer {
         tracing::info!(stream = bus.stream_name(), "mailer consuming");
         messages
             .map_err(|error| BusError::JetStream(error.to_string()))
-            .try_for_each_concurrent(CONCURRENT_MAILS, |message| self.handle_message(message))
+            .try_for_each_concurrent(CONCURRENT_MAILS, |message| self.handle_message(bus, message))
             .await
     }
 
-    async fn handle_message(&self, message: async_nats::jetstream::Message) -> Result<(), BusError> {
+    async fn handle_message(
+        &self,
+        bus: &super::bus::JetStreamBus,
+        message: async_nats::jetstream::Message,
+    ) -> Result<(), BusError> {
         let notice: MailNotice = match serde_json::from_slice(&message.payload) {
             Ok(notice) => notice,
             Err(error) => {
@@ -237,15 +297,111 @@ impl Mailer {
                 return Ok(());
             }
         };
-        let ack = match self.handle(&notice).await {
-            Ok(_) => message.ack().await,
-            Err(error) => {
-                let delivered = message.info().map_or(1, |info| info.delivered.max(1) as u32);
-                let wait = backoff(delivered);
-                tracing::warn!(event_id = %notice.event_id, %error, retry_in = ?wait, "mail not sent yet");
-                message.ack_with(async_nats::jetstream::AckKind::Nak(Some(wait))).await
+        if notice.log.as_ref().is_some_and(|log| log != bus.log()) {
+            // Another installation's notice on this log's subjects: never ours to send.
+            tracing::warn!(event_id = %notice.event_id, log = ?notice.log, ours = %bus.log(),
+                "mail notice of another log dropped");
+            return term(&message).await;
+        }
+        let (delivered, age) = message.info().map_or((1, std::time::Duration::ZERO), |info| {
+            let published = chrono::DateTime::from_timestamp_nanos(info.published.unix_timestamp_nanos() as i64);
+            (
+                info.delivered.max(1),
+                (Utc::now() - published).to_std().unwrap_or_default(),
+            )
+        });
+        match self.composer.store.head().await {
+            Ok(head) if notice.position > head => {
+                // Ahead of the log: a log restored from a backup, with the
+                // notice of an event it no longer holds. Waited for a little
+                // (the head may just be moving), then given up.
+                if age < AHEAD_WAIT {
+                    return nak(&message, HELD_RETRY).await;
+                }
+                let why = format!(
+                    "notice at position {} is ahead of the log's head {head}",
+                    notice.position
+                );
+                self.give_up(&notice, &why).await;
+                return term(&message).await;
             }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(event_id = %notice.event_id, %error, "mail waits for the log");
+                return nak(&message, backoff(delivered as u32)).await;
+            }
+        }
+        match self.handle(&notice).await {
+            Ok(_) => message
+                .ack()
+                .await
+                .map_err(|error| BusError::JetStream(error.to_string())),
+            Err(error) if delivered >= super::bus::MAX_DELIVER => {
+                self.give_up(&notice, &format!("given up after {delivered} deliveries: {error}"))
+                    .await;
+                term(&message).await
+            }
+            Err(error) => {
+                let wait = retry_wait(&error, delivered as u32);
+                tracing::warn!(event_id = %notice.event_id, %error, retry_in = ?wait, "mail not sent yet");
+                nak(&message, wait).await
+            }
+        }
+    }
+
+    /// Records in the sent-mail ledger that `notice`'s mail will not be sent,
+    /// and why, so an operator finds what was given up on.
+    async fn give_up(&self, notice: &MailNotice, why: &str) {
+        tracing::error!(event_id = %notice.event_id, event_type = %notice.event_type, why, "mail given up");
+        let key = notice.mail_key();
+        let now = Utc::now();
+        let recorded = match self
+            .progress
+            .claim_mail(&key, &self.incarnation, now, self.stale_before(now))
+            .await
+        {
+            Ok(MailClaim::Ours) => self.progress.finish_mail(&key, &format!("given up: {why}"), now).await,
+            Ok(MailClaim::Finished | MailClaim::Held) => Ok(()),
+            Err(error) => Err(error),
         };
-        ack.map_err(|error| BusError::JetStream(error.to_string()))
+        if let Err(error) = recorded {
+            tracing::warn!(event_id = %notice.event_id, %error, "recording a mail given up failed");
+        }
+    }
+}
+
+/// How long a notice ahead of the log's head is waited for.
+const AHEAD_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn nak(message: &async_nats::jetstream::Message, wait: std::time::Duration) -> Result<(), BusError> {
+    message
+        .ack_with(async_nats::jetstream::AckKind::Nak(Some(wait)))
+        .await
+        .map_err(|error| BusError::JetStream(error.to_string()))
+}
+
+/// Never to be delivered again.
+async fn term(message: &async_nats::jetstream::Message) -> Result<(), BusError> {
+    message
+        .ack_with(async_nats::jetstream::AckKind::Term)
+        .await
+        .map_err(|error| BusError::JetStream(error.to_string()))
+}
+
+/// How long to wait before trying a mail again after `error`.
+fn retry_wait(error: &MailError, failures: u32) -> std::time::Duration {
+    match error {
+        MailError::Held => HELD_RETRY,
+        _ => backoff(failures),
+    }
+}
+
+/// Stops the heartbeat when the mailer ends (in tests, when its runtime
+/// goes): an incarnation that stopped working must stop claiming to live.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -19,7 +19,7 @@ mod relay;
 mod templates;
 mod transport;
 
-pub use bus::{BusError, Delivery, InProcessBus, JetStreamBus, MailBus};
+pub use bus::{BusError, Delivery, InProcessBus, JetStreamBus, MAX_DELIVER, MailBus};
 pub use compose::{ComposeError, Composed, MailComposer};
 pub use mailer::{Handled, MailError, Mailer};
 pub use relay::{MailRelay, RELAY_CHECKPOINT};
@@ -44,6 +44,7 @@ pub const MAIL_EVENT_TYPES: &[&str] = &[
     "booking.lapsed",
     "booking.reminder_due",
     "wish.registered",
+    "wish.confirmed",
     "proposal.made",
     "proposal.accepted",
     "proposal.declined",
@@ -51,6 +52,36 @@ pub const MAIL_EVENT_TYPES: &[&str] = &[
     "proposal.withdrawn",
     "wish.ended",
 ];
+
+/// Which log a notice comes from. Installations that share a NATS server
+/// and stream name (staging beside production, test databases) publish
+/// under their own subjects and consume with their own durable consumer,
+/// so one never mails another's citizens, and stale notices of a log that
+/// is gone never stand in front of fresh ones. Derived from an installation
+/// secret: `migrate-log` carries it over, so a moved log keeps its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LogId(String);
+
+impl LogId {
+    const SECRET: &'static str = "mail-log-id";
+
+    /// This installation's log id (16 hex digits), made on first use.
+    pub async fn of(store: &terminagent_eventstore::EventStore) -> Result<LogId, terminagent_eventstore::VaultError> {
+        let secret = store.vault().installation_secret(Self::SECRET).await?;
+        Ok(LogId(secret[..8].iter().map(|byte| format!("{byte:02x}")).collect()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for LogId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// What the relay puts on the bus: the event itself. The mailer reads
 /// anything else it needs from the store, so the bus stays a re-derivable
@@ -62,6 +93,10 @@ pub struct MailNotice {
     pub event_type: String,
     pub recorded_at: DateTime<Utc>,
     pub data: Box<RawValue>,
+    /// The log it comes from; set on JetStream (see [`LogId`]), absent in
+    /// notices of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogId>,
 }
 
 impl MailNotice {
@@ -85,6 +120,7 @@ impl MailNotice {
                     return None;
                 }
             },
+            log: None,
         })
     }
 
