@@ -45,7 +45,7 @@ pub use postgres::{PgEventStore, PgStoreOptions};
 pub use presence::{DevicePresence, DevicePresences};
 pub use progress::{ConsumerProgress, MailClaim, Snapshot};
 pub use sqlite::SqliteEventStore;
-pub use store::{Backend, EventStore, StoreOptions};
+pub use store::{Backend, Durability, EventStore, StoreOptions};
 pub use subscription::Subscription;
 pub use transfer::{SideTablesCopied, copy_side_tables};
 pub use upcast::{UpcastFn, Upcasters};

@@ -209,6 +209,13 @@ pub enum StorageError {
     Corrupt { at: String, reason: String },
     #[error("the log is too contended: {0}")]
     Contended(String),
+    /// Committed events stayed unnumbered this long: a transaction that
+    /// began before them (on any database of the cluster) is still open.
+    #[error(
+        "the log is held back: committed events stayed unnumbered for {0:?} because an older transaction \
+         is still open (look for long transactions in pg_stat_activity)"
+    )]
+    HeldBack(std::time::Duration),
     #[error("unsupported database url {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
 }

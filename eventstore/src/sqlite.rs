@@ -26,6 +26,7 @@ use crate::model::{
     AppendError, AppendOutcome, ChainedEvent, Condition, Conflict, EventData, LogEvent, NewEvent, PAGE_CAPACITY,
     StorageError, StoredEvent, StreamEvent, validate_batch, versions_after,
 };
+use crate::store::Durability;
 use crate::upcast::Upcasters;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -65,7 +66,7 @@ impl std::fmt::Debug for SqliteEventStore {
 impl SqliteEventStore {
     /// Opens (and creates, if missing) the database file named by `url`
     /// (`sqlite://PATH`); does not migrate.
-    pub async fn connect(url: &str, upcasters: Upcasters) -> Result<Self, StorageError> {
+    pub async fn connect(url: &str, upcasters: Upcasters, durability: Durability) -> Result<Self, StorageError> {
         let options = SqliteConnectOptions::from_str(url)?;
         // Readers open the file by its name, and an in-memory database has none.
         if url.contains(":memory:") || url.contains("mode=memory") {
@@ -76,7 +77,10 @@ impl SqliteEventStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: an acknowledged append survives power loss, not only a crash.
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(match durability {
+                Durability::Flushed => SqliteSynchronous::Full,
+                Durability::Unflushed => SqliteSynchronous::Normal,
+            })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         // In-process connections do not die while idle: no ping before each use.
@@ -644,4 +648,32 @@ fn decode_sqlx(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StorageErro
         actor: row.try_get(9)?,
         data: EventData::from_stored(row.try_get(8)?),
     })
+}
+
+#[cfg(test)]
+mod durability_tests {
+    use super::*;
+
+    async fn synchronous_of(durability: Durability) -> i64 {
+        let dir = std::env::temp_dir().join(format!("terminagent-durability-{}", Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("log.db").display());
+        let store = SqliteEventStore::connect(&url, Upcasters::default(), durability)
+            .await
+            .unwrap();
+        let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&store.vault_pool())
+            .await
+            .unwrap();
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+        level
+    }
+
+    #[tokio::test]
+    async fn a_store_flushes_every_commit_unless_opened_unflushed() {
+        // SQLite's levels: 1 NORMAL, 2 FULL.
+        assert_eq!(synchronous_of(Durability::Flushed).await, 2);
+        assert_eq!(synchronous_of(Durability::Unflushed).await, 1);
+    }
 }

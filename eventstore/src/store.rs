@@ -22,6 +22,20 @@ use crate::vault::PersonalDataVault;
 pub struct StoreOptions {
     pub postgres: PgStoreOptions,
     pub upcasters: Upcasters,
+    pub durability: Durability,
+}
+
+/// Whether a commit waits until it is on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// An acknowledged append survives a crash or power loss (invariant 2).
+    #[default]
+    Flushed,
+    /// Commits return before the flush (Postgres `synchronous_commit=off`,
+    /// SQLite `synchronous=NORMAL`): a crash may lose the last commits, never
+    /// order or consistency. Only for throwaway databases, such as a
+    /// simulation's, which need no crash safety.
+    Unflushed,
 }
 
 #[derive(Clone, Debug)]
@@ -70,10 +84,12 @@ impl EventStore {
     /// Does not migrate; call [`EventStore::migrate`].
     pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, StorageError> {
         Ok(match Backend::of_url(url)? {
-            Backend::Postgres => {
-                EventStore::Postgres(PgEventStore::connect(url, options.postgres, options.upcasters).await?)
+            Backend::Postgres => EventStore::Postgres(
+                PgEventStore::connect(url, options.postgres, options.upcasters, options.durability).await?,
+            ),
+            Backend::Sqlite => {
+                EventStore::Sqlite(SqliteEventStore::connect(url, options.upcasters, options.durability).await?)
             }
-            Backend::Sqlite => EventStore::Sqlite(SqliteEventStore::connect(url, options.upcasters).await?),
         })
     }
 

@@ -121,7 +121,11 @@ async fn fold_until<P: Projection>(
 /// Whether `live` equals the view rebuilt from the log at the position
 /// `live` has reached (invariant 6), and that position. The live view goes
 /// on following the log meanwhile; the rebuild follows it to where it is.
-pub async fn live_equals_replay<P: Projection + PartialEq>(
+///
+/// The live view is copied under its lock and compared off the runtime: the
+/// comparison of a big view must neither hold the lock the live view's
+/// follower writes under nor occupy a runtime worker.
+pub async fn live_equals_replay<P: Projection + PartialEq + Clone>(
     live: &LiveProjection<P>,
     store: &EventStore,
 ) -> Result<(bool, u64), StorageError> {
@@ -136,9 +140,16 @@ pub async fn live_equals_replay<P: Projection + PartialEq>(
                 reason: format!("a view has seen it, a replay ends at {position}"),
             });
         }
-        let view = live.read();
-        if live.position() == position {
-            return Ok((*view == rebuilt, position));
+        let copy = {
+            let view = live.read();
+            (live.position() == position).then(|| view.clone())
+        };
+        if let Some(copy) = copy {
+            let equal = match tokio::task::spawn_blocking(move || copy == rebuilt).await {
+                Ok(equal) => equal,
+                Err(failed) => std::panic::resume_unwind(failed.into_panic()),
+            };
+            return Ok((equal, position));
         }
     }
 }
