@@ -96,7 +96,18 @@ async fn wish(app: &TestApp, offices: &[&str], day: NaiveDate, name: &str, email
     let body = json!({"offices": offices, "services": ["ausweis"], "windows": {weekday_key(day): [9]},
                       "citizen": {"name": name, "email": email}});
     let answer = created(app, Method::POST, "/api/v1/wishes", None, body).await;
-    answer["wish_id"].as_str().unwrap().to_owned()
+    let wish = answer["wish_id"].as_str().unwrap().to_owned();
+    // Double opt-in: it joins the queue when its confirm link is pressed.
+    let token = app.link_token(&wish, "confirm_wish").await;
+    let (status, answer) = app
+        .send(Method::POST, &format!("/api/v1/links/{token}"), None, None)
+        .await;
+    assert_eq!(
+        (status, &answer["outcome"]),
+        (StatusCode::OK, &json!("done")),
+        "{answer}"
+    );
+    wish
 }
 
 async fn publish(app: &TestApp, day: NaiveDate, from: &str, to: &str) {
@@ -361,9 +372,10 @@ async fn traces_explain_bookings_and_proposals(backend: Backend) {
 
     // The proposal passed on to Walter after Wilma declined it: why Walter, and not the three before him.
     let made = by_type(&events, "proposal.made");
-    let registered = by_type(&events, "wish.registered");
+    // A wish's place in the queue is its confirmation's (double opt-in).
+    let queued = by_type(&events, "wish.confirmed");
     let position_of = |wish: &str| {
-        registered
+        queued
             .iter()
             .find(|event| event["data"]["wish"] == wish)
             .map(|event| event["position"].as_u64().unwrap())
@@ -377,7 +389,7 @@ async fn traces_explain_bookings_and_proposals(backend: Backend) {
     let weekday = german_weekday(wish_day);
     let expected = format!(
         "{} Vorschlag {p} für Wunsch {w2}: mitte am {d} 09:00–09:12 (Spur 1); Antwort bis {answer_by}.\n    \
-         Warum Wunsch {w2}: registriert an Position {r2}, wartend seit Position {r2}; Büro, Zeitfenster \
+         Warum Wunsch {w2}: eingereiht an Position {r2}, wartend seit Position {r2}; Büro, Zeitfenster \
          ({weekday} 9–10 Uhr), Datum und Dauer (12 von 12 Minuten) passen, keine dieser Einheiten vorher abgelehnt.\n    \
          3 früher registrierte Wünsche kamen nicht in Frage:\n    \
          - Wunsch {nord} (Position {rn}): Büro passt nicht (wünscht nord).\n    \
@@ -436,7 +448,7 @@ async fn traces_explain_bookings_and_proposals(backend: Backend) {
     assert!(traced[1].get("why").is_none());
     assert_eq!(traced[1]["data"]["proposal"], history.passed_on.as_str());
 
-    // Wilma's wish: registration, both proposals (each explained), her answers.
+    // Wilma's wish: registration, its confirmation, both proposals (each explained), her answers.
     let json: Value = serde_json::from_str(&audit(&history, &["trace", &history.wish_first, "--json"]).await).unwrap();
     let types: Vec<&str> = json["events"]
         .as_array()
@@ -448,13 +460,14 @@ async fn traces_explain_bookings_and_proposals(backend: Backend) {
         types,
         [
             "wish.registered",
+            "wish.confirmed",
             "proposal.made",
             "proposal.declined",
             "proposal.made",
             "proposal.accepted"
         ]
     );
-    for made in [&json["events"][1], &json["events"][3]] {
+    for made in [&json["events"][2], &json["events"][4]] {
         let reasons: Vec<&str> = made["why"]["passed_over"]
             .as_array()
             .unwrap()
@@ -463,8 +476,8 @@ async fn traces_explain_bookings_and_proposals(backend: Backend) {
             .collect();
         assert_eq!(reasons, ["office", "window"], "{made}");
     }
-    assert_eq!(json["events"][3]["data"]["proposal"], history.accepted.as_str());
-    assert_eq!(json["events"][1]["data"]["proposal"], history.declined.as_str());
+    assert_eq!(json["events"][4]["data"]["proposal"], history.accepted.as_str());
+    assert_eq!(json["events"][2]["data"]["proposal"], history.declined.as_str());
     let text = audit(&history, &["trace", &history.wish_first]).await;
     assert!(!text.contains("Wilma"), "no names in a trace: {text}");
     assert!(
@@ -1081,6 +1094,7 @@ async fn a_trace_flags_a_choice_the_log_cannot_explain() {
             },
             links: Vec::new(),
             registered_at: "2026-11-20T08:00:00Z".parse().unwrap(),
+            confirm_by: None,
         };
         append(&store, &WishEvent::Registered(registered), "citizen").await;
     }

@@ -24,6 +24,7 @@ pub mod as_of;
 pub mod cli;
 mod events;
 pub mod export;
+pub mod index;
 mod invariants;
 mod sentences;
 pub mod trace;

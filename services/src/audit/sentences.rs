@@ -15,7 +15,7 @@ use super::events::Known;
 use super::why::{Reason, Why};
 
 /// Each office's time zone, as the log last gave it.
-#[derive(Default)]
+#[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Zones(HashMap<OfficeId, OfficeTimeZone>);
 
 impl Zones {
@@ -175,10 +175,12 @@ fn end_reason(reason: &str, lang: Lang) -> &'static str {
         (Lang::De, "citizen") => "von der Person selbst",
         (Lang::De, "unanswered_proposals") => "nach zu vielen unbeantworteten Vorschlägen",
         (Lang::De, "until_passed") => "ihr letztes gewünschtes Datum war vorbei",
+        (Lang::De, "unconfirmed") => "niemand hat sie rechtzeitig bestätigt",
         (Lang::De, _) => "aus einem unbekannten Grund",
         (Lang::En, "citizen") => "by the citizen",
         (Lang::En, "unanswered_proposals") => "after too many unanswered proposals",
         (Lang::En, "until_passed") => "its last date had passed",
+        (Lang::En, "unconfirmed") => "nobody confirmed it in time",
         (Lang::En, _) => "for an unknown reason",
     }
 }
@@ -188,6 +190,7 @@ fn wish_end_reason(reason: WishEndReason) -> &'static str {
         WishEndReason::Citizen => "citizen",
         WishEndReason::UnansweredProposals => "unanswered_proposals",
         WishEndReason::UntilPassed => "until_passed",
+        WishEndReason::Unconfirmed => "unconfirmed",
     }
 }
 
@@ -486,6 +489,16 @@ fn wish(event: &WishEvent, lang: Lang, zones: &Zones) -> String {
                 ),
             }
         }
+        WishEvent::Confirmed(confirmed) => match lang {
+            Lang::De => format!(
+                "Wunsch {} bestätigt: er steht ab jetzt in der Warteliste; Person: Umschlag {}.",
+                confirmed.wish, confirmed.citizen
+            ),
+            Lang::En => format!(
+                "Wish {} confirmed: it joins the waitlist now; person: envelope {}.",
+                confirmed.wish, confirmed.citizen
+            ),
+        },
         WishEvent::ProposalMade(made) => {
             let slot = zones.slot(&made.office, &made.units, made.end, lang);
             let answer_by = zones.local(&made.office, made.expires_at, lang);
@@ -863,13 +876,13 @@ pub(super) fn explain(why: &mut Why, lang: Lang) {
     let mut lines = Vec::new();
     let place = match (why.registered_at, why.waiting_since, lang) {
         (Some(registered), Some(since), Lang::De) => {
-            format!("registriert an Position {registered}, wartend seit Position {since}")
+            format!("eingereiht an Position {registered}, wartend seit Position {since}")
         }
         (Some(registered), Some(since), Lang::En) => {
-            format!("registered at position {registered}, waiting since position {since}")
+            format!("queued at position {registered}, waiting since position {since}")
         }
-        (Some(registered), None, Lang::De) => format!("registriert an Position {registered}"),
-        (Some(registered), None, Lang::En) => format!("registered at position {registered}"),
+        (Some(registered), None, Lang::De) => format!("eingereiht an Position {registered}"),
+        (Some(registered), None, Lang::En) => format!("queued at position {registered}"),
         (None, _, Lang::De) => "im Log nicht registriert".to_owned(),
         (None, _, Lang::En) => "not registered in the log".to_owned(),
     };

@@ -14,10 +14,12 @@
 //!   day list.
 //!
 //! The log has no index from an event to its position, so the trace reads
-//! the log from the start, page by page, up to the last event of the
-//! subject (an office day or a proposal: up to the head); on the way it
-//! folds the waitlist for the explanations (`why.rs`) and the offices'
-//! time zones for the sentences.
+//! the log page by page up to the last event of the subject (an office day
+//! or a proposal: up to the head); on the way it folds the waitlist for the
+//! explanations (`why.rs`) and the offices' time zones for the sentences.
+//! It reads from the start, except for a proposal when the audit's index
+//! (`index.rs`) has a snapshot of that fold taken before every event of the
+//! proposal: then from the snapshot on, with the same answer.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -162,9 +164,9 @@ impl Target {
 }
 
 /// The proposal a wish event is about, if any.
-fn proposal_of(event: &WishEvent) -> Option<ProposalId> {
+pub(super) fn proposal_of(event: &WishEvent) -> Option<ProposalId> {
     match event {
-        WishEvent::Registered(_) => None,
+        WishEvent::Registered(_) | WishEvent::Confirmed(_) => None,
         WishEvent::ProposalMade(made) => Some(made.proposal),
         WishEvent::ProposalAccepted(accepted) => Some(accepted.proposal),
         WishEvent::ProposalDeclined(closed)
@@ -214,8 +216,27 @@ struct Found {
     why: Option<Why>,
 }
 
+/// Where a trace's fold may begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fold {
+    /// A proposal's trace from the audit's index (`index.rs`) when it has a
+    /// usable snapshot, otherwise (and for every other subject) from the start.
+    FromIndex,
+    /// Always from the start of the log.
+    Whole,
+}
+
 /// Traces `id` through the log up to its current head.
 pub async fn trace(store: &EventStore, id: &str, lang: Lang) -> Result<Trace, TraceError> {
+    trace_folding(store, id, lang, Fold::FromIndex)
+        .await
+        .map(|(trace, _)| trace)
+}
+
+/// Traces `id` as [`trace`] does, folding as `fold` allows; also returns
+/// the position the fold began after (0: the whole log was read). Both
+/// ways give the same trace.
+pub async fn trace_folding(store: &EventStore, id: &str, lang: Lang, fold: Fold) -> Result<(Trace, u64), TraceError> {
     let query = parse(id)?;
     // The head first: the streams read next hold every event up to it
     // (and perhaps later ones, which the trace leaves out).
@@ -227,12 +248,28 @@ pub async fn trace(store: &EventStore, id: &str, lang: Lang) -> Result<Trace, Tr
     };
     // A booking's stream never holds a proposal: no waitlist to fold then.
     let explains = !matches!(target, Target::Booking(_));
-    let mut queue = Queue::default();
-    let mut zones = Zones::default();
+    // A snapshot starts only a proposal's trace: its events all follow the
+    // snapshot when no event up to it is about the proposal.
+    let snapshot = match (&target, fold) {
+        (Target::Proposal { proposal, .. }, Fold::FromIndex) => {
+            match super::index::start_for(store, *proposal, head).await {
+                Ok(snapshot) => snapshot,
+                Err(error) => {
+                    tracing::warn!(%error, "the audit index cannot be read; folding the whole log");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let (mut queue, mut zones, mut after) = match snapshot {
+        Some((position, fold)) => (fold.queue, fold.zones, position),
+        None => (Queue::default(), Zones::default(), 0),
+    };
+    let folded_from = after;
     let mut found: Vec<Found> = Vec::new();
     // Earlier wishes without a reason yet, by wish: (found index, passed-over index).
     let mut pending: HashMap<WishId, Vec<(usize, usize)>> = HashMap::new();
-    let mut after = 0;
     'log: while after < head {
         let page = store.read_all(after, PAGE).await?;
         if page.is_empty() {
@@ -359,12 +396,15 @@ pub async fn trace(store: &EventStore, id: &str, lang: Lang) -> Result<Trace, Tr
             }
         })
         .collect();
-    Ok(Trace {
-        subject,
-        lang: lang.as_str(),
-        head,
-        events,
-    })
+    Ok((
+        Trace {
+            subject,
+            lang: lang.as_str(),
+            head,
+            events,
+        },
+        folded_from,
+    ))
 }
 
 fn decoded(event_type: &str, data: &str) -> (Option<Known>, Option<String>) {

@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use terminagent_domain::{
     BookingEvent, CapacityPublished, CatalogueEvent, HourOfWeek, LocalDate, OfficeId, ProposalMade, ServiceId, UnitRef,
     WeeklyWindows, WishEndReason, WishEvent, WishId,
@@ -40,8 +40,10 @@ use super::events::Known;
 /// counts by reason cover all; a wish without a reason is always listed).
 pub(super) const MAX_LISTED: usize = 100;
 
-/// The waitlist as the log tells it, up to the event folded last.
-#[derive(Default)]
+/// The waitlist as the log tells it, up to the event folded last. It is
+/// saved with the audit's index (`index.rs`, postcard): a change of its
+/// shape or of the fold needs a new `index::FORMAT`.
+#[derive(Default, Clone, Serialize, Deserialize)]
 pub(super) struct Queue {
     /// In registration order: the queue.
     wishes: Vec<QueuedWish>,
@@ -50,13 +52,18 @@ pub(super) struct Queue {
     publications: HashMap<(OfficeId, LocalDate), Vec<(u64, CapacityPublished)>>,
     /// The position at which each unit was last let go by a holder.
     freed: HashMap<UnitRef, u64>,
+    /// Registered wishes (schema version 2) not confirmed yet: not in the
+    /// queue; a `wish.confirmed` puts one at its end.
+    unconfirmed: HashMap<WishId, QueuedWish>,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct QueuedWish {
     wish: WishId,
     registered_at: u64,
     offices: Vec<OfficeId>,
     services: Vec<ServiceId>,
+    #[serde(with = "windows_as_hours")]
     windows: WeeklyWindows,
     until: Option<LocalDate>,
     phase: Phase,
@@ -64,7 +71,33 @@ struct QueuedWish {
     refused: HashMap<UnitRef, (u64, bool)>,
 }
 
-#[derive(Clone, Copy)]
+/// Windows in a snapshot: (weekday from Monday = 0, hour) pairs. Their JSON
+/// form leaves empty days out, which a format without field names cannot read.
+mod windows_as_hours {
+    use chrono::Weekday;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use terminagent_domain::WeeklyWindows;
+
+    pub fn serialize<S: Serializer>(windows: &WeeklyWindows, serializer: S) -> Result<S::Ok, S::Error> {
+        let hours: Vec<(u8, u8)> = windows
+            .iter()
+            .map(|(day, hour)| (day.num_days_from_monday() as u8, hour as u8))
+            .collect();
+        hours.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<WeeklyWindows, D::Error> {
+        let hours = Vec::<(u8, u8)>::deserialize(deserializer)?;
+        let mut days = Vec::with_capacity(hours.len());
+        for (day, hour) in hours {
+            let day = Weekday::try_from(day).map_err(serde::de::Error::custom)?;
+            days.push((day, u32::from(hour)));
+        }
+        WeeklyWindows::new(days).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize)]
 enum Phase {
     Waiting {
         since: u64,
@@ -159,7 +192,8 @@ impl Reason {
 #[derive(Debug, Clone, Serialize)]
 pub struct PassedOver {
     pub wish: String,
-    /// Position of its `wish.registered`: its place in the queue.
+    /// Position of its `wish.registered` (of its `wish.confirmed` when it
+    /// needed one): its place in the queue.
     pub registered_at: u64,
     #[serde(flatten)]
     pub reason: Reason,
@@ -234,8 +268,7 @@ impl Queue {
 
     fn apply_wish(&mut self, position: u64, event: &WishEvent) {
         if let WishEvent::Registered(registered) = event {
-            self.index.insert(registered.wish, self.wishes.len());
-            self.wishes.push(QueuedWish {
+            let wish = QueuedWish {
                 wish: registered.wish,
                 registered_at: position,
                 offices: registered.offices.clone(),
@@ -244,8 +277,25 @@ impl Queue {
                 until: registered.until,
                 phase: Phase::Waiting { since: position },
                 refused: HashMap::new(),
-            });
+            };
+            if registered.waits_at_once() {
+                self.join(wish);
+            } else {
+                self.unconfirmed.insert(registered.wish, wish);
+            }
             return;
+        }
+        if let WishEvent::Confirmed(confirmed) = event {
+            // The confirmation is the wish's place in the queue (DESIGN.md: double opt-in).
+            if let Some(mut wish) = self.unconfirmed.remove(&confirmed.wish) {
+                wish.registered_at = position;
+                wish.phase = Phase::Waiting { since: position };
+                self.join(wish);
+            }
+            return;
+        }
+        if let WishEvent::Ended(ended) = event {
+            self.unconfirmed.remove(&ended.wish);
         }
         let released: &[UnitRef] = match event {
             WishEvent::ProposalDeclined(closed)
@@ -260,7 +310,7 @@ impl Queue {
             return;
         };
         match event {
-            WishEvent::Registered(_) => {}
+            WishEvent::Registered(_) | WishEvent::Confirmed(_) => {}
             WishEvent::ProposalMade(made) => {
                 wish.phase = Phase::Busy {
                     proposal: made.proposal,
@@ -288,6 +338,11 @@ impl Queue {
                 }
             }
         }
+    }
+
+    fn join(&mut self, wish: QueuedWish) {
+        self.index.insert(wish.wish, self.wishes.len());
+        self.wishes.push(wish);
     }
 
     /// The open wishes (waiting, or holding an open proposal) that name
@@ -513,6 +568,7 @@ fn end_reason(reason: WishEndReason) -> &'static str {
         WishEndReason::Citizen => "citizen",
         WishEndReason::UnansweredProposals => "unanswered_proposals",
         WishEndReason::UntilPassed => "until_passed",
+        WishEndReason::Unconfirmed => "unconfirmed",
     }
 }
 
@@ -576,6 +632,7 @@ mod tests {
             },
             links: Vec::new(),
             registered_at: at("2026-11-20T08:00:00Z"),
+            confirm_by: None,
         }))
     }
 
@@ -757,5 +814,48 @@ mod tests {
         let unknown = queue.explain(&made(71, 9, &["09:00"]));
         assert_eq!(unknown.chosen_problem, Some(Reason::Unexplained));
         assert_eq!(unknown.registered_at, None);
+    }
+
+    #[test]
+    fn the_queue_place_is_the_confirmation() {
+        let tue9 = &[(Weekday::Tue, 9)][..];
+        let pending = |n: u64| match register(n, &["mitte"], tue9, &["ausweis"]) {
+            Known::Wish(WishEvent::Registered(registered)) => Known::Wish(WishEvent::Registered(WishRegistered {
+                confirm_by: Some(at("2026-11-20T08:30:00Z")),
+                ..registered
+            })),
+            _ => unreachable!(),
+        };
+        let confirmed = |n: u64| {
+            Known::Wish(WishEvent::Confirmed(terminagent_domain::WishConfirmed {
+                wish: wish_id(n),
+                citizen: EnvelopeId::from_ulid(Ulid::from_parts(n, 3)),
+                confirmed_at: at("2026-11-20T08:10:00Z"),
+            }))
+        };
+        let mut queue = Queue::default();
+        // Wish 1 registered first, wish 2 confirmed first; wish 3 never confirmed.
+        for (position, event) in (1..).zip([
+            service("ausweis", 12),
+            pending(1),
+            pending(2),
+            pending(3),
+            confirmed(2),
+            confirmed(1),
+            publish("09:00", "09:12"),
+        ]) {
+            queue.apply(position, &event);
+        }
+        let to_second = queue.explain(&made(80, 2, &["09:00"]));
+        assert_eq!(to_second.registered_at, Some(5), "its place is its confirmation's");
+        assert!(to_second.passed_over.is_empty(), "{to_second:?}");
+        let to_first = queue.explain(&made(81, 1, &["09:00"]));
+        assert_eq!(to_first.registered_at, Some(6));
+        let passed: Vec<(String, u64)> = to_first
+            .passed_over
+            .iter()
+            .map(|passed| (passed.wish.clone(), passed.registered_at))
+            .collect();
+        assert_eq!(passed, [(wish_id(2).to_string(), 5)]);
     }
 }

@@ -279,7 +279,8 @@ pub struct TraceQuery {
         and its data without personal data; for each proposal, why its wish was the one chosen: the wishes \
         registered earlier and why each was passed over (`busy`, `declined`, `office`, `window`, `ended`, …; \
         `unexplained` would contradict first come, first served). The same document as \
-        `terminagent audit trace ID --json`. Reads the log from the start: meant for audits, not for polling.",
+        `terminagent audit trace ID --json`. Reads the log from the start (a proposal: from the audit index's \
+        newest snapshot before it, when there is one): meant for audits, not for polling.",
     params(
         ("id" = String, Path, description = "The ULID of a booking, wish or proposal; a stream name such as \
             `unit:mitte:2026-12-01:1:0900`; or an office day `OFFICE/DATE` (the slash written `%2F`).",
@@ -379,4 +380,51 @@ pub async fn as_of(
         Err(AsOfError::Storage(error)) => Err(Problem::internal(&error)),
         Err(error) => Err(Problem::invalid(error.to_string())),
     }
+}
+
+/// The head of the log's hash chain (`terminagent audit head --json`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChainHead {
+    /// Position of the last event (0 for an empty log).
+    #[schema(minimum = 0, example = 1234)]
+    position: u64,
+    /// Its chain hash, 64 hex digits (for an empty log the chain's genesis value).
+    #[schema(example = "9f2c4e0b7a1d3c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6")]
+    hash: String,
+    /// `POSITION:HASH`, the anchor `terminagent audit verify --anchor` takes.
+    #[schema(example = "1234:9f2c4e0b7a1d3c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6")]
+    anchor: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/head",
+    tag = "audit",
+    summary = "The head of the log's hash chain",
+    description = "The last event's position and its chain hash: publish them (or keep them apart from the \
+        database), and `terminagent audit verify --anchor POSITION:HASH` later proves that the log up to there \
+        was not rewritten. The same document as `terminagent audit head --json`.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The chain head.", body = ChainHead),
+        (status = 401, description = UNAUTHORIZED, body = Problem, content_type = PROBLEM,
+         headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = FORBIDDEN, body = Problem, content_type = PROBLEM),
+        (status = 429, description = THROTTLED, body = Problem, content_type = PROBLEM),
+        (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn head(access: Access, State(state): State<AppState>) -> Result<Json<ChainHead>, Problem> {
+    access.require(Permission::Audit, None)?;
+    let head = state
+        .executor
+        .store()
+        .chain_head()
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    Ok(Json(ChainHead {
+        position: head.position,
+        hash: head.hash.to_string(),
+        anchor: head.to_string(),
+    }))
 }
