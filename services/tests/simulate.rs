@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use terminagent::simulate::report::Report;
-use terminagent::simulate::{SimulateOptions, run};
+use terminagent::simulate::{SimulateOptions, run, store_options};
 use terminagent_eventstore::testing::TestDatabase;
-use terminagent_eventstore::{Backend, EventStore, StoreOptions};
+use terminagent_eventstore::{Backend, EventStore};
 
 fn slice(seed: u64) -> SimulateOptions {
     SimulateOptions {
@@ -24,7 +24,8 @@ fn slice(seed: u64) -> SimulateOptions {
 
 async fn simulate(backend: Backend, options: SimulateOptions) -> (TestDatabase, EventStore, Report) {
     let db = TestDatabase::new(backend).await.unwrap();
-    let store = EventStore::connect(db.url(), StoreOptions::default()).await.unwrap();
+    // As `terminagent simulate` opens it: commits do not wait for the disk.
+    let store = EventStore::connect(db.url(), store_options()).await.unwrap();
     store.migrate().await.unwrap();
     let report = run(store.clone(), options).await.unwrap();
     eprintln!("{}", report.to_text());
@@ -74,6 +75,7 @@ async fn assert_agrees_with_log(store: &EventStore, report: &Report, reaches_eve
     assert_eq!(o.driver.answers_accepted, count("proposal.accepted"));
     assert_eq!(o.driver.answers_declined, count("proposal.declined"));
     assert_eq!(o.driver.wishes_registered, count("wish.registered"));
+    assert_eq!(o.driver.wishes_confirmed, count("wish.confirmed"));
     assert_eq!(o.wishes.registered, count("wish.registered"));
     assert_eq!(o.driver.bookings_requested, count("booking.requested"));
     assert_eq!(o.driver.confirmed, count("booking.confirmed"));

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::Args;
 use terminagent_domain::WishPolicy;
-use terminagent_eventstore::{EventStore, StoreOptions};
+use terminagent_eventstore::EventStore;
 
 use super::{SimulateError, SimulateOptions};
 
@@ -83,6 +83,7 @@ impl SimulateArgs {
             },
             weeks_ahead: self.weeks_ahead,
             floor: !self.no_floor,
+            progress: true,
             ..SimulateOptions::default()
         })
     }
@@ -110,7 +111,7 @@ pub async fn run(args: SimulateArgs) -> Result<(), SimulateError> {
             format!("sqlite://{}", dir.join("simulation.db").display())
         }
     };
-    let store = EventStore::connect(&url, StoreOptions::default()).await?;
+    let store = EventStore::connect(&url, super::store_options()).await?;
     store.migrate().await?;
     let report = super::run(store, options).await?;
     if args.json {

@@ -39,21 +39,21 @@ use terminagent_domain::{
     OfficeDetails, OfficeId, OfficeTimeZone, PersonalData, ProposalId, PublishCapacity, RegisterOffice,
     RegisterService, ServiceDecider, ServiceId, StreamName, VisitAction, WeeklyWindows, WishEvent, WishId, WishPolicy,
 };
-use terminagent_eventstore::{EventStore, StorageError};
+use terminagent_eventstore::{Durability, EventStore, StorageError, StoreOptions};
 
 use crate::application::floor::{
     CounterChange, booking_facts, call_next, change_counter, check_in, mark_no_shows, move_visit,
 };
 use crate::application::tickets::issue_ticket;
 use crate::application::{
-    BookingRequest, Clock, ExecuteError, Executor, RegisterWishError, RequestBookingError, WishAnswer, WishRequest,
-    answer_wish, lapse_due_bookings, register_wish, request_booking,
+    BookingRequest, Clock, ExecuteError, Executor, RegisterWishError, RegisteredWish, RequestBookingError, WishAnswer,
+    WishRequest, answer_wish, lapse_due_bookings, register_wish, request_booking,
 };
 use crate::links::{LinkSecret, code_hash};
 use crate::matcher::{MatcherProgress, MatcherService, SnapshotPolicy};
 use crate::projections::{AvailabilityView, CatalogueView, FloorView, LinksView, LiveProjection};
 use audit::Audit;
-use report::{DriverCounts, LogTally, Outcome, Performance, Report, RunFacts};
+use report::{DriverCounts, LogTally, Outcome, Performance, Phases, Report, RunFacts};
 use workload::{Behaviour, OFFICES, SERVICES, UNIT_MINUTES, Volumes};
 
 /// What to simulate.
@@ -81,6 +81,8 @@ pub struct SimulateOptions {
     /// Run the floor (check-in, call, start, finish) for every visit.
     pub floor: bool,
     pub behaviour: Behaviour,
+    /// Say on stderr how far the run got, every 30 simulated days.
+    pub progress: bool,
 }
 
 impl Default for SimulateOptions {
@@ -98,6 +100,7 @@ impl Default for SimulateOptions {
             weeks_ahead: 3,
             floor: true,
             behaviour: Behaviour::default(),
+            progress: false,
         }
     }
 }
@@ -135,6 +138,17 @@ impl SimulateError {
             what,
             reason: reason.to_string(),
         }
+    }
+}
+
+/// How a simulation opens its database: commits do not wait for the disk
+/// (Postgres `synchronous_commit=off`, SQLite `synchronous=NORMAL`). A
+/// simulated year is thrown away after its report and needs no crash
+/// safety; every append is still a transaction of the real store.
+pub fn store_options() -> StoreOptions {
+    StoreOptions {
+        durability: Durability::Unflushed,
+        ..StoreOptions::default()
     }
 }
 
@@ -199,6 +213,8 @@ enum Action {
         proposal: ProposalId,
         accept: bool,
     },
+    /// The confirm link of the wish's confirm-request mail (double opt-in).
+    ConfirmWish(WishId),
     EndWish(WishId),
     CheckIn(BookingId),
     Call {
@@ -264,6 +280,7 @@ struct Sim {
     counters: HashMap<(usize, NaiveDate), Vec<Option<DateTime<Utc>>>>,
     quiet_points: u64,
     engine_violations: u64,
+    phases: Phases,
 }
 
 impl Sim {
@@ -331,6 +348,7 @@ impl Sim {
             counters: HashMap::new(),
             quiet_points: 0,
             engine_violations: 0,
+            phases: Phases::default(),
             options,
         })
     }
@@ -420,9 +438,22 @@ impl Sim {
 
     /// Works off the agenda in time order until the last day ends.
     async fn work_off(&mut self) -> Result<(), SimulateError> {
+        let began = std::time::Instant::now();
+        let mut next_progress = self.now() + Duration::days(30);
         while let Some(((at, _), action)) = self.agenda.pop_first() {
+            if self.options.progress && at >= next_progress {
+                next_progress += Duration::days(30);
+                eprintln!(
+                    "simulate: {} reached after {:.0} s, {} events",
+                    self.today(),
+                    began.elapsed().as_secs_f64(),
+                    self.read_position
+                );
+            }
             self.clock.set(at);
+            let acting = std::time::Instant::now();
             self.act(action).await?;
+            self.phases.actions_seconds += acting.elapsed().as_secs_f64();
             self.settle().await?;
         }
         self.clock.set(self.end);
@@ -437,19 +468,56 @@ impl Sim {
 
     /// Steps the matcher until it has read the head and appended nothing
     /// more, then reads the new events.
+    ///
+    /// A step only acts on what it folds and on the timers due now, so one
+    /// is skipped when neither gives it work, and the log is asked again
+    /// only when the step may have appended: the same steps' effects as
+    /// stepping after every action, for a fraction of the round trips.
     async fn settle(&mut self) -> Result<(), SimulateError> {
         // Everything committed is made readable before each step, so the
         // matcher acts on the whole log as on SQLite (Postgres numbers
         // commits a moment later): what it does depends on the seed only.
-        let mut head = self.store.catch_up().await?;
-        loop {
+        let mut head = self.catch_up().await?;
+        while self.progress.position < head || self.matcher_timers_due() {
+            let stepping = std::time::Instant::now();
             self.matcher.step(&mut self.progress).await?;
-            let after = self.store.catch_up().await?;
+            self.phases.matcher_steps += 1;
+            self.phases.matcher_seconds += stepping.elapsed().as_secs_f64();
+            if !self.matcher_may_have_appended() {
+                break;
+            }
+            let after = self.catch_up().await?;
             if after == head && self.progress.position >= head {
-                return self.read_log(head).await;
+                break;
             }
             head = after;
         }
+        let reading = std::time::Instant::now();
+        self.read_log(head).await?;
+        self.phases.log_seconds += reading.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Makes every committed event readable; the head.
+    async fn catch_up(&mut self) -> Result<u64, SimulateError> {
+        let waiting = std::time::Instant::now();
+        let head = self.store.catch_up().await?;
+        self.phases.catch_ups += 1;
+        self.phases.catch_up_seconds += waiting.elapsed().as_secs_f64();
+        Ok(head)
+    }
+
+    /// Whether a proposal's expiry or a wish's last date is due now.
+    fn matcher_timers_due(&self) -> bool {
+        let now = self.now();
+        let waitlist = &self.progress.waitlist;
+        !waitlist.expiry_due(now).is_empty() || !waitlist.lapse_due(now).is_empty()
+    }
+
+    /// Whether the last step had anything to append: a planned proposal
+    /// (the log does not hold it yet) or a timer due.
+    fn matcher_may_have_appended(&self) -> bool {
+        self.progress.waitlist.planned().next().is_some() || self.matcher_timers_due()
     }
 
     async fn read_log(&mut self, head: u64) -> Result<(), SimulateError> {
@@ -509,6 +577,16 @@ impl Sim {
             Action::Confirm(booking) => self.confirm(booking).await,
             Action::Cancel(booking) => self.cancel(booking).await,
             Action::Answer { wish, proposal, accept } => self.answer(wish, proposal, accept).await,
+            Action::ConfirmWish(wish) => {
+                self.driver.decisions += 1;
+                let cause = self.cause(Actor::Citizen);
+                match answer_wish(&self.executor, &self.secret, cause, WishAnswer::Confirm { wish }).await {
+                    Ok(events) if !events.is_empty() => self.driver.wishes_confirmed += 1,
+                    Ok(_) | Err(ExecuteError::Rejected(_)) => {}
+                    Err(error) => return Err(SimulateError::failed("confirming a wish", error)),
+                }
+                Ok(())
+            }
             Action::EndWish(wish) => {
                 self.driver.decisions += 1;
                 let cause = self.cause(Actor::Citizen);
@@ -894,9 +972,16 @@ impl Sim {
         };
         self.driver.decisions += 1;
         let cause = self.cause(Actor::Citizen);
-        match register_wish(&self.executor, &self.secret, cause, request).await {
-            Ok(wish) => {
+        let confirm_ttl = BookingPolicy::default().confirm_ttl;
+        match register_wish(&self.executor, &self.secret, confirm_ttl, cause, request).await {
+            Ok(RegisteredWish { wish, confirm_by }) => {
                 self.driver.wishes_registered += 1;
+                // Most press the confirm link of the mail soon; the rest lapse unconfirmed.
+                if self.rng.gen_bool(behaviour.confirm_wish) {
+                    let within = (confirm_by - self.now()).num_seconds().max(2);
+                    let after = Duration::seconds(self.rng.gen_range(1..within));
+                    self.schedule(self.now() + after, Action::ConfirmWish(wish));
+                }
                 if self.rng.gen_bool(behaviour.end_wish) {
                     let after = Duration::hours(self.rng.gen_range(24..=30 * 24));
                     self.schedule(self.now() + after, Action::EndWish(wish));
@@ -1157,9 +1242,22 @@ impl Sim {
                     0.0
                 },
                 decisions: self.driver.decisions,
+                phases: round_phases(self.phases),
             },
             outcome,
         })
+    }
+}
+
+/// Tenths of a second are enough to see where the time went.
+fn round_phases(phases: Phases) -> Phases {
+    let tenths = |seconds: f64| (seconds * 10.0).round() / 10.0;
+    Phases {
+        actions_seconds: tenths(phases.actions_seconds),
+        catch_up_seconds: tenths(phases.catch_up_seconds),
+        matcher_seconds: tenths(phases.matcher_seconds),
+        log_seconds: tenths(phases.log_seconds),
+        ..phases
     }
 }
 

@@ -162,6 +162,23 @@ pub struct Performance {
     pub wall_seconds: f64,
     pub events_per_second: f64,
     pub decisions: u64,
+    /// Where the wall time went.
+    pub phases: Phases,
+}
+
+/// Wall seconds by phase of the driver's loop, and how often each ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Phases {
+    /// The actions' decisions through the application layer.
+    pub actions_seconds: f64,
+    /// Waiting until committed events are readable (Postgres numbers them).
+    pub catch_up_seconds: f64,
+    pub catch_ups: u64,
+    /// The matcher's steps (folding, proposing, its timers).
+    pub matcher_seconds: f64,
+    pub matcher_steps: u64,
+    /// Reading the new events into the report's tally and the audit.
+    pub log_seconds: f64,
 }
 
 /// What the driver saw the application layer answer.
@@ -181,6 +198,7 @@ pub struct DriverCounts {
     pub wishes_refused: u64,
     pub answers_accepted: u64,
     pub answers_declined: u64,
+    pub wishes_confirmed: u64,
     pub wishes_ended_by_citizen: u64,
     pub decisions: u64,
 }
@@ -332,6 +350,7 @@ impl LogTally {
                     WishEndReason::Citizen => self.wishes.ended_by_citizen += 1,
                     WishEndReason::UnansweredProposals => self.wishes.ended_unanswered += 1,
                     WishEndReason::UntilPassed => self.wishes.ended_until_passed += 1,
+                    WishEndReason::Unconfirmed => {}
                 }
             }
             BookingInput::Booking(BookingEvent::Requested(_) | BookingEvent::TicketIssued(_)) => {}
@@ -482,6 +501,15 @@ impl Report {
             format!(
                 "events appended: {} in {:.1} s = {:.0} events/s through the application layer ({} decisions)",
                 o.events, p.wall_seconds, p.events_per_second, p.decisions
+            ),
+            format!(
+                "  wall time: actions {:.1} s, log made readable {:.1} s ({}×), matcher {:.1} s ({} steps), tally and audit {:.1} s",
+                p.phases.actions_seconds,
+                p.phases.catch_up_seconds,
+                p.phases.catch_ups,
+                p.phases.matcher_seconds,
+                p.phases.matcher_steps,
+                p.phases.log_seconds
             ),
             format!(
                 "contacts: {} (online booking attempts {}, walk-ins {}, wish registrations {})",

@@ -58,6 +58,8 @@ pub struct Behaviour {
     pub accept: f64,
     pub decline: f64,
     pub end_wish: f64,
+    /// Presses the confirm link of a wish's confirm-request mail in time.
+    pub confirm_wish: f64,
     pub duplicate_wish: f64,
     pub wish_until: f64,
 }
@@ -74,6 +76,7 @@ impl Default for Behaviour {
             accept: 0.70,
             decline: 0.17,
             end_wish: 0.05,
+            confirm_wish: 0.9,
             duplicate_wish: 0.01,
             wish_until: 0.7,
         }
