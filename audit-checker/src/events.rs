@@ -146,6 +146,16 @@ pub(crate) struct WishRegisteredJson<'a> {
     pub windows: WeekJson,
     #[serde(borrow, default)]
     pub until: Option<Text<'a>>,
+    /// Present since double opt-in (schema version 2): the wish joins the
+    /// queue only at its `wish.confirmed`. Absent: it waited at once.
+    #[serde(borrow, default)]
+    pub confirm_by: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WishConfirmedJson<'a> {
+    #[serde(borrow)]
+    pub wish: Text<'a>,
 }
 
 #[derive(Deserialize)]

@@ -15,7 +15,9 @@
 //!   (invariant 1: [`ViolationKind::UnitHeldTwice`], [`ViolationKind::UnitNotInService`]);
 //! - a proposal fits its wish and is its only open one, never holds a unit the
 //!   wish declined or let expire, and no earlier-queued idle wish fitted its
-//!   units (invariant 3: [`ViolationKind::ProposalMisfit`],
+//!   units; a wish is queued at its confirmation (`wish.confirmed`, or a
+//!   `wish.registered` without `confirm_by`, from before double opt-in), and
+//!   an unconfirmed one is offered nothing (invariant 3: [`ViolationKind::ProposalMisfit`],
 //!   [`ViolationKind::SecondOpenProposal`], [`ViolationKind::OfferedAgainAfterDecline`],
 //!   [`ViolationKind::NotFirstCome`]);
 //! - waiting numbers unique per office day ([`ViolationKind::WaitingNumberReused`]);
@@ -302,6 +304,9 @@ pub struct Checker {
     booking_index: FastMap<String, u32>,
     wishes: Vec<Wish>,
     wish_index: FastMap<String, u32>,
+    /// Registered, awaiting confirmation: not queued yet (position of the
+    /// registration, and the wish as it will be queued).
+    unconfirmed: FastMap<String, (u64, Wish)>,
     /// Idle waiting wishes (queue indexes, ascending = queue order) per office they name.
     idle_by_office: Vec<BTreeSet<u32>>,
     /// (office, day, number) → the booking it went to, at which position.
@@ -373,6 +378,7 @@ impl Checker {
             booking_index: FastMap::default(),
             wishes: Vec::new(),
             wish_index: FastMap::default(),
+            unconfirmed: FastMap::default(),
             idle_by_office: Vec::new(),
             numbers: FastMap::default(),
             staff: FastMap::default(),
@@ -425,6 +431,7 @@ impl Checker {
             "booking.confirmed" => self.booking_confirmed(event, actor),
             "booking.cancelled" | "booking.lapsed" | "booking.released" => self.booking_free(event, actor),
             "wish.registered" => self.wish_registered(event, actor),
+            "wish.confirmed" => self.wish_confirmed(event, actor),
             "proposal.made" => self.proposal_made(event, actor),
             "proposal.accepted" => self.proposal_accepted(event, actor),
             "proposal.declined" | "proposal.expired" | "proposal.withdrawn" => self.proposal_closed(event, actor),
@@ -932,10 +939,15 @@ impl Checker {
     fn wish_of(&mut self, position: u64, id: &str, what: &str) -> Option<u32> {
         let found = self.wish_index.get(id).copied();
         if found.is_none() {
+            let why = if self.unconfirmed.contains_key(id) {
+                "which was never confirmed"
+            } else {
+                "which was never registered"
+            };
             self.report(
                 position,
                 ViolationKind::Inconsistent,
-                format!("{what} of wish {id}, which was never registered"),
+                format!("{what} of wish {id}, {why}"),
             );
         }
         found
@@ -951,7 +963,9 @@ impl Checker {
     fn wish_registered(&mut self, event: &LoggedEvent<'_>, actor: Actor<'_>) -> serde_json::Result<()> {
         self.allow_only(event, actor, &[Kind::Citizen]);
         let registered: WishRegisteredJson = serde_json::from_str(event.data)?;
-        if self.wish_index.contains_key(registered.wish.as_ref()) {
+        let known = self.wish_index.contains_key(registered.wish.as_ref())
+            || self.unconfirmed.contains_key(registered.wish.as_ref());
+        if known {
             self.report(
                 event.position,
                 ViolationKind::Inconsistent,
@@ -970,8 +984,7 @@ impl Checker {
                 }
             },
         };
-        let index = self.wishes.len() as u32;
-        self.wishes.push(Wish {
+        let wish = Wish {
             id: registered.wish.to_string(),
             registered_at: event.position,
             offices,
@@ -981,11 +994,51 @@ impl Checker {
             phase: WishPhase::Waiting,
             idle_since: event.position,
             refused: FastSet::default(),
-        });
-        self.wish_index.insert(registered.wish.into_owned(), index);
-        self.set_idle(index, true, event.position);
-        self.summary.wishes += 1;
+        };
+        if registered.confirm_by.is_some() {
+            self.unconfirmed
+                .insert(registered.wish.into_owned(), (event.position, wish));
+        } else {
+            self.queue(wish, event.position);
+        }
         Ok(())
+    }
+
+    /// The confirm link pressed: the wish joins the queue here, behind every
+    /// wish queued before, whenever those were registered.
+    fn wish_confirmed(&mut self, event: &LoggedEvent<'_>, actor: Actor<'_>) -> serde_json::Result<()> {
+        self.allow_only(event, actor, &[Kind::Citizen]);
+        let confirmed: WishConfirmedJson = serde_json::from_str(event.data)?;
+        match self.unconfirmed.remove(confirmed.wish.as_ref()) {
+            Some((_, mut wish)) => {
+                wish.registered_at = event.position;
+                self.queue(wish, event.position);
+            }
+            None => {
+                let why = if self.wish_index.contains_key(confirmed.wish.as_ref()) {
+                    "which was queued already"
+                } else {
+                    "which was never registered"
+                };
+                self.report(
+                    event.position,
+                    ViolationKind::Inconsistent,
+                    format!("wish.confirmed of wish {}, {why}", confirmed.wish),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts `wish` at the end of the queue, idle, at `position`.
+    fn queue(&mut self, mut wish: Wish, position: u64) {
+        let index = self.wishes.len() as u32;
+        wish.idle_since = position;
+        let id = wish.id.clone();
+        self.wishes.push(wish);
+        self.wish_index.insert(id, index);
+        self.set_idle(index, true, position);
+        self.summary.wishes += 1;
     }
 
     fn proposal_made(&mut self, event: &LoggedEvent<'_>, actor: Actor<'_>) -> serde_json::Result<()> {
@@ -1275,6 +1328,19 @@ impl Checker {
             self.deny(event, actor, &[Kind::Citizen, Kind::Matcher, Kind::Device, Kind::Demo]);
         }
         let position = event.position;
+        // Ended before its confirmation (lapsed, withdrawn, erased): it was
+        // never queued and held nothing.
+        if self.unconfirmed.remove(ended.wish.as_ref()).is_some() {
+            if !ended.units.is_empty() || ended.proposal.is_some() {
+                let message = format!("wish.ended of unconfirmed wish {} frees a proposal", ended.wish);
+                self.report(position, ViolationKind::Inconsistent, message);
+            }
+            return Ok(());
+        }
+        if ended.reason == "unconfirmed" {
+            let message = format!("wish {} lapsed unconfirmed, though it was queued", ended.wish);
+            self.report(position, ViolationKind::Inconsistent, message);
+        }
         let said = self.unit_keys(position, &ended.units);
         let Some(wish) = self.wish_of(position, &ended.wish, "wish.ended") else {
             return Ok(());

@@ -93,6 +93,25 @@ impl Log {
         )
     }
 
+    /// A wish registered since double opt-in: it waits for its confirmation.
+    fn wish_pending(&mut self, wish: &str) -> u64 {
+        self.push(
+            "wish.registered",
+            "citizen",
+            json!({"wish": wish, "offices": ["alpha"], "services": ["short"], "windows": {"thu": [8]},
+                   "until": null, "lapses_at": null, "citizen": sealed(), "links": [],
+                   "registered_at": "2026-12-01T10:00:00Z", "confirm_by": "2026-12-01T10:30:00Z"}),
+        )
+    }
+
+    fn confirm_wish(&mut self, wish: &str) -> u64 {
+        self.push(
+            "wish.confirmed",
+            "citizen",
+            json!({"wish": wish, "citizen": "env", "confirmed_at": "2026-12-01T10:05:00Z"}),
+        )
+    }
+
     fn propose(&mut self, proposal: &str, wish: &str, start: &str) -> u64 {
         self.propose_as("system:matcher", proposal, wish, start)
     }
@@ -235,6 +254,65 @@ fn a_forged_proposal_to_the_second_wish_while_the_first_fitted_is_found() {
     let message = checker.violations()[0].to_string();
     assert!(message.starts_with(&format!("position {forged}: ")), "{message}");
     assert!(message.contains("wish w1"), "{message}");
+}
+
+#[test]
+fn the_queue_is_in_the_order_of_confirmation_not_of_registration() {
+    // w1 registered first but confirmed after w2: w2 is first in the queue.
+    let mut log = Log::catalogue();
+    log.wish_pending("w1");
+    log.wish_pending("w2");
+    log.confirm_wish("w2");
+    log.confirm_wish("w1");
+    log.propose("p2", "w2", "08:00");
+    log.propose("p1", "w1", "08:12");
+    let checker = log.check();
+    assert_eq!(checker.violations(), &[]);
+    assert_eq!(checker.summary().first_come_pending, 0);
+    // Given to w1 first instead, while w2 (confirmed earlier) fitted: not first-come.
+    let mut log = Log::catalogue();
+    log.wish_pending("w1");
+    log.wish_pending("w2");
+    log.confirm_wish("w2");
+    log.confirm_wish("w1");
+    let forged = log.propose("p1", "w1", "08:00");
+    log.end_wish("w2");
+    let checker = log.check();
+    assert_eq!(kinds(checker.violations()), [(forged, ViolationKind::NotFirstCome)]);
+}
+
+#[test]
+fn an_unconfirmed_wish_is_not_queued_and_gets_nothing() {
+    let mut log = Log::catalogue();
+    log.wish_pending("w1");
+    log.wish("w2");
+    // w2 (waiting at once, a version-1 registration) may have 08:00: w1 is not queued.
+    log.propose("p2", "w2", "08:00");
+    let to_unconfirmed = log.propose("p1", "w1", "08:12");
+    let checker = log.check();
+    assert_eq!(
+        kinds(checker.violations()),
+        [(to_unconfirmed, ViolationKind::Inconsistent)]
+    );
+    assert!(checker.violations()[0].to_string().contains("never confirmed"));
+    // At rest, free units beside an unconfirmed wish are no violation, and
+    // its lapse (by the timer) is consistent.
+    let mut log = Log::catalogue();
+    log.wish_pending("w1");
+    log.push(
+        "wish.ended",
+        "system:timer",
+        json!({"wish": "w1", "reason": "unconfirmed", "citizen": "env", "proposal": null, "units": []}),
+    );
+    let checker = log.check();
+    assert_eq!(checker.violations(), &[]);
+    assert_eq!(checker.quiescence_violations(now()), vec![]);
+    // A wish confirmed twice is inconsistent.
+    let mut log = Log::catalogue();
+    log.wish_pending("w1");
+    log.confirm_wish("w1");
+    let twice = log.confirm_wish("w1");
+    assert_eq!(kinds(log.check().violations()), [(twice, ViolationKind::Inconsistent)]);
 }
 
 #[test]

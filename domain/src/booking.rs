@@ -97,6 +97,8 @@ pub enum LinkAction {
     DeclineProposal,
     /// End the search of a wish (in the registration mail and every proposal mail).
     EndWish,
+    /// Confirm a wish (the confirm-request mail): only then does it join the queue.
+    ConfirmWish,
 }
 
 impl LinkAction {
@@ -107,6 +109,7 @@ impl LinkAction {
             Self::AcceptProposal => "accept_proposal",
             Self::DeclineProposal => "decline_proposal",
             Self::EndWish => "end_wish",
+            Self::ConfirmWish => "confirm_wish",
         }
     }
 }
@@ -389,6 +392,7 @@ impl DomainEvent for BookingInput {
         "booking.ticket_issued",
         "booking.released",
         "wish.registered",
+        "wish.confirmed",
         "proposal.made",
         "proposal.accepted",
         "proposal.declined",
@@ -536,6 +540,15 @@ pub enum BookingRequestError {
     BeyondHorizon { date: NaiveDate, last: NaiveDate },
     #[error("a citizen may hold at most {max} open bookings")]
     TooManyOpenBookings { max: u32 },
+    /// One person cannot be in two places at once: a second booking at the
+    /// same time is a resubmitted form or a mistake, and it would keep the
+    /// time from someone else.
+    #[error("the citizen's booking {booking} already covers part of this time")]
+    OverlapsOwnBooking { booking: BookingId },
+    /// The booking id was chosen by the caller (a form's one-time key) and
+    /// is taken: this request was made before, as that booking.
+    #[error("booking {0} was requested already")]
+    AlreadyRequested(BookingId),
     #[error("no lane offers free units starting at {start}")]
     SlotTaken { start: DateTime<Utc> },
     #[error("unit {0:?} was let go in news the waitlist has not seen yet")]
@@ -569,11 +582,20 @@ pub struct BookingRequestState {
     capacity: BTreeMap<(OfficeId, LocalDate), OfficeDayCapacity>,
     /// The booking or proposal holding each held unit.
     held: BTreeMap<UnitRef, UnitHolder>,
-    /// Requested (or placed by an accepted proposal), not yet ended: citizen and start.
-    open: BTreeMap<BookingId, (EnvelopeId, DateTime<Utc>)>,
+    /// Requested (or placed by an accepted proposal), not yet ended.
+    open: BTreeMap<BookingId, OpenBooking>,
     ended: BTreeSet<BookingId>,
     /// Proposals declined, expired, accepted or withdrawn: they hold nothing any more.
     closed_proposals: BTreeSet<ProposalId>,
+}
+
+/// A citizen's booking that holds its time: what the limit and the overlap
+/// rule count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OpenBooking {
+    citizen: EnvelopeId,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
 }
 
 impl BookingRequestState {
@@ -706,8 +728,28 @@ impl BookingRequestState {
     pub fn open_future_bookings(&self, citizen: &EnvelopeId, now: DateTime<Utc>) -> usize {
         self.open
             .values()
-            .filter(|(owner, start)| owner == citizen && *start > now)
+            .filter(|open| open.citizen == *citizen && open.start > now)
             .count()
+    }
+
+    /// An open booking of `citizen` (pending or confirmed, not cancelled,
+    /// lapsed or released) whose time intersects `start..end`. Touching ends
+    /// (one ends at 08:12, the next starts at 08:12) do not overlap.
+    pub fn overlapping_booking(
+        &self,
+        citizen: &EnvelopeId,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Option<BookingId> {
+        self.open
+            .iter()
+            .find(|(_, open)| open.citizen == *citizen && open.start < end && start < open.end)
+            .map(|(booking, _)| *booking)
+    }
+
+    /// Whether `booking` was requested (or placed) in what was read, ended or not.
+    pub fn knows_booking(&self, booking: &BookingId) -> bool {
+        self.open.contains_key(booking) || self.ended.contains(booking)
     }
 
     fn release(&mut self, booking: BookingId, units: &[UnitRef]) {
@@ -729,9 +771,16 @@ impl BookingRequestState {
         }
     }
 
-    fn hold_for_booking(&mut self, booking: BookingId, citizen: EnvelopeId, start: DateTime<Utc>, units: &[UnitRef]) {
+    fn hold_for_booking(
+        &mut self,
+        booking: BookingId,
+        citizen: EnvelopeId,
+        times: (DateTime<Utc>, DateTime<Utc>),
+        units: &[UnitRef],
+    ) {
         if !self.ended.contains(&booking) {
-            self.open.insert(booking, (citizen, start));
+            let (start, end) = times;
+            self.open.insert(booking, OpenBooking { citizen, start, end });
             self.hold(UnitHolder::Booking(booking), units);
         }
     }
@@ -744,7 +793,7 @@ impl BookingRequestState {
 
     fn apply_wish(&mut self, event: &WishEvent) {
         match event {
-            WishEvent::Registered(_) => {}
+            WishEvent::Registered(_) | WishEvent::Confirmed(_) => {}
             WishEvent::ProposalMade(made) => {
                 if !self.closed_proposals.contains(&made.proposal) {
                     self.hold(UnitHolder::Proposal(made.proposal), &made.units);
@@ -754,7 +803,8 @@ impl BookingRequestState {
                 // The proposal's hold passes to the booking it placed.
                 self.close_proposal(accepted.proposal, &accepted.units);
                 let citizen = accepted.citizen.envelope_id;
-                self.hold_for_booking(accepted.booking, citizen, accepted.start, &accepted.units);
+                let times = (accepted.start, accepted.end);
+                self.hold_for_booking(accepted.booking, citizen, times, &accepted.units);
             }
             WishEvent::ProposalDeclined(closed)
             | WishEvent::ProposalExpired(closed)
@@ -850,7 +900,28 @@ impl Decider for BookingRequestDecider {
     type Error = BookingRequestError;
 
     fn decide(command: &RequestBooking, state: &BookingRequestState) -> Result<Vec<BookingInput>, BookingRequestError> {
-        let ChosenLane { units, end } = state.lane_for(&command.slot_asked())?;
+        // A one-time key names the booking it makes: sent again, it answers
+        // that booking, whatever became of it, instead of making another.
+        if state.knows_booking(&command.booking) {
+            return Err(BookingRequestError::AlreadyRequested(command.booking));
+        }
+        let citizen = &command.citizen.envelope_id;
+        let ChosenLane { units, end } = match state.lane_for(&command.slot_asked()) {
+            Ok(chosen) => chosen,
+            // The citizen's own booking may be what took the last lane: say so.
+            Err(taken @ (BookingRequestError::SlotTaken { .. } | BookingRequestError::WaitlistBehind(_))) => {
+                let shortest_end = state
+                    .needed_minutes(&command.services)
+                    .map(|minutes| command.start + chrono::Duration::minutes(minutes.into()));
+                return Err(shortest_end
+                    .and_then(|end| state.overlapping_booking(citizen, command.start, end))
+                    .map_or(taken, |booking| BookingRequestError::OverlapsOwnBooking { booking }));
+            }
+            Err(refused) => return Err(refused),
+        };
+        if let Some(booking) = state.overlapping_booking(citizen, command.start, end) {
+            return Err(BookingRequestError::OverlapsOwnBooking { booking });
+        }
         let RequestBooking {
             booking,
             office,
@@ -907,7 +978,8 @@ impl Decider for BookingRequestDecider {
             }
             BookingInput::Booking(B::Requested(requested)) => {
                 let citizen = requested.citizen.envelope_id;
-                state.hold_for_booking(requested.booking, citizen, requested.start, &requested.units);
+                let times = (requested.start, requested.end);
+                state.hold_for_booking(requested.booking, citizen, times, &requested.units);
             }
             BookingInput::Booking(
                 B::Cancelled(BookingCancelled { booking, units, .. })
@@ -1051,6 +1123,10 @@ pub struct Booking {
     /// `None` for a walk-in ticket.
     pub citizen: Option<EnvelopeId>,
     pub status: BookingStatus,
+    pub services: Vec<ServiceId>,
+    /// The citizen's sealed data, to show them what they booked with; `None`
+    /// for a walk-in ticket.
+    pub personal_data: Option<SealedPersonalData>,
 }
 
 /// Folded from `booking:{id}` and, for confirming, `numbers:{office}:{date}` of its
@@ -1222,6 +1298,8 @@ impl BookingState {
                         confirm_by: requested.confirm_by,
                         citizen: Some(requested.citizen.envelope_id),
                         status: BookingStatus::PendingConfirmation,
+                        services: requested.services.clone(),
+                        personal_data: Some(requested.citizen.clone()),
                     });
                 }
             }
@@ -1250,6 +1328,8 @@ impl BookingState {
                     confirm_by: ticket.start,
                     citizen: None,
                     status: BookingStatus::Confirmed(ticket.number),
+                    services: ticket.services.clone(),
+                    personal_data: None,
                 });
                 self.numbers
                     .entry((ticket.office.clone(), ticket.date))
@@ -1271,6 +1351,8 @@ impl BookingState {
             confirm_by: accepted.start,
             citizen: Some(accepted.citizen.envelope_id),
             status: BookingStatus::Confirmed(accepted.number),
+            services: accepted.services.clone(),
+            personal_data: Some(accepted.citizen.clone()),
         });
         self.numbers
             .entry((accepted.office.clone(), accepted.date))
@@ -1469,13 +1551,17 @@ mod tests {
 
     #[test]
     fn a_held_unit_sends_the_next_request_to_the_next_lane_until_none_fits() {
-        let first = held(1, 1, 1, "08:00");
+        let first = held(1, 2, 1, "08:00");
         let second = request(2, &[PA], at(DAY, "08:00"));
         given::<BookingRequestDecider>(day_with([first.clone()]))
             .when(second.clone())
             .then([requested(&second, &[(2, "08:00")], "08:12").into()]);
+        let third = RequestBooking {
+            citizen: sealed(3),
+            ..request(3, &[PA], at(DAY, "08:00"))
+        };
         given::<BookingRequestDecider>(day_with([first, requested(&second, &[(2, "08:00")], "08:12")]))
-            .when(request(3, &[PA], at(DAY, "08:00")))
+            .when(third)
             .then_error(BookingRequestError::SlotTaken {
                 start: at(DAY, "08:00"),
             });
@@ -1610,7 +1696,10 @@ mod tests {
     #[test]
     fn cancelled_and_lapsed_bookings_free_their_units() {
         let (first, second) = (held(1, 1, 1, "08:00"), held(2, 2, 2, "08:00"));
-        let command = request(3, &[PA], at(DAY, "08:00"));
+        let command = RequestBooking {
+            citizen: sealed(3),
+            ..request(3, &[PA], at(DAY, "08:00"))
+        };
         given::<BookingRequestDecider>(day_with([first.clone(), second.clone(), cancelled(&first)]))
             .when(command.clone())
             .then([requested(&command, &[(1, "08:00")], "08:12").into()]);
@@ -1627,6 +1716,89 @@ mod tests {
         ]))
         .when(command.clone())
         .then([requested(&command, &[(1, "08:00")], "08:12").into()]);
+    }
+
+    #[test]
+    fn a_citizen_cannot_hold_two_bookings_at_the_same_time() {
+        // Citizen 1 holds 08:00–08:12 on lane 1; lane 2 is free at 08:00.
+        given::<BookingRequestDecider>(day_with([held(1, 1, 1, "08:00")]))
+            .when(request(2, &[PA], at(DAY, "08:00")))
+            .then_error(BookingRequestError::OverlapsOwnBooking { booking: booking_id(1) });
+        // Partly: 08:00–08:24 on lane 2 runs into the citizen's 08:12–08:24.
+        given::<BookingRequestDecider>(day_with([held(1, 1, 1, "08:12")]))
+            .when(request(2, &[PA, RP], at(DAY, "08:00")))
+            .then_error(BookingRequestError::OverlapsOwnBooking { booking: booking_id(1) });
+    }
+
+    #[test]
+    fn back_to_back_other_citizens_and_ended_bookings_do_not_overlap() {
+        let own = held(1, 1, 1, "08:00");
+        let right_after = request(2, &[PA], at(DAY, "08:12"));
+        given::<BookingRequestDecider>(day_with([own.clone()]))
+            .when(right_after.clone())
+            .then([requested(&right_after, &[(1, "08:12")], "08:24").into()]);
+        let same_time = request(2, &[PA], at(DAY, "08:00"));
+        given::<BookingRequestDecider>(day_with([held(1, 2, 1, "08:00")]))
+            .when(same_time.clone())
+            .then([requested(&same_time, &[(2, "08:00")], "08:12").into()]);
+        for ended in [cancelled(&own), lapsed(&own)] {
+            given::<BookingRequestDecider>(day_with([own.clone(), ended]))
+                .when(same_time.clone())
+                .then([requested(&same_time, &[(1, "08:00")], "08:12").into()]);
+        }
+    }
+
+    #[test]
+    fn the_citizens_own_booking_on_the_only_lane_is_told_as_the_overlap() {
+        let one_lane = |booking: BookingEvent| catalogue([capacity(DAY, "08:00", "12:00", 12, 1), booking.into()]);
+        given::<BookingRequestDecider>(one_lane(held(1, 1, 1, "08:00")))
+            .when(request(2, &[PA], at(DAY, "08:00")))
+            .then_error(BookingRequestError::OverlapsOwnBooking { booking: booking_id(1) });
+        given::<BookingRequestDecider>(one_lane(held(1, 2, 1, "08:00")))
+            .when(request(2, &[PA], at(DAY, "08:00")))
+            .then_error(BookingRequestError::SlotTaken {
+                start: at(DAY, "08:00"),
+            });
+    }
+
+    #[test]
+    fn a_booking_placed_by_an_accepted_proposal_counts_for_the_overlap() {
+        let placed = WishEvent::ProposalAccepted(ProposalAccepted {
+            proposal: ProposalId::from_ulid(booking_id(1).as_ulid()),
+            wish: "01JE5Q3K8Y2X4N6P7R9S0T1V2W".parse().unwrap(),
+            booking: booking_id(1),
+            office: office_id(),
+            services: vec![PA.parse().unwrap()],
+            units: vec![unit(DAY, 1, "08:00")],
+            start: at(DAY, "08:00"),
+            end: at(DAY, "08:12"),
+            date: date(DAY),
+            number: WaitingNumber::nth(1).unwrap(),
+            citizen: sealed(1),
+            checkin_code_hash: "c".repeat(64),
+            links: vec![],
+        });
+        let history: Vec<BookingInput> = day_with([]).into_iter().chain([placed.into()]).collect();
+        given::<BookingRequestDecider>(history)
+            .when(request(2, &[PA], at(DAY, "08:00")))
+            .then_error(BookingRequestError::OverlapsOwnBooking { booking: booking_id(1) });
+    }
+
+    #[test]
+    fn a_request_under_a_booking_id_already_used_answers_that_booking() {
+        let first = request(1, &[PA], at(DAY, "08:00"));
+        let made = requested(&first, &[(1, "08:00")], "08:12");
+        let sent_again_elsewhen = RequestBooking {
+            start: at(DAY, "09:00"),
+            ..first.clone()
+        };
+        given::<BookingRequestDecider>(day_with([made.clone()]))
+            .when(sent_again_elsewhen)
+            .then_error(BookingRequestError::AlreadyRequested(booking_id(1)));
+        // Also once it is over: the key was used.
+        given::<BookingRequestDecider>(day_with([made.clone(), lapsed(&made)]))
+            .when(first)
+            .then_error(BookingRequestError::AlreadyRequested(booking_id(1)));
     }
 
     #[test]
@@ -1749,10 +1921,19 @@ mod tests {
             .when(request(1, &["fuehrerschein"], now()))
             .then_error(BookingRequestError::UnknownService("fuehrerschein".parse().unwrap()));
         // At the limit and asking for a taken unit: the limit is named first.
-        let open = [held(1, 1, 1, "09:00"), held(2, 1, 1, "10:00"), held(3, 1, 1, "11:00")];
-        given::<BookingRequestDecider>(day_with(open))
+        let open = [
+            held(1, 1, 1, "10:00"),
+            held(2, 1, 1, "10:12"),
+            held(3, 1, 1, "11:00"),
+            held(5, 2, 1, "09:00"),
+        ];
+        given::<BookingRequestDecider>(day_with(open.clone()))
             .when(request(4, &[PA], at(DAY, "09:00")))
             .then_error(BookingRequestError::TooManyOpenBookings { max: 3 });
+        // At the limit and at a time of one's own: the overlap is named first.
+        given::<BookingRequestDecider>(day_with(open))
+            .when(request(4, &[PA], at(DAY, "10:00")))
+            .then_error(BookingRequestError::OverlapsOwnBooking { booking: booking_id(1) });
     }
 
     #[test]

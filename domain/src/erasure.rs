@@ -118,6 +118,7 @@ impl DomainEvent for ErasureInput {
         "booking.ticket_issued",
         "booking.released",
         "wish.registered",
+        "wish.confirmed",
         "proposal.made",
         "proposal.accepted",
         "proposal.declined",
@@ -228,7 +229,7 @@ impl ErasureState {
         let wishes = self
             .wish_ids
             .iter()
-            .filter(|id| self.wishes.wish(id).is_some_and(|w| w.is_waiting()))
+            .filter(|id| self.wishes.wish(id).is_some_and(|w| w.is_open()))
             .map(StreamName::wish);
         bookings.chain(wishes).collect()
     }
@@ -252,7 +253,7 @@ impl ErasureState {
         self.wish_ids
             .iter()
             .filter_map(|id| self.wishes.wish(id))
-            .filter(|wish| wish.is_waiting())
+            .filter(|wish| wish.is_open())
     }
 }
 
@@ -434,6 +435,7 @@ mod tests {
             citizen: sealed(),
             links: vec![],
             registered_at: now(),
+            confirm_by: None,
         }))
         .into()
     }

@@ -2405,6 +2405,8 @@ mod tests {
             confirm_by: t("09:00"),
             citizen: Some(sealed(1).envelope_id),
             status: BookingStatus::Confirmed(number(7)),
+            services: vec![],
+            personal_data: Some(sealed(1)),
         };
         let facts = BookingFacts::of(booking_id(7), &booking);
         assert_eq!(facts, super::tests::facts(7, "10:00"));

@@ -94,7 +94,8 @@ pub use wait_estimate::{EstimateBasis, QueuePlace, WaitEstimate, WaitQuestion, e
 pub use week::WEEKDAYS;
 pub use windows::{HourOfWeek, WeeklyWindows, WindowsError};
 pub use wish::{
-    AcceptProposal, DeclineProposal, EndWish, ExpireProposal, LapseWish, Proposal, ProposalAccepted, ProposalClosed,
-    ProposalMade, ProposalStatus, ProposeUnits, RegisterWish, Wish, WishCommand, WishDecider, WishEndReason, WishEnded,
-    WishError, WishEvent, WishPolicy, WishRegistered, WishState, WishStatus, proposal_units, wish_matches,
+    AcceptProposal, ConfirmWish, DeclineProposal, EndWish, ExpireProposal, LapseWish, Proposal, ProposalAccepted,
+    ProposalClosed, ProposalMade, ProposalStatus, ProposeUnits, RegisterWish, Wish, WishCommand, WishConfirmed,
+    WishDecider, WishEndReason, WishEnded, WishError, WishEvent, WishPolicy, WishRegistered, WishState, WishStatus,
+    proposal_units, wish_matches,
 };

@@ -286,6 +286,8 @@ impl WaitlistCounts {
             WishEndReason::Citizen => self.ended_by_citizen += 1,
             WishEndReason::UnansweredProposals => self.ended_unanswered += 1,
             WishEndReason::UntilPassed => self.ended_until_passed += 1,
+            // Never confirmed, so never in the queue: not counted as registered either.
+            WishEndReason::Unconfirmed => {}
         }
     }
 

@@ -182,7 +182,7 @@ impl Decider for TicketDecider {
                 Err(R::ServiceCount(count)) => return Err(TicketError::ServiceCount(count)),
                 Err(R::DuplicateService(service)) => return Err(TicketError::DuplicateService(service)),
                 // Citizens' limits do not apply to a ticket without a citizen.
-                Err(R::TooManyOpenBookings { .. }) => continue,
+                Err(R::TooManyOpenBookings { .. } | R::OverlapsOwnBooking { .. } | R::AlreadyRequested(_)) => continue,
             };
             let handed_out = state.numbers.numbers_handed_out(office, today);
             let number = u32::try_from(handed_out + 1)

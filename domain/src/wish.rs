@@ -1,7 +1,9 @@
 //! The Terminagent: a citizen who finds nothing bookable registers a wish
-//! (several offices, hourly windows per weekday, optionally a last date); freed
-//! or newly published capacity is proposed to the earliest-registered waiting
-//! wish it matches; the citizen accepts (a confirmed booking), declines (the wish
+//! (several offices, hourly windows per weekday, optionally a last date) and
+//! confirms it by mail link (double opt-in: an address nobody confirms gets no
+//! proposal and the wish lapses after the confirm TTL); freed or newly
+//! published capacity is proposed to the earliest-*confirmed* waiting wish it
+//! matches; the citizen accepts (a confirmed booking), declines (the wish
 //! waits on and is never offered those units again) or ends the search by mail
 //! link. A proposal left unanswered expires like a decline; after
 //! [`WishPolicy::max_unanswered`] expiries in a row the wish ends, and it lapses
@@ -72,10 +74,33 @@ pub struct WishRegistered {
     /// start in the westernmost zone): from then on the wish lapses.
     pub lapses_at: Option<DateTime<Utc>>,
     pub citizen: SealedPersonalData,
-    /// The end-the-search link of the registration mail.
+    /// The confirm link of the confirm-request mail (schema version 2) and
+    /// the end-the-search link of the registration mail.
     pub links: Vec<IssuedLink>,
     /// Ties are broken by log order; the matcher orders by the log, not by this.
     pub registered_at: DateTime<Utc>,
+    /// Schema version 2: the wish waits only once `wish.confirmed` follows, and
+    /// lapses unconfirmed at this time. Absent (version 1, logs from before
+    /// double opt-in): the wish waited from its registration on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_by: Option<DateTime<Utc>>,
+}
+
+impl WishRegistered {
+    /// Whether the wish joined the queue at once (a version-1 registration).
+    pub fn waits_at_once(&self) -> bool {
+        self.confirm_by.is_none()
+    }
+}
+
+/// The citizen pressed the confirm link: the wish joins the queue now, behind
+/// every wish that joined it before (its place is this event's, not the
+/// registration's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WishConfirmed {
+    pub wish: WishId,
+    pub citizen: EnvelopeId,
+    pub confirmed_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +158,8 @@ pub enum WishEndReason {
     UnansweredProposals,
     /// Its `until` date has passed.
     UntilPassed,
+    /// Nobody pressed the confirm link by `confirm_by`.
+    Unconfirmed,
 }
 
 /// The wish waits no more (a fulfilled wish ends by `proposal.accepted` instead).
@@ -153,6 +180,8 @@ pub struct WishEnded {
 pub enum WishEvent {
     #[serde(rename = "wish.registered")]
     Registered(WishRegistered),
+    #[serde(rename = "wish.confirmed")]
+    Confirmed(WishConfirmed),
     #[serde(rename = "proposal.made")]
     ProposalMade(ProposalMade),
     #[serde(rename = "proposal.accepted")]
@@ -173,6 +202,7 @@ impl WishEvent {
     pub fn wish(&self) -> WishId {
         match self {
             Self::Registered(event) => event.wish,
+            Self::Confirmed(event) => event.wish,
             Self::ProposalMade(event) => event.wish,
             Self::ProposalAccepted(event) => event.wish,
             Self::ProposalDeclined(event) | Self::ProposalExpired(event) | Self::ProposalWithdrawn(event) => event.wish,
@@ -182,7 +212,7 @@ impl WishEvent {
 
     pub fn hold_change(&self) -> HoldChange<'_> {
         match self {
-            Self::Registered(_) => HoldChange::Unchanged,
+            Self::Registered(_) | Self::Confirmed(_) => HoldChange::Unchanged,
             Self::ProposalMade(ProposalMade { units, .. }) | Self::ProposalAccepted(ProposalAccepted { units, .. }) => {
                 HoldChange::Hold(units)
             }
@@ -197,6 +227,7 @@ impl WishEvent {
 impl DomainEvent for WishEvent {
     const EVENT_TYPES: &'static [&'static str] = &[
         "wish.registered",
+        "wish.confirmed",
         "proposal.made",
         "proposal.accepted",
         "proposal.declined",
@@ -208,6 +239,7 @@ impl DomainEvent for WishEvent {
     fn event_type(&self) -> &'static str {
         match self {
             Self::Registered(_) => "wish.registered",
+            Self::Confirmed(_) => "wish.confirmed",
             Self::ProposalMade(_) => "proposal.made",
             Self::ProposalAccepted(_) => "proposal.accepted",
             Self::ProposalDeclined(_) => "proposal.declined",
@@ -217,8 +249,15 @@ impl DomainEvent for WishEvent {
         }
     }
 
+    /// `wish.registered` is version 2 since double opt-in: a version-1
+    /// registration (no `confirm_by`) waited at once, a version-2 one waits
+    /// for its `wish.confirmed`. Both decode into [`WishRegistered`].
     fn schema_version(&self) -> u32 {
-        1
+        match self {
+            Self::Registered(registered) if registered.waits_at_once() => 1,
+            Self::Registered(_) => 2,
+            _ => 1,
+        }
     }
 
     /// The wish first (its home stream); holds and releases also every unit they
@@ -231,6 +270,7 @@ impl DomainEvent for WishEvent {
         let mut streams = vec![wish];
         match self {
             Self::Registered(registered) => streams.push(StreamName::citizen(&registered.citizen.envelope_id)),
+            Self::Confirmed(confirmed) => streams.push(StreamName::citizen(&confirmed.citizen)),
             Self::ProposalMade(made) => streams.extend(units(&made.units)),
             Self::ProposalAccepted(accepted) => {
                 streams.push(StreamName::booking(&accepted.booking));
@@ -313,6 +353,8 @@ pub struct Proposal {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WishStatus {
+    /// Registered, its confirm link not pressed yet: not in the queue.
+    PendingConfirmation,
     Waiting,
     /// A proposal was accepted: the wish became this booking.
     Fulfilled {
@@ -333,6 +375,10 @@ pub struct Wish {
     pub lapses_at: Option<DateTime<Utc>>,
     pub citizen: SealedPersonalData,
     pub registered_at: DateTime<Utc>,
+    /// Until when the confirm link works (`None`: registered before double opt-in).
+    pub confirm_by: Option<DateTime<Utc>>,
+    /// When it joined the queue: its place there.
+    pub confirmed_at: Option<DateTime<Utc>>,
     pub status: WishStatus,
     /// In the order they were made.
     pub proposals: Vec<Proposal>,
@@ -343,8 +389,14 @@ pub struct Wish {
 }
 
 impl Wish {
+    /// Confirmed and in the queue.
     pub fn is_waiting(&self) -> bool {
         self.status == WishStatus::Waiting
+    }
+
+    /// Not over: waiting, or still awaiting its confirmation.
+    pub fn is_open(&self) -> bool {
+        matches!(self.status, WishStatus::Waiting | WishStatus::PendingConfirmation)
     }
 
     pub fn proposal(&self, proposal: &ProposalId) -> Option<&Proposal> {
@@ -379,6 +431,12 @@ impl Wish {
     fn apply(&mut self, event: &WishEvent) {
         match event {
             WishEvent::Registered(_) => {}
+            WishEvent::Confirmed(confirmed) => {
+                if self.status == WishStatus::PendingConfirmation {
+                    self.status = WishStatus::Waiting;
+                    self.confirmed_at = Some(confirmed.confirmed_at);
+                }
+            }
             WishEvent::ProposalMade(made) => {
                 if self.proposal(&made.proposal).is_none() {
                     self.proposals.push(Proposal {
@@ -421,7 +479,7 @@ impl Wish {
                 if let Some(proposal) = &ended.proposal {
                     self.close(proposal, ProposalStatus::Withdrawn);
                 }
-                if self.is_waiting() {
+                if self.is_open() {
                     self.status = WishStatus::Ended(ended.reason);
                 }
             }
@@ -457,11 +515,12 @@ impl WishState {
         &self.catalogue
     }
 
-    /// The waiting wish of `citizen` for the same set of `services`, if any.
+    /// The open wish (waiting or awaiting confirmation) of `citizen` for the
+    /// same set of `services`, if any.
     pub fn waiting_duplicate(&self, citizen: &EnvelopeId, services: &[ServiceId]) -> Option<WishId> {
         self.wishes
             .values()
-            .find(|wish| wish.citizen.envelope_id == *citizen && wish.is_waiting() && wish.same_services(services))
+            .find(|wish| wish.citizen.envelope_id == *citizen && wish.is_open() && wish.same_services(services))
             .map(|wish| wish.wish)
     }
 
@@ -500,7 +559,18 @@ pub struct RegisterWish {
     pub windows: WeeklyWindows,
     pub until: Option<LocalDate>,
     pub citizen: SealedPersonalData,
+    /// The link of the confirm-request mail; it works until `now + confirm_ttl`.
+    pub confirm_link: IssuedLink,
     pub end_link: IssuedLink,
+    /// How long the wish waits for its confirmation (`--confirm-ttl`).
+    pub confirm_ttl: chrono::Duration,
+    pub now: DateTime<Utc>,
+}
+
+/// The confirm link pressed: the wish joins the queue. Reads `wish:{wish}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmWish {
+    pub wish: WishId,
     pub now: DateTime<Utc>,
 }
 
@@ -521,7 +591,8 @@ pub struct ProposeUnits {
 }
 
 /// Accept a proposal (its accept link): places a confirmed booking with the next
-/// waiting number. Reads `wish:{wish}`, then [`WishState::numbers_stream`].
+/// waiting number, unless the citizen has a booking at that time. Reads
+/// `wish:{wish}`, then [`WishState::numbers_stream`] and the wish's `citizen:` stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptProposal {
     pub wish: WishId,
@@ -557,7 +628,8 @@ pub struct EndWish {
     pub wish: WishId,
 }
 
-/// The lapse timer: a wish whose `until` has passed ends. Reads `wish:{wish}`.
+/// The lapse timers: a wish whose `until` has passed ends, and so does one
+/// still unconfirmed at its `confirm_by`. Reads `wish:{wish}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LapseWish {
     pub wish: WishId,
@@ -567,6 +639,7 @@ pub struct LapseWish {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WishCommand {
     Register(RegisterWish),
+    Confirm(ConfirmWish),
     Propose(ProposeUnits),
     Accept(AcceptProposal),
     Decline(DeclineProposal),
@@ -579,6 +652,7 @@ impl WishCommand {
     pub fn wish(&self) -> WishId {
         match self {
             Self::Register(command) => command.wish,
+            Self::Confirm(command) => command.wish,
             Self::Propose(command) => command.wish,
             Self::Accept(command) => command.wish,
             Self::Decline(command) => command.wish,
@@ -601,6 +675,7 @@ macro_rules! wish_command_from {
 
 wish_command_from! {
     RegisterWish => Register,
+    ConfirmWish => Confirm,
     ProposeUnits => Propose,
     AcceptProposal => Accept,
     DeclineProposal => Decline,
@@ -633,6 +708,10 @@ pub enum WishError {
     DuplicateWish { existing: WishId },
     #[error("wish {0} does not exist")]
     UnknownWish(WishId),
+    #[error("wish {0} waits for its confirmation by mail link")]
+    NotConfirmed(WishId),
+    #[error("wish {wish} had to be confirmed by {confirm_by}")]
+    ConfirmationExpired { wish: WishId, confirm_by: DateTime<Utc> },
     #[error("wish {wish} has no proposal {proposal}")]
     UnknownProposal { wish: WishId, proposal: ProposalId },
     #[error("wish {wish} has ended ({reason:?})")]
@@ -672,6 +751,10 @@ pub enum WishError {
     ProposalWithdrawn(ProposalId),
     #[error("all {MAX_WAITING_NUMBER} waiting numbers of {office} on {date} are handed out")]
     NumbersExhausted { office: OfficeId, date: LocalDate },
+    /// Accepting would book the citizen twice at once (the rule of
+    /// [`crate::BookingRequestError::OverlapsOwnBooking`]); the proposal stays open.
+    #[error("the citizen's booking {booking} already covers part of the proposed time")]
+    OverlapsOwnBooking { booking: BookingId },
     #[error("the proposal's end is not a unique local time: {0}")]
     DstTransition(#[from] LocalTimeError),
 }
@@ -714,6 +797,7 @@ impl Decider for WishDecider {
     fn decide(command: &WishCommand, state: &WishState) -> Result<Vec<BookingInput>, WishError> {
         let events = match command {
             WishCommand::Register(register) => register_wish(register, state)?,
+            WishCommand::Confirm(confirm) => confirm_wish(confirm, state)?,
             WishCommand::Propose(propose) => propose_units(propose, state)?,
             WishCommand::Accept(accept) => accept_proposal(accept, state)?,
             WishCommand::Decline(decline) => decline_proposal(decline, state)?,
@@ -739,7 +823,14 @@ impl Decider for WishDecider {
                         lapses_at: registered.lapses_at,
                         citizen: registered.citizen.clone(),
                         registered_at: registered.registered_at,
-                        status: WishStatus::Waiting,
+                        confirm_by: registered.confirm_by,
+                        // A version-1 registration joined the queue at once.
+                        confirmed_at: registered.waits_at_once().then_some(registered.registered_at),
+                        status: if registered.waits_at_once() {
+                            WishStatus::Waiting
+                        } else {
+                            WishStatus::PendingConfirmation
+                        },
                         proposals: Vec::new(),
                         declined_units: BTreeSet::new(),
                         unanswered_in_a_row: 0,
@@ -764,7 +855,9 @@ fn register_wish(command: &RegisterWish, state: &WishState) -> Result<Vec<WishEv
         windows,
         until,
         citizen,
+        confirm_link,
         end_link,
+        confirm_ttl,
         now,
     } = command;
     // The same registration decided again (its wish is in the citizen's stream).
@@ -822,9 +915,39 @@ fn register_wish(command: &RegisterWish, state: &WishState) -> Result<Vec<WishEv
         until: *until,
         lapses_at,
         citizen: citizen.clone(),
-        links: vec![end_link.clone()],
+        links: vec![confirm_link.clone(), end_link.clone()],
         registered_at: *now,
+        confirm_by: Some(*now + *confirm_ttl),
     })])
+}
+
+fn confirm_wish(command: &ConfirmWish, state: &WishState) -> Result<Vec<WishEvent>, WishError> {
+    let wish = state.wish(&command.wish).ok_or(WishError::UnknownWish(command.wish))?;
+    let expired = |confirm_by: Option<DateTime<Utc>>| WishError::ConfirmationExpired {
+        wish: command.wish,
+        confirm_by: confirm_by.unwrap_or(wish.registered_at),
+    };
+    // Pressed again, or the wish went on after its confirmation: done.
+    if wish.confirmed_at.is_some() {
+        return Ok(vec![]);
+    }
+    match wish.status {
+        WishStatus::PendingConfirmation => match wish.confirm_by {
+            Some(confirm_by) if command.now < confirm_by => Ok(vec![WishEvent::Confirmed(WishConfirmed {
+                wish: wish.wish,
+                citizen: wish.citizen.envelope_id,
+                confirmed_at: command.now,
+            })]),
+            confirm_by => Err(expired(confirm_by)),
+        },
+        WishStatus::Ended(WishEndReason::Unconfirmed) => Err(expired(wish.confirm_by)),
+        WishStatus::Ended(reason) => Err(WishError::WishEnded {
+            wish: command.wish,
+            reason,
+        }),
+        // Only a confirmed wish waits or is fulfilled (handled above).
+        WishStatus::Waiting | WishStatus::Fulfilled { .. } => Ok(vec![]),
+    }
 }
 
 /// The wish, if it still waits.
@@ -832,6 +955,7 @@ fn waiting_wish<'a>(state: &'a WishState, id: &WishId) -> Result<&'a Wish, WishE
     let wish = state.wish(id).ok_or(WishError::UnknownWish(*id))?;
     match wish.status {
         WishStatus::Waiting => Ok(wish),
+        WishStatus::PendingConfirmation => Err(WishError::NotConfirmed(*id)),
         WishStatus::Fulfilled { booking, .. } => Err(WishError::WishFulfilled { wish: *id, booking }),
         WishStatus::Ended(reason) => Err(WishError::WishEnded { wish: *id, reason }),
     }
@@ -958,6 +1082,8 @@ fn open_proposal<'a>(
         }),
         (_, WishStatus::Ended(reason)) => Err(WishError::WishEnded { wish: *wish, reason }),
         (_, WishStatus::Fulfilled { booking, .. }) => Err(WishError::WishFulfilled { wish: *wish, booking }),
+        // A wish has proposals only once confirmed, and never goes back.
+        (_, WishStatus::PendingConfirmation) => Err(WishError::NotConfirmed(*wish)),
         (S::Declined, WishStatus::Waiting) => Err(WishError::ProposalDeclined(*proposal)),
         (S::Expired, WishStatus::Waiting) => Err(expired),
         (S::Withdrawn, WishStatus::Waiting) => Err(WishError::ProposalWithdrawn(*proposal)),
@@ -987,6 +1113,16 @@ fn accept_proposal(command: &AcceptProposal, state: &WishState) -> Result<Vec<Wi
             office: proposal.office.clone(),
             date,
         })?;
+    // The citizen's bookings come from `citizen:{envelope}`, which the
+    // acceptance reads and appends to: two acceptances (or a request and an
+    // acceptance) of one citizen at once cannot both place overlapping bookings.
+    let citizen = &wish.citizen.envelope_id;
+    if let Some(booking) = state
+        .catalogue
+        .overlapping_booking(citizen, proposal.start, proposal.end)
+    {
+        return Err(WishError::OverlapsOwnBooking { booking });
+    }
     Ok(vec![WishEvent::ProposalAccepted(ProposalAccepted {
         proposal: proposal.proposal,
         wish: wish.wish,
@@ -1052,6 +1188,11 @@ fn ended(wish: &Wish, reason: WishEndReason, open: Option<&Proposal>) -> WishEve
 fn end_wish(command: &EndWish, state: &WishState) -> Result<Vec<WishEvent>, WishError> {
     match waiting_wish(state, &command.wish) {
         Ok(wish) => Ok(vec![ended(wish, WishEndReason::Citizen, wish.open_proposal())]),
+        // Withdrawn before it was confirmed: it never joined the queue.
+        Err(WishError::NotConfirmed(_)) => {
+            let wish = state.wish(&command.wish).ok_or(WishError::UnknownWish(command.wish))?;
+            Ok(vec![ended(wish, WishEndReason::Citizen, None)])
+        }
         // The end link pressed again.
         Err(WishError::WishEnded {
             reason: WishEndReason::Citizen,
@@ -1063,12 +1204,16 @@ fn end_wish(command: &EndWish, state: &WishState) -> Result<Vec<WishEvent>, Wish
 
 fn lapse_wish(command: &LapseWish, state: &WishState) -> Result<Vec<WishEvent>, WishError> {
     let wish = state.wish(&command.wish).ok_or(WishError::UnknownWish(command.wish))?;
-    // Like the expiry timer: anything but a waiting wish past its date is done.
-    let due = wish.is_waiting() && wish.lapses_at.is_some_and(|lapses_at| command.now >= lapses_at);
-    Ok(if due {
-        vec![ended(wish, WishEndReason::UntilPassed, wish.open_proposal())]
-    } else {
-        vec![]
+    // Like the expiry timer: anything but an open wish past its date is done.
+    let past = |moment: Option<DateTime<Utc>>| moment.is_some_and(|moment| command.now >= moment);
+    Ok(match wish.status {
+        WishStatus::PendingConfirmation if past(wish.confirm_by) => {
+            vec![ended(wish, WishEndReason::Unconfirmed, None)]
+        }
+        WishStatus::Waiting | WishStatus::PendingConfirmation if past(wish.lapses_at) => {
+            vec![ended(wish, WishEndReason::UntilPassed, wish.open_proposal())]
+        }
+        _ => vec![],
     })
 }
 
@@ -1195,15 +1340,22 @@ mod tests {
             windows: windows(),
             until: None,
             citizen: sealed(citizen),
+            confirm_link: link(LinkAction::ConfirmWish, 'w'),
             end_link: link(LinkAction::EndWish, 'e'),
+            confirm_ttl: confirm_ttl(),
             now: now(),
         }
+    }
+
+    fn confirm_ttl() -> chrono::Duration {
+        chrono::Duration::minutes(30)
     }
 
     fn register(n: u64) -> RegisterWish {
         register_for(n, n, &[PA])
     }
 
+    /// What `command` registers: a wish awaiting its confirmation.
     fn registered_by(command: &RegisterWish, lapses_at: Option<DateTime<Utc>>) -> WishEvent {
         WishEvent::Registered(WishRegistered {
             wish: command.wish,
@@ -1213,13 +1365,47 @@ mod tests {
             until: command.until,
             lapses_at,
             citizen: command.citizen.clone(),
-            links: vec![command.end_link.clone()],
+            links: vec![command.confirm_link.clone(), command.end_link.clone()],
             registered_at: command.now,
+            confirm_by: Some(command.now + command.confirm_ttl),
         })
     }
 
+    /// Wish `n`, waiting: a version-1 registration (from before double
+    /// opt-in), which joined the queue at once. Replaying old logs the same
+    /// is part of what every test built on it checks.
     fn registered(n: u64) -> WishEvent {
+        waiting_by(&register(n), None)
+    }
+
+    /// What `command` would have registered before double opt-in (version 1):
+    /// a wish waiting at once.
+    fn waiting_by(command: &RegisterWish, lapses_at: Option<DateTime<Utc>>) -> WishEvent {
+        let WishEvent::Registered(pending) = registered_by(command, lapses_at) else {
+            unreachable!()
+        };
+        WishEvent::Registered(WishRegistered {
+            links: vec![command.end_link.clone()],
+            confirm_by: None,
+            ..pending
+        })
+    }
+
+    /// Wish `n` registered now, awaiting its confirmation.
+    fn pending(n: u64) -> WishEvent {
         registered_by(&register(n), None)
+    }
+
+    fn confirmed_at(n: u64, at: DateTime<Utc>) -> WishEvent {
+        WishEvent::Confirmed(WishConfirmed {
+            wish: wish_id(n),
+            citizen: sealed(n).envelope_id,
+            confirmed_at: at,
+        })
+    }
+
+    fn confirm_at(n: u64, now: DateTime<Utc>) -> WishCommand {
+        ConfirmWish { wish: wish_id(n), now }.into()
     }
 
     fn proposal_links() -> Vec<IssuedLink> {
@@ -1385,10 +1571,144 @@ mod tests {
     // --- registering ---------------------------------------------------------------
 
     #[test]
-    fn a_wish_is_registered_with_its_end_link() {
+    fn a_wish_is_registered_awaiting_confirmation_with_its_confirm_and_end_links() {
         given::<WishDecider>(catalogue())
             .when(register(1).into())
-            .then(into_inputs([registered(1)]));
+            .then(into_inputs([pending(1)]));
+        let WishEvent::Registered(event) = pending(1) else {
+            unreachable!()
+        };
+        assert_eq!(event.confirm_by, Some(now() + confirm_ttl()));
+        assert_eq!(WishEvent::Registered(event).schema_version(), 2);
+        assert_eq!(registered(1).schema_version(), 1);
+        let state = fold(with([pending(1)]));
+        let wish = state.wish(&wish_id(1)).unwrap();
+        assert_eq!(
+            (wish.status, wish.confirmed_at),
+            (WishStatus::PendingConfirmation, None)
+        );
+    }
+
+    fn fold(events: Vec<BookingInput>) -> WishState {
+        events.iter().fold(WishState::default(), WishDecider::evolve)
+    }
+
+    // --- confirming (double opt-in) ------------------------------------------------
+
+    #[test]
+    fn an_unconfirmed_wish_gets_no_proposal() {
+        given::<WishDecider>(with([pending(1)]))
+            .when(propose(1, 1, 1, "08:00"))
+            .then_error(WishError::NotConfirmed(wish_id(1)));
+    }
+
+    #[test]
+    fn confirming_puts_the_wish_in_the_queue_at_the_time_of_confirmation() {
+        let later = now() + chrono::Duration::minutes(10);
+        given::<WishDecider>(with([pending(1)]))
+            .when(confirm_at(1, later))
+            .then(into_inputs([confirmed_at(1, later)]));
+        let state = fold(with([pending(1), confirmed_at(1, later)]));
+        let wish = state.wish(&wish_id(1)).unwrap();
+        assert_eq!((wish.status, wish.confirmed_at), (WishStatus::Waiting, Some(later)));
+        // Confirmed, it may be proposed units.
+        given::<WishDecider>(with([pending(1), confirmed_at(1, later)]))
+            .when(propose(1, 1, 1, "08:00"))
+            .then(into_inputs([made(1, 1, 1, "08:00")]));
+    }
+
+    #[test]
+    fn pressing_the_confirm_link_twice_changes_nothing() {
+        let first = now() + chrono::Duration::minutes(1);
+        given::<WishDecider>(with([pending(1), confirmed_at(1, first)]))
+            .when(confirm_at(1, first + chrono::Duration::minutes(5)))
+            .then(vec![]);
+        // Also after the TTL, and after the wish went on (a proposal, its end).
+        given::<WishDecider>(with([
+            pending(1),
+            confirmed_at(1, first),
+            ended(1, WishEndReason::Citizen, None),
+        ]))
+        .when(confirm_at(1, now() + chrono::Duration::days(1)))
+        .then(vec![]);
+        // A version-1 wish needs no confirmation: pressing is done already.
+        given::<WishDecider>(with([registered(1)]))
+            .when(confirm_at(1, now()))
+            .then(vec![]);
+    }
+
+    #[test]
+    fn a_confirmation_after_the_ttl_is_refused_and_the_wish_lapses() {
+        let confirm_by = now() + confirm_ttl();
+        let late = WishError::ConfirmationExpired {
+            wish: wish_id(1),
+            confirm_by,
+        };
+        given::<WishDecider>(with([pending(1)]))
+            .when(confirm_at(1, confirm_by))
+            .then_error(late.clone());
+        // The timer: not before the TTL, then once.
+        given::<WishDecider>(with([pending(1)]))
+            .when(lapse_at(1, confirm_by - chrono::Duration::seconds(1)))
+            .then(vec![]);
+        given::<WishDecider>(with([pending(1)]))
+            .when(lapse_at(1, confirm_by))
+            .then(into_inputs([ended(1, WishEndReason::Unconfirmed, None)]));
+        let lapsed = with([pending(1), ended(1, WishEndReason::Unconfirmed, None)]);
+        given::<WishDecider>(lapsed.clone())
+            .when(lapse_at(1, confirm_by))
+            .then(vec![]);
+        given::<WishDecider>(lapsed.clone())
+            .when(confirm_at(1, now()))
+            .then_error(late);
+        // A confirmed wish does not lapse for want of a confirmation.
+        given::<WishDecider>(with([pending(1), confirmed_at(1, now())]))
+            .when(lapse_at(1, confirm_by + chrono::Duration::days(1)))
+            .then(vec![]);
+        // A lapsed wish is no duplicate: the citizen may register again.
+        given::<WishDecider>(lapsed)
+            .when(register_for(2, 1, &[PA]).into())
+            .then(into_inputs([registered_by(&register_for(2, 1, &[PA]), None)]));
+    }
+
+    #[test]
+    fn a_pending_wish_counts_as_a_duplicate_and_may_be_ended() {
+        given::<WishDecider>(with([pending(1)]))
+            .when(register_for(2, 1, &[PA]).into())
+            .then_error(WishError::DuplicateWish { existing: wish_id(1) });
+        given::<WishDecider>(with([pending(1)]))
+            .when(end(1))
+            .then(into_inputs([ended(1, WishEndReason::Citizen, None)]));
+        given::<WishDecider>(with([pending(1), ended(1, WishEndReason::Citizen, None)]))
+            .when(confirm_at(1, now()))
+            .then_error(WishError::WishEnded {
+                wish: wish_id(1),
+                reason: WishEndReason::Citizen,
+            });
+    }
+
+    #[test]
+    fn a_version_1_registration_decodes_as_waiting_at_once() {
+        let stored = json!({
+            "wish": wish_id(1).to_string(),
+            "offices": ["bss-mitte"],
+            "services": [PA],
+            "windows": serde_json::to_value(windows()).unwrap(),
+            "until": null,
+            "lapses_at": null,
+            "citizen": serde_json::to_value(sealed(1)).unwrap(),
+            "links": [],
+            "registered_at": "2026-11-20T10:00:00Z"
+        });
+        let event = WishEvent::from_stored_json("wish.registered", &stored.to_string()).unwrap();
+        let WishEvent::Registered(registered) = &event else {
+            panic!("{event:?}")
+        };
+        assert!(registered.waits_at_once());
+        let state = fold(with([event.clone()]));
+        let wish = state.wish(&wish_id(1)).unwrap();
+        assert_eq!(wish.status, WishStatus::Waiting);
+        assert_eq!(wish.confirmed_at, Some(utc("2026-11-20T10:00:00Z")));
     }
 
     #[test]
@@ -1525,7 +1845,7 @@ mod tests {
 
     #[test]
     fn two_services_take_two_consecutive_units_of_the_lane() {
-        let both = registered_by(&register_for(1, 1, &[PA, RP]), None);
+        let both = waiting_by(&register_for(1, 1, &[PA, RP]), None);
         given::<WishDecider>(with([both]))
             .when(propose(1, 1, 2, "09:48"))
             .then(into_inputs([made_of(1, 1, &[(2, "09:48"), (2, "10:00")], "10:12")]));
@@ -1555,7 +1875,7 @@ mod tests {
         };
         let history = with([
             registered(1),
-            registered_by(&until_before, Some(utc("2026-11-30T23:00:00Z"))),
+            waiting_by(&until_before, Some(utc("2026-11-30T23:00:00Z"))),
         ]);
         let elsewhere = match propose(1, 1, 1, "08:00") {
             WishCommand::Propose(command) => ProposeUnits {
@@ -1681,7 +2001,7 @@ mod tests {
             .when(propose(1, 1, 1, "08:00"))
             .then_error(WishError::UnitTaken(unit(1, "08:00")));
         // Held by a booking: the second unit of the run.
-        let both = registered_by(&register_for(1, 1, &[PA, RP]), None);
+        let both = waiting_by(&register_for(1, 1, &[PA, RP]), None);
         given::<WishDecider>(with([both.into(), booking_on(7, 1, "08:12")]))
             .when(propose(1, 1, 1, "08:00"))
             .then_error(WishError::UnitTaken(unit(1, "08:12")));
@@ -1704,7 +2024,7 @@ mod tests {
                 .then(into_inputs([made(2, 2, 1, "08:00")]));
         }
         // A run overlapping a declined unit is refused too.
-        let both = registered_by(&register_for(1, 1, &[PA, RP]), None);
+        let both = waiting_by(&register_for(1, 1, &[PA, RP]), None);
         let run = made_of(1, 1, &[(1, "08:12"), (1, "08:24")], "08:36");
         given::<WishDecider>(with([both, run.clone(), declined(&run)]))
             .when(propose(1, 2, 1, "08:00"))
@@ -1730,7 +2050,7 @@ mod tests {
 
     #[test]
     fn a_proposal_reads_the_units_of_its_lane_run() {
-        let both = registered_by(&register_for(1, 1, &[PA, RP]), None);
+        let both = waiting_by(&register_for(1, 1, &[PA, RP]), None);
         let state = WishDecider::fold(&with([both]));
         assert_eq!(
             state.units_to_read(&wish_id(1), &mitte(), at(DAY, "08:00"), 2),
@@ -1799,6 +2119,44 @@ mod tests {
         given::<WishDecider>(history)
             .when(accept(1, 1, 5))
             .then(into_inputs([accepted(&proposal, 5, 3)]));
+    }
+
+    #[test]
+    fn accepting_is_refused_while_the_citizen_has_a_booking_at_that_time() {
+        let proposal = made(1, 1, 1, "08:00");
+        // Wish 1 is citizen 1's; `booking_on` books for citizen 9.
+        let of_citizen = |booking: BookingInput, citizen: u64| match booking {
+            BookingInput::Booking(BookingEvent::Requested(requested)) => BookingEvent::Requested(BookingRequested {
+                citizen: sealed(citizen),
+                ..requested
+            })
+            .into(),
+            other => other,
+        };
+        let own = of_citizen(booking_on(7, 2, "08:06"), 1);
+        // As the accept link reads it: the wish, the day's numbers, the citizen's stream.
+        given::<WishDecider>(with([registered(1).into(), proposal.clone().into(), own.clone()]))
+            .when(accept(1, 1, 5))
+            .then_error(WishError::OverlapsOwnBooking { booking: booking_id(7) });
+        let cancelled = BookingEvent::Cancelled(BookingCancelled {
+            booking: booking_id(7),
+            units: vec![unit(2, "08:06")],
+            citizen: Some(sealed(1).envelope_id),
+            reason: None,
+        });
+        let harmless = [
+            own,
+            cancelled.into(),
+            of_citizen(booking_on(8, 2, "08:12"), 1),
+            booking_on(9, 3, "08:00"),
+        ];
+        given::<WishDecider>(with(
+            [registered(1).into(), proposal.clone().into()]
+                .into_iter()
+                .chain(harmless),
+        ))
+        .when(accept(1, 1, 5))
+        .then(into_inputs([accepted(&proposal, 5, 1)]));
     }
 
     #[test]
@@ -1990,7 +2348,7 @@ mod tests {
         };
         let lapses_at = utc("2026-12-01T23:00:00Z");
         let proposal = made(1, 1, 1, "08:00");
-        let history = with([registered_by(&command, Some(lapses_at)), proposal.clone()]);
+        let history = with([waiting_by(&command, Some(lapses_at)), proposal.clone()]);
         given::<WishDecider>(history.clone())
             .when(lapse_at(1, lapses_at - chrono::Duration::seconds(1)))
             .then([]);
@@ -2138,7 +2496,7 @@ mod tests {
         let wish = "wish:00000000030000000000000003";
         let citizen = "citizen:00000000010000000000000002";
         let units = ["unit:bss-mitte:2026-12-01:1:0800", "unit:bss-mitte:2026-12-01:1:0812"];
-        let both = registered_by(&register_for(3, 1, &[PA, RP]), None);
+        let both = waiting_by(&register_for(3, 1, &[PA, RP]), None);
         let proposal = made_of(3, 1, &[(1, "08:00"), (1, "08:12")], "08:24");
         assert_eq!(streams(&both), [wish, citizen]);
         assert_eq!(streams(&proposal), [wish, units[0], units[1]]);
@@ -2175,7 +2533,7 @@ mod tests {
             until: Some(date("2026-12-31")),
             ..register(1)
         };
-        let registration = registered_by(&command, Some(utc("2026-12-31T23:00:00Z")));
+        let registration = waiting_by(&command, Some(utc("2026-12-31T23:00:00Z")));
         assert_eq!(
             registration.to_data(),
             json!({
@@ -2262,7 +2620,7 @@ mod tests {
             until: Some(date("2026-12-08")),
             ..register(1)
         };
-        let state = WishDecider::fold(&with([registered_by(&command, None)]));
+        let state = WishDecider::fold(&with([waiting_by(&command, None)]));
         let wish = state.wish(&wish_id(1)).unwrap();
         let tuesday = date(DAY);
         assert!(wish_matches(wish, &mitte(), tuesday, time("08:00")));
@@ -2362,7 +2720,8 @@ mod tests {
 
     /// Runs `steps` through the deciders on one log, as if every stream were read.
     fn run(steps: &[Step]) -> Vec<BookingInput> {
-        let mut log = with([registered(1), registered(2)]);
+        // Wish 1 from before double opt-in, wish 2 registered and confirmed.
+        let mut log = with([registered(1), pending(2), confirmed_at(2, now())]);
         let mut clock = now();
         let mut ids = 100;
         for step in steps {
@@ -2474,7 +2833,7 @@ mod tests {
                     WishEvent::Ended(ended) => {
                         prop_assert_eq!(open.remove(&ended.wish), ended.proposal);
                     }
-                    WishEvent::Registered(_) => {}
+                    WishEvent::Registered(_) | WishEvent::Confirmed(_) => {}
                 }
             }
             let state = WishDecider::fold(&log);

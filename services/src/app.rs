@@ -104,7 +104,10 @@ impl Application {
                         url: url.clone(),
                         source,
                     })?;
-                let mail_bus = MailBus::JetStream(JetStreamBus::new(client.clone(), stream.clone()));
+                let log = crate::mail::LogId::of(&store)
+                    .await
+                    .map_err(|source| StartError::Secret(format!("the mail log id: {source}")))?;
+                let mail_bus = MailBus::JetStream(Box::new(JetStreamBus::new(client.clone(), stream.clone(), log)));
                 (Bus::Nats(client), mail_bus)
             }
         };
@@ -214,6 +217,8 @@ impl Application {
                 }
                 .run(),
             );
+            // The audit's index beside the matcher: snapshots of the trace's own fold.
+            tokio::spawn(crate::audit::index::WhyIndexer::run(store.clone()));
         }
         if matches!(config.role, Role::All | Role::Mailer) {
             let mailer = Mailer {
@@ -227,6 +232,7 @@ impl Application {
                 sender: mail_sender,
                 progress: store.progress(),
                 claim_lease: chrono::Duration::from_std(config.mail_claim_lease).unwrap_or(chrono::Duration::MAX),
+                incarnation: ulid::Ulid::new().to_string(),
             };
             tokio::spawn(mailer.run(mail_bus));
         }
@@ -236,6 +242,15 @@ impl Application {
             mail: config.mail.clone(),
         };
         let (shutting_down, _) = tokio::sync::watch::channel(false);
+        // The challenges' key comes from the link secret: every API process of
+        // the installation accepts the challenges of the others.
+        let proof_of_work = (config.proof_of_work_difficulty > 0).then(|| {
+            let key = link_secret.token("proof-of-work", "challenge-key");
+            Arc::new(crate::http::proof_of_work::ProofOfWork::new(
+                key.as_str().as_bytes(),
+                config.proof_of_work_difficulty,
+            ))
+        });
         let state = AppState {
             dependencies,
             executor,
@@ -273,6 +288,16 @@ impl Application {
                     });
                     limit
                 }),
+            trusted_proxies: Arc::new(crate::http::rate_limit::TrustedProxies::new(
+                config.trusted_proxies.clone(),
+            )),
+            proof_of_work,
+            pending_bookings: (config.max_pending_bookings_per_network > 0).then(|| {
+                Arc::new(crate::http::pending_limit::PendingBookingsPerNetwork::new(
+                    config.max_pending_bookings_per_network,
+                    config.booking_policy().confirm_ttl,
+                ))
+            }),
             public_url: public_url.clone(),
         };
         let router = if serves_api {

@@ -215,10 +215,11 @@ pub struct RunArgs {
     #[arg(long, env = "TERMINAGENT_MAIL_FROM", default_value = "Bürgerservice <termine@localhost>",
           value_parser = parse_mailbox)]
     pub mail_from: lettre::message::Mailbox,
-    /// How long a mailer's claim on a mail protects it while it is sent; after
-    /// that another mailer takes the mail over, taking the first for dead.
-    /// Keep it above the mail server's slowest answer (each SMTP step times
-    /// out after 10 s): a claim lapsing mid-send could send a mail twice.
+    /// How long a mailer's claim on a mail protects it while it is sent,
+    /// even from a live but stuck mailer; a dead mailer's claims are taken
+    /// over sooner, once its heartbeat lapses (seconds). Keep it above the
+    /// mail server's slowest answer (each SMTP step times out after 10 s): a
+    /// claim lapsing mid-send could send a mail twice.
     #[arg(long, env = "TERMINAGENT_MAIL_CLAIM_LEASE", default_value = "60s", value_parser = parse_duration)]
     pub mail_claim_lease: Duration,
     /// JetStream stream carrying mail notices from relay to mailer (with --nats-url).
@@ -281,9 +282,26 @@ pub struct RunArgs {
     /// longer ago than this (e.g. `90d`); unset: kept until erased on request.
     #[arg(long, env = "TERMINAGENT_RETENTION", value_parser = parse_duration)]
     pub retention: Option<Duration>,
-    /// Public writes per client address and minute; unset: no limit.
-    #[arg(long, env = "TERMINAGENT_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
-    pub rate_limit: Option<u32>,
+    /// Public writes (bookings, wishes, link presses) per client address and
+    /// minute; beyond it, 429. 0: no limit.
+    #[arg(long, env = "TERMINAGENT_RATE_LIMIT", default_value_t = 60)]
+    pub rate_limit: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (comma-separated
+    /// address blocks, e.g. `10.0.0.0/8,::1`); from anyone else it is ignored.
+    #[arg(long, env = "TERMINAGENT_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = crate::http::rate_limit::IpBlock::parse)]
+    pub trusted_proxies: Vec<crate::http::rate_limit::IpBlock>,
+    /// Proof of work for bookings and wishes: the largest secret number a
+    /// client searches for (average cost: half as many SHA-256 hashes). 0: off.
+    #[arg(long = "proof-of-work", visible_alias = "proof-of-work-difficulty", value_name = "N",
+          env = "TERMINAGENT_PROOF_OF_WORK", default_value_t = 500_000,
+          value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    pub proof_of_work_difficulty: u64,
+    /// Unconfirmed bookings one client network (/24 for IPv4, /64 for IPv6)
+    /// may hold at once; beyond it, 429. 0: no limit.
+    #[arg(long, env = "TERMINAGENT_MAX_PENDING_BOOKINGS_PER_NETWORK", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub max_pending_bookings_per_network: u32,
     /// Failed sign-ins or bearer tokens one client address (and one account)
     /// may send within 15 minutes; beyond it, 429 with `Retry-After`.
     #[arg(long, env = "TERMINAGENT_FAILED_AUTH_LIMIT", default_value_t = 10,
@@ -342,6 +360,12 @@ pub struct Config {
     pub proposal_ttl: Duration,
     pub confirm_ttl: Duration,
     pub rate_limit_per_minute: Option<u32>,
+    /// `--trusted-proxies`.
+    pub trusted_proxies: Vec<crate::http::rate_limit::IpBlock>,
+    /// `--proof-of-work`; 0: off.
+    pub proof_of_work_difficulty: u64,
+    /// `--max-pending-bookings-per-network`; 0: no limit.
+    pub max_pending_bookings_per_network: u32,
     /// Failed sign-ins or bearer checks per client address (and per account)
     /// within 15 minutes before further attempts wait.
     pub failed_auth_limit: u32,
@@ -432,7 +456,10 @@ impl Config {
             demo: args.demo,
             proposal_ttl: args.proposal_ttl,
             confirm_ttl: args.confirm_ttl,
-            rate_limit_per_minute: args.rate_limit,
+            rate_limit_per_minute: Some(args.rate_limit).filter(|per_minute| *per_minute > 0),
+            trusted_proxies: args.trusted_proxies,
+            proof_of_work_difficulty: args.proof_of_work_difficulty,
+            max_pending_bookings_per_network: args.max_pending_bookings_per_network,
             failed_auth_limit: args.failed_auth_limit,
             log_format: args.log_format,
             booking_horizon_days: args.booking_horizon_days,
@@ -607,7 +634,12 @@ mod tests {
         assert_eq!(config.mail, MailTransport::Files(PathBuf::from("./outbox")));
         assert_eq!(config.bind, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.public_url, None);
-        assert!(config.admin_token.is_none() && !config.demo && config.rate_limit_per_minute.is_none());
+        assert!(config.admin_token.is_none() && !config.demo);
+        // Against hoarding: on unless switched off.
+        assert_eq!(config.rate_limit_per_minute, Some(60));
+        assert_eq!(config.proof_of_work_difficulty, 500_000);
+        assert_eq!(config.max_pending_bookings_per_network, 10);
+        assert!(config.trusted_proxies.is_empty());
         assert_eq!(config.link_secret_file, None);
         assert_eq!(config.proposal_ttl, Duration::from_secs(48 * 3600));
         assert_eq!(config.confirm_ttl, Duration::from_secs(30 * 60));
@@ -643,6 +675,9 @@ mod tests {
             "--confirm-ttl=30m",
             "--mail-claim-lease=2m",
             "--rate-limit=60",
+            "--trusted-proxies=10.0.0.0/8,::1",
+            "--proof-of-work=0",
+            "--max-pending-bookings-per-network=4",
             "--log-format=json",
             "--check-in-early=20m",
             "--check-in-late=90s",
@@ -691,7 +726,28 @@ mod tests {
         assert_eq!(config.confirm_ttl, Duration::from_secs(1800));
         assert_eq!(config.mail_claim_lease, Duration::from_secs(120));
         assert_eq!(config.rate_limit_per_minute, Some(60));
+        let proxies: Vec<String> = config.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "::1/128"]);
+        assert_eq!(config.proof_of_work_difficulty, 0);
+        assert_eq!(config.max_pending_bookings_per_network, 4);
         assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn zero_switches_the_hoarding_limits_off() {
+        let cli = parse(&[
+            "serve",
+            "--rate-limit=0",
+            // The brief's name for the flag works as well.
+            "--proof-of-work-difficulty=0",
+            "--max-pending-bookings-per-network=0",
+        ])
+        .unwrap();
+        let (role, args) = run_args(cli);
+        let config = Config::from_args(role, args).unwrap();
+        assert_eq!(config.rate_limit_per_minute, None);
+        assert_eq!(config.proof_of_work_difficulty, 0);
+        assert_eq!(config.max_pending_bookings_per_network, 0);
     }
 
     #[test]
@@ -722,7 +778,10 @@ mod tests {
             vec!["serve", "--public-url=termine.example.org"],
             vec!["serve", "--proposal-ttl=soon"],
             vec!["serve", "--confirm-ttl=0s"],
-            vec!["serve", "--rate-limit=0"],
+            vec!["serve", "--rate-limit=-1"],
+            vec!["serve", "--trusted-proxies=10.0.0.0/33"],
+            vec!["serve", "--trusted-proxies=proxy.local"],
+            vec!["serve", "--proof-of-work=viel"],
             vec!["serve", "--check-in-late=0s"],
             vec!["serve", "--recall-after=bald"],
             vec!["serve", "--reminder-at=7:00"],

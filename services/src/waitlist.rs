@@ -9,6 +9,11 @@
 //! and the matcher process's proposals are the ones a replay decides
 //! (invariant 6).
 //!
+//! A wish joins the engine's queue when it is confirmed (`wish.confirmed`, or
+//! a version-1 `wish.registered`, which waited at once): its place is the log
+//! position of that event, so first-come means first confirmed. Until then
+//! its registration is kept aside and it is offered nothing.
+//!
 //! A decided proposal is *planned* until its `proposal.made` arrives. The
 //! matcher appends planned proposals once it has caught up with the log; one
 //! that loses a race to a booking or an ended wish is dropped by the event
@@ -23,8 +28,8 @@ use terminagent_domain::matching::{
     Decisions, MatchError, Matcher, OfficeSet, Proposal, Unit, UnitStatus, WaitingWish, WishStatus as EngineWishStatus,
 };
 use terminagent_domain::{
-    BookingEvent, CatalogueEvent, DomainEvent, OfficeId, OfficeTimeZone, ProposalId, ServiceId, UnitRef, WishEvent,
-    WishId,
+    BookingEvent, CatalogueEvent, DomainEvent, OfficeId, OfficeTimeZone, ProposalId, ServiceId, UnitRef, WeeklyWindows,
+    WishEvent, WishId, WishRegistered,
 };
 use terminagent_eventstore::LogEvent;
 
@@ -49,6 +54,8 @@ pub struct Waitlist {
     expiries: BTreeSet<(DateTime<Utc>, WishId, ProposalId)>,
     lapse_of: BTreeMap<WishId, DateTime<Utc>>,
     lapses: BTreeSet<(DateTime<Utc>, WishId)>,
+    /// Registered, not confirmed yet: not in the engine's queue.
+    unconfirmed: BTreeMap<WishId, UnconfirmedWish>,
     waiting: usize,
     /// Decided, not yet in the log, by wish.
     planned: BTreeMap<WishId, PlannedProposal>,
@@ -59,9 +66,47 @@ pub struct Waitlist {
     retired_minute: Option<DateTime<Utc>>,
 }
 
+/// A registration awaiting its confirmation, as the queue will need it, in
+/// a shape the snapshot's postcard can read back (no skipped fields; the
+/// windows as (weekday from Monday, hour) pairs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct UnconfirmedWish {
+    offices: Vec<OfficeId>,
+    services: Vec<ServiceId>,
+    hours: Vec<(u8, u8)>,
+    until: Option<terminagent_domain::LocalDate>,
+    lapses_at: Option<DateTime<Utc>>,
+}
+
+impl UnconfirmedWish {
+    fn of(registered: &WishRegistered) -> Self {
+        UnconfirmedWish {
+            offices: registered.offices.clone(),
+            services: registered.services.clone(),
+            hours: registered
+                .windows
+                .iter()
+                .map(|(weekday, hour)| (weekday.num_days_from_monday() as u8, hour as u8))
+                .collect(),
+            until: registered.until,
+            lapses_at: registered.lapses_at,
+        }
+    }
+
+    /// `None` only if a snapshot was tampered with: they came from valid windows.
+    fn windows(&self) -> Option<WeeklyWindows> {
+        let hours = self
+            .hours
+            .iter()
+            .map(|&(day, hour)| Some((chrono::Weekday::try_from(day).ok()?, u32::from(hour))))
+            .collect::<Option<Vec<_>>>()?;
+        WeeklyWindows::new(hours).ok()
+    }
+}
+
 /// Names the encoding of [`Waitlist::to_snapshot`]; bump it when the
 /// waitlist's shape changes, and old snapshots are ignored (the log is replayed).
-pub const SNAPSHOT_FORMAT: &str = "waitlist/postcard/1";
+pub const SNAPSHOT_FORMAT: &str = "waitlist/postcard/2";
 
 impl Waitlist {
     /// The waitlist as bytes, to be restored by [`Waitlist::from_snapshot`].
@@ -192,7 +237,8 @@ impl Waitlist {
         self.zones.keys()
     }
 
-    /// Waiting wishes whose last date is over at `now`.
+    /// Waiting wishes whose last date is over at `now`, and wishes still
+    /// unconfirmed at their `confirm_by` (the same decision ends both).
     pub fn lapse_due(&self, now: DateTime<Utc>) -> Vec<WishId> {
         self.lapses
             .iter()
@@ -255,34 +301,29 @@ impl Waitlist {
     fn wish(&mut self, event: WishEvent) -> Result<(), MatchError> {
         let wish = event.wish();
         let decisions = match event {
-            WishEvent::Registered(registered) => {
-                let offices = registered
-                    .offices
-                    .iter()
-                    .map(|office| {
-                        self.engine
-                            .office_index(office)
-                            .ok_or_else(|| MatchError::UnregisteredOffice(office.clone()))
-                    })
-                    .collect::<Result<OfficeSet, _>>()?;
-                let needed_minutes = registered
-                    .services
-                    .iter()
-                    .map(|service| self.durations.get(service).copied().unwrap_or(0))
-                    .sum();
-                let decisions = self.engine.register_wish(WaitingWish {
-                    id: wish,
-                    offices,
-                    windows: registered.windows,
-                    needed_minutes,
-                    until: registered.until,
-                })?;
-                self.waiting += 1;
-                if let Some(lapses_at) = registered.lapses_at {
-                    self.lapse_of.insert(wish, lapses_at);
-                    self.lapses.insert((lapses_at, wish));
+            WishEvent::Registered(registered) if !registered.waits_at_once() => {
+                // The lapse timer ends it unless it is confirmed in time.
+                if let Some(confirm_by) = registered.confirm_by {
+                    self.lapse_of.insert(wish, confirm_by);
+                    self.lapses.insert((confirm_by, wish));
                 }
-                decisions
+                self.unconfirmed.insert(wish, UnconfirmedWish::of(&registered));
+                return Ok(());
+            }
+            WishEvent::Confirmed(_) => match self.unconfirmed.remove(&wish) {
+                Some(unconfirmed) => {
+                    self.forget_lapse(&wish);
+                    let Some(windows) = unconfirmed.windows() else {
+                        tracing::error!(%wish, "a snapshot's unconfirmed wish has no valid windows; it stays out");
+                        return Ok(());
+                    };
+                    self.join_queue(wish, unconfirmed, windows)?
+                }
+                // Confirmed twice, or unknown: nothing joins the queue again.
+                None => return Ok(()),
+            },
+            WishEvent::Registered(registered) => {
+                self.join_queue(wish, UnconfirmedWish::of(&registered), registered.windows)?
             }
             WishEvent::ProposalMade(made) => {
                 self.unplan(&wish);
@@ -309,6 +350,12 @@ impl Waitlist {
                 self.close_proposal(&wish);
                 return Ok(());
             }
+            // Ended before it was confirmed (lapsed, withdrawn, erased): it
+            // never was in the queue.
+            WishEvent::Ended(_) if self.unconfirmed.remove(&wish).is_some() => {
+                self.forget_lapse(&wish);
+                return Ok(());
+            }
             WishEvent::Ended(_) => {
                 self.leave(&wish);
                 self.unplan(&wish);
@@ -319,18 +366,58 @@ impl Waitlist {
         Ok(())
     }
 
+    /// The wish waits from now on, behind every wish that joined before.
+    fn join_queue(
+        &mut self,
+        wish: WishId,
+        registered: UnconfirmedWish,
+        windows: WeeklyWindows,
+    ) -> Result<Decisions, MatchError> {
+        let offices = registered
+            .offices
+            .iter()
+            .map(|office| {
+                self.engine
+                    .office_index(office)
+                    .ok_or_else(|| MatchError::UnregisteredOffice(office.clone()))
+            })
+            .collect::<Result<OfficeSet, _>>()?;
+        let needed_minutes = registered
+            .services
+            .iter()
+            .map(|service| self.durations.get(service).copied().unwrap_or(0))
+            .sum();
+        let decisions = self.engine.register_wish(WaitingWish {
+            id: wish,
+            offices,
+            windows,
+            needed_minutes,
+            until: registered.until,
+        })?;
+        self.waiting += 1;
+        if let Some(lapses_at) = registered.lapses_at {
+            self.lapse_of.insert(wish, lapses_at);
+            self.lapses.insert((lapses_at, wish));
+        }
+        Ok(decisions)
+    }
+
     fn close_proposal(&mut self, wish: &WishId) {
         if let Some((proposal, expires_at, _)) = self.open.remove(wish) {
             self.expiries.remove(&(expires_at, *wish, proposal));
         }
     }
 
-    /// The wish waits no longer (fulfilled or ended): nothing to time for it.
-    fn leave(&mut self, wish: &WishId) {
-        self.close_proposal(wish);
+    fn forget_lapse(&mut self, wish: &WishId) {
         if let Some(lapses_at) = self.lapse_of.remove(wish) {
             self.lapses.remove(&(lapses_at, *wish));
         }
+    }
+
+    /// The wish waits no longer (fulfilled or ended): nothing to time for it.
+    fn leave(&mut self, wish: &WishId) {
+        self.close_proposal(wish);
+        self.forget_lapse(wish);
         if matches!(
             self.engine.wish_status(*wish),
             Some(EngineWishStatus::Waiting | EngineWishStatus::Proposed(_))

@@ -78,6 +78,18 @@ async fn a_closure_cancels_withdraws_and_keeps_wishes_in_place(backend: Backend)
                       "citizen": {"name": "Wilma Wunsch", "email": "wilma@example.org"}});
     let (status, answer) = app.send(Method::POST, "/api/v1/wishes", None, Some(wish)).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
+    // Double opt-in: confirmed, it joins the queue.
+    let token = app
+        .link_token(answer["wish_id"].as_str().unwrap(), "confirm_wish")
+        .await;
+    let (status, answer) = app
+        .send(Method::POST, &format!("/api/v1/links/{token}"), None, None)
+        .await;
+    assert_eq!(
+        (status, &answer["outcome"]),
+        (StatusCode::OK, &json!("done")),
+        "{answer}"
+    );
     let made = app.wait_for_events("proposal.made", 1).await;
     let proposal_start = made[0]["data"]["start"].as_str().unwrap().to_owned();
     assert!(proposal_start.contains("T09:"), "{proposal_start}");

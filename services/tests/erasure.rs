@@ -258,6 +258,7 @@ async fn erasure_ends_a_waiting_wish_and_cancels_a_pending_booking(backend: Back
                       "citizen": {"name": "Wilma Wunsch", "email": "wilma@example.org"}});
     let (status, answer) = app.send(Method::POST, "/api/v1/wishes", None, Some(wish)).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
+    press(&app, answer["wish_id"].as_str().unwrap(), "confirm_wish").await;
     let made = app.wait_for_events("proposal.made", 1).await;
     let held = made[0]["data"]["units"].clone();
     let pending = book(&app, "08:00", "wilma@example.org").await;

@@ -49,6 +49,8 @@ const CONTRACT: &[(&str, &str, bool)] = &[
     ("GET", "/api/v1/offices/{office}/display/stream", true),
     ("GET", "/api/v1/statistics", true),
     ("POST", "/api/v1/erasures", true),
+    ("GET", "/api/v1/challenge", false),
+    ("GET", "/api/v1/audit/head", true),
 ];
 
 /// Operations beyond API.md, held to the same checks: (method, path template, 🔒).
@@ -744,7 +746,7 @@ async fn answers_have_their_documented_shape() {
     let (status, registered) = exchange(&doc, "POST", "/api/v1/wishes", register(&wish)).await;
     assert_eq!(
         (status, &registered["status"]),
-        (StatusCode::CREATED, &json!("waiting"))
+        (StatusCode::CREATED, &json!("pending_confirmation"))
     );
     let (status, problem) = exchange(&doc, "POST", "/api/v1/wishes", register(&wish)).await;
     assert_eq!(

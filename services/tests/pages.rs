@@ -58,15 +58,27 @@ async fn page(app: &TestApp, path: &str) -> (StatusCode, String) {
     (status, response.text().await.unwrap())
 }
 
+/// Posts the booking form; a booking is answered 303 to its page (post,
+/// redirect, get), which comes back with the 303.
 async fn post_form(app: &TestApp, fields: &Form) -> (StatusCode, String) {
-    let response = app
-        .client
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = browser
         .post(format!("{}/termin/buchen", app.base))
         .form(fields)
         .send()
         .await
         .unwrap();
     let status = response.status();
+    if status == StatusCode::SEE_OTHER {
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with("/termin/angefragt/"), "{location}");
+        let (shown, html) = page(app, &location).await;
+        assert_eq!(shown, StatusCode::OK, "{html}");
+        return (status, html);
+    }
     assert_html(&response);
     (status, response.text().await.unwrap())
 }
@@ -141,7 +153,12 @@ fn assert_accessible(html: &str) {
         "{html}"
     );
     assert!(html.contains("<main id=\"inhalt\""), "{html}");
-    assert!(!html.contains("<script"), "no JavaScript: {html}");
+    // No JavaScript but the proof-of-work solver, which the forms do
+    // without (they wait instead).
+    let solver = html
+        .matches(r#"<script src="/assets/proof-of-work.js" defer></script>"#)
+        .count();
+    assert_eq!(html.matches("<script").count(), solver, "no other JavaScript: {html}");
     let types = attribute_values(html, "input", "type");
     let ids = attribute_values(html, "input", "id");
     for (input_type, id) in types.iter().zip(&ids) {
@@ -257,7 +274,7 @@ async fn the_whole_flow_books_a_slot(backend: Backend) {
     form.retain(|(name, _)| *name != "phone");
     form.push(("phone", "+49 203 1234".into()));
     let (status, done) = post_form(&app, &form).await;
-    assert_eq!(status, StatusCode::CREATED, "{done}");
+    assert_eq!(status, StatusCode::SEE_OTHER, "{done}");
     assert!(done.contains("Bitte bestätigen Sie Ihren Termin über den Link in der E-Mail"));
     assert!(done.contains("<strong>erika@example.org</strong>"));
     assert!(done.contains("08:12 bis 08:36 Uhr"), "{done}");
@@ -326,7 +343,7 @@ async fn a_slot_taken_meanwhile_offers_the_days_free_times_again(backend: Backen
 
     let form = booking_form("personalausweis", "08:24", "Erika Mustermann", "erika@example.org");
     let (status, done) = post_form(&app, &form).await;
-    assert_eq!(status, StatusCode::CREATED, "{done}");
+    assert_eq!(status, StatusCode::SEE_OTHER, "{done}");
     let starts: Vec<DateTime<Utc>> = requested_bookings(&app)
         .await
         .iter()
@@ -482,7 +499,7 @@ async fn too_many_open_bookings_are_explained(backend: Backend) {
     catalogue(&app).await;
     let form = booking_form("personalausweis", "08:00", "Erika Mustermann", "erika@example.org");
     let (status, html) = post_form(&app, &form).await;
-    assert_eq!(status, StatusCode::CREATED, "{html}");
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
     // The same person again, with the address typed differently.
     let form = booking_form("personalausweis", "08:24", "Erika Mustermann", "Erika@Example.org");
     let (status, html) = post_form(&app, &form).await;
@@ -498,7 +515,7 @@ async fn link_pages_use_the_layout_and_still_act_once(backend: Backend) {
     catalogue(&app).await;
     let form = booking_form("personalausweis", "08:12", "Erika Mustermann", "erika@example.org");
     let (status, html) = post_form(&app, &form).await;
-    assert_eq!(status, StatusCode::CREATED, "{html}");
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
     let booking = requested_bookings(&app).await[0]["booking"]
         .as_str()
         .unwrap()
@@ -588,7 +605,7 @@ async fn a_form_sent_too_often_gets_a_page_saying_when_to_retry(backend: Backend
     catalogue(&app).await;
     let form = booking_form("personalausweis", "08:00", "Erika Mustermann", "erika@example.org");
     let (status, html) = post_form(&app, &form).await;
-    assert_eq!(status, StatusCode::CREATED, "{html}");
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
     let response = app
         .client
         .post(format!("{}/termin/buchen", app.base))
@@ -699,7 +716,8 @@ async fn a_wish_is_registered_from_its_page(backend: Backend) {
     ];
     let (status, html) = post(fields.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{html}");
-    assert!(html.contains("Ihre Terminsuche ist eingetragen"), "{html}");
+    assert!(html.contains("Bitte bestätigen Sie Ihre Terminsuche"), "{html}");
+    assert!(html.contains("innerhalb von 2 Stunden"), "{html}");
     let registered = app.wait_for_events("wish.registered", 1).await;
     let data = &registered[0]["data"];
     assert_eq!(data["offices"], json!(["stadtmitte", "hamborn"]));

@@ -86,7 +86,19 @@ impl Day {
                           "citizen": {"name": "Erika Mustermann", "email": email}});
         let (status, answer) = self.app.send(Method::POST, "/api/v1/wishes", None, Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "{answer}");
-        answer["wish_id"].as_str().unwrap().to_owned()
+        let wish = answer["wish_id"].as_str().unwrap().to_owned();
+        // Double opt-in: the wish waits once its confirm link is pressed.
+        let token = self.app.link_token(&wish, "confirm_wish").await;
+        let (status, answer) = self
+            .app
+            .send(Method::POST, &format!("/api/v1/links/{token}"), None, None)
+            .await;
+        assert_eq!(
+            (status, &answer["outcome"]),
+            (StatusCode::OK, &json!("done")),
+            "{answer}"
+        );
+        wish
     }
 
     async fn check_in(&self, code: &str) {

@@ -26,8 +26,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Datelike, Days, Duration, Utc};
 use proptest::prelude::*;
 use terminagent::application::{
-    BookingRequest, Clock, ExecuteError, Executor, RegisterWishError, RequestBookingError, WishAnswer, WishRequest,
-    answer_wish, register_wish, request_booking,
+    BookingRequest, Clock, ExecuteError, Executor, RegisterWishError, RegisteredWish, RequestBookingError, WishAnswer,
+    WishRequest, answer_wish, register_wish, request_booking,
 };
 use terminagent::links::LinkSecret;
 use terminagent::matcher::MatcherService;
@@ -59,6 +59,12 @@ enum Op {
         offices: u8,
         hours: u8,
         long: bool,
+        /// Press its confirm link at once; otherwise a later `Confirm` may,
+        /// so wishes join the queue in another order than they registered.
+        confirm: bool,
+    },
+    Confirm {
+        pick: usize,
     },
     Publish {
         office: u8,
@@ -91,8 +97,9 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (0u8..5, 1u8..=3, 1u8..=3, any::<bool>())
-            .prop_map(|(citizen, offices, hours, long)| Op::Wish { citizen, offices, hours, long }),
+        3 => (0u8..5, 1u8..=3, 1u8..=3, any::<bool>(), any::<bool>())
+            .prop_map(|(citizen, offices, hours, long, confirm)| Op::Wish { citizen, offices, hours, long, confirm }),
+        2 => any::<usize>().prop_map(|pick| Op::Confirm { pick }),
         3 => (0u8..2, 1u16..=2, 8u32..=9, 1u32..=3)
             .prop_map(|(office, lane, hour, units)| Op::Publish { office, lane, hour, units }),
         2 => (0u8..2, 8u32..=9, 0u32..5, 0u8..5)
@@ -106,6 +113,11 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 const OFFICES: [&str; 2] = ["alpha", "beta"];
+
+/// Short, so that `Advance` lets unconfirmed wishes lapse.
+fn confirm_ttl() -> Duration {
+    Duration::minutes(30)
+}
 
 struct World {
     _db: TestDatabase,
@@ -221,6 +233,7 @@ impl World {
                 offices,
                 hours,
                 long,
+                confirm,
             } => {
                 let weekday = self.day.weekday();
                 let request = WishRequest {
@@ -241,8 +254,15 @@ impl World {
                     citizen: World::citizen(who),
                 };
                 // A duplicate wish is refused; that is part of the game.
-                match register_wish(&self.executor, &self.secret, citizen, request).await {
-                    Ok(wish) => self.wishes.push(wish),
+                match register_wish(&self.executor, &self.secret, confirm_ttl(), citizen, request).await {
+                    Ok(RegisteredWish { wish, .. }) => {
+                        self.wishes.push(wish);
+                        if confirm {
+                            let confirmed =
+                                answer_wish(&self.executor, &self.secret, citizen, WishAnswer::Confirm { wish });
+                            refused_only(confirmed.await, "confirming a wish")?;
+                        }
+                    }
                     Err(RegisterWishError::Decision(error)) => {
                         refused_only(Err::<(), _>(error), "registering a wish")?;
                     }
@@ -341,6 +361,15 @@ impl World {
                 // An answer after the proposal expired is refused.
                 let answered = answer_wish(&self.executor, &self.secret, citizen, answer).await;
                 refused_only(answered, "answering a proposal")?;
+            }
+            // The confirm link, pressed late (refused after the TTL) or again (nothing happens).
+            Op::Confirm { pick } => {
+                if self.wishes.is_empty() {
+                    return Ok(());
+                }
+                let wish = self.wishes[pick % self.wishes.len()];
+                let confirmed = answer_wish(&self.executor, &self.secret, citizen, WishAnswer::Confirm { wish }).await;
+                refused_only(confirmed, "confirming a wish")?;
             }
             Op::End { pick } => {
                 if self.wishes.is_empty() {
@@ -509,6 +538,7 @@ async fn play(ops: &[Op]) -> Result<(World, terminagent::matcher::MatcherProgres
             offices: 1,
             hours: 1,
             long: false,
+            confirm: true,
         })
         .await?;
     world.settle(&mut progress).await;
@@ -575,12 +605,14 @@ fn plain_history() -> Vec<Op> {
             offices: 3,
             hours: 3,
             long: false,
+            confirm: true,
         },
         Op::Wish {
             citizen: 1,
             offices: 1,
             hours: 1,
             long: true,
+            confirm: true,
         },
         Op::Publish {
             office: 0,

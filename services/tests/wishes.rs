@@ -58,12 +58,21 @@ fn wish_body(email: &str, hours: &[u32]) -> Value {
            "windows": {weekday_key(): hours}, "citizen": {"name": "Erika Mustermann", "email": email}})
 }
 
+/// Registers a wish and presses its confirm link: it waits from now on.
 async fn register(app: &TestApp, email: &str) -> String {
+    let wish = register_unconfirmed(app, email).await;
+    assert_eq!(press(app, &wish, "confirm_wish").await["outcome"], "done");
+    wish
+}
+
+/// Registers a wish; it waits for its confirmation (double opt-in).
+async fn register_unconfirmed(app: &TestApp, email: &str) -> String {
     let (status, answer) = app
         .send(Method::POST, "/api/v1/wishes", None, Some(wish_body(email, &[8])))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
-    assert_eq!(answer["status"], "waiting");
+    assert_eq!(answer["status"], "pending_confirmation");
+    assert!(answer["confirm_by"].as_str().is_some(), "{answer}");
     answer["wish_id"].as_str().unwrap().to_owned()
 }
 
@@ -277,7 +286,9 @@ async fn an_unanswered_proposal_expires_and_moves_on_by_itself() {
     let subjects_to_w1 = || {
         std::fs::read_dir(app.outbox())
             .unwrap()
-            .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.is_file())
+            .map(|path| std::fs::read_to_string(path).unwrap())
             .filter(|mail| mail.contains("<w1@example.org>"))
             .filter_map(|mail| {
                 mail.lines()
@@ -331,6 +342,84 @@ async fn expiry_moves_on(app: &TestApp) {
     assert_eq!(ended[0]["data"]["wish"], w1.as_str());
     assert_eq!(ended[0]["data"]["reason"], "unanswered_proposals");
     assert_eq!(link_state(app, &w1, "end_wish").await, "void");
+}
+
+/// Double opt-in: an unconfirmed wish is offered nothing (the unit stays
+/// bookable) and lapses after `--confirm-ttl`; its link then says so.
+async fn an_unconfirmed_wish_gets_nothing_and_lapses(backend: Backend) {
+    let app = TestApp::spawn_configured(backend, |config| {
+        config.confirm_ttl = Duration::from_secs(2);
+    })
+    .await;
+    catalogue(&app).await;
+    let wish = register_unconfirmed(&app, "nobody@example.org").await;
+    let mail = app
+        .wait_for_mail("nobody@example.org", "Bitte bestätigen Sie Ihre Terminsuche")
+        .await;
+    let token = app.link_token(&wish, "confirm_wish").await;
+    assert!(mail.contains(&format!("/links/{token}")), "{mail}");
+    assert_eq!(link_state(&app, &wish, "confirm_wish").await, "open");
+
+    publish(&app, "08:00", "08:12").await;
+    let ended = app.wait_for_events("wish.ended", 1).await;
+    assert_eq!(ended[0]["data"]["wish"], wish.as_str());
+    assert_eq!(ended[0]["data"]["reason"], "unconfirmed");
+    assert_eq!(proposals_now(&app).await, 0, "an unconfirmed wish is offered nothing");
+    assert_eq!(free_starts(&app).await.len(), 1, "the unit stays bookable");
+    assert_eq!(link_state(&app, &wish, "confirm_wish").await, "expired");
+    assert_eq!(press(&app, &wish, "confirm_wish").await["outcome"], "expired");
+    // No more mail to an address nobody confirmed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.mails_to("nobody@example.org").len(), 1);
+}
+
+#[tokio::test]
+async fn an_unconfirmed_wish_gets_nothing_and_lapses_on_sqlite() {
+    an_unconfirmed_wish_gets_nothing_and_lapses(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_unconfirmed_wish_gets_nothing_and_lapses_on_postgres() {
+    an_unconfirmed_wish_gets_nothing_and_lapses(Backend::Postgres).await;
+}
+
+/// The queue is in the order of confirmation: a wish registered first but
+/// confirmed later comes after one confirmed earlier. Pressing the confirm
+/// link again changes nothing.
+async fn the_queue_is_in_the_order_of_confirmation(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    catalogue(&app).await;
+    let early = register_unconfirmed(&app, "early@example.org").await;
+    let late = register_unconfirmed(&app, "late@example.org").await;
+    assert_eq!(press(&app, &late, "confirm_wish").await["outcome"], "done");
+    assert_eq!(press(&app, &early, "confirm_wish").await["outcome"], "done");
+    assert_eq!(press(&app, &late, "confirm_wish").await["outcome"], "already_done");
+    assert_eq!(link_state(&app, &late, "confirm_wish").await, "used");
+    let confirmed = app.wait_for_events("wish.confirmed", 2).await;
+    assert_eq!(confirmed.len(), 2, "a second press appends nothing");
+    // The registration mail follows the confirmation.
+    let mail = app
+        .wait_for_mail("late@example.org", "Ihre Terminsuche ist eingetragen")
+        .await;
+    let end = app.link_token(&late, "end_wish").await;
+    assert!(mail.contains(&format!("/links/{end}")), "{mail}");
+
+    publish(&app, "08:00", "08:12").await;
+    let made = proposals(&app, 1).await;
+    assert_eq!((made[0].0.as_str(), made[0].2.as_str()), (late.as_str(), "08:00"));
+    publish(&app, "08:12", "08:24").await;
+    let made = proposals(&app, 2).await;
+    assert_eq!((made[1].0.as_str(), made[1].2.as_str()), (early.as_str(), "08:12"));
+}
+
+#[tokio::test]
+async fn the_queue_is_in_the_order_of_confirmation_on_sqlite() {
+    the_queue_is_in_the_order_of_confirmation(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_queue_is_in_the_order_of_confirmation_on_postgres() {
+    the_queue_is_in_the_order_of_confirmation(Backend::Postgres).await;
 }
 
 #[tokio::test]

@@ -97,6 +97,28 @@ async fn register_catalogue(api: &Running, offices: &[(&str, &str)]) {
     assert_eq!(status, 201, "{answer}");
 }
 
+/// Registers a wish through the API and presses its confirm link (double
+/// opt-in), as the citizen would from the mail: the token is derived from the
+/// installation's link secret, as the mailer derives it.
+async fn register_confirmed(api: &Running, db: &TestDatabase, wish: Value) {
+    let (status, answer) = api.call(TOKEN, reqwest::Method::POST, "/api/v1/wishes", wish).await;
+    assert_eq!(status, 201, "{answer}");
+    let id = answer["wish_id"].as_str().unwrap();
+    let store = terminagent_eventstore::EventStore::connect(db.url(), Default::default())
+        .await
+        .expect("the store");
+    let secret = store
+        .vault()
+        .installation_secret(terminagent::links::LinkSecret::NAME)
+        .await
+        .expect("the link secret");
+    store.close().await;
+    let token = terminagent::links::LinkSecret::new(secret).token(id, "confirm_wish");
+    let path = format!("/api/v1/links/{}", token.as_str());
+    let (status, answer) = api.call(TOKEN, reqwest::Method::POST, &path, json!(null)).await;
+    assert_eq!((status, &answer["outcome"]), (200, &json!("done")), "{answer}");
+}
+
 /// Five days ahead: the date, and its weekday as wish windows name it.
 fn day_ahead() -> (String, &'static str) {
     let date = chrono::Utc::now().date_naive() + chrono::Days::new(5);
@@ -136,8 +158,7 @@ async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
     for n in 1..=4 {
         let wish = json!({"offices": ["walsum"], "services": ["meldebescheinigung"], "windows": {weekday: [8]},
                           "citizen": {"name": format!("Bürger {n}"), "email": format!("w{n}@example.org")}});
-        let (status, answer) = api.call(TOKEN, reqwest::Method::POST, "/api/v1/wishes", wish).await;
-        assert_eq!(status, 201, "{answer}");
+        register_confirmed(&api, &db, wish).await;
     }
 
     // Two units: the first two wishes' proposals.
@@ -163,14 +184,18 @@ async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
     // NATS and SMTP come back: everything queued goes out, each mail once.
     nats.up().await;
     receiver.up().await;
-    receiver.wait_for_within(8, Duration::from_secs(60)).await;
+    receiver.wait_for_within(12, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mails: Vec<String> = receiver
         .received()
         .iter()
         .map(|mail| String::from_utf8_lossy(&mail.raw).into_owned())
         .collect();
-    assert_eq!(mails.len(), 8, "four registrations and four proposals, once each");
+    assert_eq!(
+        mails.len(),
+        12,
+        "four confirm requests, four registrations and four proposals, once each"
+    );
     let proposal_mails: Vec<&String> = mails
         .iter()
         .filter(|mail| mail.contains("Subject: Terminvorschlag"))
@@ -193,7 +218,8 @@ async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
         4,
         "the restarted matcher repeated nothing"
     );
-    let registered: Vec<&Value> = all.iter().filter(|event| event["type"] == "wish.registered").collect();
+    // The queue's order is the order of confirmation.
+    let registered: Vec<&Value> = all.iter().filter(|event| event["type"] == "wish.confirmed").collect();
     let order: BTreeMap<&str, usize> = registered
         .iter()
         .enumerate()
@@ -204,7 +230,7 @@ async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
         assert_eq!(
             order[proposal["data"]["wish"].as_str().unwrap()],
             n,
-            "in registration order"
+            "in confirmation order"
         );
         for unit in proposal["data"]["units"].as_array().unwrap() {
             assert!(units.insert(unit.to_string()), "{unit} held twice");
@@ -281,10 +307,7 @@ async fn two_matchers_share_the_offices_and_one_takes_over_when_the_other_dies()
     };
     for office in offices {
         for n in 0..2 {
-            let (status, answer) = api
-                .call(TOKEN, reqwest::Method::POST, "/api/v1/wishes", wish(office, n))
-                .await;
-            assert_eq!(status, 201, "{answer}");
+            register_confirmed(&api, &db, wish(office, n)).await;
         }
         publish(&api, office, &day, "08:00", "08:12").await;
     }

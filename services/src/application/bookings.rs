@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use terminagent_domain::Cause;
 use terminagent_domain::{
-    BookingEvent, BookingId, BookingInput, BookingPolicy, BookingRequestDecider, BookingRequestError, BookingRequested,
-    IssuedLink, LinkAction, OfficeDecider, OfficeId, OfficeTimeZone, PersonalData, RequestBooking, ServiceId,
-    SlotAsked, StreamName, UnitRef,
+    Booking, BookingDecider, BookingEvent, BookingId, BookingInput, BookingPolicy, BookingRequestDecider,
+    BookingRequestError, BookingRequested, IssuedLink, LinkAction, OfficeDecider, OfficeId, OfficeTimeZone,
+    PersonalData, RequestBooking, ServiceId, SlotAsked, StreamName, UnitRef,
 };
 use terminagent_eventstore::{StorageError, VaultError};
 
@@ -72,6 +72,83 @@ pub(super) async fn waitlist_says(
     Ok((waitlist.kept_units(candidates), waitlist.booked_units(candidates)))
 }
 
+/// Decides a booking request under a fresh id; see [`request_booking_once`]
+/// for the steps.
+pub async fn request_booking(
+    executor: &Executor,
+    availability: &LiveProjection<AvailabilityView>,
+    links: &LinkSecret,
+    policy: BookingPolicy,
+    cause: Cause,
+    request: BookingRequest,
+    known_timezone: Option<OfficeTimeZone>,
+) -> Result<RequestedBooking, RequestBookingError> {
+    let booking = BookingId::from_ulid(executor.new_id());
+    let id = BookingIdChoice::Fresh(booking);
+    request_booking_as(
+        executor,
+        availability,
+        links,
+        policy,
+        cause,
+        request,
+        known_timezone,
+        id,
+    )
+    .await
+}
+
+/// Where a request's booking id comes from.
+#[derive(Debug, Clone, Copy)]
+enum BookingIdChoice {
+    /// Made for this request: no booking can have it yet.
+    Fresh(BookingId),
+    /// Chosen once by the caller (a form's one-time key) and maybe sent
+    /// before: the decision reads the booking's stream to tell.
+    Once(BookingId),
+}
+
+/// [`request_booking`] under `booking`, an id the caller chose once for this
+/// request (the booking form's one-time key). Sent again, by a reload or a
+/// second click, also to another process, it books nothing and is refused
+/// as [`BookingRequestError::AlreadyRequested`] naming that booking: the
+/// decision reads `booking:{id}` and appends under a condition on it, so of
+/// two such requests at once only one books.
+#[allow(clippy::too_many_arguments)]
+pub async fn request_booking_once(
+    executor: &Executor,
+    availability: &LiveProjection<AvailabilityView>,
+    links: &LinkSecret,
+    policy: BookingPolicy,
+    cause: Cause,
+    request: BookingRequest,
+    known_timezone: Option<OfficeTimeZone>,
+    booking: BookingId,
+) -> Result<RequestedBooking, RequestBookingError> {
+    let id = BookingIdChoice::Once(booking);
+    request_booking_as(
+        executor,
+        availability,
+        links,
+        policy,
+        cause,
+        request,
+        known_timezone,
+        id,
+    )
+    .await
+}
+
+/// A booking as its own stream tells it (`None`: no such booking): for
+/// showing a citizen what they booked.
+pub async fn booking_as_recorded(executor: &Executor, booking: BookingId) -> Result<Option<Booking>, StorageError> {
+    let stream = StreamName::booking(&booking);
+    let state = executor
+        .state_of::<BookingDecider>(std::slice::from_ref(&stream))
+        .await?;
+    Ok(state.booking(&booking).cloned())
+}
+
 /// Decides a booking request:
 /// 1. the office's time zone (from `known_timezone`, else its stream) gives
 ///    the office-local day;
@@ -82,8 +159,10 @@ pub(super) async fn waitlist_says(
 ///    request is refused before the citizen's data is sealed;
 /// 4. the decision reads all of those plus the citizen's stream, and appends
 ///    under conditions on what it takes; units the waitlist keeps for waiting
-///    wishes are not its to take.
-pub async fn request_booking(
+///    wishes are not its to take; a booking the citizen holds at the same
+///    time refuses it, and so does a booking already made under its id.
+#[allow(clippy::too_many_arguments)]
+async fn request_booking_as(
     executor: &Executor,
     availability: &LiveProjection<AvailabilityView>,
     links: &LinkSecret,
@@ -91,6 +170,7 @@ pub async fn request_booking(
     cause: Cause,
     request: BookingRequest,
     known_timezone: Option<OfficeTimeZone>,
+    id: BookingIdChoice,
 ) -> Result<RequestedBooking, RequestBookingError> {
     let BookingRequest {
         office,
@@ -116,6 +196,13 @@ pub async fn request_booking(
     let mut catalogue = vec![office_stream];
     catalogue.extend(services.iter().map(StreamName::service));
     catalogue.push(StreamName::office_day(&office, day));
+    let booking = match id {
+        BookingIdChoice::Fresh(booking) => booking,
+        BookingIdChoice::Once(booking) => {
+            catalogue.push(StreamName::booking(&booking));
+            booking
+        }
+    };
     // The units to read are planned from the catalogue as remembered and
     // checked by the read that fetches their holds; memory that was behind
     // costs one more read. Read together with the catalogue, the holds
@@ -138,6 +225,11 @@ pub async fn request_booking(
             break;
         }
         candidates = planned;
+    }
+    // Sent before: answered before anything else is looked at (its slot is
+    // taken by now, by itself).
+    if read.knows_booking(&booking) {
+        return Err(ExecuteError::Rejected(BookingRequestError::AlreadyRequested(booking)).into());
     }
     // What nobody could book is refused before anything of the citizen is
     // stored: in a storm most requests find their slot taken, and a refused
@@ -169,7 +261,6 @@ pub async fn request_booking(
     // the citizen's stream, and not even that for a citizen sealed just now.
     let new_streams = if first_seal { vec![citizen_stream] } else { Vec::new() };
 
-    let booking = BookingId::from_ulid(executor.new_id());
     let subject = booking.to_string();
     let confirm_link = links.token(&subject, LinkAction::ConfirmBooking.as_str());
     let cancel_link = links.token(&subject, LinkAction::CancelBooking.as_str());

@@ -115,7 +115,13 @@ pub fn link_state(target: &LinkTarget, context: &LinkContext, now: DateTime<Utc>
         LinkContext::Booking(booking) => booking_link_state(target, booking, now),
         LinkContext::Proposal { proposal, wish, .. } => proposal_link_state(target.action, proposal, wish, now),
         LinkContext::Wish { wish, .. } => match (target.action, wish.status) {
-            (LinkAction::EndWish, WishStatus::Waiting) => LinkState::Open,
+            (LinkAction::ConfirmWish, _) if wish.confirmed => LinkState::Used,
+            (LinkAction::ConfirmWish, WishStatus::PendingConfirmation) if now >= target.expires_at => {
+                LinkState::Expired
+            }
+            (LinkAction::ConfirmWish, WishStatus::PendingConfirmation) => LinkState::Open,
+            (LinkAction::ConfirmWish, WishStatus::Ended(WishEndReason::Unconfirmed)) => LinkState::Expired,
+            (LinkAction::EndWish, WishStatus::Waiting | WishStatus::PendingConfirmation) => LinkState::Open,
             (LinkAction::EndWish, WishStatus::Ended(WishEndReason::Citizen)) => LinkState::Used,
             _ => LinkState::Void,
         },
@@ -197,6 +203,9 @@ pub async fn follow_link(
         (LinkSubject::Wish(wish), _) if target.action == LinkAction::EndWish => {
             follow_wish_link(executor, secret, cause, WishAnswer::End { wish }).await
         }
+        (LinkSubject::Wish(wish), _) if target.action == LinkAction::ConfirmWish => {
+            follow_wish_link(executor, secret, cause, WishAnswer::Confirm { wish }).await
+        }
         _ => Ok(LinkOutcome::Void),
     }
 }
@@ -211,7 +220,9 @@ async fn follow_wish_link(
     match answer_wish(executor, secret, cause, answer).await {
         Ok(events) if events.is_empty() => Ok(LinkOutcome::AlreadyDone),
         Ok(_) => Ok(LinkOutcome::Done),
-        Err(ExecuteError::Rejected(E::ProposalExpired { .. })) => Ok(LinkOutcome::Expired),
+        Err(ExecuteError::Rejected(E::ProposalExpired { .. } | E::ConfirmationExpired { .. })) => {
+            Ok(LinkOutcome::Expired)
+        }
         Err(ExecuteError::Rejected(
             E::ProposalDeclined(_)
             | E::ProposalAccepted { .. }
@@ -219,6 +230,7 @@ async fn follow_wish_link(
             | E::WishEnded { .. }
             | E::WishFulfilled { .. }
             | E::UnknownWish(_)
+            | E::NotConfirmed(_)
             | E::UnknownProposal { .. },
         )) => Ok(LinkOutcome::Void),
         Err(other) => Err(refused(other, LinkRefusal::Wish)),
@@ -281,7 +293,7 @@ async fn follow_booking_link(
                 .execute::<BookingDecider>(&[booking_stream], cause, cancel)
                 .await
         }
-        LinkAction::AcceptProposal | LinkAction::DeclineProposal | LinkAction::EndWish => {
+        LinkAction::AcceptProposal | LinkAction::DeclineProposal | LinkAction::EndWish | LinkAction::ConfirmWish => {
             return Ok(LinkOutcome::Void);
         }
     };

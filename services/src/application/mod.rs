@@ -45,11 +45,14 @@ async fn seal_citizen(executor: &Executor, citizen: &PersonalData) -> Result<Sea
     })
 }
 
-pub use bookings::{BookingRequest, RequestBookingError, RequestedBooking, request_booking};
+pub use bookings::{
+    BookingRequest, RequestBookingError, RequestedBooking, booking_as_recorded, request_booking, request_booking_once,
+};
 
 pub use executor::{Clock, ExecuteError, Executor, FirstRead, IdSource, SystemClock};
 pub use lapse::{LAPSE_CHECK_INTERVAL, lapse_due_bookings, spawn_lapse_timer};
 pub use links::{LinkContext, LinkOutcome, LinkRefusal, LinkState, follow_link, link_state};
 pub use wishes::{
-    RegisterWishError, WishAnswer, WishRequest, answer_wish, expire_proposal, lapse_wish, propose_units, register_wish,
+    RegisterWishError, RegisteredWish, WishAnswer, WishRequest, answer_wish, expire_proposal, lapse_wish,
+    propose_units, register_wish,
 };

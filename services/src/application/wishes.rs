@@ -1,12 +1,13 @@
-//! Wishes and proposals (API.md "Wishes"): registering a wish, the matcher's
-//! proposals, the answers by mail link and the timers. Each decision is the
+//! Wishes and proposals (API.md "Wishes"): registering a wish, confirming it
+//! by mail link (double opt-in), the matcher's proposals, the answers by mail
+//! link and the timers. Each decision is the
 //! [`WishDecider`]'s, over the streams its command names.
 
 use chrono::Duration;
 use terminagent_domain::{
-    AcceptProposal, BookingId, DeclineProposal, EndWish, ExpireProposal, IssuedLink, LapseWish, LinkAction, LocalDate,
-    OfficeId, PersonalData, ProposalId, ProposeUnits, RegisterWish, ServiceId, StreamName, WeeklyWindows, WishCommand,
-    WishDecider, WishError, WishEvent, WishId, WishPolicy, WishState,
+    AcceptProposal, BookingId, ConfirmWish, DeclineProposal, EndWish, ExpireProposal, IssuedLink, LapseWish,
+    LinkAction, LocalDate, OfficeId, PersonalData, ProposalId, ProposeUnits, RegisterWish, ServiceId, StreamName,
+    WeeklyWindows, WishCommand, WishDecider, WishError, WishEvent, WishId, WishPolicy, WishState,
 };
 use terminagent_domain::{Actor, Cause};
 use terminagent_eventstore::{StorageError, VaultError};
@@ -29,6 +30,14 @@ pub struct WishRequest {
     pub citizen: PersonalData,
 }
 
+/// A wish just registered, awaiting its confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegisteredWish {
+    pub wish: WishId,
+    /// Until when its confirm link works.
+    pub confirm_by: chrono::DateTime<chrono::Utc>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterWishError {
     #[error(transparent)]
@@ -43,14 +52,18 @@ impl From<StorageError> for RegisterWishError {
     }
 }
 
-/// Registers a wish; it waits from now on, last in the queue. Reads each
-/// office's and service's stream and the citizen's (for a duplicate wish).
+/// Registers a wish awaiting its confirmation: the mailer sends the confirm
+/// link, and only pressing it within `confirm_ttl` puts the wish in the queue
+/// ([`confirm_wish`]); otherwise it lapses. Reads each office's and service's
+/// stream and the citizen's (for a duplicate wish). Confirming is
+/// [`answer_wish`] with [`WishAnswer::Confirm`].
 pub async fn register_wish(
     executor: &Executor,
     links: &LinkSecret,
+    confirm_ttl: Duration,
     cause: Cause,
     request: WishRequest,
-) -> Result<WishId, RegisterWishError> {
+) -> Result<RegisteredWish, RegisterWishError> {
     let WishRequest {
         offices,
         services,
@@ -64,7 +77,8 @@ pub async fn register_wish(
     streams.push(StreamName::citizen(&sealed.envelope_id));
     let wish = WishId::from_ulid(executor.new_id());
     let end_token = links.token(&wish.to_string(), LinkAction::EndWish.as_str());
-    executor
+    let confirm_token = links.token(&wish.to_string(), LinkAction::ConfirmWish.as_str());
+    let decided = executor
         .execute::<WishDecider>(&streams, cause, |now| {
             WishCommand::Register(RegisterWish {
                 wish,
@@ -73,16 +87,34 @@ pub async fn register_wish(
                 windows,
                 until,
                 citizen: sealed.clone(),
+                confirm_link: IssuedLink {
+                    action: LinkAction::ConfirmWish,
+                    token_hash: confirm_token.hash().into(),
+                    expires_at: now + confirm_ttl,
+                },
                 end_link: IssuedLink {
                     action: LinkAction::EndWish,
                     token_hash: end_token.hash().into(),
                     expires_at: now + OPEN_ENDED_WISH_LINK,
                 },
+                confirm_ttl,
                 now,
             })
         })
         .await?;
-    Ok(wish)
+    // Decided again after a retry, the registration already in the log is the answer.
+    let confirm_by = match wish_events(decided).first() {
+        Some(WishEvent::Registered(registered)) => registered.confirm_by,
+        _ => executor
+            .state_of::<WishDecider>(&[StreamName::wish(&wish)])
+            .await?
+            .wish(&wish)
+            .and_then(|found| found.confirm_by),
+    };
+    Ok(RegisteredWish {
+        wish,
+        confirm_by: confirm_by.unwrap_or_else(|| executor.now()),
+    })
 }
 
 /// The matcher makes a proposal it planned: the wish, its office and services,
@@ -155,9 +187,22 @@ pub async fn propose_units(
 /// An answer to a proposal or a wish, from its mail link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WishAnswer {
-    Accept { wish: WishId, proposal: ProposalId },
-    Decline { wish: WishId, proposal: ProposalId },
-    End { wish: WishId },
+    /// The confirm link: the wish joins the queue now (its place is this
+    /// moment's); pressed again, nothing happens.
+    Confirm {
+        wish: WishId,
+    },
+    Accept {
+        wish: WishId,
+        proposal: ProposalId,
+    },
+    Decline {
+        wish: WishId,
+        proposal: ProposalId,
+    },
+    End {
+        wish: WishId,
+    },
 }
 
 /// Decides an answer; the events it appended (none: it was given before).
@@ -170,6 +215,13 @@ pub async fn answer_wish(
     answer: WishAnswer,
 ) -> Result<Vec<WishEvent>, ExecuteError<WishError>> {
     let decided = match answer {
+        WishAnswer::Confirm { wish } => {
+            executor
+                .execute::<WishDecider>(&[StreamName::wish(&wish)], cause, |now| {
+                    WishCommand::Confirm(ConfirmWish { wish, now })
+                })
+                .await?
+        }
         WishAnswer::Accept { wish, proposal } => {
             let wish_stream = StreamName::wish(&wish);
             let state = executor
@@ -182,6 +234,15 @@ pub async fn answer_wish(
                 .wish(&wish)
                 .and_then(|found| found.proposal(&proposal))
                 .map(|found| found.start);
+            // The citizen's other bookings, for the rule that they may not
+            // overlap; the append's condition on this stream makes a
+            // concurrent booking of the same citizen a lost race.
+            let mut streams = vec![wish_stream, numbers];
+            streams.extend(
+                state
+                    .wish(&wish)
+                    .map(|found| StreamName::citizen(&found.citizen.envelope_id)),
+            );
             // The booking's id is derived from the proposal, so a retried
             // acceptance names the same booking and its links stay valid.
             let booking = BookingId::from_ulid(proposal.as_ulid());
@@ -189,7 +250,7 @@ pub async fn answer_wish(
             let cancel = links.token(&subject, LinkAction::CancelBooking.as_str());
             let checkin_code_hash = code_hash(&links.checkin_code(&subject));
             executor
-                .execute::<WishDecider>(&[wish_stream, numbers], cause, |now| {
+                .execute::<WishDecider>(&streams, cause, |now| {
                     WishCommand::Accept(AcceptProposal {
                         wish,
                         proposal,
@@ -253,7 +314,8 @@ pub async fn expire_proposal(
     Ok(wish_events(decided))
 }
 
-/// The lapse timer: a wish whose last date is over ends.
+/// The lapse timer: a wish whose last date is over ends, and so does one
+/// not confirmed in time.
 pub async fn lapse_wish(executor: &Executor, wish: WishId) -> Result<Vec<WishEvent>, ExecuteError<WishError>> {
     let cause = executor.new_cause(Actor::TIMER);
     let decided = executor

@@ -105,7 +105,8 @@ pub struct BookingAnswer {
          body = Problem, content_type = PROBLEM),
         (status = 409, description = "`/problems/slot-taken`: no lane offers free units starting exactly at \
             `start` (taken, held, or never published). `/problems/too-many-open-bookings`: this e-mail \
-            address already has as many open bookings as allowed.", body = Problem, content_type = PROBLEM),
+            address already has as many open bookings as allowed. `/problems/overlapping-booking`: this \
+            e-mail address already has a booking (pending or confirmed) whose time intersects this one's.", body = Problem, content_type = PROBLEM),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: bad e-mail, name or phone, not 1–10 \
@@ -190,6 +191,16 @@ fn booking_problem(state: &AppState, error: RequestBookingError) -> Problem {
                     "Too many open bookings",
                     detail,
                 ),
+                E::OverlapsOwnBooking { .. } => Problem::new(
+                    StatusCode::CONFLICT,
+                    "overlapping-booking",
+                    "Overlapping booking",
+                    detail,
+                ),
+                // The API books under fresh ids; a repeated id is a conflict too.
+                E::AlreadyRequested(_) => {
+                    Problem::new(StatusCode::CONFLICT, "already-requested", "Already requested", detail)
+                }
                 E::ServiceCount(_)
                 | E::DuplicateService(_)
                 | E::StartNotInFuture { .. }

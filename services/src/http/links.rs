@@ -8,12 +8,12 @@ use axum::extract::{Path, State};
 use chrono::SecondsFormat;
 use serde::Serialize;
 use terminagent_domain::Actor;
-use terminagent_domain::{BookingStatus, LinkAction, OfficeId, OfficeTimeZone};
+use terminagent_domain::{BookingStatus, LinkAction, OfficeId, OfficeTimeZone, WishError};
 
 use super::AppState;
 use super::openapi::{BODY_TOO_LARGE, CONTENDED, INTERNAL, PROBLEM, RATE_LIMITED};
 use super::problem::Problem;
-use crate::application::{LinkContext, LinkOutcome, follow_link, link_state};
+use crate::application::{LinkContext, LinkOutcome, LinkRefusal, follow_link, link_state};
 use crate::links::{LinkSecret, LinkToken};
 use crate::projections::{BookingSummary, LinkTarget};
 
@@ -114,7 +114,7 @@ pub(super) async fn press(
         context,
     )
     .await
-    .map_err(|error| state.execute_problem(error, |rejected| Problem::internal(&rejected)))?;
+    .map_err(|error| state.execute_problem(error, refused_press))?;
     state.catch_up_views().await?;
     let after = LinkContext::of(target, &state.links.read()).unwrap_or_else(|| context.clone());
     Ok((outcome, after))
@@ -166,6 +166,8 @@ pub async fn show_link_json(
     responses(
         (status = 200, description = "What pressing it did, and the booking now.", body = LinkOutcomeAnswer),
         (status = 404, description = "`/problems/not-found`: no such link.", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "`/problems/overlapping-booking`: accepting the proposal would give the \
+            citizen two bookings at once; the proposal stays open.", body = Problem, content_type = PROBLEM),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
         (status = 429, description = RATE_LIMITED, body = Problem, content_type = PROBLEM,
          headers(("Retry-After" = u32, description = "Seconds to wait."))),
@@ -189,6 +191,20 @@ pub async fn press_link_json(
             .booking()
             .map(|booking| booking_answer(booking, zone, &state.link_secret)),
     }))
+}
+
+/// A refusal that is no outcome of the link's own: accepting a proposal at
+/// a time the citizen already has a booking (409, the proposal stays open).
+fn refused_press(refusal: LinkRefusal) -> Problem {
+    match refusal {
+        LinkRefusal::Wish(overlap @ WishError::OverlapsOwnBooking { .. }) => Problem::new(
+            axum::http::StatusCode::CONFLICT,
+            "overlapping-booking",
+            "Overlapping booking",
+            overlap.to_string(),
+        ),
+        other => Problem::internal(&other),
+    }
 }
 
 /// The token of a link's path; a segment that is not UTF-8 once decoded is

@@ -15,7 +15,9 @@ mod floor;
 mod links;
 pub mod openapi;
 mod pages;
+pub mod pending_limit;
 pub mod problem;
+pub mod proof_of_work;
 pub mod rate_limit;
 mod staff;
 mod statistics;
@@ -75,6 +77,12 @@ pub struct AppState {
     pub link_secret: crate::links::LinkSecret,
     /// `--rate-limit`; `None`: public writes are not limited.
     pub rate_limit: Option<Arc<rate_limit::PublicWriteLimit>>,
+    /// `--trusted-proxies`: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<rate_limit::TrustedProxies>,
+    /// `--proof-of-work`; `None`: bookings and wishes cost no work.
+    pub proof_of_work: Option<Arc<proof_of_work::ProofOfWork>>,
+    /// `--max-pending-bookings-per-network`; `None`: no limit.
+    pub pending_bookings: Option<Arc<pending_limit::PendingBookingsPerNetwork>>,
     /// `--public-url`: the staff pages' cookie is `Secure` when it is https,
     /// and a form posted from its origin is ours.
     pub public_url: crate::config::PublicUrl,
@@ -140,6 +148,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/projections", get(audit::check_projections))
         .route("/api/v1/audit/trace/{id}", get(audit::trace))
         .route("/api/v1/audit/as-of", get(audit::as_of))
+        .route("/api/v1/audit/head", get(audit::head))
         .route("/api/v1/erasures", post(erasures::erase))
         .route("/api/v1/offices/{office}/days/{date}", get(day_list::day_list))
         .route("/api/v1/offices/{office}/closures", post(closures::close))
@@ -166,12 +175,15 @@ pub fn router(state: AppState) -> Router {
         .route("/termin/tag", get(pages::choose_day_page))
         .route("/termin/uhrzeit", get(pages::choose_time_page))
         .route("/termin/angaben", get(pages::contact_page))
+        .route("/termin/angefragt/{reference}", get(pages::requested_page))
         .route("/suche", get(pages::wish_page))
         // The staff pages (`/staff/…`): sessions, CSRF, German pages.
         .merge(pages::staff::routes())
         // The waiting room's call display and the kiosk's check-in screen (device cookies).
         .merge(pages::floor::routes())
         .merge(public_writes(state.clone()))
+        // The challenge of bookings and wishes, and the forms' script that solves it.
+        .merge(proof_of_work::routes())
         // --- The office floor (API.md "The office floor"): check-in, counters,
         // visits, the call display and its stream; routes in `floor.rs`. ---
         .merge(floor::routes())
@@ -204,7 +216,9 @@ pub fn operations_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The routes citizens write through: limited per client by `--rate-limit`.
+/// The routes citizens write through: limited per client by `--rate-limit`
+/// (outermost, it also finds the client); bookings and wishes then cost a
+/// proof of work, and bookings count against their network's pending ones.
 fn public_writes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/bookings", post(bookings::create_booking))
@@ -214,6 +228,14 @@ fn public_writes(state: AppState) -> Router<AppState> {
             get(links::show_link_json).post(links::press_link_json),
         )
         .merge(citizen_forms(state.clone()))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pending_limit::limit_pending_bookings,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            proof_of_work::require_proof_of_work,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             rate_limit::limit_public_writes,

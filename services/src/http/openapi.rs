@@ -33,8 +33,9 @@ pub(super) const BODY_TOO_LARGE: &str = "`/problems/body-too-large`: the body is
 pub(super) const UNSUPPORTED_MEDIA_TYPE: &str =
     "`/problems/unsupported-media-type`: the body is not sent as `Content-Type: application/json`.";
 pub(super) const RATE_LIMITED: &str = "`/problems/rate-limited`: more public writes from this client \
-     address than `--rate-limit` allows per minute (only when that flag is set). `Retry-After` says \
-     how many seconds to wait.";
+     address than `--rate-limit` allows per minute (default 60; `0` turns it off), or (bookings) from a \
+     client network holding `--max-pending-bookings-per-network` unconfirmed bookings \
+     (`/problems/too-many-pending-bookings`). `Retry-After` says how many seconds to wait.";
 pub(super) const CONTENDED: &str = "`/problems/contended`: too many concurrent changes to the same data; \
      try again after `Retry-After` seconds.";
 pub(super) const INTERNAL: &str = "`/problems/internal`: the server could not complete the request \
@@ -58,8 +59,13 @@ Conventions:
 - Staff and operations endpoints need `Authorization: Bearer TOKEN`: the operator's `--admin-token`, \
 a staff member's token (roles admin, lead, clerk, auditor) or a device's (kiosk, display). Beyond its \
 roles or office a token gets 403 `/problems/forbidden`.
-- Request bodies are limited to 64 KiB (413 beyond). With `--rate-limit`, public writes \
-(`POST` of bookings and mail links) are limited per client address and minute (429 with `Retry-After`).
+- Request bodies are limited to 64 KiB (413 beyond). Public writes (`POST` of bookings, wishes and \
+mail links) are limited per client address and minute by `--rate-limit` (default 60; 429 with `Retry-After`); \
+behind a proxy of `--trusted-proxies` the client is the one `X-Forwarded-For` names.
+- `POST /api/v1/bookings` and `POST /api/v1/wishes` need a proof of work (header `X-Proof-Of-Work`, see \
+`GET /api/v1/challenge`; 403 `/problems/proof-of-work` without a valid, unspent one) unless sent with a \
+staff token; a client network (/24, /64) holding `--max-pending-bookings-per-network` unconfirmed bookings \
+gets 429 `/problems/too-many-pending-bookings`.
 - A path that exists answers a method it does not support with 405 `/problems/method-not-allowed`; \
 an unknown path answers 404 `/problems/not-found`.",
         license(name = "EUPL-1.2", identifier = "EUPL-1.2"),
@@ -76,6 +82,7 @@ an unknown path answers 404 `/problems/not-found`.",
         super::catalogue::put_service,
         super::availability::availability,
         super::statistics::statistics,
+        super::proof_of_work::issue_challenge,
         super::bookings::create_booking,
         super::wishes::create_wish,
         super::links::show_link_json,
@@ -86,6 +93,7 @@ an unknown path answers 404 `/problems/not-found`.",
         super::audit::check_projections,
         super::audit::trace,
         super::audit::as_of,
+        super::audit::head,
         super::staff::put_staff,
         super::staff::list_staff,
         super::staff::disable_staff,
@@ -181,10 +189,11 @@ pub(super) fn link_action() -> Object {
         "accept_proposal",
         "decline_proposal",
         "end_wish",
+        "confirm_wish",
     ]);
     schema.description = Some(
         "What the link does. Booking mails carry `confirm_booking` and `cancel_booking`; \
-         `accept_proposal`, `decline_proposal` and `end_wish` belong to wish mails."
+         `confirm_wish`, `accept_proposal`, `decline_proposal` and `end_wish` belong to wish mails."
             .to_owned(),
     );
     schema
@@ -220,8 +229,4 @@ pub(super) fn booking_status() -> Object {
 /// `status` of a booking just requested.
 pub(super) fn pending_confirmation() -> Object {
     string_enum(&["pending_confirmation"])
-}
-
-pub(super) fn waiting() -> Object {
-    string_enum(&["waiting"])
 }

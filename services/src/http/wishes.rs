@@ -39,15 +39,19 @@ pub struct WishBody {
     until: Option<String>,
 }
 
-/// A registered wish: it waits for capacity in the order it came.
+/// A registered wish: it waits for its confirmation by mail link, and from
+/// then on for capacity, in the order wishes were confirmed.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = WishRegistered)]
 pub struct WishAnswer {
     /// ULID of the wish.
     #[schema(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$", example = "01JE5Q3K8Y2X4N6P7R9S0T1V2W")]
     wish_id: String,
-    #[schema(schema_with = super::openapi::waiting)]
+    #[schema(schema_with = super::openapi::pending_confirmation)]
     status: &'static str,
+    /// Until when the confirm link works (UTC); unconfirmed by then, the wish lapses.
+    #[schema(format = DateTime, example = "2026-12-01T10:30:00Z")]
+    confirm_by: String,
 }
 
 #[utoipa::path(
@@ -55,17 +59,19 @@ pub struct WishAnswer {
     path = "/api/v1/wishes",
     tag = "wishes",
     summary = "Register a wish",
-    description = "Queues the wish behind every earlier one and mails the citizen a link to end the \
-        search. When matching units are free, the earliest-registered waiting wish that matches gets a \
-        proposal: the units are held for `--proposal-ttl` and a mail offers accept, decline and end links.",
+    description = "Registers the wish as pending confirmation and mails the citizen a confirm link \
+        (`confirm_wish`, valid for `--confirm-ttl`). Only pressing it queues the wish, behind every wish \
+        confirmed before; unconfirmed, the wish lapses and is offered nothing. Once confirmed, the citizen \
+        gets a mail with a link to end the search. When matching units are free, the earliest-confirmed \
+        waiting wish that matches gets a proposal: the units are held for `--proposal-ttl` and a mail offers accept, decline and end links.",
     request_body = WishBody,
     responses(
-        (status = 201, description = "Registered; waiting.", body = WishAnswer),
+        (status = 201, description = "Registered; pending confirmation by mail link.", body = WishAnswer),
         (status = 400, description = MALFORMED_JSON, body = Problem, content_type = PROBLEM),
         (status = 404, description = "`/problems/not-found`: no such office or service.",
          body = Problem, content_type = PROBLEM),
         (status = 409, description = "`/problems/duplicate-wish`: this e-mail address already has a waiting \
-            wish for the same set of services.", body = Problem, content_type = PROBLEM),
+            (or not yet confirmed) wish for the same set of services.", body = Problem, content_type = PROBLEM),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: bad e-mail, name or phone; not 1–20 \
@@ -85,9 +91,10 @@ pub async fn create_wish(
     JsonBody(body): JsonBody<WishBody>,
 ) -> Result<(StatusCode, Json<WishAnswer>), Problem> {
     let request = parse_request(body)?;
-    let wish = register_wish(
+    let registered = register_wish(
         &state.executor,
         &state.link_secret,
+        state.booking_policy.confirm_ttl,
         state.new_cause(Actor::Citizen),
         request,
     )
@@ -96,8 +103,9 @@ pub async fn create_wish(
     Ok((
         StatusCode::CREATED,
         Json(WishAnswer {
-            wish_id: wish.to_string(),
-            status: "waiting",
+            wish_id: registered.wish.to_string(),
+            status: "pending_confirmation",
+            confirm_by: registered.confirm_by.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }),
     ))
 }

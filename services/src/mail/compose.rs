@@ -364,6 +364,12 @@ impl MailComposer {
             WishEvent::Registered(registered) => registered.clone(),
             other => self.registration_of(&other.wish()).await?,
         };
+        // An address nobody confirmed gets nothing more from us.
+        if let WishEvent::Ended(ended) = &event
+            && ended.reason == WishEndReason::Unconfirmed
+        {
+            return Ok(Composed::Skip("the wish lapsed unconfirmed".into()));
+        }
         if let WishEvent::ProposalExpired(expired) = &event
             && self.ended_by_this_expiry(&expired.wish, &expired.proposal).await?
         {
@@ -389,7 +395,40 @@ impl MailComposer {
         };
         let mut appointment = None;
         let (subject, paragraphs, actions): (String, Vec<String>, Vec<MailAction>) = match &event {
-            WishEvent::Registered(_) => (
+            // Double opt-in: the wish waits only once this link is pressed.
+            WishEvent::Registered(pending) if !pending.waits_at_once() => {
+                let confirm_by = pending.confirm_by.unwrap_or(pending.registered_at);
+                let zone = self.first_office_zone(&pending.offices);
+                let local = zone.to_local(confirm_by);
+                let confirm_by = format!("{}, {}", german::long_date(local.date_naive()), german::clock(&local));
+                (
+                    "Bitte bestätigen Sie Ihre Terminsuche".into(),
+                    vec![
+                        "Sie haben eine Terminsuche eingetragen. Bitte bestätigen Sie sie mit dem Link unten.".into(),
+                        format!(
+                            "Erst mit Ihrer Bestätigung ist die Suche eingereiht – in der Reihenfolge der \
+                             Bestätigungen. Bestätigen Sie bis {confirm_by} Uhr; danach verfällt sie."
+                        ),
+                        "Falls Sie keine Terminsuche eingetragen haben, müssen Sie nichts tun: ohne Bestätigung \
+                         geschieht nichts weiter, und wir schreiben Ihnen nicht wieder."
+                            .into(),
+                    ],
+                    vec![
+                        MailAction {
+                            label: "Terminsuche bestätigen",
+                            url: self
+                                .secret
+                                .token(&wish, LinkAction::ConfirmWish.as_str())
+                                .url(&self.public_url),
+                        },
+                        MailAction {
+                            label: "Terminsuche zurückziehen",
+                            url: end_search.url.clone(),
+                        },
+                    ],
+                )
+            }
+            WishEvent::Registered(_) | WishEvent::Confirmed(_) => (
                 "Ihre Terminsuche ist eingetragen".into(),
                 vec![
                     "Ihre Terminsuche ist eingetragen. Sobald ein passender Termin frei wird, schlagen wir ihn \
@@ -474,6 +513,9 @@ impl MailComposer {
                     WishEndReason::UntilPassed => {
                         "Ihre Terminsuche ist beendet, weil das angegebene Enddatum vorüber ist."
                     }
+                    WishEndReason::Unconfirmed => {
+                        return Ok(Composed::Skip("the wish lapsed unconfirmed".into()));
+                    }
                 };
                 (
                     "Ihre Terminsuche ist beendet".into(),
@@ -528,6 +570,16 @@ impl MailComposer {
             }
         }
         Ok(ended_unanswered && last_expired == Some(*proposal))
+    }
+
+    /// The zone of the first of `offices` the catalogue knows (Europe/Berlin
+    /// otherwise), to tell a deadline in local time.
+    fn first_office_zone(&self, offices: &[OfficeId]) -> OfficeTimeZone {
+        let catalogue = self.catalogue.read();
+        offices
+            .iter()
+            .find_map(|office| OfficeTimeZone::parse(&catalogue.office(office)?.timezone).ok())
+            .unwrap_or_else(|| OfficeTimeZone::parse("Europe/Berlin").expect("a known zone"))
     }
 
     /// The registration of `wish` (every later wish event follows it).

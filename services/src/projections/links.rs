@@ -45,6 +45,8 @@ pub struct ProposalSummary {
 pub struct WishSummary {
     pub wish: WishId,
     pub status: WishStatus,
+    /// Whether it joined the queue (confirmed, or registered before double opt-in).
+    pub confirmed: bool,
 }
 
 /// A booking as link pages and answers show it.
@@ -121,7 +123,7 @@ impl LinksView {
 
     fn set_wish_status(&mut self, wish: &WishId, status: WishStatus) {
         if let Some(summary) = self.wishes.get_mut(wish)
-            && summary.status == WishStatus::Waiting
+            && matches!(summary.status, WishStatus::Waiting | WishStatus::PendingConfirmation)
         {
             summary.status = status;
         }
@@ -134,10 +136,23 @@ impl LinksView {
                     registered.wish,
                     WishSummary {
                         wish: registered.wish,
-                        status: WishStatus::Waiting,
+                        status: if registered.waits_at_once() {
+                            WishStatus::Waiting
+                        } else {
+                            WishStatus::PendingConfirmation
+                        },
+                        confirmed: registered.waits_at_once(),
                     },
                 );
                 self.issue(LinkSubject::Wish(registered.wish), &registered.links);
+            }
+            WishEvent::Confirmed(confirmed) => {
+                if let Some(summary) = self.wishes.get_mut(&confirmed.wish)
+                    && summary.status == WishStatus::PendingConfirmation
+                {
+                    summary.status = WishStatus::Waiting;
+                    summary.confirmed = true;
+                }
             }
             WishEvent::ProposalMade(made) => {
                 let subject = LinkSubject::Proposal {

@@ -448,6 +448,9 @@ impl StatisticsView {
                     },
                 );
             }
+            // Counted at its registration; one never confirmed leaves the
+            // queue when it lapses (`wish.ended`, reason `unconfirmed`).
+            WishEvent::Confirmed(_) => {}
             WishEvent::ProposalMade(made) => {
                 let date = self.local_date(&made.office, recorded_at);
                 self.day(&made.office, date).waitlist.proposals += 1;

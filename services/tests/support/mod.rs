@@ -115,6 +115,11 @@ impl TestApp {
             proposal_ttl: Duration::from_secs(48 * 3600),
             confirm_ttl: Duration::from_secs(2 * 3600),
             rate_limit_per_minute: None,
+            trusted_proxies: Vec::new(),
+            // Off here: most tests are about something else and post from one
+            // address; tests/hoarding.rs runs the defaults.
+            proof_of_work_difficulty: 0,
+            max_pending_bookings_per_network: 0,
             failed_auth_limit: 10,
             log_format: LogFormat::Text,
             booking_horizon_days: 21,

@@ -1,10 +1,20 @@
-// A wish ("Terminsuche") registered through /suche, and the links of its mails.
+// A wish ("Terminsuche") registered through /suche, confirmed through the
+// link of its confirm-request mail (double opt-in), and the links of its mails.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { follow, useTerminagent, visit } from '../support/index.mjs';
 
 const app = useTerminagent();
+
+/** Presses the confirm link of the wish's confirm-request mail: only then does it wait. */
+async function confirmWish(page, email, label) {
+  const request = await app.server.outbox.newest({ to: email, subject: 'Bitte bestätigen Sie Ihre Terminsuche' });
+  assert.match(request.text, /Erst mit Ihrer Bestätigung ist die Suche eingereiht/);
+  await visit(page, request.link('Terminsuche bestätigen'), { label: `confirm-wish link (${label})`, heading: 'Terminsuche bestätigen?' });
+  await follow(page, () => page.getByRole('button', { name: 'Terminsuche bestätigen' }).click(),
+    { label: `confirm-wish link pressed (${label})`, heading: 'Ihre Terminsuche ist bestätigt und eingereiht' });
+}
 
 test('registers a wish through /suche, then ends it through the mail link', async () => {
   const page = await app.newPage();
@@ -29,8 +39,14 @@ test('registers a wish through /suche, then ends it through the mail link', asyn
   await page.getByLabel('Vor- und Nachname').fill('Wanda Wunsch');
   await page.getByLabel('E-Mail-Adresse').fill(email);
   await follow(page, () => page.getByRole('button', { name: 'Terminsuche eintragen' }).click(),
-    { label: 'wish registered', status: 201, heading: 'Ihre Terminsuche ist eingetragen' });
+    { label: 'wish registered', status: 201, heading: 'Bitte bestätigen Sie Ihre Terminsuche' });
   assert.ok((await page.locator('main').innerText()).includes(email));
+
+  await confirmWish(page, email, 'end');
+  // Pressed again: nothing happens, the page says so.
+  const request = await app.server.outbox.newest({ to: email, subject: 'Bitte bestätigen Sie Ihre Terminsuche' });
+  await visit(page, request.link('Terminsuche bestätigen'),
+    { label: 'confirm-wish link again', heading: 'Ihre Terminsuche ist bereits bestätigt' });
 
   const mail = await app.server.outbox.newest({ to: email, subject: 'Terminsuche ist eingetragen' });
   assert.match(mail.text, /Walsum/);
@@ -52,7 +68,8 @@ test('a wish for open hours gets a proposal by mail; accepting it through the li
   await page.getByLabel('Vor- und Nachname').fill('Paul Vorschlag');
   await page.getByLabel('E-Mail-Adresse').fill(email);
   await follow(page, () => page.getByRole('button', { name: 'Terminsuche eintragen' }).click(),
-    { label: 'wish registered (proposal)', status: 201, heading: 'Ihre Terminsuche ist eingetragen' });
+    { label: 'wish registered (proposal)', status: 201, heading: 'Bitte bestätigen Sie Ihre Terminsuche' });
+  await confirmWish(page, email, 'proposal');
 
   const proposal = await app.server.outbox.newest({ to: email, subject: 'Terminvorschlag', timeoutMs: 30_000 });
   await visit(page, proposal.link('Termin annehmen'), { label: 'accept-proposal link', heading: 'Terminvorschlag annehmen?' });

@@ -1,7 +1,14 @@
 //! The booking flow, one page per step:
 //! `/termin` (services) → `/termin/standort` (office) → `/termin/tag` (day)
 //! → `/termin/uhrzeit` (time) → `/termin/angaben` (name, e-mail, phone)
-//! → `POST /termin/buchen` → "please confirm via the mail".
+//! → `POST /termin/buchen` → 303 → `GET /termin/angefragt/{ref}`, "please
+//! confirm via the mail" (post, redirect, get: reloading it books nothing).
+//!
+//! The contact form carries a one-time key: the id its booking will get,
+//! signed. Sent twice (a double click, back and send again), the second
+//! request finds that booking in the log and is sent to its page instead of
+//! booking again; the page's address is the booking id signed for that page,
+//! so nobody reaches it by guessing.
 //!
 //! Each GET step carries the choices so far in its query
 //! (`services=a,b&office=x&date=2026-12-01&time=08:12`), so every step can be
@@ -12,24 +19,80 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
-use chrono::{DateTime, Days, Utc};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{Days, Utc};
 use terminagent_domain::Actor;
 use terminagent_domain::booking::MAX_BOOKING_SERVICES;
 use terminagent_domain::{
-    BookingRequestError, LocalDate, LocalTime, OfficeId, OfficeTimeZone, PersonalData, PhoneNumber, ServiceId,
+    Booking, BookingId, BookingRequestError, BookingStatus, LocalDate, LocalTime, OfficeId, OfficeTimeZone,
+    PersonalData, PhoneNumber, ServiceId,
 };
+use terminagent_eventstore::{Opened, SealedEnvelope};
 
 use super::super::AppState;
 use super::super::bookable::{BookableSlot, bookable_slots};
 use super::{MessagePage, PageForm, PageLink, long_date, parse_email, parse_name, render};
-use crate::application::{BookingRequest, ExecuteError, RequestBookingError, request_booking};
+use crate::application::{
+    BookingRequest, ExecuteError, RequestBookingError, booking_as_recorded, request_booking, request_booking_once,
+};
+use crate::links::{LinkSecret, LinkToken};
 use crate::projections::{CatalogueView, OfficeEntry, ServiceEntry};
 
 /// A query string or form body as name/value pairs: checkboxes repeat their name.
 type Pairs = Vec<(String, String)>;
+
+/// The contact form's hidden field with its one-time key.
+const ONE_TIME_KEY_FIELD: &str = "einmalschluessel";
+
+/// What a signed booking reference opens: a form's one-time key and the
+/// address of its booking's page differ, so neither gives away the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignedFor {
+    FormKey,
+    RequestedPage,
+}
+
+impl SignedFor {
+    fn action(self) -> &'static str {
+        match self {
+            SignedFor::FormKey => "booking_form_key",
+            SignedFor::RequestedPage => "booking_requested_page",
+        }
+    }
+}
+
+/// `{booking id}.{token}`: the id with the link token for `purpose` on it
+/// (links.rs), so only references this installation handed out are taken.
+fn signed_booking(secret: &LinkSecret, booking: BookingId, purpose: SignedFor) -> String {
+    let id = booking.to_string();
+    let token = secret.token(&id, purpose.action());
+    format!("{id}.{}", token.as_str())
+}
+
+/// The booking a reference made by [`signed_booking`] for `purpose` names;
+/// `None` for anything else.
+fn verified_booking(secret: &LinkSecret, text: &str, purpose: SignedFor) -> Option<BookingId> {
+    let (id, token) = text.split_once('.')?;
+    let booking = BookingId::parse(id).ok()?;
+    let given = LinkToken::parse(token)?;
+    // Compared by hash, so how long the comparison takes tells nothing of the token.
+    let expected = secret.token(&booking.to_string(), purpose.action());
+    (given.hash() == expected.hash()).then_some(booking)
+}
+
+/// A new form's one-time key: the id its booking will get.
+fn new_one_time_key(state: &AppState) -> String {
+    let booking = BookingId::from_ulid(state.executor.new_id());
+    signed_booking(&state.link_secret, booking, SignedFor::FormKey)
+}
+
+/// 303 to the page of `booking` (POST, redirect, GET).
+fn see_requested_page(state: &AppState, booking: BookingId) -> Response {
+    let reference = signed_booking(&state.link_secret, booking, SignedFor::RequestedPage);
+    Redirect::to(&format!("/termin/angefragt/{reference}")).into_response()
+}
 
 /// The steps in order; each needs every earlier step's choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -328,6 +391,8 @@ struct ContactErrors {
     name: Option<String>,
     email: Option<String>,
     phone: Option<String>,
+    /// The form itself (a one-time key that is not ours): at its button.
+    form: Option<String>,
 }
 
 impl ContactErrors {
@@ -342,6 +407,7 @@ impl ContactErrors {
             ("name", &self.name),
             ("email", &self.email),
             ("phone", &self.phone),
+            ("absenden", &self.form),
         ]
         .into_iter()
         .filter_map(|(field, error)| error.as_deref().map(|message| (field, message)))
@@ -359,6 +425,8 @@ struct ContactPage {
     slot_taken: bool,
     contact: ContactValues,
     errors: ContactErrors,
+    /// The form's one-time key (hidden field [`ONE_TIME_KEY_FIELD`]).
+    one_time_key: String,
 }
 
 impl ContactPage {
@@ -376,10 +444,22 @@ impl ContactPage {
 #[template(path = "requested.html")]
 struct RequestedPage {
     selection: Selection,
-    email: String,
+    /// `None` once the citizen's data was erased.
+    email: Option<String>,
     from: String,
     until: String,
     confirm_by: String,
+    status: BookingStatus,
+}
+
+impl RequestedPage {
+    fn pending(&self) -> bool {
+        self.status == BookingStatus::PendingConfirmation
+    }
+
+    fn confirmed(&self) -> bool {
+        matches!(self.status, BookingStatus::Confirmed(_))
+    }
 }
 
 /// `GET /termin`: which services (1–10).
@@ -487,6 +567,7 @@ fn step_page(state: &AppState, selection: Selection, step: Step, error: Option<S
             slot_taken: false,
             contact: ContactValues::default(),
             errors: ContactErrors::default(),
+            one_time_key: new_one_time_key(state),
         }
         .respond(status),
     }
@@ -520,9 +601,11 @@ fn bookable_days(state: &AppState, selection: &Selection) -> Vec<DayChoice> {
 }
 
 /// `POST /termin/buchen`: the contact form. Creates the booking through the
-/// same decision as the JSON API; answers "check your mail" (201), the form
-/// again with the errors next to the fields (422), or the day's other free
-/// times when the chosen one was just taken (409).
+/// same decision as the JSON API; answers 303 to the booking's page (also
+/// when the form's one-time key was sent before: the booking it made), the
+/// form again with the errors next to the fields (422), or the day's other
+/// free times when the chosen one was just taken (409). A form without a
+/// key (not one of ours) books under a fresh id.
 pub async fn book(State(state): State<AppState>, PageForm(pairs): PageForm<Pairs>) -> Response {
     let selected = select(&state.catalogue.read(), &pairs);
     let selection = match selected {
@@ -537,7 +620,25 @@ pub async fn book(State(state): State<AppState>, PageForm(pairs): PageForm<Pairs
         email: value(&pairs, "email").unwrap_or_default().to_owned(),
         phone: value(&pairs, "phone").unwrap_or_default().to_owned(),
     };
-    let (time, citizen) = match (selection.time, parse_contact(&contact)) {
+    // `Some(None)`: a key, but not one of ours.
+    let sent_key = value(&pairs, ONE_TIME_KEY_FIELD);
+    let once = sent_key.map(|key| verified_booking(&state.link_secret, key, SignedFor::FormKey));
+    let one_time_key = match (sent_key, once) {
+        (Some(key), Some(Some(_))) => key.to_owned(),
+        _ => new_one_time_key(&state),
+    };
+    let contact_checked = parse_contact(&contact).and_then(|citizen| match once {
+        Some(None) => Err(ContactErrors {
+            form: Some(
+                "Dieses Formular können wir nicht zuordnen. Bitte prüfen Sie Ihre Angaben und senden Sie es noch \
+                 einmal ab."
+                    .into(),
+            ),
+            ..ContactErrors::default()
+        }),
+        _ => Ok(citizen),
+    });
+    let (time, citizen) = match (selection.time, contact_checked) {
         (Some(time), Ok(citizen)) => (time, citizen),
         (time, citizen) => {
             let mut errors = citizen.err().unwrap_or_default();
@@ -552,6 +653,7 @@ pub async fn book(State(state): State<AppState>, PageForm(pairs): PageForm<Pairs
                 slot_taken: false,
                 contact,
                 errors,
+                one_time_key,
             };
             return page.respond(StatusCode::UNPROCESSABLE_ENTITY);
         }
@@ -576,36 +678,113 @@ pub async fn book(State(state): State<AppState>, PageForm(pairs): PageForm<Pairs
         start,
         citizen,
     };
-    let requested = request_booking(
+    let cause = state.new_cause(Actor::Citizen);
+    let (executor, availability, links, policy) = (
         &state.executor,
         &state.availability,
         &state.link_secret,
         state.booking_policy,
-        state.new_cause(Actor::Citizen),
-        request,
-        Some(office.zone),
-    )
-    .await;
+    );
+    let zone = Some(office.zone);
+    let requested = match once.flatten() {
+        Some(booking) => {
+            request_booking_once(executor, availability, links, policy, cause, request, zone, booking).await
+        }
+        None => request_booking(executor, availability, links, policy, cause, request, zone).await,
+    };
     match requested {
         Ok(requested) => {
-            let zone = requested.timezone;
-            let local_time = |instant: DateTime<Utc>| zone.to_local(instant).format("%H:%M").to_string();
-            let confirm_by = zone.to_local(requested.booking.confirm_by);
-            let page = RequestedPage {
-                selection,
-                email: contact.email,
-                from: local_time(requested.booking.start),
-                until: local_time(requested.booking.end),
-                confirm_by: format!(
-                    "{}, {} Uhr",
-                    long_date(confirm_by.date_naive()),
-                    confirm_by.format("%H:%M")
-                ),
-            };
-            render(StatusCode::CREATED, &page)
+            let booking = requested.booking.booking;
+            let mut response = see_requested_page(&state, booking);
+            // Counted for the client's network until confirmed (`--max-pending-bookings-per-network`).
+            let counted = crate::http::pending_limit::RequestedBookingId(booking);
+            response.extensions_mut().insert(counted);
+            response
         }
-        Err(error) => booking_failed(&state, selection, contact, error).await,
+        Err(error) => booking_failed(&state, selection, contact, one_time_key, error).await,
     }
+}
+
+/// `GET /termin/angefragt/{ref}`: the booking a form made, as it is now:
+/// "please confirm" while pending. `ref` is the booking id signed for this
+/// page (404 for anything else), so only the browser that booked has it.
+pub async fn requested_page(State(state): State<AppState>, Path(reference): Path<String>) -> Response {
+    let unknown = || {
+        MessagePage::new("Diese Seite gibt es nicht")
+            .paragraph("Vielleicht ist die Adresse unvollständig. Ihre Termine finden Sie in Ihren E-Mails.")
+            .link(PageLink::new("/termin", "Termin vereinbaren"))
+            .respond(StatusCode::NOT_FOUND)
+    };
+    let Some(booking) = verified_booking(&state.link_secret, &reference, SignedFor::RequestedPage) else {
+        return unknown();
+    };
+    let recorded = match booking_as_recorded(&state.executor, booking).await {
+        Ok(Some(recorded)) => recorded,
+        Ok(None) => return unknown(),
+        Err(error) => return internal_error(&error),
+    };
+    let email = match citizen_email(&state, &recorded).await {
+        Ok(email) => email,
+        Err(error) => return internal_error(&error),
+    };
+    let Some(zone) = state
+        .catalogue
+        .read()
+        .office(&recorded.office)
+        .and_then(|office| OfficeTimeZone::parse(&office.timezone).ok())
+    else {
+        return unknown();
+    };
+    let local_time = |instant: chrono::DateTime<Utc>| zone.to_local(instant).format("%H:%M").to_string();
+    let services: Vec<&str> = recorded.services.iter().map(ServiceId::as_str).collect();
+    let choices: Pairs = [
+        ("services", services.join(",")),
+        ("office", recorded.office.to_string()),
+        ("date", recorded.date.to_string()),
+        ("time", local_time(recorded.start)),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    let selected = select(&state.catalogue.read(), &choices);
+    let selection = match selected {
+        Ok(selection) => selection,
+        Err(gone) => return gone.page(),
+    };
+    let confirm_by = zone.to_local(recorded.confirm_by);
+    let page = RequestedPage {
+        selection,
+        email,
+        from: local_time(recorded.start),
+        until: local_time(recorded.end),
+        confirm_by: format!(
+            "{}, {} Uhr",
+            long_date(confirm_by.date_naive()),
+            confirm_by.format("%H:%M")
+        ),
+        status: recorded.status,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// The e-mail address the booking's mails go to; `None` once erased.
+async fn citizen_email(
+    state: &AppState,
+    booking: &Booking,
+) -> Result<Option<String>, terminagent_eventstore::VaultError> {
+    let Some(sealed) = &booking.personal_data else {
+        return Ok(None);
+    };
+    let envelope = SealedEnvelope {
+        envelope_id: sealed.envelope_id.as_ulid(),
+        nonce: sealed.nonce.clone(),
+        ciphertext: sealed.ciphertext.clone(),
+    };
+    let opened = state.executor.store().vault().open::<PersonalData>(&envelope).await?;
+    Ok(match opened {
+        Opened::Readable(citizen) => Some(citizen.email.to_string()),
+        Opened::Erased => None,
+    })
 }
 
 /// Checks the contact fields as the domain does, with German messages.
@@ -626,6 +805,7 @@ fn parse_contact(contact: &ContactValues) -> Result<PersonalData, ContactErrors>
             name: name.err(),
             email: email.err(),
             phone: phone.err(),
+            form: None,
         }),
     }
 }
@@ -634,6 +814,7 @@ async fn booking_failed(
     state: &AppState,
     mut selection: Selection,
     contact: ContactValues,
+    one_time_key: String,
     error: RequestBookingError,
 ) -> Response {
     use BookingRequestError as E;
@@ -668,9 +849,24 @@ async fn booking_failed(
                 slot_taken: true,
                 contact,
                 errors: ContactErrors::default(),
+                one_time_key,
             };
             page.respond(StatusCode::CONFLICT)
         }
+        // This form was sent before: its booking's page, and nothing booked again.
+        E::AlreadyRequested(booking) => see_requested_page(state, booking),
+        E::OverlapsOwnBooking { .. } => MessagePage::new("Sie haben zu dieser Zeit schon einen Termin")
+            .paragraph(
+                "Für diese E-Mail-Adresse ist zu dieser Zeit bereits ein Termin gebucht oder angefragt, und eine \
+                 Person kann nicht zwei Termine zur selben Zeit haben. Haben Sie das Formular zweimal abgeschickt? \
+                 Dann gilt Ihre erste Buchung: Bitte bestätigen Sie sie über den Link in der E-Mail.",
+            )
+            .paragraph(
+                "Möchten Sie einen weiteren Termin, wählen Sie bitte eine andere Uhrzeit. Einen Termin, den Sie \
+                 nicht mehr brauchen, sagen Sie über den Link in der E-Mail ab.",
+            )
+            .link(PageLink::new(selection.time_href(), "Andere Uhrzeit wählen"))
+            .respond(StatusCode::CONFLICT),
         E::TooManyOpenBookings { max } => MessagePage::new("Sie haben bereits genug offene Termine")
             .paragraph(format!(
                 "Eine Person kann höchstens {max} Termine gleichzeitig gebucht haben. \

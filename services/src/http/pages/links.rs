@@ -85,6 +85,8 @@ pub async fn show_link_page(State(state): State<AppState>, token: Result<Path<St
     responses(
         (status = 200, description = "A page with the outcome.", content_type = "text/html", body = String),
         (status = 404, description = "A page saying the link is unknown.", content_type = "text/html", body = String),
+        (status = 409, description = "A page saying the proposal overlaps a booking the citizen already has.",
+         content_type = "text/html", body = String),
         (status = 429, description = "Too many requests from this address: a page saying when to try again.",
          content_type = "text/html", body = String,
          headers(("Retry-After" = u32, description = "Seconds to wait."))),
@@ -112,6 +114,15 @@ pub async fn press_link_page(State(state): State<AppState>, token: Result<Path<S
             };
             render(StatusCode::OK, &page)
         }
+        Err(problem) if problem.status == StatusCode::CONFLICT.as_u16() => {
+            MessagePage::new("Sie haben zu dieser Zeit schon einen Termin")
+                .paragraph(
+                    "Der vorgeschlagene Termin überschneidet sich mit einem Termin, den Sie schon gebucht haben. \
+                     Eine Person kann nicht zwei Termine zur selben Zeit haben. Wenn Sie den Vorschlag annehmen \
+                     möchten, sagen Sie bitte zuerst den anderen Termin über den Link in dessen E-Mail ab.",
+                )
+                .respond(StatusCode::CONFLICT)
+        }
         Err(problem) => {
             let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             MessagePage::new("Das hat gerade nicht geklappt")
@@ -128,6 +139,7 @@ fn question(action: LinkAction) -> &'static str {
         LinkAction::AcceptProposal => "Terminvorschlag annehmen?",
         LinkAction::DeclineProposal => "Terminvorschlag ablehnen?",
         LinkAction::EndWish => "Terminsuche beenden?",
+        LinkAction::ConfirmWish => "Terminsuche bestätigen?",
     }
 }
 
@@ -138,6 +150,7 @@ fn button(action: LinkAction) -> &'static str {
         LinkAction::AcceptProposal => "Termin verbindlich annehmen",
         LinkAction::DeclineProposal => "Vorschlag ablehnen",
         LinkAction::EndWish => "Terminsuche beenden",
+        LinkAction::ConfirmWish => "Terminsuche bestätigen",
     }
 }
 
@@ -148,6 +161,7 @@ fn done(action: LinkAction) -> &'static str {
         LinkAction::AcceptProposal => "Ihr Termin ist gebucht",
         LinkAction::DeclineProposal => "Der Vorschlag ist abgelehnt; wir suchen weiter",
         LinkAction::EndWish => "Ihre Terminsuche ist beendet",
+        LinkAction::ConfirmWish => "Ihre Terminsuche ist bestätigt und eingereiht",
     }
 }
 
@@ -171,6 +185,11 @@ fn finished(action: LinkAction, state: LinkState) -> &'static str {
         (LinkAction::AcceptProposal | LinkAction::DeclineProposal, _) => "Dieser Vorschlag gilt nicht mehr",
         (LinkAction::EndWish, LinkState::Used) => "Ihre Terminsuche ist bereits beendet",
         (LinkAction::EndWish, _) => "Diese Terminsuche besteht nicht mehr",
+        (LinkAction::ConfirmWish, LinkState::Used) => "Ihre Terminsuche ist bereits bestätigt",
+        (LinkAction::ConfirmWish, LinkState::Expired) => {
+            "Die Frist zur Bestätigung ist abgelaufen; bitte tragen Sie Ihre Suche neu ein"
+        }
+        (LinkAction::ConfirmWish, _) => "Diese Terminsuche besteht nicht mehr",
     }
 }
 

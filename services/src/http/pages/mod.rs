@@ -16,7 +16,7 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{Datelike, NaiveDate};
 
 pub(super) use booking::{
-    book, choose_day_page, choose_office_page, choose_services_page, choose_time_page, contact_page,
+    book, choose_day_page, choose_office_page, choose_services_page, choose_time_page, contact_page, requested_page,
 };
 pub(super) use links::{press_link_page, show_link_page};
 pub(super) use wish::{register_wish_page, wish_page};
@@ -24,10 +24,12 @@ pub(super) use wish::{register_wish_page, wish_page};
 /// Where the layout finds its stylesheet.
 pub(super) const STYLESHEET_PATH: &str = "/assets/site.css";
 
-/// Nothing on these pages needs scripts, frames or foreign origins; saying so
-/// keeps a framed "confirm" button (clickjacking) and injected scripts out.
-const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Nothing on these pages needs frames or foreign origins, and no script but
+/// our own files (the forms' proof of work, which fetches its challenge from
+/// us); saying so keeps a framed "confirm" button (clickjacking) and injected
+/// scripts out.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The value of cookie `name` among the request's `Cookie` headers.
 pub(super) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {

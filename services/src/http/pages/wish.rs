@@ -2,7 +2,9 @@
 //! hour grid, an optional last date, name and e-mail); `POST /suche`
 //! registers the wish through the same application function as
 //! `POST /api/v1/wishes`, or shows the form again with each error at its
-//! field. Proposals and their answers then go by mail.
+//! field. The wish waits only once the citizen presses the confirm link of
+//! the mail that follows (double opt-in); proposals and their answers then
+//! go by mail.
 
 use askama::Template;
 use axum::extract::State;
@@ -179,18 +181,24 @@ pub async fn register_wish_page(State(state): State<AppState>, PageForm(pairs): 
     match register_wish(
         &state.executor,
         &state.link_secret,
+        state.booking_policy.confirm_ttl,
         state.new_cause(Actor::Citizen),
         request,
     )
     .await
     {
-        Ok(_) => MessagePage::new("Ihre Terminsuche ist eingetragen")
+        Ok(_) => MessagePage::new("Bitte bestätigen Sie Ihre Terminsuche")
             .paragraph(format!(
-                "Wir haben Ihnen eine E-Mail an {} geschickt. Sobald ein passender Termin frei wird, schlagen wir \
-                 ihn Ihnen per E-Mail vor.",
-                values.email
+                "Wir haben Ihnen eine E-Mail an {} geschickt. Bitte bestätigen Sie Ihre Suche mit dem Link darin \
+                 innerhalb von {}.",
+                values.email,
+                german_duration(state.booking_policy.confirm_ttl)
             ))
-            .paragraph("Mit dem Link in der E-Mail können Sie die Suche jederzeit beenden.")
+            .paragraph(
+                "Erst mit der Bestätigung ist Ihre Suche eingereiht – in der Reihenfolge der Bestätigungen. \
+                 Ohne Bestätigung verfällt sie. Sobald ein passender Termin frei wird, schlagen wir ihn Ihnen per \
+                 E-Mail vor.",
+            )
             .respond(StatusCode::CREATED),
         Err(RegisterWishError::Decision(ExecuteError::Rejected(reason))) => refused(&state, &pairs, values, reason),
         Err(RegisterWishError::Decision(ExecuteError::Contended { .. })) => {
@@ -337,4 +345,39 @@ fn german_date(raw: &str) -> Option<LocalDate> {
         return None;
     }
     LocalDate::parse(&format!("{year:0>4}-{month:0>2}-{day:0>2}")).ok()
+}
+
+/// "30 Minuten", "2 Stunden", "1 Stunde und 30 Minuten": the confirm TTL as
+/// the page tells it.
+fn german_duration(duration: chrono::Duration) -> String {
+    let minutes = duration.num_minutes().max(1);
+    let (hours, rest) = (minutes / 60, minutes % 60);
+    let hours_text = match hours {
+        1 => "1 Stunde".to_owned(),
+        n => format!("{n} Stunden"),
+    };
+    let minutes_text = match rest {
+        1 => "1 Minute".to_owned(),
+        n => format!("{n} Minuten"),
+    };
+    match (hours, rest) {
+        (0, _) => minutes_text,
+        (_, 0) => hours_text,
+        _ => format!("{hours_text} und {minutes_text}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::german_duration;
+
+    #[test]
+    fn the_confirm_ttl_reads_as_german() {
+        let minutes = chrono::Duration::minutes;
+        assert_eq!(german_duration(minutes(30)), "30 Minuten");
+        assert_eq!(german_duration(minutes(60)), "1 Stunde");
+        assert_eq!(german_duration(minutes(120)), "2 Stunden");
+        assert_eq!(german_duration(minutes(90)), "1 Stunde und 30 Minuten");
+        assert_eq!(german_duration(minutes(61)), "1 Stunde und 1 Minute");
+    }
 }
