@@ -10,39 +10,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Days, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{ManualClock, TestApp};
+use support::{ManualClock, TestApp, berlin_at as at, stadtmitte_a_week_ahead as setup};
 use terminagent::application::{Clock, Executor, lapse_due_bookings};
 use terminagent::projections::{LinksView, LiveProjection};
-use terminagent_domain::{LocalTime, OfficeTimeZone};
 use terminagent_eventstore::{Backend, EventStore};
 
 const PRESSES: usize = 12;
-
-fn at(ahead: u64, hhmm: &str) -> DateTime<Utc> {
-    let zone = OfficeTimeZone::parse("Europe/Berlin").unwrap();
-    zone.instant(
-        Utc::now().date_naive() + Days::new(ahead),
-        LocalTime::parse(hhmm).unwrap(),
-    )
-    .unwrap()
-}
-
-async fn setup(app: &TestApp) {
-    let office = json!({"name": "Stadtmitte", "timezone": "Europe/Berlin"});
-    app.staff(Method::PUT, "/api/v1/offices/stadtmitte", office).await;
-    app.staff(
-        Method::PUT,
-        "/api/v1/services/reisepass",
-        json!({"name": "Reisepass", "duration_minutes": 12}),
-    )
-    .await;
-    let day = (Utc::now().date_naive() + Days::new(7)).to_string();
-    let capacity = json!({"date": day, "from": "08:00", "to": "12:00", "unit_minutes": 12, "lanes": 1});
-    let (status, answer) = app
-        .staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", capacity)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{answer}");
-}
 
 async fn book(app: &TestApp, start: &str, email: &str) -> String {
     let body = json!({"office": "stadtmitte", "services": ["reisepass"], "start": at(7, start).to_rfc3339(),

@@ -3,36 +3,10 @@
 
 mod support;
 
-use chrono::{DateTime, Days, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::TestApp;
-use terminagent_domain::{LocalTime, OfficeTimeZone};
+use support::{TestApp, berlin_at as at, stadtmitte_a_week_ahead as setup};
 use terminagent_eventstore::Backend;
-
-fn at(ahead: u64, hhmm: &str) -> DateTime<Utc> {
-    let zone = OfficeTimeZone::parse("Europe/Berlin").unwrap();
-    zone.instant(
-        Utc::now().date_naive() + Days::new(ahead),
-        LocalTime::parse(hhmm).unwrap(),
-    )
-    .unwrap()
-}
-
-async fn setup(app: &TestApp) {
-    let office = json!({"name": "Stadtmitte", "timezone": "Europe/Berlin"});
-    app.staff(Method::PUT, "/api/v1/offices/stadtmitte", office).await;
-    app.staff(
-        Method::PUT,
-        "/api/v1/services/reisepass",
-        json!({"name": "Reisepass", "duration_minutes": 12}),
-    )
-    .await;
-    let day = (Utc::now().date_naive() + Days::new(7)).to_string();
-    let capacity = json!({"date": day, "from": "08:00", "to": "12:00", "unit_minutes": 12, "lanes": 1});
-    app.staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", capacity)
-        .await;
-}
 
 async fn book(app: &TestApp, start: &str, email: &str) -> String {
     let body = json!({"office": "stadtmitte", "services": ["reisepass"], "start": at(7, start).to_rfc3339(),
@@ -231,3 +205,69 @@ on_both_backends!(
     unconfirmed_bookings_lapse_and_free_their_units,
     links_are_made_with_the_secret_file_when_one_is_given,
 );
+
+/// Turns connections to the test's database away (`allow`: false) and ends
+/// those open, or lets them in again.
+async fn allow_connections(app: &TestApp, allow: bool) {
+    use sqlx::Connection;
+    let name = app.db.url().rsplit('/').next().unwrap().to_owned();
+    let mut admin = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if !allow {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&name)
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+}
+
+/// A link the view does not know yet is looked up in the log; when the log
+/// cannot be read, the citizen hears "try again", never "no such link".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_looked_up_while_the_log_is_unreadable_is_a_503_not_a_404() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    setup(&app).await;
+    book(&app, "08:00", "erika@example.org").await;
+    // A well-made token of a booking no one made: unknown to the view.
+    let unknown = app.link_token(&ulid::Ulid::new().to_string(), "confirm_booking").await;
+
+    allow_connections(&app, false).await;
+    let (status, answer) = app
+        .send(Method::GET, &format!("/api/v1/links/{unknown}"), None, None)
+        .await;
+    let page = app
+        .client
+        .get(format!("{}/links/{unknown}", app.base))
+        .send()
+        .await
+        .unwrap();
+    let page_status = page.status();
+    let html = page.text().await.unwrap();
+    allow_connections(&app, true).await;
+
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(answer["type"], "/problems/unavailable");
+    assert_eq!(page_status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        html.contains("Bitte versuchen Sie es in einer Minute noch einmal"),
+        "{html}"
+    );
+    // Back again, the unknown link is what it is: not found.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, answer) = app
+            .send(Method::GET, &format!("/api/v1/links/{unknown}"), None, None)
+            .await;
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status} {answer}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -8,26 +8,16 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Days, Utc};
+use chrono::Utc;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use support::TestApp;
 use support::smtp::SmtpReceiver;
+use support::{TestApp, berlin_at as at, stadtmitte_a_week_ahead};
 use terminagent::config::{BusConfig, MailTransport, Role};
 use terminagent::mail::LogId;
-use terminagent_domain::{LocalTime, OfficeTimeZone};
 use terminagent_eventstore::{Backend, EventStore, StoreOptions};
 
 const NATS: &str = "nats://127.0.0.1:4222";
-
-fn at(ahead: u64, hhmm: &str) -> DateTime<Utc> {
-    let zone = OfficeTimeZone::parse("Europe/Berlin").unwrap();
-    zone.instant(
-        Utc::now().date_naive() + Days::new(ahead),
-        LocalTime::parse(hhmm).unwrap(),
-    )
-    .unwrap()
-}
 
 /// A notice as the relay writes it, of an event no log of this test holds.
 fn notice(position: u64, log: Option<&str>) -> Vec<u8> {
@@ -107,18 +97,7 @@ async fn fresh_mail_goes_out_within_a_second_past_100_stale_notices() {
     })
     .await;
 
-    let office = json!({"name": "Stadtmitte", "timezone": "Europe/Berlin"});
-    api.staff(Method::PUT, "/api/v1/offices/stadtmitte", office).await;
-    api.staff(
-        Method::PUT,
-        "/api/v1/services/reisepass",
-        json!({"name": "Reisepass", "duration_minutes": 12}),
-    )
-    .await;
-    let day = (Utc::now().date_naive() + Days::new(7)).to_string();
-    let capacity = json!({"date": day, "from": "08:00", "to": "12:00", "unit_minutes": 12, "lanes": 1});
-    api.staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", capacity)
-        .await;
+    stadtmitte_a_week_ahead(&api).await;
     let mut waits = Vec::new();
     for (n, start) in ["08:00", "08:12", "08:24"].into_iter().enumerate() {
         let body = json!({"office": "stadtmitte", "services": ["reisepass"], "start": at(7, start).to_rfc3339(),

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use chrono::SecondsFormat;
 use serde::Serialize;
 use terminagent_domain::Actor;
@@ -69,15 +70,33 @@ pub struct BookingAnswer {
 /// The link's target and what it acts on, or `None` for a token that names
 /// nothing. A token the view does not know yet may belong to an event it has
 /// not caught up with (bookings do not wait for views): look once more after
-/// catching up.
-pub(super) async fn resolve(state: &AppState, token: &str) -> Option<(LinkTarget, LinkContext, OfficeTimeZone)> {
-    let hash = LinkToken::parse(token)?.hash();
+/// catching up. Trouble reading the log is a 503, never "no such link": a
+/// citizen must not be told their link does not exist during a database blip.
+pub(super) async fn resolve(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<(LinkTarget, LinkContext, OfficeTimeZone)>, Problem> {
+    let Some(hash) = LinkToken::parse(token).map(|token| token.hash()) else {
+        return Ok(None);
+    };
     if state.links.read().link(hash.as_str()).is_none() {
-        state.catch_up_views().await.ok()?;
+        state.catch_up_views().await.map_err(|problem| {
+            tracing::warn!(detail = %problem.detail, "a link could not be looked up: the log is not readable");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                "the log cannot be read right now; try again in a minute",
+            )
+        })?;
     }
     let links = state.links.read();
-    let target = links.link(hash.as_str())?.clone();
-    let context = LinkContext::of(&target, &links)?;
+    let Some(target) = links.link(hash.as_str()).cloned() else {
+        return Ok(None);
+    };
+    let Some(context) = LinkContext::of(&target, &links) else {
+        return Ok(None);
+    };
     drop(links);
     let zone = office_of(&context).and_then(|office| {
         state
@@ -86,11 +105,11 @@ pub(super) async fn resolve(state: &AppState, token: &str) -> Option<(LinkTarget
             .office(office)
             .and_then(|office| OfficeTimeZone::parse(&office.timezone).ok())
     });
-    Some((
+    Ok(Some((
         target,
         context,
         zone.unwrap_or_else(|| OfficeTimeZone::parse("Europe/Berlin").expect("a known zone")),
-    ))
+    )))
 }
 
 /// The office whose clock the link's times are shown in.
@@ -134,6 +153,8 @@ pub(super) async fn press(
     responses(
         (status = 200, description = "The link's action and state.", body = LinkStateAnswer),
         (status = 404, description = "`/problems/not-found`: no such link.", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "`/problems/unavailable`: the log cannot be read right now; the link may \
+            well exist.", body = Problem, content_type = PROBLEM),
     )
 )]
 pub async fn show_link_json(
@@ -141,7 +162,7 @@ pub async fn show_link_json(
     token: Result<Path<String>, PathRejection>,
 ) -> Result<Json<LinkStateAnswer>, Problem> {
     let (target, context, _) = resolve(&state, &token_text(token))
-        .await
+        .await?
         .ok_or_else(|| Problem::not_found("no such link"))?;
     let link = link_state(&target, &context, state.executor.now());
     Ok(Json(LinkStateAnswer {
@@ -181,7 +202,7 @@ pub async fn press_link_json(
     token: Result<Path<String>, PathRejection>,
 ) -> Result<Json<LinkOutcomeAnswer>, Problem> {
     let (target, context, zone) = resolve(&state, &token_text(token))
-        .await
+        .await?
         .ok_or_else(|| Problem::not_found("no such link"))?;
     let (outcome, after) = press(&state, &target, &context).await?;
     Ok(Json(LinkOutcomeAnswer {

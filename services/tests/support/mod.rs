@@ -278,3 +278,34 @@ impl TestApp {
         self.send(reqwest::Method::GET, path, Some(TOKEN), None).await
     }
 }
+
+/// The instant of `hhmm`, Berlin time, `ahead` days from today.
+pub fn berlin_at(ahead: u64, hhmm: &str) -> chrono::DateTime<chrono::Utc> {
+    let zone = terminagent_domain::OfficeTimeZone::parse("Europe/Berlin").unwrap();
+    zone.instant(
+        chrono::Utc::now().date_naive() + chrono::Days::new(ahead),
+        terminagent_domain::LocalTime::parse(hhmm).unwrap(),
+    )
+    .unwrap()
+}
+
+/// The office most tests book at: `stadtmitte` (Berlin time), the service
+/// `reisepass` (12 minutes), and one lane 08:00–12:00 seven days ahead.
+pub async fn stadtmitte_a_week_ahead(app: &TestApp) {
+    use serde_json::json;
+    let office = json!({"name": "Stadtmitte", "timezone": "Europe/Berlin"});
+    app.staff(reqwest::Method::PUT, "/api/v1/offices/stadtmitte", office)
+        .await;
+    app.staff(
+        reqwest::Method::PUT,
+        "/api/v1/services/reisepass",
+        json!({"name": "Reisepass", "duration_minutes": 12}),
+    )
+    .await;
+    let day = (chrono::Utc::now().date_naive() + chrono::Days::new(7)).to_string();
+    let capacity = json!({"date": day, "from": "08:00", "to": "12:00", "unit_minutes": 12, "lanes": 1});
+    let (status, answer) = app
+        .staff(reqwest::Method::POST, "/api/v1/offices/stadtmitte/capacity", capacity)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+}

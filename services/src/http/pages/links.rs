@@ -49,11 +49,15 @@ struct BookingDetails {
     responses(
         (status = 200, description = "The page.", content_type = "text/html", body = String),
         (status = 404, description = "A page saying the link is unknown.", content_type = "text/html", body = String),
+        (status = 503, description = "A page asking to try again later (the log cannot be read right now).",
+         content_type = "text/html", body = String),
     )
 )]
 pub async fn show_link_page(State(state): State<AppState>, token: Result<Path<String>, PathRejection>) -> Response {
-    let Some((target, context, zone)) = resolve(&state, &token_text(token)).await else {
-        return not_found_page();
+    let (target, context, zone) = match resolve(&state, &token_text(token)).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found_page(),
+        Err(_) => return unavailable_page(),
     };
     let page = match link_state(&target, &context, state.executor.now()) {
         LinkState::Open => LinkPage {
@@ -96,8 +100,10 @@ pub async fn show_link_page(State(state): State<AppState>, token: Result<Path<St
     )
 )]
 pub async fn press_link_page(State(state): State<AppState>, token: Result<Path<String>, PathRejection>) -> Response {
-    let Some((target, context, zone)) = resolve(&state, &token_text(token)).await else {
-        return not_found_page();
+    let (target, context, zone) = match resolve(&state, &token_text(token)).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found_page(),
+        Err(_) => return unavailable_page(),
     };
     match press(&state, &target, &context).await {
         Ok((outcome, after)) => {
@@ -232,4 +238,13 @@ fn not_found_page() -> Response {
             "Dieser Link ist uns nicht bekannt. Bitte prüfen Sie, ob er vollständig aus der E-Mail übernommen wurde.",
         )
         .respond(StatusCode::NOT_FOUND)
+}
+
+/// The log could not be read: the link may well exist.
+fn unavailable_page() -> Response {
+    MessagePage::new("Das hat gerade nicht geklappt")
+        .paragraph(
+            "Wir können Ihren Link gerade nicht nachschlagen. Bitte versuchen Sie es in einer Minute noch einmal.",
+        )
+        .respond(StatusCode::SERVICE_UNAVAILABLE)
 }
