@@ -249,6 +249,18 @@ impl ConsumerProgress {
         Ok(outcome)
     }
 
+    /// The whole sent-mail ledger: each mail key with its outcome, by key.
+    /// For operators and tests that wait until every expected mail is
+    /// recorded instead of sleeping and counting.
+    pub async fn mail_ledger(&self) -> Result<Vec<(String, String)>, StorageError> {
+        let rows = on_pool!(&self.side, pool => {
+            sqlx::query_as("SELECT mail_key, outcome FROM sent_mails ORDER BY mail_key")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
+    }
+
     /// Saves `consumer`'s state at `snapshot.position`, replacing an older
     /// one; a snapshot older than the saved one is dropped, so a slower twin
     /// cannot move a consumer back.

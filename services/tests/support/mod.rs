@@ -1,6 +1,7 @@
 //! Shared by the HTTP tests: an app spawned in-process on port 0.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod audit;
 pub mod smtp;
 
 use std::time::Duration;
@@ -272,6 +273,39 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The sent-mail ledger (mail key, outcome) once the mail relay has
+    /// passed the log's head, no claim is open and at least `sent` mails are
+    /// recorded `sent`: the condition "every mail handled" instead of a
+    /// sleep. Panics after 30 s. Callers assert on it, then again after a
+    /// further settle, so a late duplicate is seen too.
+    pub async fn mails_settled(&self, sent: usize) -> Vec<(String, String)> {
+        let store = terminagent_eventstore::EventStore::connect(self.db.url(), Default::default())
+            .await
+            .expect("the test's store");
+        let progress = store.progress();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let ledger = loop {
+            let head = store.head().await.expect("the log's head");
+            let relayed = progress
+                .checkpoint(terminagent::mail::RELAY_CHECKPOINT)
+                .await
+                .expect("the relay's checkpoint");
+            let ledger = progress.mail_ledger().await.expect("the sent-mail ledger");
+            let done = ledger.iter().filter(|(_, outcome)| outcome == "sent").count();
+            let open = ledger.iter().any(|(_, outcome)| outcome == "sending");
+            if relayed >= head && done >= sent && !open {
+                break ledger;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mail not settled after 30 s: relay at {relayed} of {head}, {done} of {sent} sent, ledger {ledger:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        store.close().await;
+        ledger
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
