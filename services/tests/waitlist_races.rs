@@ -385,6 +385,24 @@ async fn press_at_once(app: &Arc<TestApp>, subject: &str, action: &str) -> Vec<S
     outcomes
 }
 
+/// What the `action` link of `subject` says it would do (GET, changes nothing).
+async fn looked_at(app: &TestApp, subject: &str, action: &str) -> String {
+    let token = app.link_token(subject, action).await;
+    let (status, answer) = app
+        .send(Method::GET, &format!("/api/v1/links/{token}"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer["state"].as_str().unwrap().to_owned()
+}
+
+/// Looked at, the link is open; pressed twelve times at once, it acts once;
+/// looked at again, it is used.
+async fn press_open_link_at_once(app: &Arc<TestApp>, subject: &str, action: &str) {
+    assert_eq!(looked_at(app, subject, action).await, "open", "{action} before");
+    acted_once(&press_at_once(app, subject, action).await, action);
+    assert_eq!(looked_at(app, subject, action).await, "used", "{action} after");
+}
+
 /// Exactly one press did it; the others were told it was already done.
 fn acted_once(outcomes: &[String], what: &str) {
     let done = outcomes.iter().filter(|outcome| *outcome == "done").count();
@@ -438,26 +456,17 @@ async fn presses_of_one_wish_link_at_once_act_once(backend: Backend) {
         }
     };
     let wish = register("erika@example.org").await;
-    acted_once(&press_at_once(&app, &wish, "confirm_wish").await, "confirm_wish");
+    press_open_link_at_once(&app, &wish, "confirm_wish").await;
 
     let (first, made) = proposal_to(&app, &wish, 0).await;
-    acted_once(
-        &press_at_once(&app, &first, "decline_proposal").await,
-        "decline_proposal",
-    );
+    press_open_link_at_once(&app, &first, "decline_proposal").await;
     // Declined, the wish keeps its place and gets the other unit.
     let (second, _) = proposal_to(&app, &wish, made["position"].as_u64().unwrap()).await;
-    acted_once(
-        &press_at_once(&app, &second, "accept_proposal").await,
-        "accept_proposal",
-    );
+    press_open_link_at_once(&app, &second, "accept_proposal").await;
 
     let other = register("max@example.org").await;
-    acted_once(
-        &press_at_once(&app, &other, "confirm_wish").await,
-        "confirm_wish of another",
-    );
-    acted_once(&press_at_once(&app, &other, "end_wish").await, "end_wish");
+    press_open_link_at_once(&app, &other, "confirm_wish").await;
+    press_open_link_at_once(&app, &other, "end_wish").await;
 
     let events = app.all_events().await;
     assert_eq!(events_naming(&events, "wish.confirmed", "wish", &wish).len(), 1);
@@ -525,12 +534,14 @@ async fn an_acceptance_racing_the_expiry_timer_has_one_outcome(backend: Backend)
         let timer = expire_proposal(&other, policy, wish.parse().unwrap(), proposal.parse().unwrap()).await;
         let outcomes = presses.await.unwrap();
 
+        let looked = looked_at(&app, &proposal, "accept_proposal").await;
         let events = app.all_events().await;
         let accepts = events_naming(&events, "proposal.accepted", "proposal", &proposal).len();
         let expiries = events_naming(&events, "proposal.expired", "proposal", &proposal).len();
         match (accepts, expiries) {
             (1, 0) => {
                 accepted += 1;
+                assert_eq!(looked, "used");
                 assert_eq!(outcomes.iter().filter(|o| *o == "done").count(), 1, "{outcomes:?}");
                 // A press that read the proposal still open after the
                 // deadline says it expired; the page shows the booking.
@@ -548,6 +559,7 @@ async fn an_acceptance_racing_the_expiry_timer_has_one_outcome(backend: Backend)
             }
             (0, 1) => {
                 expired += 1;
+                assert_eq!(looked, "expired");
                 assert!(
                     outcomes.iter().all(|o| o != "done" && o != "already_done"),
                     "{outcomes:?}"

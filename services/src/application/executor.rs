@@ -39,6 +39,13 @@ impl Clock for SystemClock {
     }
 }
 
+/// Whether a decision is made for `Cause` and appended, or only tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    Make(Cause),
+    DryRun,
+}
+
 /// Monotonic ULIDs: ids made in one process sort in the order they were made.
 #[derive(Default)]
 pub struct IdSource(Mutex<ulid::Generator>);
@@ -113,6 +120,40 @@ impl Executor {
 
     pub fn store(&self) -> &EventStore {
         &self.store
+    }
+
+    /// A decision made ([`Attempt::Make`]: [`Executor::execute`]) or only
+    /// tried ([`Attempt::DryRun`]: [`Executor::decide_only`]).
+    pub async fn attempt<D>(
+        &self,
+        attempt: Attempt,
+        streams: &[StreamName],
+        make_command: impl Fn(DateTime<Utc>) -> D::Command,
+    ) -> Result<Vec<D::Event>, ExecuteError<D::Error>>
+    where
+        D: Decider,
+        D::Event: DomainEvent + Send + Sync + 'static,
+    {
+        match attempt {
+            Attempt::Make(cause) => self.execute::<D>(streams, cause, make_command).await,
+            Attempt::DryRun => self.decide_only::<D>(streams, make_command).await,
+        }
+    }
+
+    /// What [`Executor::execute`] would decide now on the log's state of
+    /// `streams`, appending nothing: the same rules answer "what would this
+    /// do?" (a mail link looked at) as do it (the link pressed).
+    pub async fn decide_only<D>(
+        &self,
+        streams: &[StreamName],
+        make_command: impl Fn(DateTime<Utc>) -> D::Command,
+    ) -> Result<Vec<D::Event>, ExecuteError<D::Error>>
+    where
+        D: Decider,
+        D::Event: DomainEvent + Send + Sync + 'static,
+    {
+        let state = self.state_of::<D>(streams).await?;
+        D::decide(&make_command(self.clock.now()), &state).map_err(ExecuteError::Rejected)
     }
 
     /// Decides `command` on the state folded from `streams` and appends the

@@ -2,15 +2,15 @@
 //! nothing; pressing its button runs the booking or wish decision, and
 //! pressing it again answers what already happened.
 
-use chrono::{DateTime, Utc};
 use terminagent_domain::Cause;
 use terminagent_domain::{
-    BookingCommand, BookingDecider, BookingError, BookingId, BookingStatus, CancelBooking, ConfirmBooking, IssuedLink,
-    LinkAction, ProposalStatus, StreamName, WishEndReason, WishError, WishStatus,
+    BookingCommand, BookingDecider, BookingError, BookingId, CancelBooking, ConfirmBooking, IssuedLink, LinkAction,
+    ProposalStatus, StreamName, WishError, WishStatus,
 };
+use terminagent_eventstore::StorageError;
 
-use super::wishes::{WishAnswer, answer_wish};
-use super::{ExecuteError, Executor};
+use super::wishes::{WishAnswer, decide_answer};
+use super::{Attempt, ExecuteError, Executor};
 use crate::links::{LinkSecret, code_hash};
 use crate::projections::{BookingSummary, LinkSubject, LinkTarget, LinksView, ProposalSummary, WishSummary};
 
@@ -109,65 +109,25 @@ impl LinkContext {
     }
 }
 
-/// What the link would do now.
-pub fn link_state(target: &LinkTarget, context: &LinkContext, now: DateTime<Utc>) -> LinkState {
-    match context {
-        LinkContext::Booking(booking) => booking_link_state(target, booking, now),
-        LinkContext::Proposal { proposal, wish, .. } => proposal_link_state(target.action, proposal, wish, now),
-        LinkContext::Wish { wish, .. } => match (target.action, wish.status) {
-            (LinkAction::ConfirmWish, _) if wish.confirmed => LinkState::Used,
-            (LinkAction::ConfirmWish, WishStatus::PendingConfirmation) if now >= target.expires_at => {
-                LinkState::Expired
-            }
-            (LinkAction::ConfirmWish, WishStatus::PendingConfirmation) => LinkState::Open,
-            (LinkAction::ConfirmWish, WishStatus::Ended(WishEndReason::Unconfirmed)) => LinkState::Expired,
-            (LinkAction::EndWish, WishStatus::Waiting | WishStatus::PendingConfirmation) => LinkState::Open,
-            (LinkAction::EndWish, WishStatus::Ended(WishEndReason::Citizen)) => LinkState::Used,
-            _ => LinkState::Void,
-        },
-    }
-}
-
-fn booking_link_state(target: &LinkTarget, booking: &BookingSummary, now: DateTime<Utc>) -> LinkState {
-    use BookingStatus as S;
-    match (target.action, &booking.status) {
-        (LinkAction::ConfirmBooking, S::Confirmed(_)) => LinkState::Used,
-        (LinkAction::ConfirmBooking, S::Cancelled) => LinkState::Void,
-        (LinkAction::ConfirmBooking, S::Lapsed) => LinkState::Expired,
-        (LinkAction::ConfirmBooking, S::PendingConfirmation) if now >= target.expires_at => LinkState::Expired,
-        (LinkAction::CancelBooking, S::Cancelled) => LinkState::Used,
-        (LinkAction::CancelBooking, S::Lapsed) => LinkState::Void,
-        (LinkAction::CancelBooking, _) if now >= booking.start => LinkState::Expired,
-        (LinkAction::ConfirmBooking | LinkAction::CancelBooking, _) => LinkState::Open,
-        _ => LinkState::Void,
-    }
-}
-
-/// The same rule as the wish decisions: an answer given is `used` while the
-/// wish waits (and the acceptance that fulfilled it stays `used`); any other
-/// answer to a wish that went another way is `void`.
-fn proposal_link_state(
-    action: LinkAction,
-    proposal: &ProposalSummary,
-    wish: &WishSummary,
-    now: DateTime<Utc>,
-) -> LinkState {
-    use ProposalStatus as P;
-    let given = match action {
-        LinkAction::AcceptProposal => matches!(proposal.status, P::Accepted(_)),
-        LinkAction::DeclineProposal => proposal.status == P::Declined,
-        _ => return LinkState::Void,
-    };
-    let waiting = wish.status == WishStatus::Waiting;
-    if given && (waiting || matches!(proposal.status, P::Accepted(_))) {
-        return LinkState::Used;
-    }
-    match proposal.status {
-        P::Accepted(_) | P::Declined | P::Withdrawn => LinkState::Void,
-        _ if !waiting => LinkState::Void,
-        P::Expired => LinkState::Expired,
-        P::Open if now >= proposal.expires_at => LinkState::Expired,
-        P::Open => LinkState::Open,
+/// What the link would do now: the press's own decision, tried on the log
+/// without appending, so looking and pressing follow one set of rules (the
+/// deciders'). A refusal that is no answer of the link's own (the proposal
+/// overlaps another booking of the citizen) leaves the link open: pressing
+/// it says why.
+pub async fn link_state(
+    executor: &Executor,
+    secret: &LinkSecret,
+    target: &LinkTarget,
+    context: &LinkContext,
+) -> Result<LinkState, StorageError> {
+    match follow(executor, secret, Attempt::DryRun, target, context).await {
+        Ok(LinkOutcome::Done) => Ok(LinkState::Open),
+        Ok(LinkOutcome::AlreadyDone) => Ok(LinkState::Used),
+        Ok(LinkOutcome::Expired) => Ok(LinkState::Expired),
+        Ok(LinkOutcome::Void) => Ok(LinkState::Void),
+        // A dry run appends nothing, so it never loses a race either.
+        Err(ExecuteError::Rejected(_) | ExecuteError::Contended { .. }) => Ok(LinkState::Open),
+        Err(ExecuteError::Storage(error)) => Err(error),
     }
 }
 
@@ -188,9 +148,20 @@ pub async fn follow_link(
     target: &LinkTarget,
     context: &LinkContext,
 ) -> Result<LinkOutcome, ExecuteError<LinkRefusal>> {
+    follow(executor, secret, Attempt::Make(cause), target, context).await
+}
+
+/// [`follow_link`] made, or only tried ([`link_state`]).
+async fn follow(
+    executor: &Executor,
+    secret: &LinkSecret,
+    attempt: Attempt,
+    target: &LinkTarget,
+    context: &LinkContext,
+) -> Result<LinkOutcome, ExecuteError<LinkRefusal>> {
     match (target.subject, context) {
         (LinkSubject::Booking(booking), LinkContext::Booking(summary)) => {
-            follow_booking_link(executor, secret, cause, target.action, booking, summary).await
+            follow_booking_link(executor, secret, attempt, target.action, booking, summary).await
         }
         (LinkSubject::Proposal { wish, proposal }, _) => {
             let answer = match target.action {
@@ -198,13 +169,13 @@ pub async fn follow_link(
                 LinkAction::DeclineProposal => WishAnswer::Decline { wish, proposal },
                 _ => return Ok(LinkOutcome::Void),
             };
-            follow_wish_link(executor, secret, cause, answer).await
+            follow_wish_link(executor, secret, attempt, answer).await
         }
         (LinkSubject::Wish(wish), _) if target.action == LinkAction::EndWish => {
-            follow_wish_link(executor, secret, cause, WishAnswer::End { wish }).await
+            follow_wish_link(executor, secret, attempt, WishAnswer::End { wish }).await
         }
         (LinkSubject::Wish(wish), _) if target.action == LinkAction::ConfirmWish => {
-            follow_wish_link(executor, secret, cause, WishAnswer::Confirm { wish }).await
+            follow_wish_link(executor, secret, attempt, WishAnswer::Confirm { wish }).await
         }
         _ => Ok(LinkOutcome::Void),
     }
@@ -213,11 +184,11 @@ pub async fn follow_link(
 async fn follow_wish_link(
     executor: &Executor,
     secret: &LinkSecret,
-    cause: Cause,
+    attempt: Attempt,
     answer: WishAnswer,
 ) -> Result<LinkOutcome, ExecuteError<LinkRefusal>> {
     use WishError as E;
-    match answer_wish(executor, secret, cause, answer).await {
+    match decide_answer(executor, secret, attempt, answer).await {
         Ok(events) if events.is_empty() => Ok(LinkOutcome::AlreadyDone),
         Ok(_) => Ok(LinkOutcome::Done),
         Err(ExecuteError::Rejected(E::ProposalExpired { .. } | E::ConfirmationExpired { .. })) => {
@@ -248,7 +219,7 @@ fn refused<E>(error: ExecuteError<E>, wrap: fn(E) -> LinkRefusal) -> ExecuteErro
 async fn follow_booking_link(
     executor: &Executor,
     secret: &LinkSecret,
-    cause: Cause,
+    attempt: Attempt,
     action: LinkAction,
     booking_id: BookingId,
     booking: &BookingSummary,
@@ -278,7 +249,7 @@ async fn follow_booking_link(
                 })
             };
             executor
-                .execute::<BookingDecider>(&[booking_stream, numbers], cause, confirm)
+                .attempt::<BookingDecider>(attempt, &[booking_stream, numbers], confirm)
                 .await
         }
         LinkAction::CancelBooking => {
@@ -290,7 +261,7 @@ async fn follow_booking_link(
                 })
             };
             executor
-                .execute::<BookingDecider>(&[booking_stream], cause, cancel)
+                .attempt::<BookingDecider>(attempt, &[booking_stream], cancel)
                 .await
         }
         LinkAction::AcceptProposal | LinkAction::DeclineProposal | LinkAction::EndWish | LinkAction::ConfirmWish => {

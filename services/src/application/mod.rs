@@ -49,7 +49,7 @@ pub use bookings::{
     BookingRequest, RequestBookingError, RequestedBooking, booking_as_recorded, request_booking, request_booking_once,
 };
 
-pub use executor::{Clock, ExecuteError, Executor, FirstRead, IdSource, SystemClock};
+pub use executor::{Attempt, Clock, ExecuteError, Executor, FirstRead, IdSource, SystemClock};
 pub use lapse::{LAPSE_CHECK_INTERVAL, lapse_due_bookings, spawn_lapse_timer};
 pub use links::{LinkContext, LinkOutcome, LinkRefusal, LinkState, follow_link, link_state};
 pub use wishes::{

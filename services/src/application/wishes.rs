@@ -12,7 +12,7 @@ use terminagent_domain::{
 use terminagent_domain::{Actor, Cause};
 use terminagent_eventstore::{StorageError, VaultError};
 
-use super::{ExecuteError, Executor};
+use super::{Attempt, ExecuteError, Executor};
 use crate::links::{LinkSecret, code_hash};
 use crate::waitlist::PlannedProposal;
 
@@ -214,10 +214,20 @@ pub async fn answer_wish(
     cause: Cause,
     answer: WishAnswer,
 ) -> Result<Vec<WishEvent>, ExecuteError<WishError>> {
+    decide_answer(executor, links, Attempt::Make(cause), answer).await
+}
+
+/// [`answer_wish`] made, or only tried (what the link would do now).
+pub(super) async fn decide_answer(
+    executor: &Executor,
+    links: &LinkSecret,
+    attempt: Attempt,
+    answer: WishAnswer,
+) -> Result<Vec<WishEvent>, ExecuteError<WishError>> {
     let decided = match answer {
         WishAnswer::Confirm { wish } => {
             executor
-                .execute::<WishDecider>(&[StreamName::wish(&wish)], cause, |now| {
+                .attempt::<WishDecider>(attempt, &[StreamName::wish(&wish)], |now| {
                     WishCommand::Confirm(ConfirmWish { wish, now })
                 })
                 .await?
@@ -250,7 +260,7 @@ pub async fn answer_wish(
             let cancel = links.token(&subject, LinkAction::CancelBooking.as_str());
             let checkin_code_hash = code_hash(&links.checkin_code(&subject));
             executor
-                .execute::<WishDecider>(&streams, cause, |now| {
+                .attempt::<WishDecider>(attempt, &streams, |now| {
                     WishCommand::Accept(AcceptProposal {
                         wish,
                         proposal,
@@ -268,14 +278,14 @@ pub async fn answer_wish(
         }
         WishAnswer::Decline { wish, proposal } => {
             executor
-                .execute::<WishDecider>(&[StreamName::wish(&wish)], cause, |now| {
+                .attempt::<WishDecider>(attempt, &[StreamName::wish(&wish)], |now| {
                     WishCommand::Decline(DeclineProposal { wish, proposal, now })
                 })
                 .await?
         }
         WishAnswer::End { wish } => {
             executor
-                .execute::<WishDecider>(&[StreamName::wish(&wish)], cause, |_| {
+                .attempt::<WishDecider>(attempt, &[StreamName::wish(&wish)], |_| {
                     WishCommand::End(EndWish { wish })
                 })
                 .await?

@@ -82,12 +82,7 @@ pub(super) async fn resolve(
     if state.links.read().link(hash.as_str()).is_none() {
         state.catch_up_views().await.map_err(|problem| {
             tracing::warn!(detail = %problem.detail, "a link could not be looked up: the log is not readable");
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Service unavailable",
-                "the log cannot be read right now; try again in a minute",
-            )
+            log_unreadable()
         })?;
     }
     let links = state.links.read();
@@ -110,6 +105,16 @@ pub(super) async fn resolve(
         context,
         zone.unwrap_or_else(|| OfficeTimeZone::parse("Europe/Berlin").expect("a known zone")),
     )))
+}
+
+/// 503: the link may well exist, but the log cannot be read to tell.
+fn log_unreadable() -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Service unavailable",
+        "the log cannot be read right now; try again in a minute",
+    )
 }
 
 /// The office whose clock the link's times are shown in.
@@ -164,7 +169,12 @@ pub async fn show_link_json(
     let (target, context, _) = resolve(&state, &token_text(token))
         .await?
         .ok_or_else(|| Problem::not_found("no such link"))?;
-    let link = link_state(&target, &context, state.executor.now());
+    let link = link_state(&state.executor, &state.link_secret, &target, &context)
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "a link's state could not be read");
+            log_unreadable()
+        })?;
     Ok(Json(LinkStateAnswer {
         action: target.action,
         state: link.name(),

@@ -59,7 +59,10 @@ pub async fn show_link_page(State(state): State<AppState>, token: Result<Path<St
         Ok(None) => return not_found_page(),
         Err(_) => return unavailable_page(),
     };
-    let page = match link_state(&target, &context, state.executor.now()) {
+    let Ok(link) = link_state(&state.executor, &state.link_secret, &target, &context).await else {
+        return unavailable_page();
+    };
+    let page = match link {
         LinkState::Open => LinkPage {
             heading: question(target.action),
             booking: details(&state, &context, zone),
