@@ -1156,6 +1156,15 @@ impl BookingState {
         self.numbers.get(&(office.clone(), date)).map_or(0, BTreeMap::len)
     }
 
+    /// The waiting number the office day's next confirmation, accepted
+    /// proposal or ticket gets: one more than handed out so far; `None` once
+    /// all 9999 are gone. The one rule for all three.
+    pub fn next_number(&self, office: &OfficeId, date: LocalDate) -> Option<WaitingNumber> {
+        u32::try_from(self.numbers_handed_out(office, date) + 1)
+            .ok()
+            .and_then(WaitingNumber::nth)
+    }
+
     fn advance(&mut self, booking: &BookingId, next: BookingStatus) {
         use BookingStatus as S;
         if let Some(booking) = self.bookings.get_mut(booking)
@@ -1208,14 +1217,12 @@ impl BookingDecider {
                     confirm_by: booking.confirm_by,
                 }),
                 S::PendingConfirmation => {
-                    let handed_out = state.numbers_handed_out(&booking.office, booking.date);
-                    let number = u32::try_from(handed_out + 1)
-                        .ok()
-                        .and_then(WaitingNumber::nth)
-                        .ok_or_else(|| BookingError::NumbersExhausted {
+                    let number = state.next_number(&booking.office, booking.date).ok_or_else(|| {
+                        BookingError::NumbersExhausted {
                             office: booking.office.clone(),
                             date: booking.date,
-                        })?;
+                        }
+                    })?;
                     Ok(vec![BookingEvent::Confirmed(BookingConfirmed {
                         booking: id,
                         office: booking.office.clone(),

@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use crate::booking::{
     BookingDecider, BookingEvent, BookingInput, BookingPolicy, BookingRequestDecider, BookingRequestError,
-    BookingRequestState, BookingState, SlotAsked, TicketIssued, WaitingNumber,
+    BookingRequestState, BookingState, SlotAsked, TicketIssued,
 };
 use crate::catalogue::UnitRef;
 use crate::decider::Decider;
@@ -184,10 +184,9 @@ impl Decider for TicketDecider {
                 // Citizens' limits do not apply to a ticket without a citizen.
                 Err(R::TooManyOpenBookings { .. } | R::OverlapsOwnBooking { .. } | R::AlreadyRequested(_)) => continue,
             };
-            let handed_out = state.numbers.numbers_handed_out(office, today);
-            let number = u32::try_from(handed_out + 1)
-                .ok()
-                .and_then(WaitingNumber::nth)
+            let number = state
+                .numbers
+                .next_number(office, today)
                 .ok_or(TicketError::NumbersExhausted { date: today })?;
             return Ok(vec![BookingInput::Booking(BookingEvent::TicketIssued(TicketIssued {
                 booking: command.booking,
@@ -223,7 +222,7 @@ impl Decider for TicketDecider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::booking::{BookingConfirmed, BookingRequested, SealedPersonalData};
+    use crate::booking::{BookingConfirmed, BookingRequested, SealedPersonalData, WaitingNumber};
     use crate::catalogue::{CapacityPublished, CatalogueEvent, OfficeDetails, ServiceDetails};
     use crate::ids::EnvelopeId;
     use crate::testing::given;

@@ -1105,10 +1105,9 @@ fn accept_proposal(command: &AcceptProposal, state: &WishState) -> Result<Vec<Wi
             wish: command.wish,
             proposal: command.proposal,
         })?;
-    let handed_out = state.numbers.numbers_handed_out(&proposal.office, date);
-    let number = u32::try_from(handed_out + 1)
-        .ok()
-        .and_then(WaitingNumber::nth)
+    let number = state
+        .numbers
+        .next_number(&proposal.office, date)
         .ok_or_else(|| WishError::NumbersExhausted {
             office: proposal.office.clone(),
             date,
