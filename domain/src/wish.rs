@@ -297,9 +297,26 @@ impl DomainEvent for WishEvent {
 /// Fit (duration), freedom and earlier declines are checked against capacity and
 /// holds by the proposal decision.
 pub fn wish_matches(wish: &Wish, office: &OfficeId, date: LocalDate, start: LocalTime) -> bool {
-    wish.offices.contains(office)
-        && wish.windows.contains(HourOfWeek::of(date, start))
-        && wish.until.is_none_or(|until| date <= until)
+    wish_mismatch(wish, office, date, start).is_none()
+}
+
+/// Why a start is not one the wish asks for ([`wish_matches`]' one rule,
+/// with the reason the proposal decision refuses by).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WishMismatch {
+    Office,
+    Window,
+    AfterUntil(LocalDate),
+}
+
+pub fn wish_mismatch(wish: &Wish, office: &OfficeId, date: LocalDate, start: LocalTime) -> Option<WishMismatch> {
+    if !wish.offices.contains(office) {
+        return Some(WishMismatch::Office);
+    }
+    if !wish.windows.contains(HourOfWeek::of(date, start)) {
+        return Some(WishMismatch::Window);
+    }
+    wish.until.filter(|until| date > *until).map(WishMismatch::AfterUntil)
 }
 
 /// The units of `lane` a proposal starting at `local_start` for `needed_minutes`
@@ -987,12 +1004,6 @@ fn propose_units(command: &ProposeUnits, state: &WishState) -> Result<Vec<WishEv
             proposal: open.proposal,
         });
     }
-    if !wish.offices.contains(office) {
-        return Err(E::OfficeNotWished {
-            wish: *wish_id,
-            office: office.clone(),
-        });
-    }
     let zone = state
         .catalogue
         .office(office)
@@ -1019,11 +1030,16 @@ fn propose_units(command: &ProposeUnits, state: &WishState) -> Result<Vec<WishEv
     };
     // No unit starts off a whole local minute.
     let (date, local_start) = zone.local_minute(*start).ok_or_else(no_units)?;
-    if !wish.windows.contains(HourOfWeek::of(date, local_start)) {
-        return Err(E::OutsideWindows { start: *start });
-    }
-    if let Some(until) = wish.until.filter(|until| date > *until) {
-        return Err(E::AfterUntil { date, until });
+    match wish_mismatch(wish, office, date, local_start) {
+        Some(WishMismatch::Office) => {
+            return Err(E::OfficeNotWished {
+                wish: *wish_id,
+                office: office.clone(),
+            });
+        }
+        Some(WishMismatch::Window) => return Err(E::OutsideWindows { start: *start }),
+        Some(WishMismatch::AfterUntil(until)) => return Err(E::AfterUntil { date, until }),
+        None => {}
     }
     let capacity = state.catalogue.capacity(office, date).ok_or_else(no_units)?;
     let units = proposal_units(capacity, office, date, *lane, local_start, needed).ok_or_else(no_units)?;
@@ -1872,9 +1888,11 @@ mod tests {
             until: Some(date("2026-11-30")),
             ..register(2)
         };
+        // An office of the catalogue that neither wish asks for.
         let history = with([
-            registered(1),
-            waiting_by(&until_before, Some(utc("2026-11-30T23:00:00Z"))),
+            office("rheinhausen".parse().unwrap(), "Europe/Berlin"),
+            registered(1).into(),
+            waiting_by(&until_before, Some(utc("2026-11-30T23:00:00Z"))).into(),
         ]);
         let elsewhere = match propose(1, 1, 1, "08:00") {
             WishCommand::Propose(command) => ProposeUnits {
