@@ -269,6 +269,7 @@ impl Application {
                 crate::http::auth::FailedAttempts::WINDOW,
             )),
             admin_token: config.admin_token.clone(),
+            metrics_token: config.metrics_token.clone(),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             booking_policy: config.booking_policy(),
             link_secret,

@@ -234,6 +234,11 @@ pub struct RunArgs {
     /// Bearer token for staff and operations endpoints; unset: they answer 401.
     #[arg(long, env = "TERMINAGENT_ADMIN_TOKEN", value_parser = AdminToken::parse)]
     pub admin_token: Option<AdminToken>,
+    /// Bearer token `/metrics` asks for (at least 32 characters), so figures
+    /// such as waiting visitors per office are not public; unset: `/metrics`
+    /// is open, for a scraper on a private network.
+    #[arg(long, env = "TERMINAGENT_METRICS_TOKEN", value_parser = AdminToken::parse)]
+    pub metrics_token: Option<AdminToken>,
     /// File holding the key of every mail link and check-in code (64 hex
     /// digits, e.g. `openssl rand -hex 32`), shared by all processes; unset:
     /// the key is kept in the database, where a copy of the database could
@@ -354,6 +359,8 @@ pub struct Config {
     /// None: derived from the bound address once it is known.
     pub public_url: Option<PublicUrl>,
     pub admin_token: Option<AdminToken>,
+    /// `--metrics-token`; None: `/metrics` is open.
+    pub metrics_token: Option<AdminToken>,
     /// None: the link secret lives in the database.
     pub link_secret_file: Option<PathBuf>,
     pub demo: bool,
@@ -452,6 +459,7 @@ impl Config {
             bind: args.bind,
             public_url: args.public_url,
             admin_token: args.admin_token,
+            metrics_token: args.metrics_token,
             link_secret_file: args.link_secret_file,
             demo: args.demo,
             proposal_ttl: args.proposal_ttl,
@@ -539,6 +547,12 @@ impl PublicUrl {
 
     pub fn for_bound_address(address: SocketAddr) -> Self {
         PublicUrl(format!("http://{address}"))
+    }
+
+    /// Whether the site is served over TLS: cookies are `Secure` and
+    /// browsers are told to stay on https (HSTS).
+    pub fn is_https(&self) -> bool {
+        self.as_str().starts_with("https://")
     }
 
     pub fn as_str(&self) -> &str {

@@ -104,3 +104,81 @@ async fn invented_methods_share_one_metrics_label() {
     );
     assert!(!text.contains("INVENTED"), "no label value a client made up");
 }
+
+/// `--metrics-token`: `/metrics` answers only to that bearer token (not to
+/// the admin token, not to none); without the flag it stays open.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_ask_for_their_own_token_when_one_is_set() {
+    const METRICS: &str = "metrics-scraper-token-0123456789abcdef";
+    let app = TestApp::spawn_configured(Backend::Sqlite, |config| {
+        config.metrics_token = Some(terminagent::config::AdminToken::parse(METRICS).unwrap())
+    })
+    .await;
+    let scrape = |token: Option<&'static str>| {
+        let mut request = app.client.get(format!("{}/metrics", app.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let refused = scrape(None).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["www-authenticate"], "Bearer");
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    assert_eq!(scrape(Some(support::TOKEN)).await.unwrap().status(), 401);
+    assert_eq!(scrape(Some("metrics-scraper-token-0123456789abcdeX")).await.unwrap().status(), 401);
+    let allowed = scrape(Some(METRICS)).await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert!(allowed.text().await.unwrap().contains("terminagent_log_head_position"));
+
+    let open = TestApp::spawn(Backend::Sqlite).await;
+    let response = open.client.get(format!("{}/metrics", open.base)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "no token configured: open");
+}
+
+/// HSTS on every answer (pages, API, errors) when the site is https, never
+/// over plain http, where a browser would ignore it anyway.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_site_tells_browsers_to_stay_on_https() {
+    let app = TestApp::spawn_configured(Backend::Sqlite, |config| {
+        config.public_url = Some(terminagent::config::PublicUrl::parse("https://termine.stadt.example").unwrap())
+    })
+    .await;
+    for path in ["/", "/api/v1/offices", "/no/such/page", "/healthz"] {
+        let response = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(
+            response.headers().get("strict-transport-security").map(|v| v.to_str().unwrap()),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+    let plain = TestApp::spawn(Backend::Sqlite).await;
+    let response = plain.client.get(format!("{}/", plain.base)).send().await.unwrap();
+    assert!(response.headers().get("strict-transport-security").is_none());
+}
+
+/// A link's JSON answer (looked at or pressed) is never stored by a browser
+/// or proxy: it is one moment's state, under a secret address.
+#[tokio::test(flavor = "multi_thread")]
+async fn link_answers_are_not_cached() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    support::stadtmitte_a_week_ahead(&app).await;
+    let body = serde_json::json!({"office": "stadtmitte", "services": ["reisepass"],
+        "start": support::berlin_at(7, "08:00").to_rfc3339(),
+        "citizen": {"name": "Erika Mustermann", "email": "erika@example.org"}});
+    let (status, answer) = app
+        .send(reqwest::Method::POST, "/api/v1/bookings", None, Some(body))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let token = app
+        .link_token(answer["booking_id"].as_str().unwrap(), "confirm_booking")
+        .await;
+    let url = format!("{}/api/v1/links/{token}", app.base);
+    for response in [
+        app.client.get(&url).send().await.unwrap(),
+        app.client.post(&url).send().await.unwrap(),
+    ] {
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+    }
+}

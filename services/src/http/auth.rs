@@ -82,10 +82,14 @@ fn permission_words(permission: Permission) -> &'static str {
 }
 
 /// The token of `Authorization: Bearer TOKEN`, the scheme matched in any case.
-fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+pub(crate) fn bearer_of(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim_start().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    bearer_of(&parts.headers)
 }
 
 impl FromRequestParts<AppState> for Access {

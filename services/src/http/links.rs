@@ -107,6 +107,14 @@ pub(super) async fn resolve(
     )))
 }
 
+/// A link's answer is its state at one moment, and its address is a
+/// secret: no cache (browser or proxy) keeps either.
+type NoStore = [(axum::http::HeaderName, axum::http::HeaderValue); 1];
+const NO_STORE: NoStore = [(
+    axum::http::header::CACHE_CONTROL,
+    axum::http::HeaderValue::from_static("no-store"),
+)];
+
 /// 503: the link may well exist, but the log cannot be read to tell.
 fn log_unreadable() -> Problem {
     Problem::new(
@@ -165,7 +173,7 @@ pub(super) async fn press(
 pub async fn show_link_json(
     State(state): State<AppState>,
     token: Result<Path<String>, PathRejection>,
-) -> Result<Json<LinkStateAnswer>, Problem> {
+) -> Result<(NoStore, Json<LinkStateAnswer>), Problem> {
     let (target, context, _) = resolve(&state, &token_text(token))
         .await?
         .ok_or_else(|| Problem::not_found("no such link"))?;
@@ -175,10 +183,13 @@ pub async fn show_link_json(
             tracing::warn!(%error, "a link's state could not be read");
             log_unreadable()
         })?;
-    Ok(Json(LinkStateAnswer {
-        action: target.action,
-        state: link.name(),
-    }))
+    Ok((
+        NO_STORE,
+        Json(LinkStateAnswer {
+            action: target.action,
+            state: link.name(),
+        }),
+    ))
 }
 
 #[utoipa::path(
@@ -210,18 +221,21 @@ pub async fn show_link_json(
 pub async fn press_link_json(
     State(state): State<AppState>,
     token: Result<Path<String>, PathRejection>,
-) -> Result<Json<LinkOutcomeAnswer>, Problem> {
+) -> Result<(NoStore, Json<LinkOutcomeAnswer>), Problem> {
     let (target, context, zone) = resolve(&state, &token_text(token))
         .await?
         .ok_or_else(|| Problem::not_found("no such link"))?;
     let (outcome, after) = press(&state, &target, &context).await?;
-    Ok(Json(LinkOutcomeAnswer {
-        action: target.action,
-        outcome: outcome.name(),
-        booking: after
-            .booking()
-            .map(|booking| booking_answer(booking, zone, &state.link_secret)),
-    }))
+    Ok((
+        NO_STORE,
+        Json(LinkOutcomeAnswer {
+            action: target.action,
+            outcome: outcome.name(),
+            booking: after
+                .booking()
+                .map(|booking| booking_answer(booking, zone, &state.link_secret)),
+        }),
+    ))
 }
 
 /// A refusal that is no outcome of the link's own: accepting a proposal at

@@ -72,6 +72,8 @@ pub struct AppState {
     /// Failed sign-ins and bearer checks, per client address and account.
     pub failed_auth: Arc<auth::FailedAttempts>,
     pub admin_token: Option<AdminToken>,
+    /// `--metrics-token`: what `/metrics` asks for; `None`: it is open.
+    pub metrics_token: Option<AdminToken>,
     pub metrics: Arc<Metrics>,
     pub booking_policy: terminagent_domain::BookingPolicy,
     pub link_secret: crate::links::LinkSecret,
@@ -191,6 +193,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(refuse_oversized_bodies))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), transport_security))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track_request))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -288,6 +291,24 @@ async fn refuse_oversized_bodies(request: Request<axum::body::Body>, next: axum:
     next.run(request).await
 }
 
+/// HSTS when the site is https (`--public-url`): a browser that once came
+/// over TLS does not let a network downgrade it to plain http later (the
+/// pages carry names, e-mail addresses and staff sessions).
+async fn transport_security(
+    State(state): State<AppState>,
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if state.public_url.is_https() {
+        response.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
+}
+
 /// Counts and times every request under its route template.
 async fn track_request(
     State(state): State<AppState>,
@@ -331,10 +352,28 @@ fn method_label(method: &axum::http::Method) -> String {
 
 /// Prometheus scrape endpoint (no personal data in it).
 #[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Metrics (OpenMetrics)",
-    description = "Requests by route template and status, durations, log head and view positions. No personal data.",
+    description = "Requests by route template and status, durations, log head and view positions, business \
+        gauges. No personal data. With `--metrics-token` it asks for `Authorization: Bearer` that token.",
     responses((status = 200, description = "OpenMetrics text.",
-        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String)))]
-async fn metrics(State(state): State<AppState>) -> Response {
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+        (status = 401, description = "`--metrics-token` is set and was not sent.", body = Problem,
+         content_type = openapi::PROBLEM)))]
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &state.metrics_token {
+        if !auth::bearer_of(&headers).is_some_and(|presented| token.matches(presented)) {
+            return Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                "send Authorization: Bearer <metrics token>",
+            )
+            .with_header(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            )
+            .into_response();
+        }
+    }
     let head = state.executor.store().head().await.unwrap_or(0);
     state.metrics.set_positions(head, state.catalogue.position());
     state.metrics.set_business(&statistics::business_figures(&state));

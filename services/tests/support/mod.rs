@@ -111,6 +111,7 @@ impl TestApp {
             bind: "127.0.0.1:0".parse().unwrap(),
             public_url: None,
             admin_token: Some(AdminToken::parse(TOKEN).unwrap()),
+            metrics_token: None,
             link_secret_file: None,
             demo,
             proposal_ttl: Duration::from_secs(48 * 3600),

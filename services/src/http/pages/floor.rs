@@ -288,7 +288,7 @@ async fn signed_device(
     if let Some(token) = query.token.as_deref() {
         let device = device_of(state, page, raw_office, Some(token), client).await?;
         let path = page.path(&device.office);
-        let secure = if state.public_url.as_str().starts_with("https://") {
+        let secure = if state.public_url.is_https() {
             "; Secure"
         } else {
             ""

@@ -261,7 +261,7 @@ pub(super) fn cleared_cookie(state: &AppState) -> HeaderValue {
 }
 
 fn cookie_header(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.public_url.as_str().starts_with("https://") {
+    let secure = if state.public_url.is_https() {
         "; Secure"
     } else {
         ""
