@@ -77,7 +77,7 @@ async fn main() -> std::process::ExitCode {
         "audit throughput over a log of {} events{}; event data {} bytes of JSON; {} CPUs, load average {}",
         thousands(events as f64),
         if quick { " (quick)" } else { "" },
-        new_event("stream").data.to_string().len(),
+        new_event("stream", Utc::now()).data.to_string().len(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load.split_whitespace().next().unwrap_or("?"),
     );
@@ -180,8 +180,10 @@ async fn bench_trace(store: &EventStore, name: &str, proposal: &ProposalId, repo
     report.info(
         &format!("{name}  audit index built"),
         &format!(
-            "{} events/s up to position {indexed} (untimed; the running system does this as the log grows)",
-            thousands(indexed as f64 / started.elapsed().as_secs_f64())
+            "{} events/s up to position {indexed}, {} wishes held one by one at the end (untimed; the running \
+             system does this as the log grows)",
+            thousands(indexed as f64 / started.elapsed().as_secs_f64()),
+            thousands(indexer.wishes_held() as f64),
         ),
     );
 
@@ -235,7 +237,7 @@ async fn write_waitlist_log(store: &EventStore, events: usize) -> Result<Proposa
         }
         // Booking confirmations fill the step up to its share of the log.
         while step_events.len() < EVENTS_PER_WISH {
-            step_events.push(filler_event(step % FILLER_STREAMS));
+            step_events.push(filler_event(step % FILLER_STREAMS, log.now));
         }
         for event in step_events {
             if written == events {
@@ -407,7 +409,11 @@ impl WaitlistLog {
     /// A unit in the wish's office and hour.
     fn propose(&mut self, n: usize, round: u8) -> (NewEvent, ProposalId) {
         let (wish, _) = self.wishes[n];
-        let proposal = ProposalId::from_ulid(Ulid::from_parts(n as u64 + 1, 2 + u128::from(round)));
+        // As the matcher makes it: the id's time is the decision's, the time it is recorded at.
+        let proposal = ProposalId::from_ulid(Ulid::from_parts(
+            self.now.timestamp_millis() as u64,
+            ((n as u128) << 8) + u128::from(round),
+        ));
         let hour = 8 + (n / OFFICES % 8) as u32;
         let minute = UNIT_MINUTES * (n / (OFFICES * 8) % 5) as u32;
         let unit = UnitRef {
@@ -510,19 +516,20 @@ fn logged<E: DomainEvent>(event: &E, at: DateTime<Utc>) -> NewEvent {
     }
 }
 
-/// A booking confirmation of about 200 bytes, on one of a few streams.
-fn filler_event(writer: usize) -> NewEvent {
-    new_event(&format!("import-{writer}"))
+/// A booking confirmation of about 200 bytes, on one of a few streams,
+/// recorded at the log's time `at`.
+fn filler_event(writer: usize, at: DateTime<Utc>) -> NewEvent {
+    new_event(&format!("import-{writer}"), at)
 }
 
 /// The eventstore bench's event: a booking confirmation of about 200 bytes.
-fn new_event(stream: &str) -> NewEvent {
+fn new_event(stream: &str, at: DateTime<Utc>) -> NewEvent {
     NewEvent {
         event_id: Ulid::new(),
         event_type: "booking.confirmed".into(),
         schema_version: 1,
         streams: vec![stream.to_owned()],
-        recorded_at: Utc::now(),
+        recorded_at: at,
         correlation_id: Some(Ulid::new()),
         causation_id: Some(Ulid::new()),
         actor: Some("citizen".into()),

@@ -43,7 +43,7 @@ pub use model::{
 };
 pub use postgres::{PgEventStore, PgStoreOptions};
 pub use presence::{DevicePresence, DevicePresences};
-pub use progress::{ConsumerProgress, MailClaim, Snapshot};
+pub use progress::{ConsumerProgress, MailClaim, Snapshot, SnapshotInfo};
 pub use sqlite::SqliteEventStore;
 pub use store::{Backend, Durability, EventStore, StoreOptions};
 pub use subscription::Subscription;

@@ -17,6 +17,15 @@ pub struct Snapshot {
     pub data: Vec<u8>,
 }
 
+/// A saved snapshot without its data ([`ConsumerProgress::snapshots_under`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    pub consumer: String,
+    pub position: u64,
+    pub format: String,
+    pub taken_at: DateTime<Utc>,
+}
+
 /// What the sent-mail ledger's outcome is while a mail is claimed.
 const SENDING: &str = "sending";
 
@@ -283,6 +292,30 @@ impl ConsumerProgress {
             .await?;
         });
         Ok(())
+    }
+
+    /// The snapshots of the consumers whose names start with `prefix`,
+    /// without their data, by position: for a reader that chooses one by
+    /// position or time before loading it.
+    pub async fn snapshots_under(&self, prefix: &str) -> Result<Vec<SnapshotInfo>, StorageError> {
+        let rows: Vec<(String, i64, String, DateTime<Utc>)> = on_pool!(&self.side, pool => {
+            sqlx::query_as(
+                "SELECT consumer, position, format, taken_at FROM consumer_snapshots \
+                 WHERE substr(consumer, 1, length($1)) = $1 ORDER BY position",
+            )
+            .bind(prefix)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(consumer, position, format, taken_at)| SnapshotInfo {
+                consumer,
+                position: position.max(0) as u64,
+                format,
+                taken_at,
+            })
+            .collect())
     }
 
     /// `consumer`'s latest snapshot, if it saved one.

@@ -42,6 +42,8 @@ struct Log {
     wishes: Vec<WishId>,
     open: BTreeMap<usize, (ProposalId, UnitRef)>,
     proposals: Vec<ProposalId>,
+    /// The wishes ended so far.
+    ended: std::collections::BTreeSet<usize>,
 }
 
 fn office(slug: &str) -> OfficeId {
@@ -60,6 +62,7 @@ impl Log {
             wishes: Vec::new(),
             open: BTreeMap::new(),
             proposals: Vec::new(),
+            ended: Default::default(),
         };
         for slug in OFFICES {
             log.append(&CatalogueEvent::OfficeRegistered(OfficeDetails {
@@ -183,7 +186,10 @@ impl Log {
             lane: 1 + (round % 2) as u16,
             start: LocalTime::from_hm(Self::hour(n), minute).unwrap(),
         };
-        let proposal = ProposalId::from_ulid(Ulid::from_parts(n as u64 + 1, 3 + round as u128));
+        // Made as the matcher makes it: the id's time is the decision's,
+        // at or before the time the proposal is recorded.
+        let made_at = (self.now + Duration::seconds(1)).timestamp_millis() as u64;
+        let proposal = ProposalId::from_ulid(Ulid::from_parts(made_at, ((n as u128) << 8) + round as u128));
         let start = date().as_naive().and_time(unit.start.as_naive()).and_utc() - Duration::hours(1);
         self.open.insert(n, (proposal, unit.clone()));
         self.proposals.push(proposal);
@@ -211,13 +217,16 @@ impl Log {
         let event = match round % 4 {
             0 => WishEvent::ProposalDeclined(closed),
             1 => WishEvent::ProposalExpired(closed),
-            2 => WishEvent::Ended(WishEnded {
+            2 => {
+                self.ended.insert(n);
+                WishEvent::Ended(WishEnded {
                 wish,
                 reason: WishEndReason::Citizen,
                 citizen: Self::envelope(n),
-                proposal: Some(proposal),
-                units: vec![unit],
-            }),
+                    proposal: Some(proposal),
+                    units: vec![unit],
+                })
+            }
             _ => WishEvent::ProposalWithdrawn(closed),
         };
         self.append(&event).await;
@@ -307,6 +316,81 @@ async fn traces_from_the_index_equal_the_whole_fold(backend: Backend) {
     assert_eq!(indexed, whole);
     assert!(from < made_at(&whole));
 }
+
+    // A proposal whose id's time misleads (a clock that stepped back): made
+    // early in the log with an id from the future, so the newest snapshot is
+    // chosen; the trace does not meet its proposal.made after it and folds
+    // the whole log instead, with the same answer.
+    let n = log.wishes.len();
+    log.wishes(110, 111).await;
+    let wish = log.wishes[n];
+    let late_clock = ProposalId::from_ulid(Ulid::from_parts(
+        (log.now + Duration::days(365)).timestamp_millis() as u64,
+        1,
+    ));
+    let unit = UnitRef {
+        office: office("mitte"),
+        date: date(),
+        lane: 2,
+        start: LocalTime::from_hm(15, 0).unwrap(),
+    };
+    let start = date().as_naive().and_hms_opt(14, 0, 0).unwrap().and_utc();
+    log.append(&WishEvent::ProposalMade(ProposalMade {
+        proposal: late_clock,
+        wish,
+        office: unit.office.clone(),
+        units: vec![unit],
+        start,
+        end: start + Duration::minutes(12),
+        expires_at: log.now + Duration::days(2),
+        links: Vec::new(),
+    }))
+    .await;
+    store.catch_up().await.unwrap();
+    indexer.advance(&store).await.unwrap();
+    indexer.save(&store).await.unwrap();
+    let (indexed, whole, from) = both_ways(&store, &late_clock, Lang::De).await;
+    assert_eq!(from, 0, "misled by time, the trace folds the whole log");
+    assert_eq!(indexed, whole);
+
+    // Every wish over: the next snapshot holds none of them one by one
+    // (compacted), and a later proposal's explanation still counts each
+    // as over before its wish joined, as the whole fold does.
+    for n in 0..log.wishes.len() {
+        if log.ended.insert(n) {
+            let open = log.open.remove(&n);
+            log.append(&WishEvent::Ended(WishEnded {
+                wish: log.wishes[n],
+                reason: WishEndReason::Citizen,
+                citizen: Log::envelope(n),
+                proposal: open.as_ref().map(|(proposal, _)| *proposal),
+                units: open.map(|(_, unit)| vec![unit]).unwrap_or_default(),
+            }))
+            .await;
+        }
+    }
+    store.catch_up().await.unwrap();
+    indexer.advance(&store).await.unwrap();
+    indexer.save(&store).await.unwrap();
+    assert_eq!(indexer.wishes_held(), 0, "nothing waits: no wish kept one by one");
+    // Those that were ever in the queue: all but the ones never confirmed
+    // (a wish needing confirmation is confirmed two wishes later, unless
+    // that step is a multiple of 7).
+    let queued = (0..log.wishes.len())
+        .filter(|n| !(n % 3 == 2 && (n + 2) % 7 == 0))
+        .count() as u64;
+    log.wishes(111, 111 + WAITING + 2).await;
+    let late = *log.proposals.last().unwrap();
+    let (indexed, whole, from) = both_ways(&store, &late, Lang::En).await;
+    assert!(from > 0, "traced from the compacted snapshot");
+    assert_eq!(indexed, whole);
+    let why = whole["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|event| event.get("why").filter(|why| !why.is_null()))
+        .expect("the proposal's explanation");
+    assert_eq!(why["over_before"].as_u64(), Some(queued), "{why}");
 
 async fn snapshots_of_other_code_are_not_read(backend: Backend) {
     let db = TestDatabase::new(backend).await.unwrap();

@@ -1,62 +1,74 @@
 //! The audit's index for tracing proposals: snapshots of the trace's own
 //! fold (the why-queue of `why.rs` and the offices' time zones) at log
-//! positions, so that `audit trace` of a proposal late in a long log folds
-//! only the log after the newest snapshot before it instead of the whole
-//! log (issue 15: < 100 ms in a log of 1,000,000 events).
+//! positions, so that `audit trace` of a proposal folds only the log after
+//! the newest snapshot before it instead of the whole log (issue 15:
+//! < 100 ms in a log of 1,000,000 events).
 //!
 //! The snapshots are the audit's fold of the log — the same code the trace
 //! runs, not the matcher's state — so the audit still checks the engine
 //! instead of repeating it; `audit verify` does not read them. They live in
-//! `consumer_snapshots` under `audit-why/{FORMAT_VERSION}/{slot}`: one slot per
-//! bucket of [`EVERY_EVENTS`] positions, [`SLOTS`] of them in turn, so the
-//! newest few are kept and the space stays bounded. A snapshot of another
-//! format (older code) is never read; without a usable snapshot the trace
-//! folds the whole log, as before.
+//! `consumer_snapshots` under `audit-why/{FORMAT_VERSION}/…`:
+//! - `recent/{slot}`: one per [`EVERY_EVENTS`] positions, [`SLOTS`] in
+//!   turn, for the proposals of the last few thousand events;
+//! - `milestone/{n}`: one per [`MILESTONE_EVENTS`] positions, kept, so any
+//!   proposal's trace folds at most that many events.
 //!
-//! A snapshot at position S can start the trace of proposal X only when no
-//! event up to S belongs to X's trace: it records every proposal a wish
-//! event up to S is about (`referenced`), and whether a folded event up to
-//! S did not decode (then it could be about any proposal, and the snapshot
-//! starts no trace). X's booking stream begins with the `proposal.accepted`
-//! about X, so its events up to S would have put X in `referenced` too.
+//! Each is saved compacted ([`Queue::compact`]: wishes over before every
+//! waiting wish joined are only counted), so its size follows the waiting
+//! wishes, not the log's history. A snapshot of another format (older code)
+//! is never read; without a usable snapshot the trace folds the whole log.
+//!
+//! Which snapshot may start the trace of proposal X: one whose log time
+//! (`taken_at`: the newest `recorded_at` folded) is before X's id's time —
+//! the matcher makes the id, then decides and records at that time or later,
+//! so X's `proposal.made` follows every event of such a snapshot. The trace
+//! checks this as it folds: if it does not meet X's `proposal.made` after
+//! the snapshot, it folds the whole log instead (trace.rs), so a clock that
+//! stepped back costs time, never a wrong answer.
 //!
 //! [`WhyIndexer`] keeps the snapshots: `terminagent serve` runs it beside
 //! the matcher (the roles `all` and `matcher`), `terminagent audit index`
 //! brings them up to the head by hand.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use terminagent_domain::ProposalId;
-use terminagent_eventstore::{EventStore, LogEvent, Snapshot, StorageError};
+use terminagent_eventstore::{EventStore, LogEvent, Snapshot, SnapshotInfo, StorageError};
 
-use super::events::{Known, decode, folded};
+use super::events::{decode, folded};
 use super::sentences::Zones;
-use super::trace::proposal_of;
 use super::why::Queue;
 
 /// The version of the snapshots' shape and of the fold that made them: bump
 /// it when `why::Queue`, `sentences::Zones`, [`WhyFold`] or what they fold
 /// changes, and the snapshots of older code are left unread.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 /// Names the encoding in the snapshots' `format` column.
-pub const FORMAT: &str = "audit-why/postcard/1";
-/// A snapshot is taken once per this many positions.
-pub const EVERY_EVENTS: u64 = 10_000;
-/// How many snapshots are kept, newest first (older buckets are overwritten).
+pub const FORMAT: &str = "audit-why/postcard/2";
+/// A recent snapshot is taken once per this many positions.
+pub const EVERY_EVENTS: u64 = 2_000;
+/// How many recent snapshots are kept, newest first (older ones are overwritten).
 pub const SLOTS: u64 = 4;
+/// A milestone snapshot, kept, is taken once per this many positions.
+pub const MILESTONE_EVENTS: u64 = 50_000;
 /// Events read per page while catching up.
 const PAGE: usize = 1000;
 
-/// The name (in `consumer_snapshots`) of snapshot slot `slot` (0..[`SLOTS`]).
-pub fn slot_name(slot: u64) -> String {
-    format!("audit-why/{FORMAT_VERSION}/{slot}")
+/// What every snapshot of this format is named under.
+fn prefix() -> String {
+    format!("audit-why/{FORMAT_VERSION}/")
 }
 
-/// Which slot holds the newest snapshot: where a trace looks first.
-fn latest_name() -> String {
-    format!("audit-why/{FORMAT_VERSION}/latest")
+/// The name (in `consumer_snapshots`) of recent snapshot slot `slot` (0..[`SLOTS`]).
+pub fn slot_name(slot: u64) -> String {
+    format!("{}recent/{slot}", prefix())
+}
+
+/// The name of the milestone snapshot of bucket `bucket` (position ÷ [`MILESTONE_EVENTS`]).
+fn milestone_name(bucket: u64) -> String {
+    format!("{}milestone/{bucket}", prefix())
 }
 
 /// The trace's fold as it stands after some position of the log.
@@ -64,37 +76,26 @@ fn latest_name() -> String {
 pub(super) struct WhyFold {
     pub(super) queue: Queue,
     pub(super) zones: Zones,
-    /// Every proposal a wish event folded so far is about.
-    referenced: HashSet<ProposalId>,
-    /// A folded event did not decode: it may have been about any proposal.
-    undecodable: bool,
+    /// The newest `recorded_at` folded: the log's time at this position.
+    log_time: Option<DateTime<Utc>>,
 }
 
 impl WhyFold {
     /// Folds one event as the trace's loop does (only the types the fold needs).
     pub(super) fn apply(&mut self, logged: &LogEvent) {
+        let recorded_at = logged.event.recorded_at;
+        if self.log_time.is_none_or(|time| recorded_at > time) {
+            self.log_time = Some(recorded_at);
+        }
         let event_type = logged.event.event_type.as_str();
         if !folded(event_type) {
             return;
         }
-        match decode(event_type, logged.event.data.as_str()) {
-            Ok(Some(known)) => {
-                if let Known::Wish(event) = &known
-                    && let Some(proposal) = proposal_of(event)
-                {
-                    self.referenced.insert(proposal);
-                }
-                self.queue.apply(logged.position, &known);
-                self.zones.apply(&known);
-            }
-            Ok(None) => {}
-            Err(_) => self.undecodable = true,
+        // An event that does not decode is left out, as the trace's own loop does.
+        if let Ok(Some(known)) = decode(event_type, logged.event.data.as_str()) {
+            self.queue.apply(logged.position, &known);
+            self.zones.apply(&known);
         }
-    }
-
-    /// Whether a trace of `proposal` may start here: no event folded so far belongs to it.
-    fn may_start(&self, proposal: ProposalId) -> bool {
-        !self.undecodable && !self.referenced.contains(&proposal)
     }
 
     fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
@@ -106,41 +107,60 @@ impl WhyFold {
     }
 }
 
-/// The newest snapshot at or before `head` from which a trace of `proposal`
-/// may start: its position and fold. `None`: fold the whole log.
+/// Whether the snapshot `info` (a usable one of this format, at or before
+/// `head`) holds only events from before `proposal` was made, going by time.
+fn before_proposal(info: &SnapshotInfo, proposal: ProposalId, head: u64) -> bool {
+    let made_no_earlier = DateTime::<Utc>::from(proposal.as_ulid().datetime());
+    info.format == FORMAT && info.position > 0 && info.position <= head && info.taken_at < made_no_earlier
+}
+
+/// The newest snapshot at or before `head` that was taken before
+/// `proposal` was made: its position and fold. `None`: fold the whole log.
 pub(super) async fn start_for(
     store: &EventStore,
     proposal: ProposalId,
     head: u64,
 ) -> Result<Option<(u64, WhyFold)>, StorageError> {
     let progress = store.progress();
-    let newest = progress
-        .snapshot(&latest_name())
-        .await?
-        .and_then(|hint| hint.data.first().copied())
-        .map_or(0, u64::from);
-    for back in 0..SLOTS {
-        let slot = (newest + SLOTS - back) % SLOTS;
-        let Some(snapshot) = progress.snapshot(&slot_name(slot)).await? else {
-            continue;
-        };
-        if snapshot.format != FORMAT || snapshot.position == 0 || snapshot.position > head {
-            continue;
-        }
-        let position = snapshot.position;
-        let decoded = tokio::task::spawn_blocking(move || WhyFold::decode(&snapshot.data)).await;
-        match decoded {
-            Ok(Ok(fold)) if fold.may_start(proposal) => return Ok(Some((position, fold))),
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::warn!(%error, slot, "an audit index snapshot does not decode; skipped"),
-            Err(error) => tracing::warn!(%error, slot, "decoding an audit index snapshot failed; skipped"),
+    let candidates = progress.snapshots_under(&prefix()).await?;
+    for info in candidates
+        .iter()
+        .rev()
+        .filter(|info| before_proposal(info, proposal, head))
+    {
+        if let Some(found) = load(store, info).await? {
+            return Ok(Some(found));
         }
     }
     Ok(None)
 }
 
+/// The fold saved as `info`; `None` if it is gone or does not decode.
+async fn load(store: &EventStore, info: &SnapshotInfo) -> Result<Option<(u64, WhyFold)>, StorageError> {
+    let Some(snapshot) = store.progress().snapshot(&info.consumer).await? else {
+        return Ok(None);
+    };
+    if snapshot.format != FORMAT {
+        return Ok(None);
+    }
+    let position = snapshot.position;
+    let name = info.consumer.clone();
+    match tokio::task::spawn_blocking(move || WhyFold::decode(&snapshot.data)).await {
+        Ok(Ok(fold)) => Ok(Some((position, fold))),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, snapshot = name, "an audit index snapshot does not decode; skipped");
+            Ok(None)
+        }
+        Err(error) => {
+            tracing::warn!(%error, snapshot = name, "decoding an audit index snapshot failed; skipped");
+            Ok(None)
+        }
+    }
+}
+
 /// Keeps the audit's index: folds the log as it grows and saves a snapshot
-/// once per [`EVERY_EVENTS`] positions (or `every`, for tests).
+/// once per [`EVERY_EVENTS`] positions (or `every`, for tests), and a
+/// milestone once per [`MILESTONE_EVENTS`].
 pub struct WhyIndexer {
     fold: WhyFold,
     position: u64,
@@ -151,20 +171,12 @@ pub struct WhyIndexer {
 impl WhyIndexer {
     /// The indexer as its newest snapshot left it, or before the first event.
     pub async fn resume(store: &EventStore, every: u64) -> Result<WhyIndexer, StorageError> {
-        let progress = store.progress();
-        let mut newest: Option<(u64, WhyFold)> = None;
-        for slot in 0..SLOTS {
-            let Some(snapshot) = progress.snapshot(&slot_name(slot)).await? else {
-                continue;
-            };
-            if snapshot.format != FORMAT || newest.as_ref().is_some_and(|(at, _)| *at >= snapshot.position) {
-                continue;
-            }
-            let position = snapshot.position;
-            match tokio::task::spawn_blocking(move || WhyFold::decode(&snapshot.data)).await {
-                Ok(Ok(fold)) => newest = Some((position, fold)),
-                Ok(Err(error)) => tracing::warn!(%error, slot, "an audit index snapshot does not decode; skipped"),
-                Err(error) => tracing::warn!(%error, slot, "decoding an audit index snapshot failed; skipped"),
+        let candidates = store.progress().snapshots_under(&prefix()).await?;
+        let mut newest = None;
+        for info in candidates.iter().rev().filter(|info| info.format == FORMAT) {
+            if let Some(found) = load(store, info).await? {
+                newest = Some(found);
+                break;
             }
         }
         let (position, fold) = newest.unwrap_or_default();
@@ -174,6 +186,12 @@ impl WhyIndexer {
             saved: position,
             every: every.max(1),
         })
+    }
+
+    /// How many wishes the fold holds one by one (after the last save's
+    /// compaction, plus those since).
+    pub fn wishes_held(&self) -> usize {
+        self.fold.queue.wishes_held()
     }
 
     /// The position folded last.
@@ -209,34 +227,34 @@ impl WhyIndexer {
         Ok(())
     }
 
-    /// Saves the fold as of [`Self::position`] now (in its bucket's slot).
+    /// Saves the fold as of [`Self::position`] now, compacted, in its
+    /// bucket's recent slot, and as a milestone when it is the first save
+    /// of a milestone bucket.
     pub async fn save(&mut self, store: &EventStore) -> Result<(), StorageError> {
         if self.position == 0 {
             return Ok(());
         }
         let started = std::time::Instant::now();
-        let slot = (self.position / self.every) % SLOTS;
+        self.fold.queue.compact();
         let data = self.fold.encode().map_err(|error| StorageError::Corrupt {
             at: "audit index snapshot".into(),
             reason: error.to_string(),
         })?;
         let bytes = data.len();
-        let progress = store.progress();
-        let taken_at = chrono::Utc::now();
         let snapshot = Snapshot {
             position: self.position,
             format: FORMAT.to_owned(),
-            taken_at,
+            // The log's time here, which chooses the snapshot for a trace.
+            taken_at: self.fold.log_time.unwrap_or_default(),
             data,
         };
+        let progress = store.progress();
+        let slot = (self.position / self.every) % SLOTS;
         progress.save_snapshot(&slot_name(slot), &snapshot).await?;
-        let hint = Snapshot {
-            position: self.position,
-            format: FORMAT.to_owned(),
-            taken_at,
-            data: vec![slot as u8],
-        };
-        progress.save_snapshot(&latest_name(), &hint).await?;
+        let milestone = self.position / MILESTONE_EVENTS;
+        if milestone > self.saved / MILESTONE_EVENTS {
+            progress.save_snapshot(&milestone_name(milestone), &snapshot).await?;
+        }
         self.saved = self.position;
         tracing::debug!(
             position = self.position,

@@ -237,6 +237,21 @@ pub async fn trace(store: &EventStore, id: &str, lang: Lang) -> Result<Trace, Tr
 /// the position the fold began after (0: the whole log was read). Both
 /// ways give the same trace.
 pub async fn trace_folding(store: &EventStore, id: &str, lang: Lang, fold: Fold) -> Result<(Trace, u64), TraceError> {
+    if fold == Fold::FromIndex
+        && let Some(traced) = trace_once(store, id, lang, Fold::FromIndex).await?
+    {
+        return Ok(traced);
+    }
+    Ok(trace_once(store, id, lang, Fold::Whole)
+        .await?
+        .expect("a trace of the whole log needs no second try"))
+}
+
+/// One trace; `None` when it started from a snapshot that cannot explain
+/// it: the proposal's `proposal.made` did not follow the snapshot (chosen by
+/// time, and time misled), or its wish was over and compacted away before
+/// it (a corrupt log). The caller folds the whole log then.
+async fn trace_once(store: &EventStore, id: &str, lang: Lang, fold: Fold) -> Result<Option<(Trace, u64)>, TraceError> {
     let query = parse(id)?;
     // The head first: the streams read next hold every event up to it
     // (and perhaps later ones, which the trace leaves out).
@@ -319,6 +334,13 @@ pub async fn trace_folding(store: &EventStore, id: &str, lang: Lang, fold: Fold)
                 && explains
                 && let Some(Known::Wish(WishEvent::ProposalMade(made))) = &known
             {
+                if queue.may_have_compacted(&made.wish) {
+                    tracing::info!(
+                        folded_from,
+                        "the proposal's wish was over before the index's snapshot; folding the whole log"
+                    );
+                    return Ok(None);
+                }
                 let explained = queue.explain(made);
                 for (index, passed) in explained.passed_over.iter().enumerate() {
                     if passed.reason == Reason::Unexplained {
@@ -356,6 +378,13 @@ pub async fn trace_folding(store: &EventStore, id: &str, lang: Lang, fold: Fold)
                 break 'log;
             }
         }
+    }
+    if folded_from > 0 && matches!(target, Target::Proposal { .. }) && expected.is_none() {
+        tracing::info!(
+            folded_from,
+            "the proposal was not made after the index's snapshot; folding the whole log"
+        );
+        return Ok(None);
     }
     if found.is_empty() {
         return Err(TraceError::NotFound(match &target {
@@ -396,7 +425,7 @@ pub async fn trace_folding(store: &EventStore, id: &str, lang: Lang, fold: Fold)
             }
         })
         .collect();
-    Ok((
+    Ok(Some((
         Trace {
             subject,
             lang: lang.as_str(),
@@ -404,7 +433,7 @@ pub async fn trace_folding(store: &EventStore, id: &str, lang: Lang, fold: Fold)
             events,
         },
         folded_from,
-    ))
+    )))
 }
 
 fn decoded(event_type: &str, data: &str) -> (Option<Known>, Option<String>) {

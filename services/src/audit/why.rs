@@ -55,6 +55,10 @@ pub(super) struct Queue {
     /// Registered wishes (schema version 2) not confirmed yet: not in the
     /// queue; a `wish.confirmed` puts one at its end.
     unconfirmed: HashMap<WishId, QueuedWish>,
+    /// Wishes [`Queue::compact`] dropped: over before any wish still in the
+    /// queue joined, so every later explanation counts them as over before
+    /// its chosen wish joined.
+    compacted_over: u64,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -309,6 +313,12 @@ impl Queue {
         let Some(wish) = self.index.get(&event.wish()).and_then(|&at| self.wishes.get_mut(at)) else {
             return;
         };
+        // Over is over: a later event of an ended or fulfilled wish (only a
+        // corrupt log has one; `audit verify` names it) does not put it back
+        // in the queue. So dropping over wishes (`compact`) changes nothing.
+        if wish.phase.over_at().is_some() {
+            return;
+        }
         match event {
             WishEvent::Registered(_) | WishEvent::Confirmed(_) => {}
             WishEvent::ProposalMade(made) => {
@@ -338,6 +348,43 @@ impl Queue {
                 }
             }
         }
+    }
+
+    /// Drops the wishes that were over (ended or fulfilled) before every
+    /// wish still in the queue joined. A later proposal goes to a wish in
+    /// the queue now or to one joining later, so its explanation would only
+    /// count these as over before its chosen wish joined: a count is all
+    /// that is kept. The audit's index snapshots a compacted queue.
+    pub fn compact(&mut self) {
+        let keep_from = self
+            .wishes
+            .iter()
+            .filter(|wish| wish.phase.over_at().is_none())
+            .map(|wish| wish.registered_at)
+            .min()
+            .unwrap_or(u64::MAX);
+        let before = self.wishes.len();
+        self.wishes
+            .retain(|wish| !wish.phase.over_at().is_some_and(|at| at < keep_from));
+        self.compacted_over += (before - self.wishes.len()) as u64;
+        self.index = self
+            .wishes
+            .iter()
+            .enumerate()
+            .map(|(at, wish)| (wish.wish, at))
+            .collect();
+    }
+
+    /// How many wishes the queue holds one by one (not compacted away).
+    pub fn wishes_held(&self) -> usize {
+        self.wishes.len()
+    }
+
+    /// Whether `wish` may have been dropped by [`Queue::compact`]: it is not
+    /// held, and some were dropped. A proposal to it (a corrupt log) is
+    /// explained only by the whole fold, which still holds it.
+    pub fn may_have_compacted(&self, wish: &WishId) -> bool {
+        self.compacted_over > 0 && !self.index.contains_key(wish)
     }
 
     fn join(&mut self, wish: QueuedWish) {
@@ -442,6 +489,7 @@ impl Queue {
         let Some(chosen) = chosen else {
             return why;
         };
+        why.over_before += self.compacted_over;
         for wish in &self.wishes[..chosen_at.unwrap_or(0)] {
             if wish.phase.over_at().is_some_and(|at| at < chosen.registered_at) {
                 why.over_before += 1;
@@ -657,6 +705,7 @@ mod tests {
             name: terminagent_domain::CatalogueName::parse(slug).unwrap(),
             duration_minutes: minutes,
             walk_in: false,
+            description: None,
         }))
     }
 
