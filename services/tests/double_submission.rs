@@ -126,12 +126,21 @@ async fn requested(app: &TestApp) -> Vec<Value> {
         .collect()
 }
 
-/// Mails to `address` once the first has been written, after the mailer had
-/// time for any second one.
-async fn mails_after_a_while(app: &TestApp, address: &str) -> Vec<String> {
-    app.wait_for_mail(address, "").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    app.mails_to(address).into_iter().map(|(subject, _)| subject).collect()
+/// Mails to `address` once every mail is handled: the relay passed the
+/// log's head, no claim is open and the ledger holds exactly `sent` mails
+/// recorded sent, each key once; the outbox holds as many. Looked at again
+/// after a short settle.
+async fn mails_once_settled(app: &TestApp, address: &str, sent: usize) -> Vec<String> {
+    app.mails_settled_exactly(sent).await;
+    assert_eq!(app.outbox_count(), sent, "one file per mail recorded sent");
+    let subjects = || -> Vec<String> { app.mails_to(address).into_iter().map(|(subject, _)| subject).collect() };
+    let settled = subjects();
+    // Nothing more comes: a late second mail has no event to wait for, so
+    // this second look can only be a short settle.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(subjects(), settled, "no mail came later");
+    app.mails_settled_exactly(sent).await;
+    settled
 }
 
 /// Back and send again, a double click and reloads of the result page
@@ -176,7 +185,7 @@ async fn the_same_form_sent_again_books_once(backend: Backend) {
 
     let bookings = requested(&app).await;
     assert_eq!(bookings.len(), 1, "one booking: {bookings:#?}");
-    let mails = mails_after_a_while(&app, "erika@example.org").await;
+    let mails = mails_once_settled(&app, "erika@example.org", 1).await;
     assert_eq!(mails.len(), 1, "one mail: {mails:?}");
     // The slot's other lanes are still free for others.
     let (status, slots) = app

@@ -112,6 +112,13 @@ async fn every_view_equals_its_replay(app: &TestApp) {
     );
 }
 
+/// When `event` was recorded (the app's clock at its append).
+fn recorded_at(event: &Value) -> chrono::DateTime<Utc> {
+    chrono::DateTime::parse_from_rfc3339(event["recorded_at"].as_str().expect("a recorded time"))
+        .unwrap()
+        .to_utc()
+}
+
 /// Waits until the mail of event `event_id` is handled; its ledger record.
 async fn mail_outcome(store: &EventStore, event_id: &str) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -325,10 +332,21 @@ async fn erasure_ends_a_waiting_wish_and_cancels_a_pending_booking(backend: Back
 /// A mail waiting for its SMTP server when the data goes is recorded as
 /// skipped on its next try, instead of being retried forever.
 async fn a_mail_pending_when_the_data_goes_is_skipped(backend: Backend) {
-    // Nothing listens on this port: every send fails, and is retried.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    // No SMTP server here: a listener that closes every connection it
+    // accepts, so every send fails and is retried, and the test can count
+    // the attempts (a closed port would refuse them without a trace).
+    let closing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = closing.local_addr().unwrap().port();
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let closer = tokio::spawn({
+        let attempts = attempts.clone();
+        async move {
+            while let Ok((connection, _)) = closing.accept().await {
+                attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(connection);
+            }
+        }
+    });
     let app = TestApp::spawn_configured(backend, |config| {
         config.mail = MailTransport::Smtp {
             host: "127.0.0.1".into(),
@@ -345,8 +363,15 @@ async fn a_mail_pending_when_the_data_goes_is_skipped(backend: Backend) {
         .unwrap()
         .to_owned();
     let store = store_of(&app).await;
-    // The mailer is at it, and failing.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The mailer is at it, and failing: it tried twice, and nothing is recorded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while attempts.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mailer did not try twice in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_ne!(
         store.progress().mail_outcome(&requested).await.unwrap().as_deref(),
         Some("sent")
@@ -361,6 +386,7 @@ async fn a_mail_pending_when_the_data_goes_is_skipped(backend: Backend) {
             .any(|e| e["type"] == "booking.cancelled" && e["data"]["booking"] == booking.as_str())
     );
     store.close().await;
+    closer.abort();
 }
 
 /// `--retention`: the timer erases a citizen whose last booking ended long
@@ -384,7 +410,11 @@ async fn the_retention_timer_erases_only_citizens_idle_long_enough(backend: Back
     let (status, answer) = app.send(Method::POST, "/api/v1/wishes", None, Some(wish)).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
 
-    // Within the retention nothing happens.
+    // Within the retention nothing happens. A timer tick that decides
+    // nothing leaves no trace to wait for, so this must be a sleep: two and
+    // a half ticks of the timer (every second) at 59 minutes. An erasure it
+    // made early anyway is caught below too: each one's recorded time must
+    // be after the retention.
     clock.set(start + chrono::Duration::minutes(59));
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(
@@ -404,6 +434,11 @@ async fn the_retention_timer_erases_only_citizens_idle_long_enough(backend: Back
         json!({"envelope": envelope_of(&events, &anna), "reason": "retention"})
     );
     assert_eq!(erased[0]["actor"], json!({"kind": "system", "id": "timer"}));
+    assert!(
+        recorded_at(&erased[0]) >= start + chrono::Duration::minutes(60),
+        "erased only after the retention: {}",
+        erased[0]
+    );
     let store = store_of(&app).await;
     assert!(!opens(&app, &store, &anna).await);
     assert!(opens(&app, &store, &carl).await);
@@ -416,8 +451,15 @@ async fn the_retention_timer_erases_only_citizens_idle_long_enough(backend: Back
     let events = app.all_events().await;
     assert_eq!(erased.len(), 2, "{erased:?}");
     assert_eq!(erased[1]["data"]["envelope"], envelope_of(&events, &carl).as_str());
+    assert!(
+        recorded_at(&erased[1]) >= carl_end + chrono::Duration::minutes(60),
+        "erased only after the retention: {}",
+        erased[1]
+    );
     assert!(store.vault().find_envelope("bob@example.org").await.unwrap().is_some());
     every_view_equals_its_replay(&app).await;
+    // Nothing more comes: a second erasure would have no event to wait for,
+    // so this look can only be a settle, of one and a half timer ticks.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         app.all_events()

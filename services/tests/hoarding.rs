@@ -316,6 +316,13 @@ async fn forms_held_without_a_solution_are_limited_per_network() {
             })
         })
         .collect();
+    // Both forms must be held before the third comes. This must stay a
+    // sleep: the held forms are counted in the app's memory only, with no
+    // outside view, and a probe would be held itself and take one of the
+    // two places (its request books, or a held form is turned away). Too
+    // short a wait cannot let the test pass wrongly: the third form would
+    // then be held instead of answered 429, or a form meant to be held
+    // turned away; either fails the test.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (status, html) = post_form(
         &app,

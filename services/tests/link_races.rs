@@ -146,6 +146,11 @@ async fn a_confirmation_racing_the_lapse_timer_has_one_outcome(backend: Backend)
         });
         // The deadline passes a little later each round, so some rounds let
         // presses decide before it and some not: the interleavings vary.
+        // This sleep is the point of the test, not a wait for a condition:
+        // it staggers the deadline against the presses by 3 ms more each
+        // round (0, 3, 6, … ms), fixed by the round number and not random,
+        // so every run tries the same spread of interleavings. Every
+        // outcome is allowed, as long as it is one of the two below.
         tokio::time::sleep(std::time::Duration::from_millis(3 * round as u64)).await;
         clock.set(due);
         let lapses = lapse_due_bookings(&other, &links).await;

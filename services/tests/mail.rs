@@ -117,6 +117,125 @@ fn parse(mail: &ReceivedMail) -> Parsed {
     }
 }
 
+/// "Each mail once": waits until every mail is handled (the relay passed
+/// the log's head, no claim open, `sent` recorded sent), then the receiver
+/// holds exactly `sent` mails and the ledger `sent` rows, each key once;
+/// and still `sent` after a short settle. Returns what was received.
+async fn each_mail_once(app: &TestApp, receiver: &SmtpReceiver, sent: usize) -> Vec<ReceivedMail> {
+    app.mails_settled_exactly(sent).await;
+    let received = receiver.received();
+    assert_eq!(received.len(), sent, "each mail once, and no other");
+    // Nothing more comes: a late duplicate has no event to wait for, so
+    // this second look can only be a short settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), sent, "each mail once, also after a settle");
+    app.mails_settled_exactly(sent).await;
+    received
+}
+
+/// A TCP gate in front of the SMTP receiver that counts what the mailer
+/// tried: connections, and the temporary refusals (`451`) the receiver
+/// answered. When the receiver is down the gate closes the connection it
+/// accepted, as a proxy in front of a dead mail server would: a failed
+/// attempt the test can see, where a refused connection leaves no trace.
+struct Gate {
+    port: u16,
+    attempts: Counter,
+    refusals: Counter,
+    server: tokio::task::JoinHandle<()>,
+}
+
+type Counter = std::sync::Arc<std::sync::atomic::AtomicUsize>;
+
+impl Gate {
+    async fn start(receiver: &SmtpReceiver) -> Gate {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let upstream = receiver.port();
+        let (attempts, refusals) = (Counter::default(), Counter::default());
+        let server = tokio::spawn({
+            let (attempts, refusals) = (attempts.clone(), refusals.clone());
+            async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    let refusals = refusals.clone();
+                    tokio::spawn(async move {
+                        let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+                            return; // the receiver is down: the attempt fails
+                        };
+                        let (mut client_in, mut client_out) = client.into_split();
+                        let (mut server_in, mut server_out) = server.into_split();
+                        let to_server = tokio::io::copy(&mut client_in, &mut server_out);
+                        let to_client = async move {
+                            let (mut buffer, mut line) = ([0u8; 4096], Vec::new());
+                            loop {
+                                let read = server_in.read(&mut buffer).await.unwrap_or(0);
+                                if read == 0 || client_out.write_all(&buffer[..read]).await.is_err() {
+                                    return;
+                                }
+                                for &byte in &buffer[..read] {
+                                    line.push(byte);
+                                    if byte == b'\n' {
+                                        if line.starts_with(b"451 ") {
+                                            refusals.fetch_add(1, Ordering::SeqCst);
+                                        }
+                                        line.clear();
+                                    }
+                                }
+                            }
+                        };
+                        tokio::select! { _ = to_server => {}, _ = to_client => {} }
+                    });
+                }
+            }
+        });
+        Gate {
+            port,
+            attempts,
+            refusals,
+            server,
+        }
+    }
+
+    fn transport(&self) -> MailTransport {
+        MailTransport::Smtp {
+            host: "127.0.0.1".into(),
+            port: self.port,
+            implicit_tls: false,
+        }
+    }
+
+    /// Waits until the mailer made `count` attempts; panics after 30 s.
+    async fn wait_for_attempts(&self, count: usize) {
+        Gate::wait_until(&self.attempts, "attempts", count).await;
+    }
+
+    /// Waits until the receiver refused `count` mails (451); panics after 30 s.
+    async fn wait_for_refusals(&self, count: usize) {
+        Gate::wait_until(&self.refusals, "refusals", count).await;
+    }
+
+    async fn wait_until(counter: &Counter, what: &str, count: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while counter.load(std::sync::atomic::Ordering::SeqCst) < count {
+            assert!(tokio::time::Instant::now() < deadline, "no {count} {what} in 30 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn attempts(&self) -> usize {
+        self.attempts.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
 async fn press(app: &TestApp, url: &str) -> serde_json::Value {
     let token = url.rsplit('/').next().unwrap();
     let (status, answer) = app
@@ -244,9 +363,7 @@ async fn a_booking_s_mails_go_out_through_smtp_in_german_with_links_number_calen
     assert!(removal.contains("METHOD:CANCEL") && removal.contains(&format!("UID:{booking}@terminagent")));
 
     // Each mail once, each with its own stable Message-ID.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let all: Vec<Parsed> = receiver.received().iter().map(parse).collect();
-    assert_eq!(all.len(), 3, "no mail twice");
+    let all: Vec<Parsed> = each_mail_once(&app, &receiver, 3).await.iter().map(parse).collect();
     let ids: std::collections::BTreeSet<_> = all.iter().map(|mail| mail.message_id.clone()).collect();
     assert_eq!(ids.len(), 3);
 }
@@ -353,26 +470,39 @@ async fn an_unconfirmed_booking_lapses_with_a_notice() {
 async fn mails_wait_out_an_smtp_outage_and_then_go_once() {
     let mut receiver = SmtpReceiver::start().await;
     receiver.down();
-    let app = TestApp::spawn_configured(Backend::Sqlite, |config| config.mail = smtp(&receiver)).await;
+    let gate = Gate::start(&receiver).await;
+    let app = TestApp::spawn_configured(Backend::Sqlite, |config| config.mail = gate.transport()).await;
     setup(&app).await;
     book(&app, "10:00", "a@example.org").await;
     book(&app, "10:12", "b@example.org").await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The mailer tried both (and a retry) while the server was down: nothing
+    // arrived, nothing is recorded sent.
+    gate.wait_for_attempts(3).await;
     assert!(receiver.received().is_empty());
+    let store = EventStore::connect(app.db.url(), StoreOptions::default())
+        .await
+        .unwrap();
+    let sent_so_far =
+        |ledger: Vec<(String, String)>| ledger.into_iter().filter(|(_, outcome)| outcome == "sent").count();
+    assert_eq!(sent_so_far(store.progress().mail_ledger().await.unwrap()), 0);
 
-    // Back, but refusing for a while (451): still nothing lost.
+    // Back, but refusing for a while (451): a mail reached it and was
+    // refused, and still nothing is lost or recorded sent.
     receiver.refuse_temporarily(true);
     receiver.up().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = gate.attempts();
+    gate.wait_for_refusals(1).await;
+    assert!(gate.attempts() > before);
     assert!(receiver.received().is_empty());
+    assert_eq!(sent_so_far(store.progress().mail_ledger().await.unwrap()), 0);
+    store.close().await;
     receiver.refuse_temporarily(false);
 
     let mails = receiver.wait_for(2).await;
     let mut to: Vec<String> = mails.iter().map(|mail| parse(mail).to).collect();
     to.sort();
     assert_eq!(to, ["a@example.org", "b@example.org"]);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(receiver.received().len(), 2, "each mail once");
+    each_mail_once(&app, &receiver, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -397,6 +527,8 @@ async fn the_file_transport_writes_one_eml_per_mail() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(files.len(), 1, "{files:?}");
+    app.mails_settled_exactly(1).await;
+    assert_eq!(app.outbox_count(), 1, "one file for the one mail");
     assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
     let raw = std::fs::read(&files[0]).unwrap();
     let mail = parse(&ReceivedMail {
@@ -439,8 +571,7 @@ async fn api_and_mailer_processes_talk_through_jetstream() {
             .iter()
             .all(|mail| parse(mail).subject.starts_with("Bitte bestätigen"))
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(receiver.received().len(), 2, "each mail once");
+    each_mail_once(&api, &receiver, 2).await;
 
     stream.delete().await;
 }
@@ -508,14 +639,12 @@ async fn a_mail_claimed_by_a_mailer_that_died_goes_out_once_its_heartbeat_stops(
         "seconds after the heartbeat stopped, not the claim lease: {waited}"
     );
     assert_eq!(parse(&mails[0]).to, "held@example.org");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while progress.mail_outcome(&mail_key).await.unwrap().as_deref() != Some("sent") {
-        assert!(tokio::time::Instant::now() < deadline, "the sent mail is recorded");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(receiver.received().len(), 1, "sent once");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.received().len(), 1, "still sent once after a settle");
+    each_mail_once(&api, &receiver, 1).await;
+    assert_eq!(
+        progress.mail_outcome(&mail_key).await.unwrap().as_deref(),
+        Some("sent"),
+        "the held mail is the one recorded sent"
+    );
 
     store.close().await;
     stream.delete().await;
@@ -650,12 +779,42 @@ async fn the_waitlist_s_mails_go_out_from_split_processes() {
     assert!(parse(&mails[8]).subject.starts_with("Ihr Termin wurde abgesagt"));
 
     // The cancelled unit goes back to the waitlist: the first wish declined it,
-    // so nobody gets it, and it is bookable again.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(receiver.received().len(), 9, "each mail once, and no other");
-    let message_ids: std::collections::BTreeSet<String> =
-        receiver.received().iter().map(|mail| parse(mail).message_id).collect();
-    assert_eq!(message_ids.len(), 9);
+    // so nobody gets it, and it is bookable again. The matcher reads the log
+    // in order: once it has proposed a unit published after the
+    // cancellation to a wish registered after it, it has read the
+    // cancellation and proposed the freed unit to nobody.
+    let wish = json!({"offices": ["stadtmitte"], "services": ["reisepass"], "windows": {weekday: [9]},
+                      "citizen": {"name": "Erika Mustermann", "email": "third@example.org"}});
+    let (status, answer) = api.send(Method::POST, "/api/v1/wishes", None, Some(wish)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let third = answer["wish_id"].as_str().unwrap().to_owned();
+    let confirm = api.link_token(&third, "confirm_wish").await;
+    assert_eq!(press(&api, &format!("/links/{confirm}")).await["outcome"], "done");
+    let capacity = json!({"date": day.to_string(), "from": "09:00", "to": "09:12", "unit_minutes": 12, "lanes": 1});
+    let (status, _) = api
+        .staff(Method::POST, "/api/v1/offices/stadtmitte/capacity", capacity)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let proposals = api.wait_for_events("proposal.made", 3).await;
+    assert_eq!(proposals.len(), 3, "{proposals:?}");
+    assert_eq!(proposals[2]["data"]["wish"], third.as_str(), "{proposals:?}");
+    assert_eq!(proposals[2]["data"]["units"][0]["start"], "09:00", "{proposals:?}");
+    // Its three mails (confirm request, registered, proposal), and no other.
+    let message_ids: std::collections::BTreeSet<String> = each_mail_once(&api, &receiver, 12)
+        .await
+        .iter()
+        .map(|mail| parse(mail).message_id)
+        .collect();
+    assert_eq!(message_ids.len(), 12);
+    assert_eq!(
+        api.all_events()
+            .await
+            .iter()
+            .filter(|event| event["type"] == "proposal.made")
+            .count(),
+        3,
+        "the freed unit was proposed to nobody"
+    );
 
     stream.delete().await;
 }

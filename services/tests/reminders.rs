@@ -133,6 +133,10 @@ async fn one_reminder_per_booking_confirmed_before_the_reminder_time(backend: Ba
     office.press(&carl.id, "cancel_booking").await;
 
     // A minute before 07:00 Berlin time (06:59 is 05:59 UTC): nothing yet.
+    // A timer tick that decides nothing leaves no trace to wait for, so this
+    // must be a sleep: two and a half ticks of the timer (every 2 s) at
+    // 06:59. A reminder it made early anyway is caught below too: each
+    // one's recorded time must be 07:00 or later.
     office.on_the_day("06:59");
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(office.reminders().await.is_empty());
@@ -150,6 +154,11 @@ async fn one_reminder_per_booking_confirmed_before_the_reminder_time(backend: Ba
     expected.sort_unstable();
     assert_eq!(reminded, expected);
     for reminder in &reminders {
+        let recorded = DateTime::parse_from_rfc3339(reminder["recorded_at"].as_str().unwrap()).unwrap();
+        assert!(
+            recorded >= Office::berlin(office.day, "07:00"),
+            "not before 07:00: {reminder}"
+        );
         assert_eq!(reminder["actor"], json!({"kind": "system", "id": "timer"}));
         assert_eq!(reminder["data"]["office"], "mitte");
         assert_eq!(reminder["data"]["date"], office.day.to_string());
@@ -167,10 +176,16 @@ async fn one_reminder_per_booking_confirmed_before_the_reminder_time(backend: Ba
         );
     }
 
-    // Later that morning the timer has run again: still one each, none for the others.
+    // Later that morning the timer has run again: still one each, none for
+    // the others. Again a tick that decides nothing leaves no trace, so this
+    // must be a sleep of two and a half ticks at 07:30; after it, every mail
+    // of the log is handled (the relay passed the head): four requests, four
+    // confirmations, one cancellation and the two reminders, each once.
     office.on_the_day("07:30");
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(office.reminders().await.len(), 2);
+    office.app.mails_settled_exactly(11).await;
+    assert_eq!(office.app.outbox_count(), 11, "one file per mail recorded sent");
     assert_eq!(office.reminder_mails("anna@example.org"), vec![SUBJECT.to_owned()]);
     assert_eq!(office.reminder_mails("bert@example.org"), vec![SUBJECT.to_owned()]);
     assert!(office.reminder_mails("carl@example.org").is_empty());

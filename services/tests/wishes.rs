@@ -65,6 +65,17 @@ async fn register(app: &TestApp, email: &str) -> String {
     wish
 }
 
+/// Registers a wish for `hours` of the test day and confirms it.
+async fn register_for_hours(app: &TestApp, email: &str, hours: &[u32]) -> String {
+    let (status, answer) = app
+        .send(Method::POST, "/api/v1/wishes", None, Some(wish_body(email, hours)))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let wish = answer["wish_id"].as_str().unwrap().to_owned();
+    assert_eq!(press(app, &wish, "confirm_wish").await["outcome"], "done");
+    wish
+}
+
 /// Registers a wish; it waits for its confirmation (double opt-in).
 async fn register_unconfirmed(app: &TestApp, email: &str) -> String {
     let (status, answer) = app
@@ -249,9 +260,20 @@ async fn first_come_first_served(installation: Installation) {
         "a fulfilled wish cannot end"
     );
 
-    // Nothing else happened: four proposals, each unit held by one at a time.
+    // Nothing else happened: four proposals, each unit held by one at a
+    // time. The matcher reads the log in order, so once it has proposed a
+    // unit published after W1's acceptance to a wish registered after it,
+    // it has read the acceptance and planned nothing else from it.
+    let w4 = register_for_hours(app, "w4@example.org", &[10]).await;
+    publish(app, "10:00", "10:12").await;
+    let made = proposals(app, 5).await;
+    assert_eq!(made.len(), 5, "{made:?}");
+    assert_eq!((made[4].0.as_str(), made[4].2.as_str()), (w4.as_str(), "10:00"));
+    assert!(free_starts(app).await.is_empty());
+    // Nothing more comes: a proposal that should not be has no event to
+    // wait for, so this second look can only be a short settle.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(proposals_now(app).await, 4);
+    assert_eq!(proposals_now(app).await, 5);
     assert!(free_starts(app).await.is_empty());
     installation.clean_up().await;
 }
@@ -304,12 +326,18 @@ async fn an_unanswered_proposal_expires_and_moves_on_by_itself() {
         assert!(std::time::Instant::now() < deadline, "{:?}", subjects_to_w1());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every mail of the log so far handled (the relay passed the head, which
+    // holds W1's end, and no claim is open): all of W1's mails are written.
+    app.mails_settled(1).await;
     let subjects = subjects_to_w1();
     let count = |subject: &str| subjects.iter().filter(|s| *s == subject).count();
     assert_eq!(count("Der Terminvorschlag ist verfallen"), 1, "{subjects:?}");
     assert_eq!(count("Ihre Terminsuche ist beendet"), 1, "{subjects:?}");
     assert_eq!(count("Ihre Terminsuche ist eingetragen"), 1, "{subjects:?}");
+    // Nothing more comes to W1 (W2's timers go on): a late mail has no event
+    // to wait for, so this second look can only be a short settle.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(subjects_to_w1(), subjects, "no later mail to W1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -368,9 +396,15 @@ async fn an_unconfirmed_wish_gets_nothing_and_lapses(backend: Backend) {
     assert_eq!(free_starts(&app).await.len(), 1, "the unit stays bookable");
     assert_eq!(link_state(&app, &wish, "confirm_wish").await, "expired");
     assert_eq!(press(&app, &wish, "confirm_wish").await["outcome"], "expired");
-    // No more mail to an address nobody confirmed.
+    // No more mail to an address nobody confirmed: every mail of the log
+    // (which holds the lapse) is handled, and the one sent is the request.
+    app.mails_settled_exactly(1).await;
+    assert_eq!(app.mails_to("nobody@example.org").len(), 1);
+    // Nothing more comes: a late mail has no event to wait for, so this
+    // second look can only be a short settle.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.mails_to("nobody@example.org").len(), 1);
+    app.mails_settled_exactly(1).await;
 }
 
 #[tokio::test]

@@ -314,6 +314,28 @@ impl TestApp {
     }
 }
 
+    /// The sent-mail ledger once mail has settled (see
+    /// [`TestApp::mails_settled`]), checked to hold exactly `sent` mails
+    /// recorded `sent` and each mail key once.
+    pub async fn mails_settled_exactly(&self, sent: usize) -> Vec<(String, String)> {
+        let ledger = self.mails_settled(sent).await;
+        let done = ledger.iter().filter(|(_, outcome)| outcome == "sent").count();
+        assert_eq!(done, sent, "exactly {sent} mails recorded sent: {ledger:?}");
+        let keys: std::collections::BTreeSet<&String> = ledger.iter().map(|(key, _)| key).collect();
+        assert_eq!(keys.len(), ledger.len(), "each mail key once: {ledger:?}");
+        ledger
+    }
+
+    /// How many mail files the outbox holds (`--mail file:DIR`).
+    pub fn outbox_count(&self) -> usize {
+        std::fs::read_dir(self.outbox()).map_or(0, |entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|entry| entry.path().is_file())
+                .count()
+        })
+    }
+
 /// The instant of `hhmm`, Berlin time, `ahead` days from today.
 pub fn berlin_at(ahead: u64, hhmm: &str) -> chrono::DateTime<chrono::Utc> {
     let zone = terminagent_domain::OfficeTimeZone::parse("Europe/Berlin").unwrap();
