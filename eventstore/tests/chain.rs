@@ -125,7 +125,13 @@ async fn out_of_order_commits_are_chained_in_log_order(db: &TestDatabase) {
     };
     // On SQLite the later append waits for the open writer; on Postgres it
     // commits first but is numbered after the older transaction.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    if store.backend() == Backend::Postgres {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !later.is_finished() {
+            assert!(tokio::time::Instant::now() < deadline, "the later append commits first");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
     open.commit().await.unwrap();
     later.await.unwrap();
     store.append(&[event(5, &["a"])], &[]).await.unwrap();

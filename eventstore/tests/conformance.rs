@@ -381,6 +381,8 @@ async fn reader_never_skips_events_of_out_of_order_commits(db: &TestDatabase) {
     if store.backend() == Backend::Postgres {
         wait_until_finished(&fast, "the fast writer commits while the slow one is open").await;
     } else {
+        // A negative: the fast writer must still be waiting after a while;
+        // no event says "still waiting", so this one stays a sleep.
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(!fast.is_finished(), "SQLite admits one writer: the fast one waits");
     }
@@ -440,6 +442,7 @@ async fn an_open_append_holds_up_only_appends_to_its_streams(db: &TestDatabase) 
     };
     if store.backend() == Backend::Postgres {
         wait_until_finished(&elsewhere, "an append to another stream does not wait").await;
+        // A negative (still waiting after a while): a sleep by nature.
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
             !same.is_finished(),
@@ -463,15 +466,26 @@ async fn a_subscriber_follows_appends_of_another_process(db: &TestDatabase) {
     let follower = db.store(StoreOptions::default()).await.unwrap();
     let other = db.store(StoreOptions::default()).await.unwrap();
     let mut subscription = follower.subscribe(0);
+    // The subscriber says when it has read the first event: from then on
+    // it waits at the head, so the next appends reach it live.
+    let (following, mut at_head) = tokio::sync::oneshot::channel();
     let live = tokio::spawn(async move {
-        let mut seen = Vec::new();
+        let mut seen = vec![subscription.next().await.unwrap()];
+        following.send(()).unwrap();
         while seen.len() < 3 {
             seen.push(subscription.next().await.unwrap());
         }
         seen
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    for n in 0..3 {
+    other
+        .append(&[event(&["elsewhere"], json!({ "n": 0 }))], &[])
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), &mut at_head)
+        .await
+        .expect("the subscriber reads the first append")
+        .unwrap();
+    for n in 1..3 {
         other
             .append(&[event(&["elsewhere"], json!({ "n": n }))], &[])
             .await
@@ -499,17 +513,13 @@ async fn reader_never_skips_an_older_transaction_that_commits_last(db: &TestData
         let store = store.clone();
         tokio::spawn(async move { store.append(&[event(&["young"], json!({}))], &[]).await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let first_read = read_readable(&store).await;
-    let old_event = event(&["old"], json!({}));
     // On SQLite the young writer waits for the lock, so the append order is
     // simply serial; on Postgres the old transaction inserts after the young one committed.
     if store.backend() == Backend::Postgres {
-        young
-            .is_finished()
-            .then_some(())
-            .expect("the young writer committed while the old one is open");
+        wait_until_finished(&young, "the young writer commits while the old one is open").await;
     }
+    let first_read = read_readable(&store).await;
+    let old_event = event(&["old"], json!({}));
     old.append(std::slice::from_ref(&old_event)).await.unwrap();
     let second_read = read_readable(&store).await;
     assert!(second_read.len() <= first_read.len() + 1);
@@ -642,7 +652,10 @@ async fn subscription_resumes_from_its_checkpoint(db: &TestDatabase) {
     let checkpoint = subscription.position();
     assert_eq!(checkpoint, 3);
     let mut resumed = store.subscribe(checkpoint);
+    // It says when it has read what was there: the next append must wake it.
+    let (caught_up, mut read_both) = tokio::sync::oneshot::channel();
     let live = tokio::spawn(async move {
+        let mut caught_up = Some(caught_up);
         let mut got = Vec::new();
         for _ in 0..3 {
             got.push(
@@ -650,10 +663,16 @@ async fn subscription_resumes_from_its_checkpoint(db: &TestDatabase) {
                     .as_u64()
                     .unwrap(),
             );
+            if got.len() == 2 {
+                caught_up.take().map(|tell| tell.send(()));
+            }
         }
         got
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::timeout(Duration::from_secs(10), &mut read_both)
+        .await
+        .expect("the resumed subscription reads the events after its checkpoint")
+        .unwrap();
     store.append(&[event(&["s"], json!({ "n": 5 }))], &[]).await.unwrap();
     let got = tokio::time::timeout(Duration::from_secs(10), live)
         .await
