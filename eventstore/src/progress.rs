@@ -336,6 +336,83 @@ impl ConsumerProgress {
         }))
     }
 
+    /// Records the proof-of-work solution signed `signature` as spent until
+    /// its challenge `expires_at`; true the first time, in any process of
+    /// the installation (one statement: two at once cannot both be first).
+    /// Spent rows past their expiry are forgotten on the way.
+    pub async fn spend_proof(
+        &self,
+        signature: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let first = on_pool!(&self.side, pool => {
+            sqlx::query(
+                "INSERT INTO spent_proofs (signature, expires_at) VALUES ($1, $2) ON CONFLICT (signature) DO NOTHING",
+            )
+            .bind(signature)
+            .bind(expires_at)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        }) == 1;
+        // Now and then (about one call in 64, by the signature's last digit
+        // pair) the expired rows go: the table stays the size of five minutes.
+        if signature.ends_with("00") || signature.ends_with("ff") {
+            on_pool!(&self.side, pool => {
+                sqlx::query("DELETE FROM spent_proofs WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(pool)
+                    .await?;
+                sqlx::query("DELETE FROM pending_by_network WHERE until < $1")
+                    .bind(now)
+                    .execute(pool)
+                    .await?;
+            });
+        }
+        Ok(first)
+    }
+
+    /// Notes that client network `network` holds `booking` pending until
+    /// `until` (its confirm-by time).
+    pub async fn note_pending_booking(
+        &self,
+        booking: &str,
+        network: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        on_pool!(&self.side, pool => {
+            sqlx::query(
+                "INSERT INTO pending_by_network (booking, network, until) VALUES ($1, $2, $3) \
+                 ON CONFLICT (booking) DO NOTHING",
+            )
+            .bind(booking)
+            .bind(network)
+            .bind(until)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The bookings `network` was noted holding pending whose confirm-by
+    /// time is after `now`, with that time (settled ones among them are the
+    /// caller's to tell).
+    pub async fn pending_bookings_of(
+        &self,
+        network: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StorageError> {
+        let bookings = on_pool!(&self.side, pool => {
+            sqlx::query_as("SELECT booking, until FROM pending_by_network WHERE network = $1 AND until > $2")
+                .bind(network)
+                .bind(now)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(bookings)
+    }
+
     /// Takes or renews the lease `name` for `owner` until `until`. True: it
     /// is `owner`'s now. False: another owner holds it and it has not expired
     /// at `now`.

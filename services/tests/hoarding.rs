@@ -462,3 +462,40 @@ async fn form_bookings_count_for_their_network() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{html}");
     assert!(html.contains("Zu viele unbestätigte Buchungen") && html.contains("Es wurde nichts gebucht."));
 }
+
+/// Two API processes on one database (Postgres, as behind a balancer): a
+/// solution one process accepted is refused by the other, and a network's
+/// pending bookings count in both, so a balancer spreading a bot's requests
+/// gains it nothing.
+#[tokio::test]
+async fn two_api_processes_share_spent_solutions_and_pending_counts() {
+    let limits = |config: &mut Config| {
+        config.proof_of_work_difficulty = TEST_DIFFICULTY;
+        config.max_pending_bookings_per_network = 2;
+        config.trusted_proxies = vec![terminagent::http::rate_limit::IpBlock::parse("127.0.0.0/8").unwrap()];
+    };
+    let one = TestApp::spawn_configured(Backend::Postgres, limits).await;
+    let other = TestApp::start_on(one.db.clone(), limits).await;
+    catalogue(&one).await;
+
+    // One solution, sent to both: the second process refuses it as used.
+    let proof = solved(&one).await.encode();
+    let body = booking_body("08:00", "bot0@example.org");
+    let (status, answer, _) = post_booking(&one, &body, Some(&proof), Some("198.51.100.7")).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let body = booking_body("08:12", "bot1@example.org");
+    let (status, answer, _) = post_booking(&other, &body, Some(&proof), Some("198.51.100.8")).await;
+    assert_refused(status, &answer, "already used");
+
+    // The network's second pending booking through the other process...
+    let proof = solved(&other).await.encode();
+    let (status, answer, _) = post_booking(&other, &body, Some(&proof), Some("198.51.100.8")).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    // ...and its third is refused by either, each counting the other's.
+    for app in [&one, &other] {
+        let proof = solved(app).await.encode();
+        let body = booking_body("08:24", "bot2@example.org");
+        let (status, answer, _) = post_booking(app, &body, Some(&proof), Some("198.51.100.9")).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    }
+}

@@ -4,13 +4,15 @@
 //! anyone reads the mailbox; invented addresses from one network must not
 //! hold a release of appointments.
 //!
-//! Kept at the HTTP edge, in this process: the log knows no client addresses
-//! (and should not, they are personal data), and the booking decision stays
-//! about e-mail addresses. Each booking requested from a network is
-//! remembered with its id; it stops counting when the links view shows it
-//! confirmed, cancelled or lapsed, or when its time to confirm is over. With
-//! several API processes behind a balancer each counts its own requests, so
-//! the bound is per process.
+//! Kept at the HTTP edge: the log knows no client addresses (and should
+//! not, they are personal data), and the booking decision stays about
+//! e-mail addresses. Each booking requested from a network is noted with
+//! its id, in this process and in the store's `pending_by_network` (the
+//! network prefix only, until the booking's confirm-by time), so every API
+//! process of an installation counts the others' too; a booking stops
+//! counting when the links view shows it confirmed, cancelled or lapsed, or
+//! when its time to confirm is over. Two processes admitting one network's
+//! requests at the same instant may each let one through past the bound.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -78,9 +80,11 @@ impl PendingBookingsPerNetwork {
 
     /// A place for one more booking request of `network`, or when the
     /// earliest of its bookings stops holding (`Err`).
+    /// `noted` are the network's bookings the store knows (other processes' too).
     fn admit(
         self: &Arc<Self>,
         network: ClientNetwork,
+        noted: &[(BookingId, DateTime<Utc>)],
         links: &LinksView,
         now: DateTime<Utc>,
     ) -> Result<InFlight, DateTime<Utc>> {
@@ -92,6 +96,11 @@ impl PendingBookingsPerNetwork {
             });
         }
         let holds = networks.entry(network).or_default();
+        for (booking, confirm_by) in noted {
+            if !holds.requested.iter().any(|(known, _)| known == booking) {
+                holds.requested.push((*booking, *confirm_by));
+            }
+        }
         holds.forget_settled(links, now);
         if holds.held() >= self.max {
             let earliest = holds.requested.iter().map(|(_, confirm_by)| *confirm_by).min();
@@ -105,12 +114,25 @@ impl PendingBookingsPerNetwork {
     }
 
     /// `booking` was requested from `network` just now (a form sent twice
-    /// with its one-time key answers with the same booking: counted once).
-    fn record(&self, network: ClientNetwork, booking: BookingId, now: DateTime<Utc>) {
-        let mut networks = self.networks.lock().expect("pending bookings");
-        let requested = &mut networks.entry(network).or_default().requested;
-        if !requested.iter().any(|(known, _)| *known == booking) {
-            requested.push((booking, now + self.confirm_ttl));
+    /// with its one-time key answers with the same booking: counted once);
+    /// noted in the store too, for the other API processes.
+    async fn record(&self, state: &AppState, network: ClientNetwork, booking: BookingId, now: DateTime<Utc>) {
+        let confirm_by = now + self.confirm_ttl;
+        {
+            let mut networks = self.networks.lock().expect("pending bookings");
+            let requested = &mut networks.entry(network).or_default().requested;
+            if !requested.iter().any(|(known, _)| *known == booking) {
+                requested.push((booking, confirm_by));
+            }
+        }
+        let noted = state
+            .executor
+            .store()
+            .progress()
+            .note_pending_booking(&booking.to_string(), &network.to_string(), confirm_by)
+            .await;
+        if let Err(error) = noted {
+            tracing::warn!(%error, "a pending booking could not be noted for the other API processes");
         }
     }
 }
@@ -152,14 +174,31 @@ pub async fn limit_pending_bookings(State(state): State<AppState>, request: Requ
     }
     let (network, for_programs) = (client.network(), super::answers_programs(path));
     let now = state.executor.now();
-    let mut admitted = limit.admit(network, &state.links.read(), now);
+    let noted: Vec<(BookingId, DateTime<Utc>)> = match state
+        .executor
+        .store()
+        .progress()
+        .pending_bookings_of(&network.to_string(), now)
+        .await
+    {
+        Ok(noted) => noted
+            .into_iter()
+            .filter_map(|(booking, until)| Some((booking.parse().ok()?, until)))
+            .collect(),
+        Err(error) => {
+            // The store answers the booking itself too: this process's own count still holds.
+            tracing::warn!(%error, "the other API processes' pending bookings cannot be read");
+            Vec::new()
+        }
+    };
+    let mut admitted = limit.admit(network, &noted, &state.links.read(), now);
     if admitted.is_err() {
         // Refuse only on what the log says now: a booking confirmed a moment
         // ago may not be in the view yet.
         if let Err(problem) = state.catch_up_views().await {
             return problem.into_response();
         }
-        admitted = limit.admit(network, &state.links.read(), now);
+        admitted = limit.admit(network, &noted, &state.links.read(), now);
     }
     let _in_flight = match admitted {
         Ok(in_flight) => in_flight,
@@ -171,7 +210,7 @@ pub async fn limit_pending_bookings(State(state): State<AppState>, request: Requ
     let response = next.run(request).await;
     // The form's answer (a redirect to the booking's page) says which booking it requested.
     if let Some(RequestedBookingId(booking)) = response.extensions().get::<RequestedBookingId>().copied() {
-        limit.record(network, booking, now);
+        limit.record(&state, network, booking, now).await;
         return response;
     }
     if response.status() != StatusCode::CREATED {
@@ -186,7 +225,7 @@ pub async fn limit_pending_bookings(State(state): State<AppState>, request: Requ
         .ok()
         .and_then(|answer| answer.get("booking_id")?.as_str()?.parse::<BookingId>().ok());
     match booking {
-        Some(booking) => limit.record(network, booking, now),
+        Some(booking) => limit.record(&state, network, booking, now).await,
         None => tracing::warn!("a booking answer without booking_id: not counted for its network"),
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))

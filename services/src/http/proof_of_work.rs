@@ -15,8 +15,9 @@
 //! it is held as long as a slow browser would compute, at most
 //! [`WAITING_PER_NETWORK`] at a time per client network, then goes through.
 //!
-//! Spent solutions are remembered in this process until their challenge
-//! expires; with several API processes a solution could be spent once in each.
+//! Spent solutions are remembered until their challenge expires, in this
+//! process and in the store's `spent_proofs`, so a solution one API process
+//! accepted is refused by every other (API.md: "good once").
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -117,6 +118,13 @@ pub struct ProofOfWork {
     spent: Mutex<HashMap<String, DateTime<Utc>>>,
     /// Forms held without a solution, per client network.
     waiting: Mutex<HashMap<ClientNetwork, u32>>,
+/// A checked solution: its challenge's signature and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpentProof {
+    signature: String,
+    expires: DateTime<Utc>,
+}
+
 }
 
 impl ProofOfWork {
@@ -164,8 +172,30 @@ impl ProofOfWork {
         }
     }
 
-    /// Accepts `payload` (base64 JSON of a [`Solution`]) once, before its expiry.
-    pub fn verify(&self, payload: &str, now: DateTime<Utc>) -> Result<(), Refusal> {
+    /// Accepts `payload` once in every process of the installation: checked
+    /// here ([`ProofOfWork::verify`]), then spent in the store. Should the
+    /// store not answer, this process's own memory decides (the request's
+    /// decision needs the store too and fails then anyway).
+    pub async fn accept(
+        &self,
+        store: &terminagent_eventstore::EventStore,
+        payload: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Refusal> {
+        let spent = self.verify(payload, now)?;
+        match store.progress().spend_proof(&spent.signature, spent.expires, now).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Refusal::Reused),
+            Err(error) => {
+                tracing::warn!(%error, "a spent proof of work could not be recorded in the store");
+                Ok(())
+            }
+        }
+    }
+
+    /// Accepts `payload` (base64 JSON of a [`Solution`]) once in this
+    /// process, before its expiry; what to spend in the store.
+    pub fn verify(&self, payload: &str, now: DateTime<Utc>) -> Result<SpentProof, Refusal> {
         let json = base64::engine::general_purpose::STANDARD
             .decode(payload.trim())
             .map_err(|_| Refusal::Malformed)?;
@@ -193,10 +223,13 @@ impl ProofOfWork {
         if spent.len() > 10_000 {
             spent.retain(|_, expiry| *expiry > now);
         }
-        if spent.insert(solution.signature, expires).is_some() {
+        if spent.insert(solution.signature.clone(), expires).is_some() {
             return Err(Refusal::Reused);
         }
-        Ok(())
+        Ok(SpentProof {
+            signature: solution.signature,
+            expires,
+        })
     }
 
     /// A place among the held forms of `network`, or `None` when it has
@@ -329,7 +362,11 @@ pub async fn require_proof_of_work(State(state): State<AppState>, request: Reque
     let now = state.executor.now();
     if for_programs {
         let payload = request.headers().get(HEADER).and_then(|value| value.to_str().ok());
-        return match payload.map_or(Err(Refusal::Missing), |payload| proof.verify(payload, now)) {
+        let accepted = match payload {
+            Some(payload) => proof.accept(state.executor.store(), payload, now).await,
+            None => Err(Refusal::Missing),
+        };
+        return match accepted {
             Ok(()) => next.run(request).await,
             Err(refusal) => refused_problem(refusal),
         };
@@ -345,7 +382,7 @@ pub async fn require_proof_of_work(State(state): State<AppState>, request: Reque
         .rev()
         .find(|(name, value)| name == FORM_FIELD && !value.is_empty())
     {
-        Some((_, payload)) => match proof.verify(payload, now) {
+        Some((_, payload)) => match proof.accept(state.executor.store(), payload, now).await {
             Ok(()) => next.run(request).await,
             Err(refusal) => refused_page(request.uri().path(), refusal, &pairs),
         },
@@ -459,7 +496,7 @@ mod tests {
     fn a_solved_challenge_is_accepted_once() {
         let proof = ProofOfWork::new(b"key", 1000);
         let solution = solve(&proof.issue(at(0))).expect("solvable");
-        assert_eq!(proof.verify(&solution.encode(), at(1)), Ok(()));
+        assert!(proof.verify(&solution.encode(), at(1)).is_ok());
         assert_eq!(proof.verify(&solution.encode(), at(2)), Err(Refusal::Reused));
     }
 
