@@ -391,7 +391,7 @@ async fn traces_explain_bookings_and_proposals(backend: Backend) {
         "{} Vorschlag {p} für Wunsch {w2}: mitte am {d} 09:00–09:12 (Spur 1); Antwort bis {answer_by}.\n    \
          Warum Wunsch {w2}: eingereiht an Position {r2}, wartend seit Position {r2}; Büro, Zeitfenster \
          ({weekday} 9–10 Uhr), Datum und Dauer (12 von 12 Minuten) passen, keine dieser Einheiten vorher abgelehnt.\n    \
-         3 früher registrierte Wünsche kamen nicht in Frage:\n    \
+         3 früher eingereihte Wünsche kamen nicht in Frage:\n    \
          - Wunsch {nord} (Position {rn}): Büro passt nicht (wünscht nord).\n    \
          - Wunsch {window} (Position {rw}): Zeitfenster passt nicht ({weekday} 9–10 Uhr nicht gewünscht).\n    \
          - Wunsch {w1} (Position {r1}): hatte {unit} schon abgelehnt (Position {declined_at}).\n\
@@ -424,7 +424,7 @@ async fn traces_explain_bookings_and_proposals(backend: Backend) {
         "{trace}"
     );
     assert!(
-        trace.contains("    3 wishes registered earlier could not take it:\n"),
+        trace.contains("    3 wishes queued earlier could not take it:\n"),
         "{trace}"
     );
     let json: Value = serde_json::from_str(&audit(&history, &["trace", &history.passed_on, "--json"]).await)

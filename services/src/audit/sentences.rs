@@ -917,16 +917,16 @@ pub(super) fn explain(why: &mut Why, lang: Lang) {
     }
     let over = match (why.over_before, lang) {
         (0, _) => String::new(),
-        (n, Lang::De) => format!(" ({n} früher registrierte waren schon vorbei, als er kam)"),
-        (n, Lang::En) => format!(" ({n} registered earlier were over before it came)"),
+        (n, Lang::De) => format!(" ({n} früher eingereihte waren schon vorbei, als er kam)"),
+        (n, Lang::En) => format!(" ({n} queued earlier were over before it came)"),
     };
     lines.push(match (why.earlier, lang) {
-        (0, Lang::De) => format!("Kein früher registrierter Wunsch wartete noch{over}."),
-        (0, Lang::En) => format!("No wish registered earlier was still waiting{over}."),
-        (1, Lang::De) => format!("1 früher registrierter Wunsch kam nicht in Frage{over}:"),
-        (1, Lang::En) => format!("1 wish registered earlier could not take it{over}:"),
-        (n, Lang::De) => format!("{n} früher registrierte Wünsche kamen nicht in Frage{over}:"),
-        (n, Lang::En) => format!("{n} wishes registered earlier could not take it{over}:"),
+        (0, Lang::De) => format!("Kein früher eingereihter Wunsch wartete noch{over}."),
+        (0, Lang::En) => format!("No wish queued earlier was still waiting{over}."),
+        (1, Lang::De) => format!("1 früher eingereihter Wunsch kam nicht in Frage{over}:"),
+        (1, Lang::En) => format!("1 wish queued earlier could not take it{over}:"),
+        (n, Lang::De) => format!("{n} früher eingereihte Wünsche kamen nicht in Frage{over}:"),
+        (n, Lang::En) => format!("{n} wishes queued earlier could not take it{over}:"),
     });
     for passed in &why.passed_over {
         lines.push(match lang {
