@@ -17,11 +17,14 @@ use std::io::Write;
 
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use terminagent_domain::ActorView;
 use terminagent_eventstore::{EventStore, LogEvent, StorageError};
 
 /// Events read (and written) per page.
 const PAGE: usize = 1000;
+/// Pages read ahead of the writing.
+const PAGES_AHEAD: usize = 4;
 
 /// The export's file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -89,28 +92,78 @@ pub async fn export(
         out.write_all(b"position,event_id,type,recorded_at,actor,streams,data\n")?;
     }
     let mut written = 0;
-    let mut after = range.from - 1;
-    while after < last {
-        let limit = PAGE.min(usize::try_from(last - after).unwrap_or(PAGE));
-        let page = store.read_all(after, limit).await?;
-        if page.is_empty() {
-            break;
-        }
-        for logged in page {
-            if logged.position > last {
-                break;
-            }
-            after = logged.position;
+    let mut pages = read_ahead(store, range.from - 1, last);
+    while let Some(page) = pages.recv().await {
+        for logged in page? {
+            let position = logged.position;
             match format {
                 Format::Jsonl => write_json_line(out, logged)?,
                 Format::Csv => write_csv_line(out, logged)?,
             }
             written += 1;
-            progress(after);
+            progress(position);
         }
     }
     out.flush()?;
     Ok(Exported { events: written, last })
+}
+
+/// Pages of the log after `after` up to `last`, read on a task of their own
+/// so the next page is fetched while this one is written.
+fn read_ahead(
+    store: &EventStore,
+    mut after: u64,
+    last: u64,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<LogEvent>, StorageError>> {
+    let (pages, receiver) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+    let store = store.clone();
+    tokio::spawn(async move {
+        while after < last {
+            let limit = PAGE.min(usize::try_from(last - after).unwrap_or(PAGE));
+            let page = match store.read_all(after, limit).await {
+                Ok(page) => page,
+                Err(error) => {
+                    let _ = pages.send(Err(error)).await;
+                    return;
+                }
+            };
+            let Some(end) = page.last().map(|logged| logged.position) else {
+                return;
+            };
+            after = end;
+            let page: Vec<LogEvent> = page.into_iter().take_while(|logged| logged.position <= last).collect();
+            if pages.send(Ok(page)).await.is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+/// An event's data as the export writes it: the stored text itself when it
+/// can hold nothing personal (no sealed envelope, no staff account, no
+/// escapes that could hide a key), else parsed and reduced.
+enum ExportedData {
+    Stored(Box<RawValue>),
+    Reduced(Value),
+}
+
+impl Serialize for ExportedData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ExportedData::Stored(raw) => raw.serialize(serializer),
+            ExportedData::Reduced(value) => value.serialize(serializer),
+        }
+    }
+}
+
+impl std::fmt::Display for ExportedData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExportedData::Stored(raw) => f.write_str(raw.get()),
+            ExportedData::Reduced(value) => write!(f, "{value}"),
+        }
+    }
 }
 
 /// One event as a line of the JSON export.
@@ -126,13 +179,20 @@ struct Line {
     correlation_id: Option<String>,
     causation_id: Option<String>,
     actor: ActorView,
-    data: Value,
+    data: ExportedData,
 }
 
-fn data_of(logged: &LogEvent) -> Value {
+fn data_of(logged: &LogEvent) -> ExportedData {
+    let text = logged.event.data.as_str();
+    let plain = !text.contains("ciphertext")
+        && !text.contains('\\')
+        && !matches!(logged.event.event_type.as_str(), "staff.registered" | "staff.changed");
+    if plain && let Ok(raw) = RawValue::from_string(text.to_owned()) {
+        return ExportedData::Stored(raw);
+    }
     let mut data = logged.event.data.to_value();
     super::without_personal_data(&logged.event.event_type, &mut data);
-    data
+    ExportedData::Reduced(data)
 }
 
 fn write_json_line(out: &mut impl Write, logged: LogEvent) -> Result<(), ExportError> {
@@ -190,6 +250,43 @@ fn csv_field(field: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn logged(event_type: &str, data: &str) -> LogEvent {
+        LogEvent {
+            position: 1,
+            event: terminagent_eventstore::StoredEvent {
+                event_id: ulid::Ulid::new(),
+                event_type: event_type.to_owned(),
+                schema_version: 1,
+                streams: vec!["s".to_owned()],
+                recorded_at: chrono::Utc::now(),
+                correlation_id: None,
+                causation_id: None,
+                actor: None,
+                data: terminagent_eventstore::EventData::from_value(&serde_json::from_str(data).unwrap()),
+            },
+        }
+    }
+
+    #[test]
+    fn data_without_anything_personal_is_written_as_stored_and_the_rest_reduced() {
+        let plain = logged("booking.confirmed", r#"{"booking":"b1","number":"17"}"#);
+        let written = data_of(&plain);
+        assert!(matches!(written, ExportedData::Stored(_)));
+        assert_eq!(written.to_string(), plain.event.data.as_str());
+
+        let sealed = r#"{"booking":"b1","citizen":{"envelope_id":"e1","nonce":"n","ciphertext":"c"}}"#;
+        let written = data_of(&logged("booking.requested", sealed));
+        assert_eq!(
+            written.to_string(),
+            r#"{"booking":"b1","citizen":{"envelope_id":"e1"}}"#
+        );
+        let staff = data_of(&logged(
+            "staff.registered",
+            r#"{"staff":"s1","email":"a@b.de","name":"A"}"#,
+        ));
+        assert_eq!(staff.to_string(), r#"{"staff":"s1"}"#);
+    }
 
     #[test]
     fn csv_fields_are_quoted_only_when_needed() {
