@@ -110,6 +110,13 @@ pub enum Refusal {
     Reused,
 }
 
+/// A checked solution: its challenge's signature and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpentProof {
+    signature: String,
+    expires: DateTime<Utc>,
+}
+
 /// Issues and checks challenges; remembers spent solutions and held forms.
 pub struct ProofOfWork {
     key: Vec<u8>,
@@ -118,13 +125,6 @@ pub struct ProofOfWork {
     spent: Mutex<HashMap<String, DateTime<Utc>>>,
     /// Forms held without a solution, per client network.
     waiting: Mutex<HashMap<ClientNetwork, u32>>,
-/// A checked solution: its challenge's signature and expiry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpentProof {
-    signature: String,
-    expires: DateTime<Utc>,
-}
-
 }
 
 impl ProofOfWork {
