@@ -450,6 +450,11 @@ impl Checker {
                 );
                 Ok(())
             }
+            // "Meine Termine": only the citizen asks for the link or a confirm request once more.
+            "citizen.overview_requested" | "booking.confirmation_resent" => {
+                self.allow_only(event, actor, &[Kind::Citizen]);
+                Ok(())
+            }
             "booking.reminder_due" => {
                 self.deny(event, actor, &[Kind::Citizen, Kind::Matcher, Kind::Device, Kind::Demo]);
                 Ok(())

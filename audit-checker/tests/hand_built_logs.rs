@@ -633,3 +633,23 @@ fn erasure_and_timers_act_as_the_code_base_lets_them() {
         ]
     );
 }
+
+#[test]
+fn only_the_citizen_asks_for_the_overview_link_or_a_confirm_mail_again() {
+    let mut log = Log::catalogue();
+    let request = json!({"request": "r1", "envelope": "env", "token_hash": "h", "expires_at": "2026-12-11T07:00:00Z",
+                         "requested_at": "2026-12-10T07:00:00Z"});
+    let resent = json!({"booking": "b1", "citizen": "env", "nth": 1});
+    log.push("citizen.overview_requested", "citizen", request.clone());
+    log.push("booking.confirmation_resent", "citizen", resent.clone());
+    let by_staff = log.push("citizen.overview_requested", "staff:clerk1", request);
+    let by_timer = log.push("booking.confirmation_resent", "system:timer", resent);
+    let checker = log.check();
+    assert_eq!(
+        kinds(checker.violations()),
+        [
+            (by_staff, ViolationKind::ActorNotAllowed),
+            (by_timer, ViolationKind::ActorNotAllowed),
+        ]
+    );
+}

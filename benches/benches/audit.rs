@@ -319,6 +319,7 @@ impl WaitlistLog {
                 name: CatalogueName::parse("Personalausweis").expect("a name"),
                 duration_minutes: UNIT_MINUTES,
                 walk_in: false,
+                description: None,
             }),
             self.now,
         ));

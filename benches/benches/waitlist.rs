@@ -92,6 +92,7 @@ async fn catalogue(executor: &Executor) -> Result<Catalogue> {
         name: CatalogueName::parse("Personalausweis")?,
         duration_minutes: 12,
         walk_in: false,
+        description: None,
     };
     executor
         .execute::<ServiceDecider>(&[StreamName::service(&service)], cause, |_| command.clone())

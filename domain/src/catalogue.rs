@@ -28,6 +28,14 @@ fn parse_office_address(input: &str) -> Result<String, TextError> {
     parse_text(input, 500, true, true)
 }
 
+/// The longest service description, in characters.
+pub const MAX_SERVICE_DESCRIPTION_CHARS: usize = 2000;
+
+fn parse_service_description(input: &str) -> Result<String, TextError> {
+    // Lists of documents are written on several lines; no description is `None`, not "".
+    parse_text(input, MAX_SERVICE_DESCRIPTION_CHARS, false, true)
+}
+
 validated_string! {
     /// The name of an office or service as citizens see it: 1–200 characters after
     /// trimming, no control characters.
@@ -37,6 +45,13 @@ validated_string! {
 validated_string! {
     /// An office's postal address: up to 500 characters, may be empty, line breaks allowed.
     pub struct OfficeAddress, error = TextError, validate = parse_office_address;
+}
+
+validated_string! {
+    /// What a citizen brings for a service ("Was Sie mitbringen müssen"), as
+    /// plain text: 1–2000 characters after trimming, line breaks allowed (a
+    /// blank line separates paragraphs), no other control characters.
+    pub struct ServiceDescription, error = TextError, validate = parse_service_description;
 }
 
 /// An office's catalogue entry.
@@ -132,6 +147,10 @@ pub struct ServiceDetails {
     /// errands only, as Düsseldorf's "Terminmarke").
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub walk_in: bool,
+    /// What to bring. Came later: events before it (and services without one)
+    /// lack the field, which reads as `None`, so no new schema version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<ServiceDescription>,
 }
 
 /// One capacity unit: a lane's slot on an office day. Lanes are numbered from 1.
@@ -395,6 +414,7 @@ pub struct RegisterService {
     pub name: CatalogueName,
     pub duration_minutes: u32,
     pub walk_in: bool,
+    pub description: Option<ServiceDescription>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -421,6 +441,7 @@ impl Decider for ServiceDecider {
             name: command.name.clone(),
             duration_minutes: command.duration_minutes,
             walk_in: command.walk_in,
+            description: command.description.clone(),
         };
         Ok(match state {
             None => vec![CatalogueEvent::ServiceRegistered(details)],
@@ -913,6 +934,7 @@ mod tests {
             name: "Personalausweis".parse().unwrap(),
             duration_minutes,
             walk_in: false,
+            description: None,
         }
     }
 
@@ -922,13 +944,63 @@ mod tests {
             name,
             duration_minutes,
             walk_in,
+            description,
         } = register_service(duration_minutes);
         ServiceDetails {
             service,
             name,
             duration_minutes,
             walk_in,
+            description,
         }
+    }
+
+    #[test]
+    fn a_service_description_is_bounded_plain_text() {
+        let list = "Personalausweis oder Reisepass\nein biometrisches Passfoto\n\nGebühr: 37 Euro";
+        assert_eq!(ServiceDescription::parse(list).unwrap().as_str(), list);
+        assert_eq!(ServiceDescription::parse("  "), Err(TextError::Empty));
+        assert_eq!(
+            ServiceDescription::parse(&"x".repeat(MAX_SERVICE_DESCRIPTION_CHARS + 1)),
+            Err(TextError::TooLong {
+                max: MAX_SERVICE_DESCRIPTION_CHARS,
+                actual: MAX_SERVICE_DESCRIPTION_CHARS + 1
+            })
+        );
+        assert!(ServiceDescription::parse(&"ü".repeat(MAX_SERVICE_DESCRIPTION_CHARS)).is_ok());
+        assert_eq!(ServiceDescription::parse("Foto\u{7}"), Err(TextError::ControlCharacter));
+    }
+
+    #[test]
+    fn a_description_changes_the_service_and_old_events_read_without_one() {
+        let described = RegisterService {
+            description: Some(ServiceDescription::parse("Ein Passfoto").unwrap()),
+            ..register_service(12)
+        };
+        let registered = CatalogueEvent::ServiceRegistered(service_details(12));
+        let CatalogueEvent::ServiceRegistered(mut changed) = registered.clone() else {
+            unreachable!()
+        };
+        changed.description = described.description.clone();
+        given::<ServiceDecider>([registered.clone()])
+            .when(described)
+            .then([CatalogueEvent::ServiceDetailsChanged(changed.clone())]);
+        // Stored before descriptions existed: no field, and none is written for none.
+        let old = serde_json::json!({"service": "personalausweis", "name": "Personalausweis", "duration_minutes": 12});
+        assert_eq!(
+            CatalogueEvent::from_stored("service.registered", old.clone()).unwrap(),
+            registered
+        );
+        assert_eq!(registered.to_data(), old);
+        let data = CatalogueEvent::ServiceDetailsChanged(changed.clone()).to_data();
+        assert_eq!(data["description"], "Ein Passfoto");
+        assert_eq!(
+            CatalogueEvent::from_stored("service.details_changed", data).unwrap(),
+            CatalogueEvent::ServiceDetailsChanged(changed)
+        );
+        let too_long =
+            serde_json::json!({"service": "x", "name": "X", "duration_minutes": 12, "description": "y".repeat(2001)});
+        assert!(CatalogueEvent::from_stored("service.registered", too_long).is_err());
     }
 
     #[test]

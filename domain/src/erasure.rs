@@ -249,6 +249,19 @@ impl ErasureState {
         booking_open || self.waiting_wishes().next().is_some()
     }
 
+    /// The citizen's bookings as their streams tell them (open or not),
+    /// in id order.
+    pub fn bookings(&self) -> impl Iterator<Item = (BookingId, &crate::booking::Booking)> {
+        self.booking_ids
+            .iter()
+            .filter_map(|id| self.bookings.booking(id).map(|booking| (*id, booking)))
+    }
+
+    /// The citizen's wishes as their streams tell them (open or not), in id order.
+    pub fn wishes(&self) -> impl Iterator<Item = &crate::wish::Wish> {
+        self.wish_ids.iter().filter_map(|id| self.wishes.wish(id))
+    }
+
     fn waiting_wishes(&self) -> impl Iterator<Item = &crate::wish::Wish> {
         self.wish_ids
             .iter()

@@ -117,6 +117,10 @@ ulid_id!(
     /// A device of an office: a kiosk or a call display.
     DeviceId, "device id"
 );
+ulid_id!(
+    /// A citizen's request for the link to "Meine Termine" (their open bookings and wishes).
+    OverviewRequestId, "overview request id"
+);
 
 #[cfg(test)]
 mod tests {

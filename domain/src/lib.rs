@@ -23,6 +23,7 @@ pub mod holidays;
 pub mod ids;
 pub mod matching;
 pub mod opening_hours;
+pub mod overview;
 pub mod reminder;
 pub mod staff;
 pub mod statistics;
@@ -46,8 +47,9 @@ pub use booking::{
 };
 pub use catalogue::{
     CapacityDecider, CapacityError, CapacityPublished, CapacityWithdrawn, CatalogueEvent, CatalogueName, ClosedReason,
-    OfficeAddress, OfficeDayCapacity, OfficeDecider, OfficeDetails, PublishCapacity, RegisterOffice, RegisterService,
-    RegistrationOutcome, ServiceDecider, ServiceDetails, ServiceError, UnitRef, UnitSpan,
+    MAX_SERVICE_DESCRIPTION_CHARS, OfficeAddress, OfficeDayCapacity, OfficeDecider, OfficeDetails, PublishCapacity,
+    RegisterOffice, RegisterService, RegistrationOutcome, ServiceDecider, ServiceDescription, ServiceDetails,
+    ServiceError, UnitRef, UnitSpan,
 };
 pub use citizen::{CitizenName, EmailAddress, EmailAddressError, PersonalData, PhoneNumber, PhoneNumberError};
 pub use closure::{CloseOffice, ClosureDecider, ClosureError, ClosureReason, ClosureState};
@@ -67,12 +69,17 @@ pub use floor::{
 };
 pub use holidays::{Holiday, HolidayRegion, UnknownHolidayRegion, easter_sunday};
 pub use ids::{
-    BookingId, CorrelationId, DeviceId, EnvelopeId, EventId, OfficeId, ProposalId, ServiceId, SlugError, StaffId,
-    UlidIdError, WishId,
+    BookingId, CorrelationId, DeviceId, EnvelopeId, EventId, OfficeId, OverviewRequestId, ProposalId, ServiceId,
+    SlugError, StaffId, UlidIdError, WishId,
 };
 pub use opening_hours::{
     ClosedDays, MAX_CLOSED_DAYS, MAX_INTERVALS_PER_DAY, OpeningHours, OpeningHoursError, OpeningInterval,
     TooManyClosedDays,
+};
+pub use overview::{
+    ConfirmationResendDecider, ConfirmationResent, MAX_CONFIRMATION_RESENDS, OVERVIEW_LINK_ACTION, OVERVIEW_LINK_TTL,
+    OpenBooking, OpenWish, OverviewError, OverviewEvent, OverviewInput, OverviewRequestDecider, OverviewRequested,
+    RequestOverview, ResendConfirmation, ResendError, open_items,
 };
 pub use reminder::{
     NotDue, RemindBooking, ReminderDecider, ReminderDue, ReminderEvent, ReminderInput, ReminderState, reminder_instant,

@@ -8,6 +8,7 @@
 //! #     name: "Reisepass".parse().unwrap(),
 //! #     duration_minutes: 0,
 //! #     walk_in: false,
+//! #     description: None,
 //! # };
 //! given_no_events::<ServiceDecider>()
 //!     .when(command)

@@ -262,6 +262,7 @@ mod tests {
             name: id.parse().unwrap(),
             duration_minutes: 12,
             walk_in,
+            description: None,
         }))
     }
 

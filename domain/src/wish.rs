@@ -1279,6 +1279,7 @@ mod tests {
             name: id.parse().unwrap(),
             duration_minutes,
             walk_in: false,
+            description: None,
         })
         .into()
     }

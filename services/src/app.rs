@@ -300,6 +300,7 @@ impl Application {
                 ))
             }),
             public_url: public_url.clone(),
+            site: config.site.clone(),
         };
         let router = if serves_api {
             http::router(state)

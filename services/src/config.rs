@@ -246,6 +246,12 @@ pub struct RunArgs {
     /// links of mails already sent.
     #[arg(long, env = "TERMINAGENT_LINK_SECRET_FILE")]
     pub link_secret_file: Option<PathBuf>,
+    /// The city's name, logo, colours and legal texts (Impressum,
+    /// Datenschutz, Barrierefreiheit) for the citizen pages, as TOML (see
+    /// deploy/site.example.toml); checked at start. Unset: a neutral
+    /// "Bürgerbüro" whose legal pages say the texts are missing.
+    #[arg(long, env = "TERMINAGENT_SITE_CONFIG", value_name = "FILE")]
+    pub site_config: Option<PathBuf>,
     /// Seed a demo catalogue if the log is empty.
     #[arg(long, env = "TERMINAGENT_DEMO", default_value_t = false,
           action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
@@ -364,6 +370,9 @@ pub struct Config {
     /// None: the link secret lives in the database.
     pub link_secret_file: Option<PathBuf>,
     pub demo: bool,
+    /// `--site-config`, read and checked; without a file the neutral default
+    /// (with `--demo`, its demo texts).
+    pub site: std::sync::Arc<crate::site::Site>,
     pub proposal_ttl: Duration,
     pub confirm_ttl: Duration,
     pub rate_limit_per_minute: Option<u32>,
@@ -409,6 +418,9 @@ pub enum ConfigError {
     SplitProcessNeedsNats(&'static str),
     #[error("--nats-url must look like nats://host:port, got {0:?}")]
     BadNatsUrl(String),
+    /// `--site-config` names a file that does not hold.
+    #[error("{0}")]
+    Site(#[from] crate::site::SiteError),
 }
 
 impl Config {
@@ -449,6 +461,11 @@ impl Config {
             },
             Some(url) => return Err(ConfigError::BadNatsUrl(url)),
         };
+        let site = match &args.site_config {
+            Some(path) => crate::site::Site::load(path)?,
+            None if args.demo => crate::site::Site::demo(),
+            None => crate::site::Site::default(),
+        };
         Ok(Config {
             role,
             database_url: args.database.database_url,
@@ -462,6 +479,7 @@ impl Config {
             metrics_token: args.metrics_token,
             link_secret_file: args.link_secret_file,
             demo: args.demo,
+            site: std::sync::Arc::new(site),
             proposal_ttl: args.proposal_ttl,
             confirm_ttl: args.confirm_ttl,
             rate_limit_per_minute: Some(args.rate_limit).filter(|per_minute| *per_minute > 0),

@@ -7,7 +7,7 @@ use chrono::{Days, Weekday};
 use terminagent_domain::{
     CapacityDecider, CatalogueName, ClosedDays, HolidayRegion, LocalDate, LocalTime, OfficeAddress, OfficeDecider,
     OfficeId, OfficeTimeZone, OpeningHours, OpeningInterval, PublishCapacity, RegisterOffice, RegisterService,
-    ServiceDecider, ServiceId, StreamName,
+    ServiceDecider, ServiceDescription, ServiceId, StreamName,
 };
 use terminagent_eventstore::StorageError;
 
@@ -43,6 +43,28 @@ const SERVICES: [(&str, &str); 8] = [
     ("gewerbeanmeldung", "Gewerbeanmeldung"),
     ("beglaubigung", "Beglaubigung"),
 ];
+
+/// What to bring for a demo service ("Was Sie mitbringen müssen"), as the
+/// office pages show it; paragraphs are separated by a blank line.
+fn what_to_bring(slug: &str) -> Option<&'static str> {
+    Some(match slug {
+        "personalausweis" | "reisepass" | "kinderreisepass" => {
+            "Ihr bisheriges Ausweisdokument (Personalausweis oder Reisepass)\n\
+             ein aktuelles biometrisches Passfoto\n\n\
+             Die Gebühr können Sie bar oder mit Karte bezahlen."
+        }
+        "anmeldung" => {
+            "Ihren Personalausweis oder Reisepass\n\
+             die Wohnungsgeberbestätigung Ihrer Vermieterin oder Ihres Vermieters"
+        }
+        "fuehrerschein" => {
+            "Ihren Personalausweis oder Reisepass\nein biometrisches Passfoto\nIhren bisherigen Führerschein"
+        }
+        "gewerbeanmeldung" => "Ihren Personalausweis oder Reisepass\nbei Handwerksberufen die Handwerkskarte",
+        "meldebescheinigung" | "beglaubigung" => "Ihren Personalausweis oder Reisepass",
+        _ => return None,
+    })
+}
 
 const SERVICE_MINUTES: u32 = 12;
 const DAYS_AHEAD: u64 = 21;
@@ -109,6 +131,10 @@ pub async fn seed_if_empty(executor: &Executor) -> Result<Option<Seeded>, SeedEr
             duration_minutes: SERVICE_MINUTES,
             // Short errands only may be drawn at the kiosk without an appointment.
             walk_in: matches!(slug, "meldebescheinigung" | "beglaubigung"),
+            description: what_to_bring(slug)
+                .map(ServiceDescription::parse)
+                .transpose()
+                .map_err(|e| valid(slug, &e))?,
         };
         let streams = [StreamName::service(&command.service)];
         executor

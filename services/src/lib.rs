@@ -16,6 +16,7 @@ pub mod migrate_log;
 pub mod projections;
 pub mod readiness;
 pub mod simulate;
+pub mod site;
 pub mod staff_cli;
 pub mod telemetry;
 pub mod waitlist;

@@ -1074,6 +1074,7 @@ async fn a_trace_flags_a_choice_the_log_cannot_explain() {
             name: CatalogueName::parse("Personalausweis").unwrap(),
             duration_minutes: 12,
             walk_in: false,
+            description: None,
         }),
         "operator",
     )

@@ -81,6 +81,7 @@ impl Log {
             name: CatalogueName::parse("Personalausweis").unwrap(),
             duration_minutes: 12,
             walk_in: false,
+            description: None,
         }))
         .await;
         for slug in OFFICES {
@@ -220,9 +221,9 @@ impl Log {
             2 => {
                 self.ended.insert(n);
                 WishEvent::Ended(WishEnded {
-                wish,
-                reason: WishEndReason::Citizen,
-                citizen: Self::envelope(n),
+                    wish,
+                    reason: WishEndReason::Citizen,
+                    citizen: Self::envelope(n),
                     proposal: Some(proposal),
                     units: vec![unit],
                 })
@@ -315,7 +316,6 @@ async fn traces_from_the_index_equal_the_whole_fold(backend: Backend) {
     let (indexed, whole, from) = both_ways(&store, &first, Lang::En).await;
     assert_eq!(indexed, whole);
     assert!(from < made_at(&whole));
-}
 
     // A proposal whose id's time misleads (a clock that stepped back): made
     // early in the log with an id from the future, so the newest snapshot is
@@ -391,6 +391,7 @@ async fn traces_from_the_index_equal_the_whole_fold(backend: Backend) {
         .find_map(|event| event.get("why").filter(|why| !why.is_null()))
         .expect("the proposal's explanation");
     assert_eq!(why["over_before"].as_u64(), Some(queued), "{why}");
+}
 
 async fn snapshots_of_other_code_are_not_read(backend: Backend) {
     let db = TestDatabase::new(backend).await.unwrap();

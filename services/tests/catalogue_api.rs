@@ -104,8 +104,14 @@ async fn services_are_registered_within_limits(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(
         service,
-        json!({"id": "personalausweis", "name": "Personalausweis", "duration_minutes": 12, "walk_in": false}),
-        "not offered for walk-ins unless said so"
+        json!({
+            "id": "personalausweis",
+            "name": "Personalausweis",
+            "duration_minutes": 12,
+            "walk_in": false,
+            "description": null
+        }),
+        "not offered for walk-ins unless said so, nothing to bring unless said"
     );
     for minutes in [json!(0), json!(481), json!(-5), json!("12")] {
         let (status, problem) = app

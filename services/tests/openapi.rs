@@ -30,6 +30,7 @@ const CONTRACT: &[(&str, &str, bool)] = &[
     ("GET", "/api/v1/availability", false),
     ("POST", "/api/v1/bookings", false),
     ("POST", "/api/v1/wishes", false),
+    ("POST", "/api/v1/overview-requests", false),
     ("GET", "/links/{token}", false),
     ("POST", "/links/{token}", false),
     ("GET", "/api/v1/links/{token}", false),

@@ -126,7 +126,13 @@ async fn metrics_ask_for_their_own_token_when_one_is_set() {
     assert_eq!(refused.headers()["www-authenticate"], "Bearer");
     assert_eq!(refused.headers()["content-type"], "application/problem+json");
     assert_eq!(scrape(Some(support::TOKEN)).await.unwrap().status(), 401);
-    assert_eq!(scrape(Some("metrics-scraper-token-0123456789abcdeX")).await.unwrap().status(), 401);
+    assert_eq!(
+        scrape(Some("metrics-scraper-token-0123456789abcdeX"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     let allowed = scrape(Some(METRICS)).await.unwrap();
     assert_eq!(allowed.status(), 200);
     assert!(allowed.text().await.unwrap().contains("terminagent_log_head_position"));
@@ -147,7 +153,10 @@ async fn an_https_site_tells_browsers_to_stay_on_https() {
     for path in ["/", "/api/v1/offices", "/no/such/page", "/healthz"] {
         let response = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
         assert_eq!(
-            response.headers().get("strict-transport-security").map(|v| v.to_str().unwrap()),
+            response
+                .headers()
+                .get("strict-transport-security")
+                .map(|v| v.to_str().unwrap()),
             Some("max-age=31536000"),
             "{path}"
         );

@@ -1355,7 +1355,7 @@ async fn an_admin_manages_accounts_offices_and_services(backend: Backend) {
     let (_, services) = app.send(Method::GET, "/api/v1/services", None, None).await;
     assert_eq!(
         services,
-        json!([{"id": "reisepass", "name": "Reisepass", "duration_minutes": 15, "walk_in": false}])
+        json!([{"id": "reisepass", "name": "Reisepass", "duration_minutes": 15, "walk_in": false, "description": null}])
     );
     // Offered at the kiosk, too: the checkbox.
     let (status, html) = admin

@@ -171,6 +171,7 @@ impl World {
                 name: CatalogueName::parse(service).unwrap(),
                 duration_minutes: minutes,
                 walk_in: false,
+                description: None,
             };
             executor
                 .execute::<ServiceDecider>(&[StreamName::service(&command.service)], cause, |_| command.clone())

@@ -10,6 +10,7 @@ mod executor;
 pub mod floor;
 mod lapse;
 mod links;
+pub mod overview;
 pub mod reminders;
 pub mod staff;
 mod stream_memory;

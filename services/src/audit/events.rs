@@ -3,8 +3,8 @@
 //! ARCHITECTURE.md; reading them is not relying on any decision).
 
 use terminagent_domain::{
-    BookingEvent, CatalogueEvent, DayListEvent, DomainEvent, ErasureEvent, EventDecodeError, FloorEvent, ReminderEvent,
-    StaffEvent, WishEvent,
+    BookingEvent, CatalogueEvent, DayListEvent, DomainEvent, ErasureEvent, EventDecodeError, FloorEvent, OverviewEvent,
+    ReminderEvent, StaffEvent, WishEvent,
 };
 
 /// One event of a family the audit knows.
@@ -18,6 +18,8 @@ pub(super) enum Known {
     DayList(DayListEvent),
     Reminder(ReminderEvent),
     Erasure(ErasureEvent),
+    /// "Meine Termine": a link asked for, a confirm request sent again.
+    Overview(OverviewEvent),
 }
 
 /// Decodes a stored event; `Ok(None)` for a type no family here knows
@@ -42,6 +44,8 @@ pub(super) fn decode(event_type: &str, data: &str) -> Result<Option<Known>, Even
         Known::Reminder(ReminderEvent::from_stored_json(event_type, data)?)
     } else if of::<ErasureEvent>(event_type) {
         Known::Erasure(ErasureEvent::from_stored_json(event_type, data)?)
+    } else if of::<OverviewEvent>(event_type) {
+        Known::Overview(OverviewEvent::from_stored_json(event_type, data)?)
     } else {
         return Ok(None);
     }))

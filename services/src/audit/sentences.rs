@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use terminagent_domain::{
     BookingEvent, CatalogueEvent, DayListEvent, ErasureEvent, ErasureReason, FloorEvent, LocalDate, MissedReason,
-    OfficeId, OfficeTimeZone, ReminderEvent, ServiceId, StaffEvent, UnitRef, WeeklyWindows, WishEndReason, WishEvent,
+    OfficeId, OfficeTimeZone, OverviewEvent, ReminderEvent, ServiceId, StaffEvent, UnitRef, WeeklyWindows,
+    WishEndReason, WishEvent,
 };
 
 use super::Lang;
@@ -241,6 +242,28 @@ pub(super) fn sentence(known: Option<&Known>, decode_error: Option<&str>, lang: 
                 ),
             }
         }
+        Known::Overview(OverviewEvent::Requested(requested)) => match lang {
+            Lang::De => format!(
+                "Link zu „Meine Termine“ für Umschlag {} angefordert, gültig bis {}.",
+                requested.envelope,
+                requested.expires_at.format("%d.%m.%Y %H:%M UTC")
+            ),
+            Lang::En => format!(
+                "Link to “My appointments” requested for envelope {}, valid until {}.",
+                requested.envelope,
+                requested.expires_at.format("%Y-%m-%d %H:%M UTC")
+            ),
+        },
+        Known::Overview(OverviewEvent::ConfirmationResent(resent)) => match lang {
+            Lang::De => format!(
+                "Bestätigungs-Mail für Buchung {} erneut angefordert ({}. Mal).",
+                resent.booking, resent.nth
+            ),
+            Lang::En => format!(
+                "Confirm-request mail of booking {} sent again (time {}).",
+                resent.booking, resent.nth
+            ),
+        },
         Known::Reminder(ReminderEvent::Due(due)) => match lang {
             Lang::De => format!(
                 "Erinnerung für Buchung {} fällig ({}, {}).",

@@ -365,7 +365,7 @@ impl Queue {
             .unwrap_or(u64::MAX);
         let before = self.wishes.len();
         self.wishes
-            .retain(|wish| !wish.phase.over_at().is_some_and(|at| at < keep_from));
+            .retain(|wish| wish.phase.over_at().is_none_or(|at| at >= keep_from));
         self.compacted_over += (before - self.wishes.len()) as u64;
         self.index = self
             .wishes

@@ -8,7 +8,8 @@ use terminagent_domain::Permission;
 use terminagent_domain::{
     CapacityDecider, CapacityError, CatalogueEvent, CatalogueName, ClosedDays, HolidayRegion, LocalDate, LocalTime,
     MAX_CLOSED_DAYS, OfficeAddress, OfficeDecider, OfficeId, OfficeTimeZone, OpeningHours, PublishCapacity,
-    RegisterOffice, RegisterService, RegistrationOutcome, ServiceDecider, ServiceError, ServiceId, StreamName,
+    RegisterOffice, RegisterService, RegistrationOutcome, ServiceDecider, ServiceDescription, ServiceError, ServiceId,
+    StreamName,
 };
 
 use super::AppState;
@@ -192,6 +193,13 @@ pub struct ServiceBody {
     /// Whether a kiosk may issue walk-in tickets for it; default false.
     #[serde(default)]
     walk_in: bool,
+    /// What a citizen brings, plain text (no HTML), up to 2000 characters;
+    /// line breaks allowed, a blank line separates paragraphs. The office
+    /// pages show it under "Was Sie mitbringen müssen". Left out, `null` or
+    /// blank: none (a PUT replaces all details, so leaving it out clears it).
+    #[serde(default)]
+    #[schema(max_length = 2000, example = "Personalausweis\nein Passfoto")]
+    description: Option<String>,
 }
 
 #[utoipa::path(
@@ -217,7 +225,8 @@ pub struct ServiceBody {
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: the slug or name is not acceptable, \
-            the duration is outside 1–480 minutes, or a field is missing or of the wrong type.",
+            the duration is outside 1–480 minutes, the description is longer than 2000 characters or \
+            holds control characters other than line breaks, or a field is missing or of the wrong type.",
          body = Problem, content_type = PROBLEM),
         (status = 500, description = INTERNAL, body = Problem, content_type = PROBLEM),
         (status = 503, description = CONTENDED, body = Problem, content_type = PROBLEM,
@@ -236,6 +245,13 @@ pub async fn put_service(
         name: CatalogueName::parse(&body.name).map_err(|e| Problem::invalid(format!("name: {e}")))?,
         duration_minutes: body.duration_minutes,
         walk_in: body.walk_in,
+        description: body
+            .description
+            .as_deref()
+            .filter(|text| !text.trim().is_empty())
+            .map(ServiceDescription::parse)
+            .transpose()
+            .map_err(|e| Problem::invalid(format!("description: {e}")))?,
     };
     let streams = [StreamName::service(&command.service)];
     let events = state
@@ -253,6 +269,7 @@ pub async fn put_service(
         name: command.name.to_string(),
         duration_minutes: command.duration_minutes,
         walk_in: command.walk_in,
+        description: command.description.map(String::from),
     };
     Ok((registration_status(&events), Json(entry)))
 }

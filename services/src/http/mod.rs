@@ -14,6 +14,7 @@ mod extract;
 mod floor;
 mod links;
 pub mod openapi;
+mod overview;
 mod pages;
 pub mod pending_limit;
 pub mod problem;
@@ -88,6 +89,8 @@ pub struct AppState {
     /// `--public-url`: the staff pages' cookie is `Secure` when it is https,
     /// and a form posted from its origin is ours.
     pub public_url: crate::config::PublicUrl,
+    /// `--site-config`: the city's name, logo, colours and legal texts on every page.
+    pub site: Arc<crate::site::Site>,
 }
 
 impl AppState {
@@ -179,6 +182,16 @@ pub fn router(state: AppState) -> Router {
         .route("/termin/angaben", get(pages::contact_page))
         .route("/termin/angefragt/{reference}", get(pages::requested_page))
         .route("/suche", get(pages::wish_page))
+        .route("/meine-termine", get(pages::overview_request_page))
+        .route(pages::OVERVIEW_SENT_PATH, get(pages::overview_sent_page))
+        // The installation's face (`--site-config`) and the office pages.
+        .route(pages::COLOUR_STYLESHEET_PATH, get(pages::colour_stylesheet))
+        .route(pages::LOGO_PATH, get(pages::logo))
+        .route("/impressum", get(pages::imprint_page))
+        .route("/datenschutz", get(pages::data_protection_page))
+        .route("/barrierefreiheit", get(pages::accessibility_page))
+        .route("/standorte", get(pages::offices_page))
+        .route("/standorte/{office}", get(pages::office_page))
         // The staff pages (`/staff/…`): sessions, CSRF, German pages.
         .merge(pages::staff::routes())
         // The waiting room's call display and the kiosk's check-in screen (device cookies).
@@ -193,6 +206,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(refuse_oversized_bodies))
+        // Outside every layer that may answer with a page: they all show the site.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), pages::with_site))
         .layer(axum::middleware::from_fn_with_state(state.clone(), transport_security))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track_request))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -226,6 +241,7 @@ fn public_writes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/bookings", post(bookings::create_booking))
         .route("/api/v1/wishes", post(wishes::create_wish))
+        .route("/api/v1/overview-requests", post(overview::request_overview_json))
         .route(
             "/api/v1/links/{token}",
             get(links::show_link_json).post(links::press_link_json),
@@ -256,6 +272,11 @@ fn citizen_forms(state: AppState) -> Router<AppState> {
         )
         .route("/termin/buchen", post(pages::book))
         .route("/suche", post(pages::register_wish_page))
+        .route("/meine-termine", post(pages::request_overview_page))
+        .route(
+            "/meine-termine/{token}",
+            get(pages::show_overview_page).post(pages::resend_confirmation_page),
+        )
         .route_layer(axum::middleware::from_fn_with_state(state, pages::refuse_foreign_forms))
 }
 
@@ -359,20 +380,20 @@ fn method_label(method: &axum::http::Method) -> String {
         (status = 401, description = "`--metrics-token` is set and was not sent.", body = Problem,
          content_type = openapi::PROBLEM)))]
 async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    if let Some(token) = &state.metrics_token {
-        if !auth::bearer_of(&headers).is_some_and(|presented| token.matches(presented)) {
-            return Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Unauthorized",
-                "send Authorization: Bearer <metrics token>",
-            )
-            .with_header(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            )
-            .into_response();
-        }
+    if let Some(token) = &state.metrics_token
+        && !auth::bearer_of(&headers).is_some_and(|presented| token.matches(presented))
+    {
+        return Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "send Authorization: Bearer <metrics token>",
+        )
+        .with_header(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        )
+        .into_response();
     }
     let head = state.executor.store().head().await.unwrap_or(0);
     state.metrics.set_positions(head, state.catalogue.position());

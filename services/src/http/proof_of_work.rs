@@ -6,9 +6,10 @@
 //! and sends the number back. The server checks the signature (the challenge
 //! is its own), the expiry, the number, and that the solution is new.
 //!
-//! Where it applies: `POST /termin/buchen`, `POST /suche` (the form field
-//! `altcha`, filled by `/assets/proof-of-work.js`) and `POST /api/v1/bookings`,
-//! `POST /api/v1/wishes` (header `X-Proof-Of-Work`): the API is public, so a bot
+//! Where it applies: `POST /termin/buchen`, `POST /suche`, `POST
+//! /meine-termine` (the form field `altcha`, filled by
+//! `/assets/proof-of-work.js`) and `POST /api/v1/bookings`, `POST
+//! /api/v1/wishes`, `POST /api/v1/overview-requests` (header `X-Proof-Of-Work`): the API is public, so a bot
 //! refused at the form would otherwise post there. Requests with a valid
 //! staff, device or operator token are exempt (the counter books for
 //! visitors). A form sent without a solution (no JavaScript) is not refused:
@@ -50,7 +51,14 @@ pub const CHALLENGE_PATH: &str = "/api/v1/challenge";
 /// The form pages' script.
 pub const SCRIPT_PATH: &str = "/assets/proof-of-work.js";
 /// Requests that cost a solution (POST only).
-const GUARDED_PATHS: [&str; 4] = ["/termin/buchen", "/suche", "/api/v1/bookings", "/api/v1/wishes"];
+const GUARDED_PATHS: [&str; 6] = [
+    "/termin/buchen",
+    "/suche",
+    "/meine-termine",
+    "/api/v1/bookings",
+    "/api/v1/wishes",
+    "/api/v1/overview-requests",
+];
 /// How long a challenge may be solved and spent (API.md: "a few minutes");
 /// the script fetches a fresh one when the form took longer.
 const VALID_FOR: Duration = Duration::from_secs(5 * 60);

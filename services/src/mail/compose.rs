@@ -15,7 +15,7 @@ use terminagent_domain::{
     OfficeTimeZone, PersonalData, ProposalAccepted, SealedPersonalData, ServiceId, StreamName, WishEndReason,
     WishEvent, WishId, WishRegistered,
 };
-use terminagent_domain::{ReminderEvent, ReminderInput, WaitingNumber};
+use terminagent_domain::{OverviewEvent, OverviewRequested, ReminderEvent, ReminderInput, WaitingNumber};
 use terminagent_eventstore::{EventStore, Opened, SealedEnvelope, StorageError, VaultError};
 
 use super::MailNotice;
@@ -85,7 +85,21 @@ impl MailComposer {
         if ReminderEvent::EVENT_TYPES.contains(&notice.event_type.as_str()) {
             return self.compose_reminder(notice).await;
         }
-        let (event, request) = if WishEvent::EVENT_TYPES.contains(&notice.event_type.as_str()) {
+        // "Meine Termine": the overview link, or a confirm request once more.
+        let resent = if OverviewEvent::EVENT_TYPES.contains(&notice.event_type.as_str()) {
+            match OverviewEvent::from_stored_json(&notice.event_type, notice.data.get()).map_err(broken)? {
+                OverviewEvent::Requested(requested) => return self.compose_overview(notice, requested).await,
+                OverviewEvent::ConfirmationResent(resent) => Some(resent),
+            }
+        } else {
+            None
+        };
+        let (event, request) = if let Some(resent) = resent {
+            // The same mail as the request's, the same confirm link; a new
+            // event, so a new Message-ID.
+            let request = self.request_of(&resent.booking).await?;
+            (BookingEvent::Requested(request.clone()), request)
+        } else if WishEvent::EVENT_TYPES.contains(&notice.event_type.as_str()) {
             match WishEvent::from_stored_json(&notice.event_type, notice.data.get()).map_err(broken)? {
                 // An accepted proposal is a confirmed booking: its mail is the confirmation.
                 WishEvent::ProposalAccepted(accepted) => {
@@ -654,6 +668,58 @@ fn render(template: impl Template) -> Result<String, ComposeError> {
 }
 
 impl MailComposer {
+    /// The mail with the link to "Meine Termine", to the address of the
+    /// citizen's latest booking or wish (their newest sealed data).
+    async fn compose_overview(
+        &self,
+        notice: &MailNotice,
+        requested: OverviewRequested,
+    ) -> Result<Composed, ComposeError> {
+        let stream = StreamName::citizen(&requested.envelope);
+        let events = self.store.read_stream(stream.as_str(), 0).await?;
+        let latest = events.iter().rev().find_map(|stored| {
+            let (event_type, data) = (stored.event.event_type.as_str(), stored.event.data.as_str());
+            match BookingInput::from_stored_json(event_type, data).ok()? {
+                BookingInput::Booking(BookingEvent::Requested(request)) => Some(request.citizen),
+                BookingInput::Wish(WishEvent::Registered(registered)) => Some(registered.citizen),
+                BookingInput::Wish(WishEvent::ProposalAccepted(accepted)) => Some(accepted.citizen),
+                _ => None,
+            }
+        });
+        let Some(sealed) = latest else {
+            return Ok(Composed::Skip("the citizen's stream holds no address".into()));
+        };
+        let Some(citizen) = self.open(&sealed).await? else {
+            return Ok(Composed::Skip("personal data erased".into()));
+        };
+        let token = crate::application::overview::overview_token(&self.secret, &requested.request);
+        let overview_url = format!("{}/meine-termine/{}", self.public_url.as_str(), token.as_str());
+        let request_url = format!("{}/meine-termine", self.public_url.as_str());
+        let local = self.first_office_zone(&[]).to_local(requested.expires_at);
+        let valid_until = format!("{}, {}", german::long_date(local.date_naive()), german::clock(&local));
+        let subject = "Ihr Link zu „Meine Termine“".to_owned();
+        let name = citizen.name.as_str();
+        let content = Content {
+            text: render(OverviewText {
+                name,
+                overview_url: &overview_url,
+                valid_until: &valid_until,
+                request_url: &request_url,
+            })?,
+            html: render(OverviewHtml {
+                subject: &subject,
+                name,
+                overview_url: &overview_url,
+                valid_until: &valid_until,
+                request_url: &request_url,
+            })?,
+            subject,
+            inline_png: None,
+            calendar: None,
+        };
+        self.address(notice, &citizen, content)
+    }
+
     /// The reminder on the booking's day: time, place, waiting number,
     /// check-in code and its QR code, the cancel link.
     async fn compose_reminder(&self, notice: &MailNotice) -> Result<Composed, ComposeError> {

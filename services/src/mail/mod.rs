@@ -51,6 +51,8 @@ pub const MAIL_EVENT_TYPES: &[&str] = &[
     "proposal.expired",
     "proposal.withdrawn",
     "wish.ended",
+    "citizen.overview_requested",
+    "booking.confirmation_resent",
 ];
 
 /// Which log a notice comes from. Installations that share a NATS server

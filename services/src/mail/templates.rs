@@ -149,3 +149,22 @@ pub struct ReminderHtml<'a> {
     pub cancel_url: &'a str,
     pub qr_content_id: &'a str,
 }
+
+#[derive(Template)]
+#[template(path = "mail/overview.txt")]
+pub struct OverviewText<'a> {
+    pub name: &'a str,
+    pub overview_url: &'a str,
+    pub valid_until: &'a str,
+    pub request_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/overview.html")]
+pub struct OverviewHtml<'a> {
+    pub subject: &'a str,
+    pub name: &'a str,
+    pub overview_url: &'a str,
+    pub valid_until: &'a str,
+    pub request_url: &'a str,
+}

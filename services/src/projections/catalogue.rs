@@ -120,6 +120,10 @@ pub struct ServiceEntry {
     pub duration_minutes: u32,
     /// A kiosk may issue walk-in tickets for it.
     pub walk_in: bool,
+    /// What a citizen brings ("Was Sie mitbringen müssen"), plain text; a
+    /// blank line separates paragraphs. `null`: none given.
+    #[schema(max_length = 2000, example = "Personalausweis\nein Passfoto", required = true)]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -171,6 +175,7 @@ impl Projection for CatalogueView {
                     name: details.name.to_string(),
                     duration_minutes: details.duration_minutes,
                     walk_in: details.walk_in,
+                    description: details.description.map(String::from),
                 };
                 self.services.insert(details.service, entry);
             }

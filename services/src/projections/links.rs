@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use terminagent_domain::{
-    BookingEvent, BookingId, BookingStatus, DomainEvent, IssuedLink, LinkAction, OfficeId, ProposalId, ProposalStatus,
-    WishEvent, WishId, WishStatus,
+    BookingEvent, BookingId, BookingStatus, DomainEvent, EnvelopeId, IssuedLink, LinkAction, OfficeId, OverviewEvent,
+    OverviewRequestId, ProposalId, ProposalStatus, WishEvent, WishId, WishStatus,
 };
 use terminagent_eventstore::LogEvent;
 
@@ -60,9 +60,19 @@ pub struct BookingSummary {
     pub confirm_by: DateTime<Utc>,
 }
 
+/// A "Meine Termine" link: whose bookings and wishes it shows, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverviewLink {
+    pub request: OverviewRequestId,
+    pub envelope: EnvelopeId,
+    pub expires_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LinksView {
     links: HashMap<String, LinkTarget>,
+    /// Token hash → the overview link it opens.
+    overviews: HashMap<String, OverviewLink>,
     bookings: HashMap<BookingId, BookingSummary>,
     wishes: HashMap<WishId, WishSummary>,
     proposals: HashMap<ProposalId, ProposalSummary>,
@@ -75,6 +85,11 @@ impl LinksView {
 
     pub fn proposal(&self, proposal: &ProposalId) -> Option<&ProposalSummary> {
         self.proposals.get(proposal)
+    }
+
+    /// The "Meine Termine" link of this token hash.
+    pub fn overview(&self, token_hash: &str) -> Option<&OverviewLink> {
+        self.overviews.get(token_hash)
     }
 
     pub fn link(&self, token_hash: &str) -> Option<&LinkTarget> {
@@ -217,6 +232,25 @@ impl LinksView {
 impl Projection for LinksView {
     fn apply(&mut self, event: &LogEvent) {
         let event_type = event.event.event_type.as_str();
+        if event_type == "citizen.overview_requested" {
+            match OverviewEvent::from_stored_json(event_type, event.event.data.as_str()) {
+                Ok(OverviewEvent::Requested(requested)) => {
+                    self.overviews.insert(
+                        requested.token_hash,
+                        OverviewLink {
+                            request: requested.request,
+                            envelope: requested.envelope,
+                            expires_at: requested.expires_at,
+                        },
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(position = event.position, event_type, %error, "overview event does not decode; skipped")
+                }
+            }
+            return;
+        }
         if WishEvent::EVENT_TYPES.contains(&event_type) {
             match WishEvent::from_stored_json(event_type, event.event.data.as_str()) {
                 Ok(wish_event) => self.apply_wish(wish_event),

@@ -21,7 +21,7 @@ pub use availability::{AvailabilityView, UnitUse};
 pub use catalogue::{CatalogueView, OfficeEntry, OpeningHoursSchema, ServiceEntry};
 pub use day_list::{DayListEntry, DayListStatus, DayListView};
 pub use floor::{FeedCall, FloorView, MissedVisit};
-pub use links::{BookingSummary, LinkSubject, LinkTarget, LinksView, ProposalSummary, WishSummary};
+pub use links::{BookingSummary, LinkSubject, LinkTarget, LinksView, OverviewLink, ProposalSummary, WishSummary};
 pub use reminders::RemindersView;
 pub use staff::StaffView;
 pub use statistics::StatisticsView;

@@ -409,6 +409,7 @@ impl Sim {
                 name: CatalogueName::parse(name).map_err(|e| invalid(&e))?,
                 duration_minutes: minutes,
                 walk_in,
+                description: None,
             };
             self.executor
                 .execute::<ServiceDecider>(&[StreamName::service(&command.service)], cause, |_| command.clone())

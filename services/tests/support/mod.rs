@@ -114,6 +114,7 @@ impl TestApp {
             metrics_token: None,
             link_secret_file: None,
             demo,
+            site: Default::default(),
             proposal_ttl: Duration::from_secs(48 * 3600),
             confirm_ttl: Duration::from_secs(2 * 3600),
             rate_limit_per_minute: None,
@@ -312,7 +313,6 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(reqwest::Method::GET, path, Some(TOKEN), None).await
     }
-}
 
     /// The sent-mail ledger once mail has settled (see
     /// [`TestApp::mails_settled`]), checked to hold exactly `sent` mails
@@ -335,6 +335,7 @@ impl TestApp {
                 .count()
         })
     }
+}
 
 /// The instant of `hhmm`, Berlin time, `ahead` days from today.
 pub fn berlin_at(ahead: u64, hhmm: &str) -> chrono::DateTime<chrono::Utc> {

@@ -288,11 +288,7 @@ async fn signed_device(
     if let Some(token) = query.token.as_deref() {
         let device = device_of(state, page, raw_office, Some(token), client).await?;
         let path = page.path(&device.office);
-        let secure = if state.public_url.is_https() {
-            "; Secure"
-        } else {
-            ""
-        };
+        let secure = if state.public_url.is_https() { "; Secure" } else { "" };
         let cookie = format!(
             "{DEVICE_COOKIE}={token}; Max-Age={DEVICE_COOKIE_SECONDS}; Path={path}; HttpOnly; SameSite=Strict{secure}"
         );

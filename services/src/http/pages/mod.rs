@@ -6,7 +6,10 @@
 
 mod booking;
 pub(super) mod floor;
+mod legal;
 pub(super) mod links;
+mod offices;
+mod overview;
 pub(super) mod staff;
 mod wish;
 
@@ -18,7 +21,16 @@ use chrono::{Datelike, NaiveDate};
 pub(super) use booking::{
     book, choose_day_page, choose_office_page, choose_services_page, choose_time_page, contact_page, requested_page,
 };
+pub(super) use legal::{
+    COLOUR_STYLESHEET_PATH, LOGO_PATH, accessibility_page, colour_stylesheet, data_protection_page, imprint_page, logo,
+    with_site,
+};
 pub(super) use links::{press_link_page, show_link_page};
+pub(super) use offices::{office_page, offices_page};
+pub(super) use overview::{
+    SENT_PATH as OVERVIEW_SENT_PATH, overview_request_page, overview_sent_page, request_overview_page,
+    resend_confirmation_page, show_overview_page,
+};
 pub(super) use wish::{register_wish_page, wish_page};
 
 /// Where the layout finds its stylesheet.
@@ -234,8 +246,13 @@ pub(super) async fn stylesheet() -> Response {
 
 /// A rendered page. Pages carry personal data or link tokens in forms and
 /// URLs: never cached, never leaked to other sites through the Referer.
+/// The layout finds the installation's [`Site`](crate::site::Site) (city,
+/// logo, legal links) among the render's values as `site`: the one of the
+/// request being answered (see [`with_site`]).
 pub(super) fn render(status: StatusCode, page: &impl Template) -> Response {
-    match page.render() {
+    let site = legal::current_site();
+    let values: (&str, &dyn std::any::Any) = ("site", &*site);
+    match page.render_with_values(&values) {
         Ok(html) => {
             let mut response = (status, Html(html)).into_response();
             let headers = response.headers_mut();

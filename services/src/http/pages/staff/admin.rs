@@ -684,6 +684,13 @@ pub(super) async fn put_service(State(state): State<AppState>, posted: Posted) -
         name: name.clone(),
         duration_minutes: minutes,
         walk_in: values.walk_in,
+        // The form has no field for it (the API sets it): a save keeps it.
+        description: state
+            .catalogue
+            .read()
+            .service(&id)
+            .and_then(|service| service.description.as_deref())
+            .and_then(|text| terminagent_domain::ServiceDescription::parse(text).ok()),
     };
     let cause = state.new_cause(member.principal.actor());
     let events = state

@@ -261,11 +261,7 @@ pub(super) fn cleared_cookie(state: &AppState) -> HeaderValue {
 }
 
 fn cookie_header(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.public_url.is_https() {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.public_url.is_https() { "; Secure" } else { "" };
     let cookie = format!("{COOKIE}={value}; Max-Age={max_age}; Path=/staff; HttpOnly; SameSite=Strict{secure}");
     // Base64url and ASCII attributes only.
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("terminagent_staff=; Max-Age=0"))
