@@ -627,10 +627,11 @@ impl BookingRequestState {
 
     /// The summed duration of `services`; `None` if one is unknown.
     pub fn needed_minutes(&self, services: &[ServiceId]) -> Option<u32> {
-        services
+        let minutes = services
             .iter()
             .map(|service| self.service(service).map(|details| details.duration_minutes))
-            .try_fold(0u32, |sum, minutes| Some(sum.saturating_add(minutes?)))
+            .collect::<Option<Vec<u32>>>()?;
+        Some(crate::catalogue::summed_minutes(minutes))
     }
 
     /// The units published so far for `office` on `date`.

@@ -773,6 +773,13 @@ impl Decider for CapacityDecider {
     }
 }
 
+/// What services taking `minutes` each take together: the one rule for a
+/// booking's length (the booking decision, availability, the pages).
+/// Saturates rather than wraps on nonsense input.
+pub fn summed_minutes(minutes: impl IntoIterator<Item = u32>) -> u32 {
+    minutes.into_iter().fold(0, u32::saturating_add)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -111,15 +111,15 @@ pub async fn availability(
             .office(&office)
             .ok_or_else(|| Problem::not_found(format!("no office {office}")))?;
         let zone = OfficeTimeZone::parse(&office_entry.timezone).map_err(|e| Problem::internal(&e))?;
-        let mut needed = 0;
+        let mut minutes = Vec::with_capacity(services.len());
         for service in &services {
             let entry = ServiceId::parse(service)
                 .ok()
-                .and_then(|id| catalogue.service(&id).cloned())
+                .and_then(|id| catalogue.service(&id))
                 .ok_or_else(|| Problem::not_found(format!("no service {service:?}")))?;
-            needed += entry.duration_minutes;
+            minutes.push(entry.duration_minutes);
         }
-        (zone, needed)
+        (zone, terminagent_domain::catalogue::summed_minutes(minutes))
     };
 
     let local = |instant| zone.to_local(instant).to_rfc3339_opts(SecondsFormat::Secs, false);

@@ -223,7 +223,7 @@ impl Selection {
     }
 
     fn total_minutes(&self) -> u32 {
-        self.services.iter().map(|service| service.duration_minutes).sum()
+        terminagent_domain::catalogue::summed_minutes(self.services.iter().map(|service| service.duration_minutes))
     }
 
     fn office_id(&self) -> &str {
