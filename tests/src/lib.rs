@@ -170,6 +170,43 @@ pub async fn wait_until_ready(app: &Running) -> serde_json::Value {
     }
 }
 
+/// The sent-mail ledger (mail key, outcome, by key) of the database at
+/// `database_url` once mail has settled: the mail relay's checkpoint has
+/// reached the log's head (every notice is on the bus), no claim is open
+/// (`sending`) and at least `expected` mails are recorded. This is the
+/// condition "every mail handled" to wait for instead of a sleep; callers
+/// assert on what it returns, then look again after a short settle, so a
+/// late duplicate is seen too. Polls every 20 ms; panics after `limit`.
+pub async fn mails_settled(database_url: &str, expected: usize, limit: Duration) -> Vec<(String, String)> {
+    let store = terminagent_eventstore::EventStore::connect(database_url, Default::default())
+        .await
+        .expect("the test's store");
+    let progress = store.progress();
+    let deadline = tokio::time::Instant::now() + limit;
+    let ledger = loop {
+        // Numbers whatever was appended but not yet sequenced, so the head
+        // covers every event committed so far.
+        let head = store.catch_up().await.expect("the log's head");
+        let relayed = progress
+            .checkpoint(terminagent::mail::RELAY_CHECKPOINT)
+            .await
+            .expect("the relay's checkpoint");
+        let ledger = progress.mail_ledger().await.expect("the sent-mail ledger");
+        let open = ledger.iter().any(|(_, outcome)| outcome == "sending");
+        if relayed >= head && ledger.len() >= expected && !open {
+            break ledger;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "mail not settled within {limit:?}: relay at {relayed} of {head}, {} of {expected} mails recorded: {ledger:?}",
+            ledger.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    store.close().await;
+    ledger
+}
+
 /// Runs `terminagent ARGS` to completion; returns its status and stderr.
 pub async fn run_to_end(dir: &Path, args: &[&str]) -> (ExitStatus, String) {
     let output = Command::new(binary())

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use smtp::SmtpReceiver;
 use terminagent_eventstore::Backend;
 use terminagent_eventstore::testing::TestDatabase;
-use terminagent_tests::{NatsServer, Running, Scratch};
+use terminagent_tests::{NatsServer, Running, Scratch, mails_settled};
 
 const TOKEN: &str = "fault-test-token-of-32-characters-at-least";
 
@@ -175,6 +175,8 @@ async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
     matcher = {
         matcher.kill().await;
         publish(&api, "walsum", &day, "08:36", "08:48").await;
+        // A negative check: no process is left that could propose, so there
+        // is no event to wait for; a bounded look shows the API does not.
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(proposals(&api, 3).await.len(), 3, "no matcher, no proposal");
         Running::start(dir.path(), &with("matcher", &[])).await
@@ -185,7 +187,25 @@ async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
     nats.up().await;
     receiver.up().await;
     receiver.wait_for_within(12, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Every mail handled: the relay's checkpoint at the log's head (every
+    // notice on the bus), no claim open, twelve mails in the ledger.
+    let ledger = mails_settled(db.url(), 12, Duration::from_secs(60)).await;
+    assert_eq!(ledger.len(), 12, "twelve mails in the ledger: {ledger:?}");
+    assert!(
+        ledger.iter().all(|(_, outcome)| outcome == "sent"),
+        "each recorded sent: {ledger:?}"
+    );
+    let mail_events: BTreeSet<String> = events(&api)
+        .await
+        .iter()
+        .filter(|event| terminagent::mail::MAIL_EVENT_TYPES.contains(&event["type"].as_str().unwrap()))
+        .map(|event| event["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ledger.iter().map(|(key, _)| key.clone()).collect::<BTreeSet<_>>(),
+        mail_events,
+        "one ledger row per event that calls for a mail"
+    );
     let mails: Vec<String> = receiver
         .received()
         .iter()
@@ -209,6 +229,15 @@ async fn proposals_are_mailed_once_through_nats_smtp_and_matcher_failures() {
             "one proposal mail to {to}"
         );
     }
+    // A late duplicate has no event to wait for: this second look can only
+    // come after a short settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 12, "still each mail once");
+    assert_eq!(
+        mails_settled(db.url(), 12, Duration::from_secs(5)).await,
+        ledger,
+        "the ledger unchanged"
+    );
 
     // One proposal per wish, four different units, first come first served.
     let all = events(&api).await;
@@ -335,7 +364,32 @@ async fn two_matchers_share_the_offices_and_one_takes_over_when_the_other_dies()
         offices.iter().map(|office| (office.to_string(), 2)).collect(),
         "two proposals per office, none twice"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(proposals(&api, 8).await.len(), 8, "nothing proposed twice");
+
+    // Nothing proposed twice. A repeat has no event of its own to wait for,
+    // so the survivor is made to act once more: a wish confirmed after all
+    // of the above and a unit only it fits. Once its proposal is in the
+    // log, the survivor has folded everything before it and acted for every
+    // office (it owns all four), so a repeat would be in the log as well.
+    let marker = json!({"offices": ["walsum"], "services": ["meldebescheinigung"], "windows": {weekday: [10]},
+                        "citizen": {"name": "Bürger", "email": "walsum-last@example.org"}});
+    register_confirmed(&api, &db, marker).await;
+    let marker_wish = events(&api)
+        .await
+        .iter()
+        .rev()
+        .find(|event| event["type"] == "wish.confirmed")
+        .expect("the marker's confirmation")["data"]["wish"]
+        .clone();
+    publish(&api, "walsum", &day, "10:00", "10:12").await;
+    let all = proposals(&api, 9).await;
+    assert_eq!(all.len(), 9, "nothing proposed twice");
+    assert_eq!(all[8]["data"]["wish"], marker_wish, "the last proposal is the marker's");
+    // A repeat made in the same round just after the marker's proposal: a short settle.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        proposals(&api, 9).await.len(),
+        9,
+        "nothing proposed twice, also after a settle"
+    );
     drop(second);
 }
