@@ -32,7 +32,7 @@ test('asks for the link, lists the booking, resends its confirm mail', async () 
   const first = await app.server.outbox.newest({ to: email, subject: 'Bitte bestätigen' });
 
   await visit(page, '/', { label: 'start' });
-  await follow(page, () => page.getByRole('link', { name: 'Meine Termine' }).click(),
+  await follow(page, () => page.locator('main').getByRole('link', { name: 'Meine Termine' }).click(),
     { label: 'meine termine: form', heading: 'Meine Termine' });
 
   // A malformed address comes back with the error at the field.
