@@ -13,7 +13,8 @@ use terminagent_domain::{
 use super::AppState;
 use super::extract::JsonBody;
 use super::openapi::{
-    BODY_TOO_LARGE, CONTENDED, INTERNAL, MALFORMED_JSON, PROBLEM, RATE_LIMITED, UNSUPPORTED_MEDIA_TYPE,
+    BODY_TOO_LARGE, CONTENDED, INTERNAL, MALFORMED_JSON, PROBLEM, PROOF_OF_WORK_REFUSED, RATE_LIMITED,
+    UNSUPPORTED_MEDIA_TYPE,
 };
 use super::problem::Problem;
 use crate::application::{BookingRequest, RequestBookingError, request_booking};
@@ -107,6 +108,7 @@ pub struct BookingAnswer {
             `start` (taken, held, or never published). `/problems/too-many-open-bookings`: this e-mail \
             address already has as many open bookings as allowed. `/problems/overlapping-booking`: this \
             e-mail address already has a booking (pending or confirmed) whose time intersects this one's.", body = Problem, content_type = PROBLEM),
+        (status = 403, description = PROOF_OF_WORK_REFUSED, body = Problem, content_type = PROBLEM),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: bad e-mail, name or phone, not 1–10 \

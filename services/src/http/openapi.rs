@@ -36,6 +36,10 @@ pub(super) const RATE_LIMITED: &str = "`/problems/rate-limited`: more public wri
      address than `--rate-limit` allows per minute (default 60; `0` turns it off), or (bookings) from a \
      client network holding `--max-pending-bookings-per-network` unconfirmed bookings \
      (`/problems/too-many-pending-bookings`). `Retry-After` says how many seconds to wait.";
+pub(super) const PROOF_OF_WORK_REFUSED: &str = "`/problems/proof-of-work`: no `X-Proof-Of-Work` header, or \
+     one whose solution is wrong, not issued by this installation, expired or already used (`--proof-of-work`, \
+     on by default; requests with a staff, device or operator token need none). Fetch a challenge from \
+     `GET /api/v1/challenge`.";
 pub(super) const CONTENDED: &str = "`/problems/contended`: too many concurrent changes to the same data; \
      try again after `Retry-After` seconds.";
 pub(super) const INTERNAL: &str = "`/problems/internal`: the server could not complete the request \

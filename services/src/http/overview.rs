@@ -9,7 +9,9 @@ use terminagent_domain::{Actor, EmailAddress};
 
 use super::AppState;
 use super::extract::JsonBody;
-use super::openapi::{BODY_TOO_LARGE, MALFORMED_JSON, PROBLEM, RATE_LIMITED, UNSUPPORTED_MEDIA_TYPE};
+use super::openapi::{
+    BODY_TOO_LARGE, MALFORMED_JSON, PROBLEM, PROOF_OF_WORK_REFUSED, RATE_LIMITED, UNSUPPORTED_MEDIA_TYPE,
+};
 use super::problem::Problem;
 use crate::application::overview::request_overview;
 
@@ -37,6 +39,7 @@ pub struct OverviewRequestBody {
     responses(
         (status = 202, description = "Accepted: a mail goes out if the address has bookings or wishes."),
         (status = 400, description = MALFORMED_JSON, body = Problem, content_type = PROBLEM),
+        (status = 403, description = PROOF_OF_WORK_REFUSED, body = Problem, content_type = PROBLEM),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: not an e-mail address.",

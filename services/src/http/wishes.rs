@@ -14,7 +14,8 @@ use super::AppState;
 use super::bookings::CitizenBody;
 use super::extract::JsonBody;
 use super::openapi::{
-    BODY_TOO_LARGE, CONTENDED, INTERNAL, MALFORMED_JSON, PROBLEM, RATE_LIMITED, UNSUPPORTED_MEDIA_TYPE,
+    BODY_TOO_LARGE, CONTENDED, INTERNAL, MALFORMED_JSON, PROBLEM, PROOF_OF_WORK_REFUSED, RATE_LIMITED,
+    UNSUPPORTED_MEDIA_TYPE,
 };
 use super::problem::Problem;
 use crate::application::{RegisterWishError, WishRequest, register_wish};
@@ -72,6 +73,7 @@ pub struct WishAnswer {
          body = Problem, content_type = PROBLEM),
         (status = 409, description = "`/problems/duplicate-wish`: this e-mail address already has a waiting \
             (or not yet confirmed) wish for the same set of services.", body = Problem, content_type = PROBLEM),
+        (status = 403, description = PROOF_OF_WORK_REFUSED, body = Problem, content_type = PROBLEM),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = PROBLEM),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = PROBLEM),
         (status = 422, description = "`/problems/invalid-request`: bad e-mail, name or phone; not 1–20 \
